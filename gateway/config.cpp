@@ -1,0 +1,291 @@
+// YAML configuration loader; see config.hpp. Every problem is collected with
+// its position so that an operator fixes the file in one pass.
+#include "gateway/config.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <set>
+
+namespace sealgate::gateway {
+namespace {
+
+class reader {
+ public:
+  explicit reader(std::filesystem::path file) : file_(std::move(file)) {
+    std::error_code ec;
+    base_ = std::filesystem::absolute(file_, ec).parent_path();
+  }
+
+  void error(const YAML::Mark& m, std::string_view key, std::string_view message) {
+    std::string line = file_.string() + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
+    if (!key.empty()) line += std::string(key) + ": ";
+    line += message;
+    errors_.push_back(std::move(line));
+  }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  // Reports keys not in valid, and returns false when node is not a map.
+  bool check_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> valid) {
+    if (!node.IsMap()) {
+      error(node.Mark(), path, "must be a mapping");
+      return false;
+    }
+    std::string list;
+    for (auto v : valid) list += (list.empty() ? "" : ", ") + std::string(v);
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
+      if (std::find(valid.begin(), valid.end(), key) == valid.end())
+        error(it->first.Mark(), join(path, key), "unknown key (valid: " + list + ")");
+    }
+    return true;
+  }
+
+  static std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+
+  bool scalar(const YAML::Node& n, const std::string& key, std::string& out) {
+    if (!n.IsScalar()) {
+      error(n.Mark(), key, "must be a string");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+
+  void string_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::string& out) {
+    if (auto n = parent[std::string(name)]) {
+      std::string v;
+      if (scalar(n, join(path, name), v)) {
+        if (v.empty()) error(n.Mark(), join(path, name), "must not be empty");
+        else out = v;
+      }
+    }
+  }
+
+  void path_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::filesystem::path& out) {
+    std::string v;
+    string_value(parent, name, path, v);
+    if (!v.empty()) out = resolve(v);
+  }
+
+  std::filesystem::path resolve(const std::string& p) const {
+    std::filesystem::path fp(p);
+    if (fp.is_relative()) fp = base_ / fp;
+    return fp.lexically_normal();
+  }
+
+  template <typename Int>
+  void integer_value(const YAML::Node& parent, std::string_view name, const std::string& path, Int& out, uint64_t min,
+                     uint64_t max) {
+    auto n = parent[std::string(name)];
+    if (!n) return;
+    std::string key = join(path, name), v;
+    if (!scalar(n, key, v)) return;
+    uint64_t x = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (v.empty() || ec != std::errc{} || p != v.data() + v.size() || x < min || x > max) {
+      error(n.Mark(), key, "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+      return;
+    }
+    out = static_cast<Int>(x);
+  }
+
+  // 25MiB, 10MB, 512KiB, 1048576
+  void size_value(const YAML::Node& parent, std::string_view name, const std::string& path, uint64_t& out) {
+    auto n = parent[std::string(name)];
+    if (!n) return;
+    std::string key = join(path, name), v;
+    if (!scalar(n, key, v)) return;
+    uint64_t x = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    std::string_view unit(p, v.data() + v.size() - p);
+    static const std::pair<std::string_view, uint64_t> units[] = {
+        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000},
+        {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024}};
+    for (auto& [u, mult] : units)
+      if (ec == std::errc{} && p != v.data() && unit == u && x > 0 && x <= (uint64_t{1} << 40) / mult) {
+        out = x * mult;
+        return;
+      }
+    error(n.Mark(), key, "must be a size such as 25MiB, 10MB or 1048576 (valid units: B, KB, MB, GB, KiB, MiB, GiB)");
+  }
+
+  // 300, 30s, 5m, 1h
+  void duration_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::chrono::seconds& out) {
+    auto n = parent[std::string(name)];
+    if (!n) return;
+    std::string key = join(path, name), v;
+    if (!scalar(n, key, v)) return;
+    uint64_t x = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    std::string_view unit(p, v.data() + v.size() - p);
+    uint64_t mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+    if (ec != std::errc{} || p == v.data() || mult == 0 || x == 0 || x > 86400 * 7 / mult) {
+      error(n.Mark(), key, "must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)");
+      return;
+    }
+    out = std::chrono::seconds(x * mult);
+  }
+
+  template <typename E>
+  void enum_value(const YAML::Node& parent, std::string_view name, const std::string& path, E& out,
+                  std::initializer_list<std::pair<std::string_view, E>> table) {
+    auto n = parent[std::string(name)];
+    if (!n) return;
+    std::string key = join(path, name), v, list;
+    if (!scalar(n, key, v)) return;
+    for (auto& [s, e] : table) {
+      if (s == v) {
+        out = e;
+        return;
+      }
+      list += (list.empty() ? "" : ", ") + std::string(s);
+    }
+    error(n.Mark(), key, "unknown value '" + v + "' (valid: " + list + ")");
+  }
+
+ private:
+  std::filesystem::path file_, base_;
+  std::vector<std::string> errors_;
+};
+
+std::string default_hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+config load_config(const std::filesystem::path& file) {
+  config c;
+  c.file = file;
+  c.hostname = default_hostname();
+  c.spool = "/var/spool/sealgate";
+  c.database = "/var/lib/sealgate/sealgate.db";
+  reader r(file);
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    throw config_error(file.string() + ": cannot read file");
+  } catch (const YAML::ParserException& e) {
+    r.error(e.mark, "", "YAML syntax: " + e.msg);
+    throw config_error(r.errors().front());
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "database", "user", "limits",
+                              "timeouts", "threads"})) {
+    throw config_error(r.errors().front());
+  }
+
+  r.string_value(root, "hostname", "", c.hostname);
+  if (auto n = root["hostname"]; n && n.IsScalar() && !n.Scalar().empty() && n.Scalar().find_first_of(" <>\"\\()") != std::string::npos)
+    r.error(n.Mark(), "hostname", "must be a host name");
+  r.path_value(root, "spool", "", c.spool);
+  r.path_value(root, "database", "", c.database);
+  r.string_value(root, "user", "", c.user);
+  r.integer_value(root, "threads", "", c.threads, 0, 64);
+
+  if (auto tls = root["tls"]) {
+    if (r.check_map(tls, "tls", {"certificate", "private_key"})) {
+      r.path_value(tls, "certificate", "tls", c.tls_certificate);
+      r.path_value(tls, "private_key", "tls", c.tls_private_key);
+    }
+  }
+
+  if (auto relay = root["relay"]) {
+    if (r.check_map(relay, "relay", {"networks", "users_file"})) {
+      r.path_value(relay, "users_file", "relay", c.users_file);
+      if (auto nets = relay["networks"]) {
+        if (!nets.IsSequence()) {
+          r.error(nets.Mark(), "relay.networks", "must be a list of CIDR networks");
+        } else {
+          for (size_t i = 0; i < nets.size(); ++i) {
+            std::string key = "relay.networks[" + std::to_string(i) + "]", v, why;
+            if (!r.scalar(nets[i], key, v)) continue;
+            if (auto net = ip_network::parse(v, &why)) c.relay_networks.push_back(*net);
+            else r.error(nets[i].Mark(), key, "'" + v + "' is not a CIDR network: " + why);
+          }
+        }
+      }
+    }
+  }
+
+  if (auto limits = root["limits"]) {
+    if (r.check_map(limits, "limits", {"message_size", "recipients", "command_line_length", "data_line_length",
+                                       "connections", "errors"})) {
+      r.size_value(limits, "message_size", "limits", c.limits.message_size);
+      r.integer_value(limits, "recipients", "limits", c.limits.recipients, 1, 100000);
+      r.integer_value(limits, "command_line_length", "limits", c.limits.command_line_length, 512, 65536);
+      r.integer_value(limits, "data_line_length", "limits", c.limits.data_line_length, 78, 1000000);
+      r.integer_value(limits, "connections", "limits", c.limits.connections, 1, 1000000);
+      r.integer_value(limits, "errors", "limits", c.limits.errors, 1, 1000);
+    }
+  }
+
+  if (auto t = root["timeouts"]) {
+    if (r.check_map(t, "timeouts", {"command", "data", "tls_handshake", "reply"})) {
+      r.duration_value(t, "command", "timeouts", c.timeouts.command);
+      r.duration_value(t, "data", "timeouts", c.timeouts.data);
+      r.duration_value(t, "tls_handshake", "timeouts", c.timeouts.tls_handshake);
+      r.duration_value(t, "reply", "timeouts", c.timeouts.reply);
+    }
+  }
+
+  bool any_tls = false, any_auth = false;
+  if (auto ls = root["listeners"]) {
+    if (!ls.IsSequence() || ls.size() == 0) {
+      r.error(ls.Mark(), "listeners", "must be a non-empty list");
+    } else {
+      std::set<std::string> names;
+      for (size_t i = 0; i < ls.size(); ++i) {
+        std::string path = "listeners[" + std::to_string(i) + "]";
+        listener_config l;
+        l.name = "listener" + std::to_string(i);
+        if (!r.check_map(ls[i], path, {"name", "address", "port", "tls", "auth"})) continue;
+        r.string_value(ls[i], "name", path, l.name);
+        r.string_value(ls[i], "address", path, l.address);
+        if (auto a = ls[i]["address"]; a && a.IsScalar()) {
+          boost::system::error_code ec;
+          boost::asio::ip::make_address(a.Scalar(), ec);
+          if (ec) r.error(a.Mark(), path + ".address", "'" + a.Scalar() + "' is not an IP address");
+        }
+        r.integer_value(ls[i], "port", path, l.port, 1, 65535);
+        r.enum_value(ls[i], "tls", path, l.tls,
+                     {{"none", listener_tls::none}, {"starttls", listener_tls::starttls}, {"implicit", listener_tls::implicit}});
+        r.enum_value(ls[i], "auth", path, l.auth,
+                     {{"none", listener_auth::none}, {"optional", listener_auth::optional}, {"required", listener_auth::required}});
+        if (l.auth != listener_auth::none && l.tls == listener_tls::none)
+          r.error(ls[i].Mark(), path + ".auth", "needs tls: starttls or implicit (passwords never travel in clear)");
+        if (!names.insert(l.name).second) r.error(ls[i].Mark(), path + ".name", "duplicate listener name '" + l.name + "'");
+        any_tls |= l.tls != listener_tls::none;
+        any_auth |= l.auth != listener_auth::none;
+        c.listeners.push_back(l);
+      }
+    }
+  } else {
+    c.listeners.push_back(listener_config{.name = "smarthost"});
+    any_tls = any_auth = true;
+  }
+
+  YAML::Mark top;  // 1:1 for problems that belong to the file as a whole
+  if (any_tls && (c.tls_certificate.empty() || c.tls_private_key.empty()))
+    r.error(root["tls"] ? root["tls"].Mark() : top, "tls", "certificate and private_key are needed by a listener with tls: starttls or implicit");
+  if (any_auth && c.users_file.empty())
+    r.error(root["relay"] ? root["relay"].Mark() : top, "relay.users_file", "is needed by a listener with auth: optional or required");
+
+  if (!r.errors().empty()) {
+    std::string all;
+    for (auto& e : r.errors()) all += (all.empty() ? "" : "\n") + e;
+    throw config_error(all);
+  }
+  return c;
+}
+
+}  // namespace sealgate::gateway

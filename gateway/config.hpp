@@ -1,0 +1,64 @@
+// The gateway's typed configuration, loaded from YAML. Defaults live here in
+// code; unknown keys, wrong types and bad values are refused with
+// FILE:LINE:COL: key: message, all of them at once, and nothing starts.
+#pragma once
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gateway/ip_network.hpp"
+#include "gateway/smtp_protocol.hpp"
+
+namespace sealgate::gateway {
+
+struct listener_config {
+  std::string name;
+  std::string address = "127.0.0.1";
+  uint16_t port = 2525;
+  listener_tls tls = listener_tls::starttls;
+  listener_auth auth = listener_auth::optional;
+};
+
+struct limits_config {
+  uint64_t message_size = 25ull * 1024 * 1024;  // SIZE, as Postfix's message_size_limit but 25 MiB like M365
+  size_t recipients = 1000;                     // per message (RFC 5321 4.5.3.1.8 asks for at least 100)
+  size_t command_line_length = 2048;            // RFC 5321 4.5.3.1.4 says 512; AUTH and DSN need more
+  size_t data_line_length = 998;                // RFC 5322 2.1.1 (1000 with CRLF)
+  size_t connections = 1000;                    // concurrent inbound connections, all listeners
+  unsigned errors = 10;                         // replies >= 400 before 421 and disconnect
+};
+
+struct timeouts_config {
+  std::chrono::seconds command{300};        // waiting for a command line (Postfix smtpd_timeout)
+  std::chrono::seconds data{600};           // waiting for each block of message content
+  std::chrono::seconds tls_handshake{60};
+  std::chrono::seconds reply{60};           // writing a reply to a client that does not read
+};
+
+struct config {
+  std::filesystem::path file;
+  std::string hostname;
+  std::vector<listener_config> listeners;
+  std::filesystem::path tls_certificate;
+  std::filesystem::path tls_private_key;
+  std::vector<ip_network> relay_networks;
+  std::filesystem::path users_file;
+  std::filesystem::path spool;
+  std::filesystem::path database;
+  std::string user;  // drop to this user after binding, when started as root
+  limits_config limits;
+  timeouts_config timeouts;
+  unsigned threads = 0;  // io threads; 0 = one per core
+};
+
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws config_error whose what() holds one "FILE:LINE:COL: key: message" line per problem.
+config load_config(const std::filesystem::path& file);
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,207 @@
+// The sealgate command line: run, passwd, help, --version. Exit codes follow
+// Postfix's tools and the sysexits spirit: 0 success, 1 failure, 2 usage.
+#include <grp.h>
+#include <pwd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto/password.hpp"
+#include "gateway/config.hpp"
+#include "gateway/database.hpp"
+#include "gateway/log.hpp"
+#include "gateway/server.hpp"
+#include "gateway/spool.hpp"
+#include "gateway/users.hpp"
+
+#ifndef SEALGATE_VERSION
+#define SEALGATE_VERSION "0.0.0"
+#endif
+
+namespace {
+using namespace sealgate::gateway;
+
+constexpr const char* usage_text =
+    "usage: sealgate COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  run --config FILE            run the gateway\n"
+    "  passwd --config FILE USER    read a password on stdin and store its hash in relay.users_file\n"
+    "  help                         this text\n"
+    "  --version                    print the version\n";
+
+int usage(const std::string& problem) {
+  std::cerr << "sealgate: " << problem << "\n" << usage_text;
+  return 2;
+}
+
+// Parses "--config FILE" and positional arguments; false on anything unknown.
+bool parse_args(const std::vector<std::string>& args, std::string& config_file, std::vector<std::string>& positional,
+                std::string& problem) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--config" || a == "-c") {
+      if (i + 1 >= args.size()) {
+        problem = a + " needs a file";
+        return false;
+      }
+      config_file = args[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_file = a.substr(9);
+    } else if (!a.empty() && a[0] == '-') {
+      problem = "unknown option " + a;
+      return false;
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (config_file.empty()) {
+    problem = "--config FILE is required";
+    return false;
+  }
+  return true;
+}
+
+bool load(const std::string& file, config& out) {
+  try {
+    out = load_config(file);
+    return true;
+  } catch (const config_error& e) {
+    std::cerr << e.what() << "\n";
+    return false;
+  }
+}
+
+void drop_privileges(const std::string& user) {
+  if (user.empty() || ::geteuid() != 0) return;
+  struct passwd* pw = ::getpwnam(user.c_str());
+  if (!pw) throw std::runtime_error("user " + user + ": no such user");
+  if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
+    throw std::runtime_error("cannot drop privileges to " + user);
+  if (::setuid(0) == 0) throw std::runtime_error("privileges were not dropped");
+}
+
+int cmd_run(const std::vector<std::string>& args) {
+  std::string file, problem;
+  std::vector<std::string> positional;
+  if (!parse_args(args, file, positional, problem)) return usage(problem);
+  if (!positional.empty()) return usage("run takes no arguments");
+  config cfg;
+  if (!load(file, cfg)) return 1;
+  try {
+    unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+    boost::asio::io_context io(static_cast<int>(threads));
+    boost::asio::thread_pool workers(2);
+    spool spooler(cfg.spool);
+    // Bind first (port 25 needs root), then drop root, then touch the spool and database.
+    server srv(io, cfg, spooler, workers);
+    drop_privileges(cfg.user);
+    auto waiting = spooler.recover();
+    log_info("spool " + cfg.spool.string() + ": " + std::to_string(waiting.size()) + " messages waiting for delivery");
+    database db(cfg.database);
+    spooler.on_committed([&db](const std::vector<const spooled_envelope*>& messages) {
+      try {
+        db.record_accepted(messages);
+      } catch (const std::exception& e) {
+        log_error(std::string("database: ") + e.what());
+      }
+    });
+    srv.start();
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      log_info("signal " + std::to_string(sig) + ": stopping");
+      srv.stop();
+      io.stop();
+    });
+    log_info(std::string("sealgate ") + SEALGATE_VERSION + " started, hostname=" + cfg.hostname);
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& t : pool) t.join();
+    spooler.stop();
+    workers.join();
+    return 0;
+  } catch (const std::exception& e) {
+    log_error(e.what());
+    return 1;
+  }
+}
+
+std::string read_password() {
+  bool tty = ::isatty(STDIN_FILENO);
+  termios old{};
+  if (tty) {
+    std::cerr << "Password: " << std::flush;
+    ::tcgetattr(STDIN_FILENO, &old);
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string pw;
+  std::getline(std::cin, pw);
+  if (tty) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::cerr << "\n";
+  }
+  if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+  return pw;
+}
+
+int cmd_passwd(const std::vector<std::string>& args) {
+  std::string file, problem;
+  std::vector<std::string> positional;
+  if (!parse_args(args, file, positional, problem)) return usage(problem);
+  if (positional.size() != 1) return usage("passwd takes one USER");
+  config cfg;
+  if (!load(file, cfg)) return 1;
+  if (cfg.users_file.empty()) {
+    std::cerr << "sealgate: " << file << ": relay.users_file is not set\n";
+    return 1;
+  }
+  if (!valid_user_name(positional[0])) {
+    std::cerr << "sealgate: invalid user name (no ':' or control characters, 1-256 octets)\n";
+    return 1;
+  }
+  std::string pw = read_password();
+  if (pw.empty()) {
+    std::cerr << "sealgate: empty password refused\n";
+    return 1;
+  }
+  try {
+    set_user_hash(cfg.users_file, positional[0], sealgate::crypto::hash_password(pw));
+  } catch (const std::exception& e) {
+    std::cerr << "sealgate: " << e.what() << "\n";
+    return 1;
+  }
+  std::fill(pw.begin(), pw.end(), '\0');
+  std::cerr << "sealgate: password for " << positional[0] << " stored in " << cfg.users_file.string() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return usage("no command given");
+  std::string cmd = args.front();
+  args.erase(args.begin());
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "sealgate " << SEALGATE_VERSION << "\n";
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::cout << usage_text;
+    return 0;
+  }
+  if (cmd == "run") return cmd_run(args);
+  if (cmd == "passwd") return cmd_passwd(args);
+  return usage("unknown command " + cmd);
+}

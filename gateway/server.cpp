@@ -1,0 +1,413 @@
+// Listeners and inbound sessions. Each session runs on its own strand; a
+// watchdog on the same strand enforces the per-stage deadline. The session
+// only moves bytes: smtp_protocol decides every reply, data_reader frames DATA,
+// spool makes messages durable.
+#include "gateway/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <optional>
+
+#include "crypto/tls_context.hpp"
+#include "gateway/data_reader.hpp"
+#include "gateway/log.hpp"
+#include "gateway/users.hpp"
+
+namespace sealgate::gateway {
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using asio::awaitable;
+using asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+struct server::shared_state {
+  shared_state(const config& c, spool& s, asio::thread_pool& w, std::shared_ptr<ssl::context> t)
+      : cfg(c), spooler(s), workers(w), tls(std::move(t)) {}
+  const config& cfg;
+  spool& spooler;
+  asio::thread_pool& workers;
+  std::shared_ptr<ssl::context> tls;
+  std::atomic<size_t> connections{0};
+  std::atomic<bool> stopping{false};
+};
+
+namespace {
+
+// Runs on the worker pool: scrypt must not stall the io threads.
+awaitable<bool> verify_on_worker(std::filesystem::path users_file, std::string user, std::string password) {
+  bool ok = check_user_password(users_file, user, password);
+  std::fill(password.begin(), password.end(), '\0');
+  co_return ok;
+}
+
+void log_exception(std::exception_ptr e, const char* what) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log_error(std::string(what) + ": " + ex.what());
+  }
+}
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket socket, const listener_config& listener, std::shared_ptr<server::shared_state> state)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(listener), state_(std::move(state)),
+        protocol_(make_facts(), make_limits()) {
+    in_.resize(4096);
+  }
+
+  static awaitable<void> run(std::shared_ptr<session> self) { co_await self->serve(); }
+  static awaitable<void> watchdog(std::shared_ptr<session> self) { co_await self->watch(); }
+
+  ~session() { state_->connections.fetch_sub(1); }
+
+ private:
+  connection_facts make_facts() {
+    connection_facts f;
+    f.hostname = state_->cfg.hostname;
+    f.listener = listener_.name;
+    f.tls = listener_.tls;
+    f.auth = listener_.auth;
+    error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    f.client_address = ec ? "unknown" : addr.to_string();
+    if (!ec)
+      for (const auto& n : state_->cfg.relay_networks)
+        if (n.contains(addr)) f.client_may_relay = true;
+    return f;
+  }
+  protocol_limits make_limits() {
+    protocol_limits l;
+    l.message_size = state_->cfg.limits.message_size;
+    l.recipients = state_->cfg.limits.recipients;
+    l.errors = state_->cfg.limits.errors;
+    return l;
+  }
+
+  // ---- deadlines -----------------------------------------------------------
+  void arm(std::chrono::seconds timeout) { deadline_ = std::chrono::steady_clock::now() + timeout; }
+
+  awaitable<void> watch() {
+    while (!closed_) {
+      timer_.expires_at(deadline_);
+      co_await timer_.async_wait(use_tuple);
+      if (closed_) break;
+      if (deadline_ > std::chrono::steady_clock::now()) continue;  // moved on since
+      if (!timed_out_) {
+        // First expiry: stop the pending operation so the session can say 421.
+        timed_out_ = true;
+        arm(state_->cfg.timeouts.reply);
+        error_code ec;
+        lowest().cancel(ec);
+      } else {
+        // The goodbye itself stalled: hang up.
+        error_code ec;
+        lowest().close(ec);
+        break;
+      }
+    }
+  }
+
+  tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
+
+  // ---- bytes in and out ----------------------------------------------------
+  awaitable<error_code> read_more(std::chrono::seconds timeout) {
+    if (!out_.empty()) {
+      // About to wait for the client: send the replies batched so far (RFC 2920).
+      if (auto ec = co_await flush()) co_return ec;
+    }
+    if (begin_ > 0 && begin_ == end_) begin_ = end_ = 0;
+    if (end_ == in_.size()) {
+      if (begin_ > 0) {
+        std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+      } else {
+        in_.resize(std::min<size_t>(in_.size() * 2, 1 << 20) > in_.size() ? std::min<size_t>(in_.size() * 2, 1 << 20)
+                                                                            : in_.size() + 4096);
+      }
+    }
+    arm(timeout);
+    auto buf = asio::buffer(in_.data() + end_, in_.size() - end_);
+    auto [ec, n] = tls_ ? co_await tls_->async_read_some(buf, use_tuple) : co_await socket_.async_read_some(buf, use_tuple);
+    end_ += n;
+    if (timed_out_) co_return asio::error::timed_out;
+    co_return ec;
+  }
+
+  awaitable<error_code> flush() {
+    arm(state_->cfg.timeouts.reply);
+    auto buf = asio::buffer(out_);
+    auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buf, use_tuple) : co_await asio::async_write(socket_, buf, use_tuple);
+    out_.clear();
+    if (timed_out_) co_return asio::error::timed_out;
+    co_return ec;
+  }
+
+  enum class line_status { ok, too_long, closed, timed_out };
+
+  // One CRLF-terminated line (a bare LF is taken for commands, as Postfix does;
+  // DATA framing is strict, see data_reader).
+  awaitable<line_status> read_line(std::string& line) {
+    const size_t limit = state_->cfg.limits.command_line_length;
+    bool discarding = false;
+    while (true) {
+      const char* start = in_.data() + begin_;
+      const char* nl = static_cast<const char*>(std::memchr(start, '\n', end_ - begin_));
+      if (nl) {
+        size_t len = static_cast<size_t>(nl - start);
+        begin_ += len + 1;
+        if (discarding) co_return line_status::too_long;
+        if (len > 0 && start[len - 1] == '\r') --len;
+        if (len > limit) co_return line_status::too_long;
+        line.assign(start, len);
+        co_return line_status::ok;
+      }
+      if (end_ - begin_ > limit + 2) {
+        discarding = true;  // drop what we have, keep looking for the end of the line
+        begin_ = end_ = 0;
+      }
+      auto ec = co_await read_more(state_->cfg.timeouts.command);
+      if (ec == asio::error::timed_out) co_return line_status::timed_out;
+      if (ec) co_return line_status::closed;
+    }
+  }
+
+  // ---- the session ---------------------------------------------------------
+  awaitable<void> serve() {
+    asio::co_spawn(socket_.get_executor(), watchdog(shared_from_this()),
+                   [](std::exception_ptr e) { log_exception(e, "watchdog"); });
+    const std::string& client = protocol_.facts().client_address;
+    log_info("connect from [" + client + "] listener=" + listener_.name);
+    if (listener_.tls == listener_tls::implicit) {
+      if (!co_await handshake()) co_return finish();
+    }
+    smtp_protocol::step step = protocol_.greeting();
+    std::string line;
+    while (true) {
+      out_ += step.output;
+      switch (step.next) {
+        case smtp_protocol::action::close:
+          co_await flush();
+          co_return finish();
+        case smtp_protocol::action::start_tls: {
+          if (co_await flush()) co_return finish();
+          // RFC 3207 5: anything the client pipelined behind STARTTLS arrived in
+          // clear and could be an attacker's injection: discard it.
+          begin_ = end_ = 0;
+          if (!co_await handshake()) co_return finish();
+          step = smtp_protocol::step{};
+          continue;
+        }
+        case smtp_protocol::action::verify_auth: {
+          auto creds = protocol_.pending_credentials();
+          bool ok = co_await asio::co_spawn(state_->workers, verify_on_worker(state_->cfg.users_file, creds.user, creds.password),
+                                            asio::use_awaitable);
+          std::fill(creds.password.begin(), creds.password.end(), '\0');
+          if (!ok) log_warning("[" + client + "]: authentication failed");
+          else log_info("[" + client + "]: authenticated");
+          step = protocol_.auth_result(ok);
+          continue;
+        }
+        case smtp_protocol::action::receive_data:
+          step = co_await receive_data();
+          continue;
+        case smtp_protocol::action::read_line:
+          break;
+      }
+      auto status = co_await read_line(line);
+      if (status == line_status::timed_out) {
+        step = protocol_.on_timeout();
+        log_info("timeout from [" + client + "]");
+        continue;
+      }
+      if (status == line_status::closed) co_return finish();
+      step = status == line_status::too_long ? protocol_.on_line_too_long() : protocol_.on_line(line);
+    }
+  }
+
+  awaitable<bool> handshake() {
+    tls_.emplace(std::move(socket_), *state_->tls);
+    arm(state_->cfg.timeouts.tls_handshake);
+    auto [ec] = co_await tls_->async_handshake(ssl::stream_base::server, use_tuple);
+    if (ec || timed_out_) {
+      log_info("TLS handshake failed from [" + protocol_.facts().client_address + "]: " + (timed_out_ ? "timeout" : ec.message()));
+      co_return false;
+    }
+    auto facts = crypto::describe(tls_->native_handle());
+    log_info("TLS from [" + protocol_.facts().client_address + "]: " + facts.protocol + " " + facts.cipher);
+    protocol_.tls_started(facts.protocol, facts.cipher, facts.secret_bits, facts.algorithm_bits);
+    co_return true;
+  }
+
+  awaitable<smtp_protocol::step> receive_data() {
+    if (auto ec = co_await flush()) co_return smtp_protocol::step{smtp_protocol::action::close, {}};
+    auto& spooler = state_->spooler;
+    auto msg = spooler.begin();
+    const auto& tx = protocol_.transaction();
+    auto& env = msg->envelope;
+    env.queue_id = msg->id();
+    env.received = std::time(nullptr);
+    env.listener = listener_.name;
+    env.client_address = protocol_.facts().client_address;
+    env.helo = tx.helo;
+    env.auth_user = tx.auth_user;
+    env.tls_protocol = protocol_.tls_active() ? protocol_.tls_protocol() : "";
+    env.tls_cipher = protocol_.tls_active() ? protocol_.tls_cipher() : "";
+    env.sender = tx.sender;
+    env.params = tx.params;
+    env.recipients = tx.recipients;
+    msg->write(encode_envelope(env));
+    msg->write(received_header(protocol_, msg->id(), rfc5322_date_now()));
+
+    data_reader reader(state_->cfg.limits.message_size, state_->cfg.limits.data_line_length);
+    std::string chunk;
+    if (in_.size() < 65536) in_.resize(65536);  // DATA reads in larger blocks
+    while (true) {
+      chunk.clear();
+      size_t used = reader.feed(std::string_view(in_.data() + begin_, end_ - begin_), chunk);
+      begin_ += used;
+      if (!chunk.empty()) msg->write(chunk);
+      if (reader.state() != data_reader::status::reading) break;
+      auto ec = co_await read_more(state_->cfg.timeouts.data);
+      if (ec == asio::error::timed_out) {
+        msg->abort();
+        co_return protocol_.on_timeout();
+      }
+      if (ec) {
+        msg->abort();
+        log_info("lost connection after DATA from [" + env.client_address + "]");
+        co_return smtp_protocol::step{smtp_protocol::action::close, {}};
+      }
+    }
+    data_result result;
+    result.bare_newline = reader.state() == data_reader::status::bare_newline;
+    result.too_big = reader.too_big();
+    result.line_too_long = reader.line_too_long();
+    env.content_size = reader.size();
+    if (result.bare_newline || result.too_big || result.line_too_long) {
+      msg->abort();
+      log_info(std::string("rejected message from [") + env.client_address + "]: " +
+               (result.bare_newline ? "bare CR or LF" : result.too_big ? "size limit" : "line length"));
+      co_return protocol_.data_done(result);
+    }
+    std::string id = msg->id();
+    if (!msg->flush()) {
+      result.spool_failed = true;
+    } else {
+      auto [ec] = co_await spooler.async_commit(std::move(msg), use_tuple);
+      result.spool_failed = static_cast<bool>(ec);
+      if (ec) log(log_level::error, id, "spool commit failed: " + ec.message());
+    }
+    if (!result.spool_failed) {
+      result.queue_id = id;
+      log(log_level::info, id,
+          "client=[" + env.client_address + "] listener=" + env.listener + " size=" + std::to_string(env.content_size) +
+              " nrcpt=" + std::to_string(env.recipients.size()) + (env.auth_user.empty() ? "" : " auth=yes") +
+              (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) + " (queued)");
+    }
+    co_return protocol_.data_done(result);
+  }
+
+  void finish() {
+    closed_ = true;
+    timer_.cancel();
+    error_code ec;
+    lowest().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close(ec);
+    log_info("disconnect from [" + protocol_.facts().client_address + "]");
+  }
+
+  tcp::socket socket_;
+  std::optional<ssl::stream<tcp::socket>> tls_;
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  bool timed_out_ = false;
+  bool closed_ = false;
+  const listener_config& listener_;
+  std::shared_ptr<server::shared_state> state_;
+  smtp_protocol protocol_;
+  std::vector<char> in_;
+  size_t begin_ = 0, end_ = 0;
+  std::string out_;
+};
+
+awaitable<void> refuse(tcp::socket socket, std::string reply) {
+  co_await asio::async_write(socket, asio::buffer(reply), use_tuple);
+  error_code ec;
+  socket.close(ec);
+}
+
+awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const listener_config& listener,
+                            std::shared_ptr<server::shared_state> state) {
+  while (!state->stopping) {
+    // Each connection gets its own strand: its session and watchdog never run at once.
+    auto strand = asio::make_strand(acceptor->get_executor());
+    tcp::socket socket(strand);
+    auto [ec] = co_await acceptor->async_accept(socket, use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || state->stopping) break;
+      log_warning("accept on " + listener.name + ": " + ec.message());
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    if (state->connections.load() >= state->cfg.limits.connections) {
+      log_warning("connection limit reached; refusing a client on " + listener.name);
+      asio::co_spawn(strand, refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname + " Error: too many connections\r\n"),
+                     [](std::exception_ptr e) { log_exception(e, "refuse"); });
+      continue;
+    }
+    state->connections.fetch_add(1);
+    auto s = std::make_shared<session>(std::move(socket), listener, state);
+    asio::co_spawn(strand, session::run(s), [](std::exception_ptr e) { log_exception(e, "session"); });
+  }
+}
+
+}  // namespace
+
+server::server(asio::io_context& io, const config& cfg, spool& spooler, asio::thread_pool& workers) : io_(io) {
+  std::shared_ptr<ssl::context> tls;
+  if (!cfg.tls_certificate.empty()) tls = crypto::make_server_context(cfg.tls_certificate, cfg.tls_private_key);
+  state_ = std::make_shared<shared_state>(cfg, spooler, workers, tls);
+  for (const auto& l : cfg.listeners) {
+    tcp::endpoint ep(asio::ip::make_address(l.address), l.port);
+    auto acceptor = std::make_shared<tcp::acceptor>(io_);
+    error_code ec;
+    acceptor->open(ep.protocol(), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->bind(ep, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::system_error(ec, "listener " + l.name + " on " + l.address + ":" + std::to_string(l.port));
+    acceptors_.emplace_back(l, acceptor);
+  }
+}
+
+void server::start() {
+  for (auto& [l, acceptor] : acceptors_) {
+    log_info("listening on " + l.address + ":" + std::to_string(l.port) + " listener=" + l.name);
+    asio::co_spawn(io_, accept_loop(acceptor, l, state_), [](std::exception_ptr e) { log_exception(e, "listener"); });
+  }
+}
+
+void server::stop() {
+  state_->stopping = true;
+  for (auto& [l, acceptor] : acceptors_) {
+    error_code ec;
+    acceptor->close(ec);
+  }
+}
+
+size_t server::active_connections() const { return state_->connections.load(); }
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,35 @@
+// The inbound side: listeners accept connections and run one ESMTP session per
+// connection on its own strand, spooling accepted messages durably before 250.
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "gateway/spool.hpp"
+
+namespace sealgate::gateway {
+
+class server {
+ public:
+  // Binds every listener (throws std::system_error naming the listener when a
+  // bind fails); accepting starts with start().
+  server(boost::asio::io_context& io, const config& cfg, spool& spool, boost::asio::thread_pool& workers);
+  void start();
+  void stop();  // closes the listeners; sessions finish on their own
+
+  size_t active_connections() const;
+
+  struct shared_state;
+
+ private:
+  boost::asio::io_context& io_;
+  std::shared_ptr<shared_state> state_;
+  std::vector<std::pair<listener_config, std::shared_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
+};
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,301 @@
+// Durable spool; see spool.hpp. Ordering that matters: content fdatasync'd
+// before the rename, rename before the directory fsync, directory fsync before
+// any completion handler runs (and so before any 250).
+#include "gateway/spool.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+namespace sealgate::gateway {
+namespace {
+
+boost::system::error_code errno_code() { return {errno, boost::system::system_category()}; }
+
+void make_private_dir(const std::filesystem::path& p) {
+  std::filesystem::create_directories(p);
+  if (::chmod(p.c_str(), 0700) != 0) throw std::runtime_error(p.string() + ": chmod: " + std::strerror(errno));
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+std::string xtext_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+' && i + 2 < s.size()) {
+      unsigned v = 0;
+      std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      out += static_cast<char>(v);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+constexpr size_t write_buffer_size = 64 * 1024;
+
+}  // namespace
+
+std::string encode_envelope(const spooled_envelope& e) {
+  std::string h = "sealgate-spool 1\n";
+  auto field = [&](std::string_view name, std::string_view value) {
+    h += name;
+    h += ' ';
+    h += xtext_encode(value);
+    h += '\n';
+  };
+  field("id", e.queue_id);
+  h += "received " + std::to_string(e.received) + "\n";
+  field("listener", e.listener);
+  field("client", e.client_address);
+  field("helo", e.helo);
+  if (!e.auth_user.empty()) field("auth", e.auth_user);
+  if (!e.tls_protocol.empty()) h += "tls " + xtext_encode(e.tls_protocol) + " " + xtext_encode(e.tls_cipher) + "\n";
+  field("sender", e.sender);
+  if (!e.params.body.empty()) field("body", e.params.body);
+  if (e.params.smtputf8) h += "smtputf8 1\n";
+  if (!e.params.ret.empty()) field("ret", e.params.ret);
+  if (!e.params.envid.empty()) h += "envid " + e.params.envid + "\n";  // already xtext
+  for (const auto& r : e.recipients) {
+    h += "rcpt " + xtext_encode(r.recipient) + " " + (r.params.notify.empty() ? "-" : r.params.notify) + " " +
+         (r.params.orcpt.empty() ? "-" : r.params.orcpt) + "\n";
+  }
+  h += ".\n";
+  return h;
+}
+
+bool decode_envelope(std::string_view file, spooled_envelope& e, size_t& content_offset) {
+  size_t pos = 0;
+  auto next_line = [&](std::string_view& line) {
+    size_t nl = file.find('\n', pos);
+    if (nl == std::string_view::npos) return false;
+    line = file.substr(pos, nl - pos);
+    pos = nl + 1;
+    return true;
+  };
+  std::string_view line;
+  if (!next_line(line) || line != "sealgate-spool 1") return false;
+  while (next_line(line)) {
+    if (line == ".") {
+      content_offset = pos;
+      return !e.queue_id.empty() && !e.recipients.empty();
+    }
+    auto sp = line.find(' ');
+    std::string_view key = line.substr(0, sp);
+    std::string_view value = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
+    if (key == "id") e.queue_id = xtext_decode(value);
+    else if (key == "received") std::from_chars(value.data(), value.data() + value.size(), e.received);
+    else if (key == "listener") e.listener = xtext_decode(value);
+    else if (key == "client") e.client_address = xtext_decode(value);
+    else if (key == "helo") e.helo = xtext_decode(value);
+    else if (key == "auth") e.auth_user = xtext_decode(value);
+    else if (key == "tls") {
+      auto s2 = value.find(' ');
+      if (s2 == std::string_view::npos) return false;
+      e.tls_protocol = xtext_decode(value.substr(0, s2));
+      e.tls_cipher = xtext_decode(value.substr(s2 + 1));
+    } else if (key == "sender") e.sender = xtext_decode(value);
+    else if (key == "body") e.params.body = xtext_decode(value);
+    else if (key == "smtputf8") e.params.smtputf8 = value == "1";
+    else if (key == "ret") e.params.ret = xtext_decode(value);
+    else if (key == "envid") e.params.envid = std::string(value);
+    else if (key == "rcpt") {
+      auto a = value.find(' ');
+      if (a == std::string_view::npos) return false;
+      auto b = value.find(' ', a + 1);
+      if (b == std::string_view::npos) return false;
+      parsed_rcpt r;
+      r.recipient = xtext_decode(value.substr(0, a));
+      auto notify = value.substr(a + 1, b - a - 1);
+      auto orcpt = value.substr(b + 1);
+      if (notify != "-") r.params.notify = std::string(notify);
+      if (orcpt != "-") r.params.orcpt = std::string(orcpt);
+      e.recipients.push_back(std::move(r));
+    } else {
+      return false;
+    }
+  }
+  return false;
+}
+
+spool::spool(std::filesystem::path dir)
+    : dir_(std::move(dir)), incoming_(dir_ / "incoming"), queue_(dir_ / "queue") {}
+
+spool::~spool() {
+  stop();
+  if (queue_fd_ >= 0) ::close(queue_fd_);
+}
+
+std::vector<std::string> spool::recover() {
+  make_private_dir(dir_);
+  make_private_dir(incoming_);
+  make_private_dir(queue_);
+  // Leftovers in incoming/ never got a 250: the client still has them.
+  for (const auto& entry : std::filesystem::directory_iterator(incoming_)) std::filesystem::remove(entry.path());
+  queue_fd_ = ::open(queue_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (queue_fd_ < 0) throw std::runtime_error(queue_.string() + ": open: " + std::strerror(errno));
+  std::vector<std::string> ids;
+  for (const auto& entry : std::filesystem::directory_iterator(queue_)) ids.push_back(entry.path().filename().string());
+  std::sort(ids.begin(), ids.end());
+  if (!committer_.joinable()) committer_ = std::thread([this] { run_committer(); });
+  return ids;
+}
+
+std::string spool::next_id() {
+  // Microseconds since the epoch in the high bits keep ids sortable by arrival;
+  // the low 12 bits separate ids made in the same microsecond.
+  uint64_t us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  uint64_t candidate = us << 12;
+  std::lock_guard lock(mutex_);
+  if (candidate <= last_id_) candidate = last_id_ + 1;
+  last_id_ = candidate;
+  char buf[17];
+  static constexpr char hex[] = "0123456789ABCDEF";
+  for (int i = 15; i >= 0; --i) {
+    buf[i] = hex[candidate & 15];
+    candidate >>= 4;
+  }
+  buf[16] = 0;
+  return buf;
+}
+
+std::unique_ptr<spool::message> spool::begin() {
+  std::unique_ptr<message> m(new message);
+  for (int attempt = 0; attempt < 5 && m->fd_ < 0; ++attempt) {
+    m->id_ = next_id();
+    m->incoming_ = incoming_ / m->id_;
+    m->final_ = queue_ / m->id_;
+    m->fd_ = ::open(m->incoming_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (m->fd_ < 0 && errno != EEXIST) break;
+  }
+  if (m->fd_ < 0) m->failed_ = true;
+  m->buffer_.reserve(write_buffer_size);
+  return m;
+}
+
+spool::message::~message() { abort(); }
+
+bool spool::message::write(std::string_view bytes) {
+  if (failed_) return false;
+  buffer_.append(bytes);
+  if (buffer_.size() >= write_buffer_size) return flush();
+  return true;
+}
+
+bool spool::message::flush() {
+  if (failed_) return false;
+  if (!write_all(fd_, buffer_)) failed_ = true;
+  buffer_.clear();
+  return !failed_;
+}
+
+void spool::message::abort() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+    ::unlink(incoming_.c_str());
+  }
+}
+
+void spool::enqueue(std::unique_ptr<message> m, boost::asio::any_io_executor ex,
+                    boost::asio::any_completion_handler<void(boost::system::error_code)> h) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      waiting_.push_back(pending{std::move(m), std::move(ex), std::move(h)});
+      wake_.notify_one();
+      return;
+    }
+  }
+  boost::asio::post(ex, boost::asio::append(std::move(h), boost::asio::error::operation_aborted));
+}
+
+void spool::run_committer() {
+  std::vector<pending> batch;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !waiting_.empty(); });
+      if (waiting_.empty() && stopping_) return;
+      batch.swap(waiting_);
+    }
+    std::vector<boost::system::error_code> results(batch.size());
+    std::vector<const spooled_envelope*> committed;
+    uint64_t file_syncs = 0;
+    // 1. content durable, then 2. the name in queue/.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& m = *batch[i].msg;
+      if (!m.flush()) {
+        results[i] = boost::system::error_code(EIO, boost::system::system_category());
+        continue;
+      }
+      ++file_syncs;
+      if (::fdatasync(m.fd_) != 0 || ::close(std::exchange(m.fd_, -1)) != 0) {
+        results[i] = errno_code();
+        continue;
+      }
+      if (::rename(m.incoming_.c_str(), m.final_.c_str()) != 0) results[i] = errno_code();
+    }
+    // 3. one directory fsync makes every rename of the group durable.
+    bool dir_ok = ::fsync(queue_fd_) == 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& p = batch[i];
+      auto ec = results[i];
+      if (!ec && !dir_ok) ec = errno_code();
+      if (ec) {
+        // Not acknowledged: remove whichever name it has.
+        ::unlink(p.msg->final_.c_str());
+        p.msg->abort();
+      } else {
+        committed.push_back(&p.msg->envelope);
+      }
+      boost::asio::post(p.executor, boost::asio::append(std::move(p.handler), ec));
+    }
+    {
+      std::lock_guard lock(mutex_);
+      stats_.commits += committed.size();
+      stats_.file_syncs += file_syncs;
+      stats_.dir_syncs += 1;
+    }
+    if (on_committed_ && !committed.empty()) on_committed_(committed);
+    batch.clear();
+  }
+}
+
+spool_stats spool::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void spool::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    wake_.notify_one();
+  }
+  if (committer_.joinable()) committer_.join();
+}
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,131 @@
+// The durable spool: one file per accepted message, written to incoming/, made
+// durable (fdatasync), renamed into queue/ and the directory fsync'd before the
+// session may answer 250. Group commit: the committer thread makes every
+// message that is waiting durable in one pass with a single directory fsync.
+// Must never report a message committed before its bytes and name are on disk.
+#pragma once
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/smtp_protocol.hpp"
+
+namespace sealgate::gateway {
+
+// What the spool keeps besides the content: the envelope and how it arrived.
+struct spooled_envelope {
+  std::string queue_id;
+  int64_t received = 0;  // unix seconds
+  std::string listener, client_address, helo, auth_user, tls_protocol, tls_cipher;
+  std::string sender;
+  mail_parameters params;
+  std::vector<parsed_rcpt> recipients;
+  uint64_t content_size = 0;  // not stored in the file: the file size tells
+};
+
+// Serialises the envelope header that precedes the content in a spool file.
+std::string encode_envelope(const spooled_envelope& e);
+// Parses a spool file's envelope header; content_offset receives where the
+// content starts. False for anything malformed.
+bool decode_envelope(std::string_view file, spooled_envelope& out, size_t& content_offset);
+
+struct spool_stats {
+  uint64_t commits = 0;       // messages made durable
+  uint64_t file_syncs = 0;    // fdatasync calls
+  uint64_t dir_syncs = 0;     // directory fsync calls
+};
+
+class spool {
+ public:
+  explicit spool(std::filesystem::path dir);
+  ~spool();
+  spool(const spool&) = delete;
+  spool& operator=(const spool&) = delete;
+
+  // Creates incoming/ and queue/ (0700), removes incoming/ leftovers (never
+  // acknowledged), and returns the ids of committed messages in queue/.
+  std::vector<std::string> recover();
+
+  // One message being received: content goes straight to an incoming/ file
+  // (0600) so that memory stays flat for large messages.
+  class message {
+   public:
+    message(const message&) = delete;
+    message& operator=(const message&) = delete;
+    ~message();
+    const std::string& id() const { return id_; }
+    spooled_envelope envelope;  // what the session accepted; read by on_committed
+    // Buffered append; false after any write error (the session then answers 451).
+    bool write(std::string_view bytes);
+    bool flush();
+    // Drops the file: the message was refused.
+    void abort();
+
+   private:
+    friend class spool;
+    message() = default;
+    std::string id_;
+    std::filesystem::path incoming_, final_;
+    int fd_ = -1;
+    std::string buffer_;
+    bool failed_ = false;
+  };
+
+  std::unique_ptr<message> begin();
+
+  // Makes the message durable and calls handler(error_code) on its executor
+  // once it is. After an error the message file is removed.
+  template <typename Token>
+  auto async_commit(std::unique_ptr<message> m, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler, std::unique_ptr<message> msg) {
+          // The handler resumes on its own executor (the session's strand).
+          boost::asio::any_io_executor ex = boost::asio::get_associated_executor(handler);
+          enqueue(std::move(msg), std::move(ex),
+                  boost::asio::any_completion_handler<void(boost::system::error_code)>(std::move(handler)));
+        },
+        token, std::move(m));
+  }
+
+  // Called on the committer thread after each group, with what was made durable;
+  // used to record accepted messages in the database off the reply path.
+  void on_committed(std::function<void(const std::vector<const spooled_envelope*>&)> f) { on_committed_ = std::move(f); }
+
+  spool_stats stats() const;
+  const std::filesystem::path& queue_dir() const { return queue_; }
+
+  // Stops the committer after finishing what is queued.
+  void stop();
+
+ private:
+  struct pending {
+    std::unique_ptr<message> msg;
+    boost::asio::any_io_executor executor;
+    boost::asio::any_completion_handler<void(boost::system::error_code)> handler;
+  };
+  void enqueue(std::unique_ptr<message> m, boost::asio::any_io_executor ex,
+               boost::asio::any_completion_handler<void(boost::system::error_code)> h);
+  void run_committer();
+  std::string next_id();
+
+  std::filesystem::path dir_, incoming_, queue_;
+  int queue_fd_ = -1;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<pending> waiting_;
+  bool stopping_ = false;
+  spool_stats stats_;
+  std::function<void(const std::vector<const spooled_envelope*>&)> on_committed_;
+  uint64_t last_id_ = 0;
+  std::thread committer_;
+};
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs, idempotently, every Debian 12 package that sealgate's build, tests and
+# benchmarks need, and makes the development TLS certificate the shipped config uses.
+# Never downloads anything but Debian packages.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libssl-dev libc-ares-dev libgpgme-dev libyaml-cpp-dev
+  libsqlite3-dev sqlite3 libgtest-dev googletest
+  # test peers and checkers
+  postfix swaks libnet-ssleay-perl unbound gnupg openssl python3 dnsutils ldnsutils procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  # Postfix asks how to configure the system MTA; the tests run their own instances.
+  echo "postfix postfix/main_mailer_type select No configuration" | "${sudo_cmd[@]}" debconf-set-selections
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Development certificate for the shipped conf/sealgate.yaml (var/ is git-ignored).
+mkdir -p "$here/var/tls"
+if [ ! -s "$here/var/tls/cert.pem" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$here/var/tls/key.pem" -out "$here/var/tls/cert.pem" 2>/dev/null
+  chmod 600 "$here/var/tls/key.pem"
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is needed, builds with -Werror, runs every
+# unit and integration test, then again under AddressSanitizer and UBSan.
+# SEALGATE_SKIP_SANITIZE=1 skips the second pass (for quick local runs).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+"$here/scripts/setup.sh"
+
+"$here/scripts/build.sh" "$here/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+(cd "$here/build" && ctest --output-on-failure --timeout 900)
+
+if [ "${SEALGATE_SKIP_SANITIZE:-0}" != 1 ]; then
+  "$here/scripts/build.sh" "$here/build-asan" -DCMAKE_BUILD_TYPE=Debug -DSEALGATE_SANITIZE=ON
+  (cd "$here/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure --timeout 900)
+fi
