@@ -45,8 +45,8 @@ size_t data_reader::feed(std::string_view in, std::string& out) {
           status_ = status::complete;
           return i + 1;
         }
-        status_ = status::bare_newline;  // ".<CR>x": a bare CR
-        return i + 1;
+        status_ = status::bare_newline;  // ".<CR>x": the CR was bare; x is not ours to read
+        return i;
       case position::after_cr:
         if (c != '\n') {
           status_ = status::bare_newline;

@@ -128,6 +128,9 @@ int cmd_run(const std::vector<std::string>& args) {
     for (auto& t : pool) t.join();
     spooler.stop();
     workers.join();
+    auto st = spooler.stats();
+    log_info("spool stats: commits=" + std::to_string(st.commits) + " fdatasync=" + std::to_string(st.file_syncs) +
+             " dir_fsync=" + std::to_string(st.dir_syncs));
     return 0;
   } catch (const std::exception& e) {
     log_error(e.what());

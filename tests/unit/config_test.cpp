@@ -1,0 +1,130 @@
+// Every bad configuration is refused with its exact FILE:LINE:COL message.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "gateway/config.hpp"
+
+using namespace sealgate::gateway;
+
+namespace {
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sealgate-config-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path write(const std::string& text) {
+    auto p = dir_ / "sealgate.yaml";
+    std::ofstream(p) << text;
+    return p;
+  }
+  std::string error_of(const std::string& text) {
+    auto p = write(text);
+    try {
+      load_config(p);
+    } catch (const config_error& e) {
+      std::string msg = e.what();
+      // Strip the directory so expectations read as the operator sees them.
+      auto prefix = p.string();
+      for (size_t pos; (pos = msg.find(prefix)) != std::string::npos;) msg.replace(pos, prefix.size(), "sealgate.yaml");
+      return msg;
+    }
+    return "(no error)";
+  }
+  std::filesystem::path dir_;
+};
+
+const char* minimal = R"(listeners:
+  - {name: a, address: 127.0.0.1, port: 2525, tls: none, auth: none}
+)";
+}  // namespace
+
+TEST_F(ConfigTest, MinimalConfigGetsDefaults) {
+  auto c = load_config(write(minimal));
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 2525);
+  EXPECT_EQ(c.limits.message_size, 25u * 1024 * 1024);
+  EXPECT_EQ(c.timeouts.command, std::chrono::seconds(300));
+  EXPECT_EQ(c.spool, "/var/spool/sealgate");
+}
+
+TEST_F(ConfigTest, RelativePathsAreRelativeToTheFile) {
+  auto c = load_config(write(std::string(minimal) + "spool: ../var/spool\ndatabase: db.sqlite\n"));
+  EXPECT_EQ(c.spool, (dir_.parent_path() / "var/spool").lexically_normal());
+  EXPECT_EQ(c.database, dir_ / "db.sqlite");
+}
+
+TEST_F(ConfigTest, ValuesAreParsed) {
+  auto c = load_config(write(std::string(minimal) +
+                             "limits: {message_size: 10MB, recipients: 50}\ntimeouts: {command: 2m, data: 90}\n"
+                             "relay: {networks: [10.0.0.0/8, '2001:db8::/32']}\n"));
+  EXPECT_EQ(c.limits.message_size, 10000000u);
+  EXPECT_EQ(c.limits.recipients, 50u);
+  EXPECT_EQ(c.timeouts.command, std::chrono::seconds(120));
+  EXPECT_EQ(c.timeouts.data, std::chrono::seconds(90));
+  ASSERT_EQ(c.relay_networks.size(), 2u);
+  EXPECT_TRUE(c.relay_networks[0].contains(boost::asio::ip::make_address("10.1.2.3")));
+  EXPECT_TRUE(c.relay_networks[0].contains(boost::asio::ip::make_address("::ffff:10.1.2.3")));
+  EXPECT_FALSE(c.relay_networks[0].contains(boost::asio::ip::make_address("11.0.0.1")));
+}
+
+TEST_F(ConfigTest, UnknownKeys) {
+  EXPECT_EQ(error_of(std::string(minimal) + "spoool: x\n"),
+            "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, database, user, "
+            "limits, timeouts, threads)");
+  EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
+            "sealgate.yaml:2:15: listeners[0].prot: unknown key (valid: name, address, port, tls, auth)");
+}
+
+TEST_F(ConfigTest, BadValues) {
+  EXPECT_EQ(error_of("listeners:\n  - {name: a, tls: maybe, auth: none}\n").substr(0, 94),
+            "sealgate.yaml:2:20: listeners[0].tls: unknown value 'maybe' (valid: none, starttls, implicit)");
+  EXPECT_EQ(error_of("listeners:\n  - {name: a, port: 70000, tls: none, auth: none}\n"),
+            "sealgate.yaml:2:21: listeners[0].port: must be a whole number from 1 to 65535");
+  EXPECT_EQ(error_of(std::string(minimal) + "relay:\n  networks: [10.0.0.1/33]\n"),
+            "sealgate.yaml:4:14: relay.networks[0]: '10.0.0.1/33' is not a CIDR network: bad prefix length");
+  EXPECT_EQ(error_of(std::string(minimal) + "relay:\n  networks: [10.0.0.1/8]\n"),
+            "sealgate.yaml:4:14: relay.networks[0]: '10.0.0.1/8' is not a CIDR network: host bits set below the prefix length");
+  EXPECT_EQ(error_of(std::string(minimal) + "limits: {message_size: 10 parsecs}\n"),
+            "sealgate.yaml:3:24: limits.message_size: must be a size such as 25MiB, 10MB or 1048576 (valid units: B, KB, "
+            "MB, GB, KiB, MiB, GiB)");
+  EXPECT_EQ(error_of(std::string(minimal) + "timeouts: {command: 5d}\n"),
+            "sealgate.yaml:3:21: timeouts.command: must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)");
+  EXPECT_EQ(error_of("listeners: 5\n"), "sealgate.yaml:1:12: listeners: must be a non-empty list");
+}
+
+TEST_F(ConfigTest, WrongTypes) {
+  EXPECT_EQ(error_of(std::string(minimal) + "relay: [a]\n"), "sealgate.yaml:3:8: relay: must be a mapping");
+  EXPECT_EQ(error_of(std::string(minimal) + "relay: {networks: 10.0.0.0/8}\n"),
+            "sealgate.yaml:3:19: relay.networks: must be a list of CIDR networks");
+}
+
+TEST_F(ConfigTest, CrossChecks) {
+  EXPECT_EQ(error_of("listeners:\n  - {name: a, tls: none, auth: optional}\nrelay: {users_file: u}\n"),
+            "sealgate.yaml:2:5: listeners[0].auth: needs tls: starttls or implicit (passwords never travel in clear)");
+  EXPECT_EQ(error_of("listeners:\n  - {name: a, tls: starttls, auth: none}\n"),
+            "sealgate.yaml:1:1: tls: certificate and private_key are needed by a listener with tls: starttls or implicit");
+  EXPECT_EQ(error_of("listeners:\n  - {name: a, tls: none, auth: none}\n  - {name: a, port: 2526, tls: none, auth: none}\n"),
+            "sealgate.yaml:3:5: listeners[1].name: duplicate listener name 'a'");
+}
+
+TEST_F(ConfigTest, AllErrorsAtOnce) {
+  auto msg = error_of("listeners:\n  - {name: a, tls: maybe, auth: none}\nspoool: x\n");
+  EXPECT_NE(msg.find("\n"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, YamlSyntaxError) {
+  EXPECT_EQ(error_of("listeners: [\n").substr(0, 14), "sealgate.yaml:");
+}
+
+TEST_F(ConfigTest, ShippedConfigLoads) {
+  auto c = load_config(std::filesystem::path(SEALGATE_SOURCE_DIR) / "conf/sealgate.yaml");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 2525);
+  EXPECT_EQ(c.listeners[0].tls, listener_tls::starttls);
+  EXPECT_EQ(c.listeners[0].auth, listener_auth::optional);
+  EXPECT_EQ(c.spool.filename(), "spool");
+}

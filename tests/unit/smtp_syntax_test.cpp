@@ -1,0 +1,125 @@
+// Table tests for SMTP argument parsing: every refusal is checked by its code,
+// enhanced status and reason, since clients and operators act on those.
+#include <gtest/gtest.h>
+
+#include "gateway/smtp_syntax.hpp"
+
+using namespace sealgate::gateway;
+
+TEST(SplitCommand, UppercasesVerbAndKeepsArguments) {
+  auto c = split_command("mail FROM:<a@b.example> SIZE=10");
+  EXPECT_EQ(c.verb, "MAIL");
+  EXPECT_EQ(c.args, "FROM:<a@b.example> SIZE=10");
+  EXPECT_EQ(split_command("QUIT").args, "");
+}
+
+TEST(MailFrom, AcceptsAddressesAndParameters) {
+  auto r = parse_mail_from("FROM:<alice@example.org> SIZE=1000 BODY=8BITMIME RET=HDRS ENVID=abc+2Bdef");
+  ASSERT_TRUE(r.value) << r.error.text;
+  EXPECT_EQ(r.value->sender, "alice@example.org");
+  EXPECT_EQ(*r.value->params.size, 1000u);
+  EXPECT_EQ(r.value->params.body, "8BITMIME");
+  EXPECT_EQ(r.value->params.ret, "HDRS");
+  EXPECT_EQ(r.value->params.envid, "abc+2Bdef");
+}
+
+TEST(MailFrom, NullSenderAndSpaceAfterColon) {
+  auto r = parse_mail_from("FROM:<>");
+  ASSERT_TRUE(r.value);
+  EXPECT_EQ(r.value->sender, "");
+  auto r2 = parse_mail_from("FROM: <a@b.example>");
+  ASSERT_TRUE(r2.value);
+  EXPECT_EQ(r2.value->sender, "a@b.example");
+}
+
+TEST(MailFrom, Refusals) {
+  struct row {
+    const char* args;
+    int code;
+    const char* status;
+  };
+  const row rows[] = {
+      {"TO:<a@b.example>", 501, "5.5.4"},
+      {"FROM:a@b.example", 501, "5.5.4"},
+      {"FROM:<a@b.example", 501, "5.5.4"},
+      {"FROM:<a@b.example> SIZE=abc", 501, "5.5.4"},
+      {"FROM:<a@b.example> BODY=BINARYMIME", 555, "5.5.4"},
+      {"FROM:<a@b.example> FOO=1", 555, "5.5.4"},
+      {"FROM:<a@b.example> SIZE=1 SIZE=2", 555, "5.5.4"},
+      {"FROM:<a@b.example> RET=ALL", 501, "5.5.4"},
+      {"FROM:<a@b.example> ENVID=a=b", 501, "5.5.4"},
+      {"FROM:<a@-bad.example>", 501, "5.1.7"},
+      {"FROM:<j\xC3\xB6rg@b.example>", 553, "5.6.7"},
+      {"FROM:<@relay.example:a@b.example>", 501, "5.1.7"},
+  };
+  for (const auto& r : rows) {
+    auto p = parse_mail_from(r.args);
+    ASSERT_FALSE(p.value) << r.args;
+    EXPECT_EQ(p.error.code, r.code) << r.args;
+    EXPECT_EQ(p.error.status, r.status) << r.args;
+  }
+}
+
+TEST(MailFrom, Utf8AllowedWithSmtputf8) {
+  auto p = parse_mail_from("FROM:<j\xC3\xB6rg@b\xC3\xBC.example> SMTPUTF8");
+  ASSERT_TRUE(p.value) << p.error.text;
+  EXPECT_TRUE(p.value->params.smtputf8);
+}
+
+TEST(RcptTo, RelayTricksAreRefusedWithReasons) {
+  struct row {
+    const char* args;
+    const char* reason;
+  };
+  const row rows[] = {
+      {"TO:<user%other.example@example.com>", "Percent-hack"},
+      {"TO:<host!user@example.com>", "Bang-path"},
+      {"TO:<@relay.example:user@example.com>", "Source routes"},
+      {"TO:<@a.example,@b.example:user@example.com>", "Source routes"},
+      {"TO:<\"user@other.example\"@example.com>", "Quoted local parts holding @"},
+      {"TO:<user@[192.0.2.1]>", "Address literals"},
+  };
+  for (const auto& r : rows) {
+    auto p = parse_rcpt_to(r.args, false);
+    ASSERT_FALSE(p.value) << r.args;
+    EXPECT_EQ(p.error.code, 554) << r.args;
+    EXPECT_EQ(p.error.status, "5.7.1") << r.args;
+    EXPECT_NE(p.error.text.find(r.reason), std::string::npos) << r.args << ": " << p.error.text;
+  }
+}
+
+TEST(RcptTo, DsnParameters) {
+  auto p = parse_rcpt_to("TO:<bob@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob+40example.com", false);
+  ASSERT_TRUE(p.value) << p.error.text;
+  EXPECT_EQ(p.value->recipient, "bob@example.com");
+  EXPECT_EQ(p.value->params.notify, "SUCCESS,FAILURE");
+  EXPECT_EQ(p.value->params.orcpt, "rfc822;bob+40example.com");
+  EXPECT_FALSE(parse_rcpt_to("TO:<bob@example.com> NOTIFY=NEVER,SUCCESS", false).value);
+  EXPECT_FALSE(parse_rcpt_to("TO:<bob@example.com> NOTIFY=SUCCESS,", false).value);
+  EXPECT_FALSE(parse_rcpt_to("TO:<bob@example.com> ORCPT=bob", false).value);
+  EXPECT_TRUE(parse_rcpt_to("TO:<bob@example.com> NOTIFY=NEVER", false).value);
+}
+
+TEST(RcptTo, QuotedLocalPartWithoutAtIsFine) {
+  auto p = parse_rcpt_to("TO:<\"john doe\"@example.com>", false);
+  ASSERT_TRUE(p.value) << p.error.text;
+  EXPECT_EQ(p.value->recipient, "\"john doe\"@example.com");
+}
+
+TEST(RcptTo, SyntaxErrors) {
+  EXPECT_EQ(parse_rcpt_to("TO:<>", false).error.code, 501);
+  EXPECT_EQ(parse_rcpt_to("TO:<postmaster>", false).error.status, "5.1.3");
+  EXPECT_EQ(parse_rcpt_to("TO:<a..b@example.com>", false).error.status, "5.1.3");
+  EXPECT_EQ(parse_rcpt_to("TO:<a@exa_mple.com>", false).error.status, "5.1.2");
+  EXPECT_EQ(parse_rcpt_to("TO:<\xC3\xA9@example.com>", false).error.code, 553);
+  EXPECT_TRUE(parse_rcpt_to("TO:<\xC3\xA9@example.com>", true).value);
+}
+
+TEST(Xtext, EncodeAndValidate) {
+  EXPECT_EQ(xtext_encode("a+b=c d"), "a+2Bb+3Dc+20d");
+  EXPECT_TRUE(is_xtext("a+2Bb"));
+  EXPECT_FALSE(is_xtext("a+2"));
+  EXPECT_FALSE(is_xtext("a+zz"));
+  EXPECT_FALSE(is_xtext("a=b"));
+  EXPECT_FALSE(is_xtext("a b"));
+}

@@ -1,0 +1,144 @@
+// The spool: committed messages are complete files with their envelope, mode
+// 0600; leftovers of unacknowledged messages disappear on recovery.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "gateway/spool.hpp"
+
+using namespace sealgate::gateway;
+
+namespace {
+class SpoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sealgate-spool-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+spooled_envelope sample(const std::string& id) {
+  spooled_envelope e;
+  e.queue_id = id;
+  e.received = 1795513787;
+  e.listener = "smarthost";
+  e.client_address = "127.0.0.1";
+  e.helo = "client with space";
+  e.auth_user = "alice";
+  e.tls_protocol = "TLSv1.3";
+  e.tls_cipher = "TLS_AES_256_GCM_SHA384";
+  e.sender = "";
+  e.params.ret = "HDRS";
+  e.params.envid = "abc+2B";
+  e.params.smtputf8 = true;
+  parsed_rcpt r;
+  r.recipient = "b@example.com";
+  r.params.notify = "SUCCESS,FAILURE";
+  r.params.orcpt = "rfc822;b+40example.com";
+  e.recipients.push_back(r);
+  parsed_rcpt r2;
+  r2.recipient = "\"john doe\"@example.com";
+  e.recipients.push_back(r2);
+  return e;
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+TEST_F(SpoolTest, EnvelopeRoundTrip) {
+  auto e = sample("ID1");
+  std::string file = encode_envelope(e) + "Subject: x\r\n\r\nbody\r\n";
+  spooled_envelope d;
+  size_t off = 0;
+  ASSERT_TRUE(decode_envelope(file, d, off));
+  EXPECT_EQ(d.helo, "client with space");
+  EXPECT_EQ(d.sender, "");
+  EXPECT_EQ(d.auth_user, "alice");
+  EXPECT_EQ(d.tls_cipher, "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(d.params.envid, "abc+2B");
+  EXPECT_TRUE(d.params.smtputf8);
+  ASSERT_EQ(d.recipients.size(), 2u);
+  EXPECT_EQ(d.recipients[0].params.orcpt, "rfc822;b+40example.com");
+  EXPECT_EQ(d.recipients[1].recipient, "\"john doe\"@example.com");
+  EXPECT_EQ(file.substr(off), "Subject: x\r\n\r\nbody\r\n");
+  EXPECT_FALSE(decode_envelope("sealgate-spool 1\nid X\n", d, off));  // truncated: no separator
+}
+
+TEST_F(SpoolTest, CommitMakesAPrivateCompleteFile) {
+  spool s(dir_);
+  EXPECT_TRUE(s.recover().empty());
+  boost::asio::io_context io;
+  auto m = s.begin();
+  std::string id = m->id();
+  m->envelope = sample(id);
+  ASSERT_TRUE(m->write(encode_envelope(m->envelope)));
+  ASSERT_TRUE(m->write(std::string(200000, 'x')));  // more than one write buffer
+  boost::system::error_code result = boost::asio::error::would_block;
+  auto work = boost::asio::make_work_guard(io);
+  s.async_commit(std::move(m), boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
+                   result = ec;
+                   work.reset();
+                 }));
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_FALSE(result) << result.message();
+  auto path = dir_ / "queue" / id;
+  struct stat st{};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((dir_ / "queue").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  spooled_envelope d;
+  size_t off = 0;
+  std::string content = slurp(path);
+  ASSERT_TRUE(decode_envelope(content, d, off));
+  EXPECT_EQ(content.size() - off, 200000u);
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));
+  auto st2 = s.stats();
+  EXPECT_EQ(st2.commits, 1u);
+  EXPECT_EQ(st2.dir_syncs, 1u);
+}
+
+TEST_F(SpoolTest, AbortLeavesNothingAndRecoveryClearsIncoming) {
+  {
+    spool s(dir_);
+    s.recover();
+    auto m = s.begin();
+    m->write("partial");
+    m->flush();
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_ / "incoming"), {}), 1);
+    m->abort();
+    EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));
+    // Simulate a crash mid-message: a leftover in incoming/ and one committed file.
+    std::ofstream(dir_ / "incoming" / "LEFTOVER") << "half a message";
+    std::ofstream(dir_ / "queue" / "0000000000000001") << encode_envelope(sample("0000000000000001"));
+  }
+  spool s(dir_);
+  auto ids = s.recover();
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0], "0000000000000001");
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));
+}
+
+TEST_F(SpoolTest, IdsAreUniqueAndOrdered) {
+  spool s(dir_);
+  s.recover();
+  std::string prev;
+  for (int i = 0; i < 1000; ++i) {
+    auto m = s.begin();
+    EXPECT_GT(m->id(), prev);
+    prev = m->id();
+  }
+}
