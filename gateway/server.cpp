@@ -58,11 +58,14 @@ void log_exception(std::exception_ptr e, const char* what) {
 }
 
 class session : public std::enable_shared_from_this<session> {
+  static constexpr size_t idle_buffer_size = 4096;
+
  public:
   session(tcp::socket socket, const listener_config& listener, std::shared_ptr<server::shared_state> state)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(listener), state_(std::move(state)),
         protocol_(make_facts(), make_limits()) {
-    in_.resize(4096);
+    in_.resize(idle_buffer_size);
+    timer_.expires_at(std::chrono::steady_clock::time_point::max());
   }
 
   static awaitable<void> run(std::shared_ptr<session> self) { co_await self->serve(); }
@@ -96,7 +99,13 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   // ---- deadlines -----------------------------------------------------------
-  void arm(std::chrono::seconds timeout) { deadline_ = std::chrono::steady_clock::now() + timeout; }
+  // Moves the deadline. The watchdog sleeps until the timer's expiry and then
+  // looks at deadline_, so a later deadline costs nothing; an earlier one
+  // (a reply after a long command wait) must move the timer itself.
+  void arm(std::chrono::seconds timeout) {
+    deadline_ = std::chrono::steady_clock::now() + timeout;
+    if (deadline_ < timer_.expiry()) timer_.expires_at(deadline_);
+  }
 
   awaitable<void> watch() {
     while (!closed_) {
@@ -127,15 +136,14 @@ class session : public std::enable_shared_from_this<session> {
       // About to wait for the client: send the replies batched so far (RFC 2920).
       if (auto ec = co_await flush()) co_return ec;
     }
-    if (begin_ > 0 && begin_ == end_) begin_ = end_ = 0;
+    if (begin_ == end_) begin_ = end_ = 0;
     if (end_ == in_.size()) {
       if (begin_ > 0) {
         std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
         end_ -= begin_;
         begin_ = 0;
       } else {
-        in_.resize(std::min<size_t>(in_.size() * 2, 1 << 20) > in_.size() ? std::min<size_t>(in_.size() * 2, 1 << 20)
-                                                                            : in_.size() + 4096);
+        in_.resize(in_.size() * 2);  // bounded: read_line discards past the line limit
       }
     }
     arm(timeout);
@@ -222,6 +230,7 @@ class session : public std::enable_shared_from_this<session> {
         }
         case smtp_protocol::action::receive_data:
           step = co_await receive_data();
+          shrink_buffer();
           continue;
         case smtp_protocol::action::read_line:
           break;
@@ -318,6 +327,17 @@ class session : public std::enable_shared_from_this<session> {
               (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) + " (queued)");
     }
     co_return protocol_.data_done(result);
+  }
+
+  // Back to the small command buffer, so that a connection that sent one large
+  // message does not hold 64 KiB while it idles.
+  void shrink_buffer() {
+    if (in_.size() <= idle_buffer_size || end_ - begin_ > idle_buffer_size) return;
+    std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+    in_.resize(idle_buffer_size);
+    in_.shrink_to_fit();
   }
 
   void finish() {
