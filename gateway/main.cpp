@@ -105,6 +105,7 @@ int cmd_run(const std::vector<std::string>& args) {
     drop_privileges(cfg.user);
     auto waiting = spooler.recover();
     log_info("spool " + cfg.spool.string() + ": " + std::to_string(waiting.size()) + " messages waiting for delivery");
+    for (const auto& id : spooler.corrupt()) log(log_level::error, id, "damaged spool file moved to corrupt/");
     database db(cfg.database);
     spooler.on_committed([&db](const std::vector<const spooled_envelope*>& messages) {
       try {

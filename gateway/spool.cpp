@@ -55,6 +55,23 @@ std::string xtext_decode(std::string_view s) {
 
 constexpr size_t write_buffer_size = 64 * 1024;
 
+// Reads just the envelope header (it ends at the first "\n.\n").
+bool envelope_readable(const std::filesystem::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string head;
+  char buf[8192];
+  while (head.size() < (1u << 22) && head.find("\n.\n") == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    head.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  spooled_envelope e;
+  size_t offset = 0;
+  return decode_envelope(head, e, offset);
+}
+
 }  // namespace
 
 std::string encode_envelope(const spooled_envelope& e) {
@@ -156,7 +173,17 @@ std::vector<std::string> spool::recover() {
   queue_fd_ = ::open(queue_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (queue_fd_ < 0) throw std::runtime_error(queue_.string() + ": open: " + std::strerror(errno));
   std::vector<std::string> ids;
-  for (const auto& entry : std::filesystem::directory_iterator(queue_)) ids.push_back(entry.path().filename().string());
+  for (const auto& entry : std::filesystem::directory_iterator(queue_)) {
+    // A file in queue/ was complete when it got there; one whose envelope does
+    // not parse was damaged since. Keep it for an operator, out of the way.
+    if (envelope_readable(entry.path())) {
+      ids.push_back(entry.path().filename().string());
+    } else {
+      make_private_dir(dir_ / "corrupt");
+      std::filesystem::rename(entry.path(), dir_ / "corrupt" / entry.path().filename());
+      corrupt_.push_back(entry.path().filename().string());
+    }
+  }
   std::sort(ids.begin(), ids.end());
   if (!committer_.joinable()) committer_ = std::thread([this] { run_committer(); });
   return ids;

@@ -51,8 +51,11 @@ class spool {
   spool& operator=(const spool&) = delete;
 
   // Creates incoming/ and queue/ (0700), removes incoming/ leftovers (never
-  // acknowledged), and returns the ids of committed messages in queue/.
+  // acknowledged), moves files whose envelope does not parse to corrupt/, and
+  // returns the ids of committed messages in queue/, oldest first.
   std::vector<std::string> recover();
+  // Ids that recover() moved to corrupt/.
+  const std::vector<std::string>& corrupt() const { return corrupt_; }
 
   // One message being received: content goes straight to an incoming/ file
   // (0600) so that memory stays flat for large messages.
@@ -125,6 +128,7 @@ class spool {
   spool_stats stats_;
   std::function<void(const std::vector<const spooled_envelope*>&)> on_committed_;
   uint64_t last_id_ = 0;
+  std::vector<std::string> corrupt_;
   std::thread committer_;
 };
 

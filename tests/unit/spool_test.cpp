@@ -123,13 +123,16 @@ TEST_F(SpoolTest, AbortLeavesNothingAndRecoveryClearsIncoming) {
     EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));
     // Simulate a crash mid-message: a leftover in incoming/ and one committed file.
     std::ofstream(dir_ / "incoming" / "LEFTOVER") << "half a message";
-    std::ofstream(dir_ / "queue" / "0000000000000001") << encode_envelope(sample("0000000000000001"));
+    std::ofstream(dir_ / "queue" / "0000000000000001") << encode_envelope(sample("0000000000000001")) << "body\r\n";
+    std::ofstream(dir_ / "queue" / "0000000000000002") << "sealgate-spool 1\nid 0000000000000002\n";  // damaged
   }
   spool s(dir_);
   auto ids = s.recover();
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(ids[0], "0000000000000001");
   EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));
+  ASSERT_EQ(s.corrupt().size(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "corrupt" / "0000000000000002"));
 }
 
 TEST_F(SpoolTest, IdsAreUniqueAndOrdered) {
