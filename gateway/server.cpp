@@ -311,7 +311,13 @@ class session : public std::enable_shared_from_this<session> {
                (result.bare_newline ? "bare CR or LF" : result.too_big ? "size limit" : "line length"));
       co_return protocol_.data_done(result);
     }
-    std::string id = msg->id();
+    // msg (and env with it) belongs to the committer once handed over: take what
+    // the log line needs now.
+    const std::string id = msg->id();
+    const std::string accepted =
+        "client=[" + env.client_address + "] listener=" + env.listener + " size=" + std::to_string(env.content_size) +
+        " nrcpt=" + std::to_string(env.recipients.size()) + (env.auth_user.empty() ? "" : " auth=yes") +
+        (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) + " (queued)";
     if (!msg->flush()) {
       result.spool_failed = true;
     } else {
@@ -321,10 +327,7 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (!result.spool_failed) {
       result.queue_id = id;
-      log(log_level::info, id,
-          "client=[" + env.client_address + "] listener=" + env.listener + " size=" + std::to_string(env.content_size) +
-              " nrcpt=" + std::to_string(env.recipients.size()) + (env.auth_user.empty() ? "" : " auth=yes") +
-              (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) + " (queued)");
+      log(log_level::info, id, accepted);
     }
     co_return protocol_.data_done(result);
   }
