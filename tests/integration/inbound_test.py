@@ -331,6 +331,27 @@ class Durability(unittest.TestCase):
         self.assertEqual(os.listdir(os.path.join(gw.dir, "spool", "incoming")), [])
         self.assertIn("%d messages waiting" % len(queued), gw.read_log())
 
+    def test_kill_9_during_smtp_source_run(self):
+        gw = Gateway(self).start()
+        # -v makes smtp-source print every reply, so we learn each queue id that got a 250.
+        load = subprocess.Popen(["smtp-source", "-v", "-s", "20", "-m", "1000000", "-l", "4096",
+                                 "-f", "src@example.org", "-t", "dst@example.com", "127.0.0.1:%d" % gw.port],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: load.poll() is None and load.kill())
+        time.sleep(2)
+        gw.kill9()
+        _, err = load.communicate(timeout=60)
+        acknowledged = [line.rsplit(" ", 1)[1] for line in err.splitlines() if "250 2.0.0 Ok: queued as" in line]
+        self.assertGreater(len(acknowledged), 50)
+        gw.start()
+        queued = set(gw.queued())
+        self.assertEqual([q for q in acknowledged if q not in queued], [])
+        for qid in acknowledged:
+            env, content = parse_spool(gw.spool_file(qid))
+            self.assertEqual(env["rcpt"], ["dst@example.com - -"])
+            self.assertTrue(content.endswith(b"\r\n"), qid)
+        self.assertEqual(os.listdir(os.path.join(gw.dir, "spool", "incoming")), [])
+
     def test_smtp_source_load_is_all_spooled(self):
         gw = Gateway(self).start()
         r = subprocess.run(["smtp-source", "-s", "10", "-m", "300", "-l", "4096", "-f", "src@example.org",
