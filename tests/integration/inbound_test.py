@@ -329,7 +329,12 @@ class Durability(unittest.TestCase):
             env, content = parse_spool(gw.spool_file(qid))
             self.assertTrue(content.endswith(b"\r\n\r\n" + LOAD_BODY.encode()), qid)
         self.assertEqual(os.listdir(os.path.join(gw.dir, "spool", "incoming")), [])
-        self.assertIn("%d messages waiting" % len(queued), gw.read_log())
+        # Listeners are bound before the spool is scanned: wait for the scan's log line.
+        expected = "%d messages waiting" % len(queued)
+        deadline = time.time() + 10
+        while expected not in gw.read_log() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertTrue(expected in gw.read_log(), "no '%s' line in the log" % expected)
 
     def test_kill_9_during_smtp_source_run(self):
         gw = Gateway(self).start()
