@@ -30,7 +30,8 @@ void log(log_level level, std::string_view queue_id, std::string_view text) {
   std::string line;
   line.reserve(64 + text.size());
   line += stamp;
-  line += " sealgate[" + std::to_string(::getpid()) + "]: ";
+  static const std::string tag = " sealgate[" + std::to_string(::getpid()) + "]: ";
+  line += tag;
   line += names[static_cast<int>(level)];
   line += ": ";
   if (!queue_id.empty()) {

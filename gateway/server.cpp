@@ -318,13 +318,9 @@ class session : public std::enable_shared_from_this<session> {
         "client=[" + env.client_address + "] listener=" + env.listener + " size=" + std::to_string(env.content_size) +
         " nrcpt=" + std::to_string(env.recipients.size()) + (env.auth_user.empty() ? "" : " auth=yes") +
         (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) + " (queued)";
-    if (!msg->flush()) {
-      result.spool_failed = true;
-    } else {
-      auto [ec] = co_await spooler.async_commit(std::move(msg), use_tuple);
-      result.spool_failed = static_cast<bool>(ec);
-      if (ec) log(log_level::error, id, "spool commit failed: " + ec.message());
-    }
+    auto [ec] = co_await spooler.async_commit(std::move(msg), use_tuple);
+    result.spool_failed = static_cast<bool>(ec);
+    if (ec) log(log_level::error, id, "spool commit failed: " + ec.message());
     if (!result.spool_failed) {
       result.queue_id = id;
       log(log_level::info, id, accepted);

@@ -14,6 +14,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <latch>
 #include <stdexcept>
 
 namespace sealgate::gateway {
@@ -53,7 +54,6 @@ std::string xtext_decode(std::string_view s) {
   return out;
 }
 
-constexpr size_t write_buffer_size = 64 * 1024;
 
 // Reads just the envelope header (it ends at the first "\n.\n").
 bool envelope_readable(const std::filesystem::path& p) {
@@ -157,7 +157,7 @@ bool decode_envelope(std::string_view file, spooled_envelope& e, size_t& content
 }
 
 spool::spool(std::filesystem::path dir)
-    : dir_(std::move(dir)), incoming_(dir_ / "incoming"), queue_(dir_ / "queue") {}
+    : dir_(std::move(dir)), incoming_(dir_ / "incoming"), queue_(dir_ / "queue"), sync_threads_(sync_thread_count) {}
 
 spool::~spool() {
   stop();
@@ -210,15 +210,9 @@ std::string spool::next_id() {
 
 std::unique_ptr<spool::message> spool::begin() {
   std::unique_ptr<message> m(new message);
-  for (int attempt = 0; attempt < 5 && m->fd_ < 0; ++attempt) {
-    m->id_ = next_id();
-    m->incoming_ = incoming_ / m->id_;
-    m->final_ = queue_ / m->id_;
-    m->fd_ = ::open(m->incoming_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (m->fd_ < 0 && errno != EEXIST) break;
-  }
-  if (m->fd_ < 0) m->failed_ = true;
-  m->buffer_.reserve(write_buffer_size);
+  m->id_ = next_id();
+  m->incoming_ = incoming_ / m->id_;
+  m->final_ = queue_ / m->id_;
   return m;
 }
 
@@ -227,18 +221,37 @@ spool::message::~message() { abort(); }
 bool spool::message::write(std::string_view bytes) {
   if (failed_) return false;
   buffer_.append(bytes);
-  if (buffer_.size() >= write_buffer_size) return flush();
+  // Small messages stay in memory until the committer writes them; a large one
+  // spills to incoming/ so that memory stays flat whatever its size.
+  if (buffer_.size() >= memory_limit) return spill();
   return true;
 }
 
-bool spool::message::flush() {
-  if (failed_) return false;
+bool spool::message::open_file() {
+  fd_ = ::open(incoming_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd_ < 0) failed_ = true;
+  return !failed_;
+}
+
+bool spool::message::spill() {
+  if (failed_ || (fd_ < 0 && !open_file())) return false;
   if (!write_all(fd_, buffer_)) failed_ = true;
   buffer_.clear();
   return !failed_;
 }
 
+boost::system::error_code spool::message::persist() {
+  // Runs on a sync thread: the content reaches the disk under its incoming/
+  // name, then takes its queue/ name (made durable by the caller's directory fsync).
+  if (!spill()) return {EIO, boost::system::system_category()};
+  if (::fdatasync(fd_) != 0) return errno_code();
+  if (::close(std::exchange(fd_, -1)) != 0) return errno_code();
+  if (::rename(incoming_.c_str(), final_.c_str()) != 0) return errno_code();
+  return {};
+}
+
 void spool::message::abort() {
+  buffer_.clear();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -270,21 +283,18 @@ void spool::run_committer() {
     }
     std::vector<boost::system::error_code> results(batch.size());
     std::vector<const spooled_envelope*> committed;
-    uint64_t file_syncs = 0;
-    // 1. content durable, then 2. the name in queue/.
+    // 1. content durable and 2. renamed into queue/, for all messages of the
+    // group at once: concurrent fdatasyncs share the file system's journal
+    // commits, where one after the other each would wait for its own.
+    std::latch persisted(static_cast<std::ptrdiff_t>(batch.size()));
     for (size_t i = 0; i < batch.size(); ++i) {
-      auto& m = *batch[i].msg;
-      if (!m.flush()) {
-        results[i] = boost::system::error_code(EIO, boost::system::system_category());
-        continue;
-      }
-      ++file_syncs;
-      if (::fdatasync(m.fd_) != 0 || ::close(std::exchange(m.fd_, -1)) != 0) {
-        results[i] = errno_code();
-        continue;
-      }
-      if (::rename(m.incoming_.c_str(), m.final_.c_str()) != 0) results[i] = errno_code();
+      boost::asio::post(sync_threads_, [&, i] {
+        results[i] = batch[i].msg->persist();
+        persisted.count_down();
+      });
     }
+    persisted.wait();
+    const uint64_t file_syncs = batch.size();
     // 3. one directory fsync makes every rename of the group durable.
     bool dir_ok = ::fsync(queue_fd_) == 0;
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -323,6 +333,7 @@ void spool::stop() {
     wake_.notify_one();
   }
   if (committer_.joinable()) committer_.join();
+  sync_threads_.join();
 }
 
 }  // namespace sealgate::gateway

@@ -7,6 +7,7 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -57,8 +58,8 @@ class spool {
   // Ids that recover() moved to corrupt/.
   const std::vector<std::string>& corrupt() const { return corrupt_; }
 
-  // One message being received: content goes straight to an incoming/ file
-  // (0600) so that memory stays flat for large messages.
+  // One message being received: kept in memory up to memory_limit, then
+  // streamed to an incoming/ file (0600) so that memory stays flat for large ones.
   class message {
    public:
     message(const message&) = delete;
@@ -66,15 +67,20 @@ class spool {
     ~message();
     const std::string& id() const { return id_; }
     spooled_envelope envelope;  // what the session accepted; read by on_committed
-    // Buffered append; false after any write error (the session then answers 451).
+    // Appends content; false after any write error (the session then answers 451).
     bool write(std::string_view bytes);
-    bool flush();
-    // Drops the file: the message was refused.
+    // Drops what was written: the message was refused.
     void abort();
+
+    // Content larger than this goes to a file in incoming/ while it arrives.
+    static constexpr size_t memory_limit = 256 * 1024;
 
    private:
     friend class spool;
     message() = default;
+    bool open_file();
+    bool spill();
+    boost::system::error_code persist();
     std::string id_;
     std::filesystem::path incoming_, final_;
     int fd_ = -1;
@@ -130,6 +136,10 @@ class spool {
   uint64_t last_id_ = 0;
   std::vector<std::string> corrupt_;
   std::thread committer_;
+  // fdatasync is a wait for the disk, not CPU: a few threads let one group's
+  // syncs overlap.
+  static constexpr int sync_thread_count = 8;
+  boost::asio::thread_pool sync_threads_;
 };
 
 }  // namespace sealgate::gateway

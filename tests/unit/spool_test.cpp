@@ -77,7 +77,13 @@ TEST_F(SpoolTest, EnvelopeRoundTrip) {
   EXPECT_FALSE(decode_envelope("sealgate-spool 1\nid X\n", d, off));  // truncated: no separator
 }
 
-TEST_F(SpoolTest, CommitMakesAPrivateCompleteFile) {
+class SpoolCommitTest : public SpoolTest, public ::testing::WithParamInterface<size_t> {};
+
+// In memory until the commit, and spilled to incoming/ while arriving.
+INSTANTIATE_TEST_SUITE_P(Sizes, SpoolCommitTest,
+                         ::testing::Values(size_t{4096}, spool::message::memory_limit * 3 + 17));
+
+TEST_P(SpoolCommitTest, CommitMakesAPrivateCompleteFile) {
   spool s(dir_);
   EXPECT_TRUE(s.recover().empty());
   boost::asio::io_context io;
@@ -85,7 +91,7 @@ TEST_F(SpoolTest, CommitMakesAPrivateCompleteFile) {
   std::string id = m->id();
   m->envelope = sample(id);
   ASSERT_TRUE(m->write(encode_envelope(m->envelope)));
-  ASSERT_TRUE(m->write(std::string(200000, 'x')));  // more than one write buffer
+  ASSERT_TRUE(m->write(std::string(GetParam(), 'x')));
   boost::system::error_code result = boost::asio::error::would_block;
   auto work = boost::asio::make_work_guard(io);
   s.async_commit(std::move(m), boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
@@ -104,7 +110,7 @@ TEST_F(SpoolTest, CommitMakesAPrivateCompleteFile) {
   size_t off = 0;
   std::string content = slurp(path);
   ASSERT_TRUE(decode_envelope(content, d, off));
-  EXPECT_EQ(content.size() - off, 200000u);
+  EXPECT_EQ(content.size() - off, GetParam());
   EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));
   auto st2 = s.stats();
   EXPECT_EQ(st2.commits, 1u);
@@ -116,8 +122,9 @@ TEST_F(SpoolTest, AbortLeavesNothingAndRecoveryClearsIncoming) {
     spool s(dir_);
     s.recover();
     auto m = s.begin();
-    m->write("partial");
-    m->flush();
+    m->write("small");
+    EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));  // small content stays in memory
+    m->write(std::string(spool::message::memory_limit, 'x'));
     EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_ / "incoming"), {}), 1);
     m->abort();
     EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));
