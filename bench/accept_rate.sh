@@ -32,6 +32,8 @@
 #   SEALGATE        the binary                (build/gateway/sealgate)
 #   BENCH_TMPDIR    where the temporary directory goes; must be a real disk
 #                   file system, as the servers' fsyncs are what is measured (/tmp)
+#   BENCH_TIMEOUT   seconds one smtp-source run may take before it counts as
+#                   hung (a failure)                       (240)
 #   BENCH_KEEP      1: keep the temporary directory (logs, queues) for inspection
 set -uo pipefail
 
@@ -48,6 +50,7 @@ PF_MODE=${POSTFIX_MODE:-hold}
 SEALGATE=${SEALGATE:-$repo/build/gateway/sealgate}
 TMPPARENT=${BENCH_TMPDIR:-/tmp}
 KEEP=${BENCH_KEEP:-0}
+LOAD_TIMEOUT=${BENCH_TIMEOUT:-240}
 PY=/usr/bin/python3
 SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
 POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
@@ -58,7 +61,7 @@ say() { printf '%s\n' "$*"; }
 warn() { printf 'accept_rate: warning: %s\n' "$*" >&2; }
 die() { printf 'accept_rate: FAILED: %s\n' "$*" >&2; exit 1; }
 
-for v in N SESSIONS SIZE IDLE PF_IDLE; do
+for v in N SESSIONS SIZE IDLE PF_IDLE LOAD_TIMEOUT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v} is not a whole number"
 done
 ((N > 0 && SESSIONS > 0)) || die "BENCH_MESSAGES and BENCH_SESSIONS must be at least 1"
@@ -69,7 +72,9 @@ case $REUSE in 0 | 1) ;; *) die "BENCH_REUSE=$REUSE (valid: 0, 1)" ;; esac
 [ -x "$SMTP_SOURCE" ] || die "smtp-source not found (Debian package postfix; scripts/setup.sh installs it)"
 [ -x "$POSTFIX" ] || die "postfix not found (scripts/setup.sh installs it)"
 [ -x "$PY" ] || die "$PY not found"
-getent passwd postfix >/dev/null && getent group postdrop >/dev/null || die "user postfix / group postdrop missing"
+if ! getent passwd postfix >/dev/null || ! getent group postdrop >/dev/null; then
+  die "user postfix / group postdrop missing (the postfix package creates them)"
+fi
 
 # A binary older than the sources measures old code: say so.
 newer=$(find "$repo/gateway" "$repo/crypto" "$repo/policy" "$repo/dns" -newer "$SEALGATE" \
@@ -88,6 +93,10 @@ fi
 
 work=$(mktemp -d "$TMPPARENT/sealgate-bench.XXXXXX") || die "cannot create a directory in $TMPPARENT"
 chmod 755 "$work" # Postfix daemons run as user postfix
+# A private copy: a rebuild during the run must not change what is measured.
+sg_built=$(date -r "$SEALGATE" '+%Y-%m-%d %H:%M:%S')
+cp "$SEALGATE" "$work/sealgate.bin" || die "cannot copy $SEALGATE"
+sg_rev=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
 fstype=$(stat -f -c %T "$work")
 case $fstype in tmpfs | ramfs) warn "$work is on $fstype: fsync costs nothing there, the comparison is meaningless (set BENCH_TMPDIR)" ;; esac
 
@@ -104,7 +113,7 @@ postfix_pids() {
   for e in /proc/[0-9]*/environ; do
     p=${e#/proc/}
     p=${p%/environ}
-    tr '\0' '\n' <"$e" 2>/dev/null | grep -qxF "MAIL_CONFIG=$pf_etc" && echo "$p"
+    tr '\0' '\n' 2>/dev/null <"$e" | grep -qxF "MAIL_CONFIG=$pf_etc" && echo "$p"
   done
 }
 postfix_master_pid() {
@@ -136,6 +145,7 @@ stop_pid() { # pid: TERM, wait up to 10 s, then KILL
   kill -KILL "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
 }
+# shellcheck disable=SC2317  # called through the EXIT trap
 cleanup() {
   trap - EXIT INT TERM HUP
   stop_pid "$source_pid"
@@ -277,7 +287,8 @@ run_load() {
   local name=$1 port=$2 t0 t1 rc
   say "  smtp-source ${source_args[*]} 127.0.0.1:$port"
   t0=$(now)
-  "$SMTP_SOURCE" "${source_args[@]}" "127.0.0.1:$port" >"$work/$name.source.out" 2>"$work/$name.source.err" &
+  timeout --kill-after=5 "$LOAD_TIMEOUT" "$SMTP_SOURCE" "${source_args[@]}" "127.0.0.1:$port" \
+    >"$work/$name.source.out" 2>"$work/$name.source.err" &
   source_pid=$!
   wait "$source_pid"
   rc=$?
@@ -286,7 +297,10 @@ run_load() {
   elapsed=$(calc "$t1 - $t0" 3)
   rate=$(calc "$N / ($t1 - $t0)" 0)
   say "  $N messages in $elapsed s: $rate messages/s"
-  if [ "$rc" -ne 0 ]; then
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    warn "$name: smtp-source still running after $LOAD_TIMEOUT s (a hung session?); stopped it"
+    return 1
+  elif [ "$rc" -ne 0 ]; then
     warn "$name: smtp-source exited $rc: $(tr '\r' '\n' <"$work/$name.source.err" | tail -3 | tr '\n' ' ')"
     return 1
   fi
@@ -311,13 +325,15 @@ fail() { failures+=("$1"); printf 'accept_rate: FAILED: %s\n' "$1" >&2; }
 
 say "accept_rate: $N messages of $SIZE bytes, $SESSIONS parallel sessions, $per_session"
 say "  machine: $(nproc) CPUs, $(uname -r), work directory $work ($fstype)"
-say "  sealgate: $SEALGATE; Postfix $(postconf -d -h mail_version 2>/dev/null); smtp-source $SMTP_SOURCE"
+say "  sealgate: $SEALGATE (built $sg_built; tree $sg_rev); Postfix $(postconf -d -h mail_version 2>/dev/null); smtp-source $SMTP_SOURCE"
 
 # ---------------------------------------------------------------- Postfix ---
 pf_rate=
 pf_kib=
 pf_port=$(helper free-port)
 mkdir -p "$pf_etc" "$pf_queue" "$work/postfix/data"
+chown postfix:postfix "$work/postfix/data" # master.lock and caches
+chmod 700 "$work/postfix/data"
 pf_maxproc=$((SESSIONS + PF_IDLE + 20))
 cat >"$pf_etc/main.cf" <<EOF
 # Private benchmark instance made by bench/accept_rate.sh.
@@ -482,7 +498,7 @@ sg_log=$sg_dir/sealgate.log
 
 say ""
 say "== sealgate on 127.0.0.1:$sg_port"
-"$SEALGATE" run --config "$sg_dir/sealgate.yaml" 2>"$sg_log" </dev/null &
+"$work/sealgate.bin" run --config "$sg_dir/sealgate.yaml" 2>"$sg_log" </dev/null &
 sg_pid=$!
 if ! helper probe "$sg_port" 20 || ! kill -0 "$sg_pid" 2>/dev/null; then
   fail "sealgate did not start: $(tail -5 "$sg_log" | tr '\n' ' ')"
