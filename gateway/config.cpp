@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <optional>
 #include <set>
 
 namespace sealgate::gateway {
@@ -79,57 +80,53 @@ class reader {
     return fp.lexically_normal();
   }
 
+  struct unit {
+    std::string_view suffix;
+    uint64_t factor;
+  };
+
+  // A whole number with an optional unit suffix, scaled, within [min, max];
+  // reports message and returns nullopt otherwise. Absent keys are nullopt too.
+  std::optional<uint64_t> scaled_value(const YAML::Node& parent, std::string_view name, const std::string& path,
+                                       std::initializer_list<unit> units, uint64_t min, uint64_t max,
+                                       const std::string& message) {
+    auto n = parent[std::string(name)];
+    if (!n) return std::nullopt;
+    std::string key = join(path, name), v;
+    if (!scalar(n, key, v)) return std::nullopt;
+    uint64_t x = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    std::string_view suffix(p, v.data() + v.size() - p);
+    if (ec == std::errc{} && p != v.data())
+      for (const auto& u : units)
+        if (suffix == u.suffix && x <= max / u.factor && x * u.factor >= min) return x * u.factor;
+    error(n.Mark(), key, message);
+    return std::nullopt;
+  }
+
   template <typename Int>
   void integer_value(const YAML::Node& parent, std::string_view name, const std::string& path, Int& out, uint64_t min,
                      uint64_t max) {
-    auto n = parent[std::string(name)];
-    if (!n) return;
-    std::string key = join(path, name), v;
-    if (!scalar(n, key, v)) return;
-    uint64_t x = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    if (v.empty() || ec != std::errc{} || p != v.data() + v.size() || x < min || x > max) {
-      error(n.Mark(), key, "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
-      return;
-    }
-    out = static_cast<Int>(x);
+    if (auto x = scaled_value(parent, name, path, {{"", 1}}, min, max,
+                              "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max)))
+      out = static_cast<Int>(*x);
   }
 
   // 25MiB, 10MB, 512KiB, 1048576
   void size_value(const YAML::Node& parent, std::string_view name, const std::string& path, uint64_t& out) {
-    auto n = parent[std::string(name)];
-    if (!n) return;
-    std::string key = join(path, name), v;
-    if (!scalar(n, key, v)) return;
-    uint64_t x = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    std::string_view unit(p, v.data() + v.size() - p);
-    static const std::pair<std::string_view, uint64_t> units[] = {
-        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000},
-        {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024}};
-    for (auto& [u, mult] : units)
-      if (ec == std::errc{} && p != v.data() && unit == u && x > 0 && x <= (uint64_t{1} << 40) / mult) {
-        out = x * mult;
-        return;
-      }
-    error(n.Mark(), key, "must be a size such as 25MiB, 10MB or 1048576 (valid units: B, KB, MB, GB, KiB, MiB, GiB)");
+    if (auto x = scaled_value(parent, name, path,
+                              {{"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000}, {"KiB", 1024},
+                               {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024}},
+                              1, uint64_t{1} << 40,
+                              "must be a size such as 25MiB, 10MB or 1048576 (valid units: B, KB, MB, GB, KiB, MiB, GiB)"))
+      out = *x;
   }
 
   // 300, 30s, 5m, 1h
   void duration_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::chrono::seconds& out) {
-    auto n = parent[std::string(name)];
-    if (!n) return;
-    std::string key = join(path, name), v;
-    if (!scalar(n, key, v)) return;
-    uint64_t x = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    std::string_view unit(p, v.data() + v.size() - p);
-    uint64_t mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
-    if (ec != std::errc{} || p == v.data() || mult == 0 || x == 0 || x > 86400 * 7 / mult) {
-      error(n.Mark(), key, "must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)");
-      return;
-    }
-    out = std::chrono::seconds(x * mult);
+    if (auto x = scaled_value(parent, name, path, {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}}, 1, 86400 * 7,
+                              "must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)"))
+      out = std::chrono::seconds(*x);
   }
 
   template <typename E>
