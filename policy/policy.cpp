@@ -38,15 +38,19 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// The closest valid word, if it is close enough to be a likely typo.
+// The closest valid word, if it is close enough to be a likely typo; a word
+// that starts a valid one ("dane" for "dane-or-mta-sts") counts as close.
 std::string closest(std::string_view word, const std::vector<std::string>& valid) {
+  if (word.size() >= 3)
+    for (const auto& v : valid)
+      if (v.size() > word.size() && edit_distance(word, std::string_view(v).substr(0, word.size())) == 0) return v;
   std::string best;
   size_t best_d = SIZE_MAX;
   for (const auto& v : valid) {
     size_t d = edit_distance(word, v);
     if (d < best_d) best_d = d, best = v;
   }
-  size_t limit = std::max<size_t>(1, std::min<size_t>(3, word.size() / 3 + 1));
+  size_t limit = word.size() <= 4 ? 1 : word.size() <= 8 ? 2 : 3;
   return best_d <= limit && best_d < best.size() ? best : "";
 }
 
@@ -59,7 +63,7 @@ std::string join_list(const std::vector<std::string>& v) {
 std::string unknown_message(std::string_view what, std::string_view word, const std::vector<std::string>& valid) {
   std::string msg = std::string(what) + " '" + std::string(word) + "'";
   if (auto c = closest(word, valid); !c.empty()) msg += "; did you mean '" + c + "'?";
-  return msg + " (valid: " + join_list(valid) + ")";
+  return msg + (valid.empty() ? " (none are defined)" : " (valid: " + join_list(valid) + ")");
 }
 
 bool valid_name(std::string_view s) {
