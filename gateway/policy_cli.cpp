@@ -268,7 +268,7 @@ int cmd_explain(const std::vector<std::string>& args) {
         << (o.message_file.empty() ? std::string("none (envelope only)")
                                    : std::filesystem::path(o.message_file).filename().string() + " (" +
                                          std::to_string(msg.size) + " bytes, " +
-                                         std::to_string(msg.attachment_names.size()) + " attachment names)")
+                                         "attachments: " + std::to_string(msg.attachment_names.size()) + ")")
         << "\n";
     out << "sender: " << (o.from.empty() ? "<>" : o.from) << ", listener: " << o.listener
         << ", authenticated user: " << (o.auth_user.empty() ? "none" : o.auth_user) << "\n";
