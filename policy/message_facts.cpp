@@ -268,10 +268,8 @@ std::string decode_quoted_printable(std::string_view in) {
       // Soft line break (RFC 2045 6.7 rule 5), with transport padding skipped.
       ++i;
       if (in[i] == '\r' && i + 1 < in.size() && in[i + 1] == '\n') ++i;
-    } else if (i + 2 == in.size() && hex_value(in[i + 1]) >= 0) {
-      out += c;  // truncated escape at the very end: keep literally
     } else {
-      out += c;
+      out += c;  // a stray or truncated "=": kept literally (RFC 2045 6.7 note 1)
     }
   }
   return out;
