@@ -176,8 +176,8 @@ config load_config(const std::filesystem::path& file) {
     throw config_error(r.errors().front());
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "database", "user", "limits",
-                              "timeouts", "threads"})) {
+  if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "database", "policy_file", "user",
+                              "limits", "timeouts", "threads"})) {
     throw config_error(r.errors().front());
   }
 
@@ -186,6 +186,7 @@ config load_config(const std::filesystem::path& file) {
     r.error(n.Mark(), "hostname", "must be a host name");
   r.path_value(root, "spool", "", c.spool);
   r.path_value(root, "database", "", c.database);
+  r.path_value(root, "policy_file", "", c.policy_file);
   r.string_value(root, "user", "", c.user);
   r.integer_value(root, "threads", "", c.threads, 0, 64);
 

@@ -47,6 +47,7 @@ struct config {
   std::filesystem::path users_file;
   std::filesystem::path spool;
   std::filesystem::path database;
+  std::filesystem::path policy_file;  // delivery policy (policy/); empty = none loaded yet
   std::string user;  // drop to this user after binding, when started as root
   limits_config limits;
   timeouts_config timeouts;

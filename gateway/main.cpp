@@ -8,7 +8,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "gateway/config.hpp"
 #include "gateway/database.hpp"
 #include "gateway/log.hpp"
+#include "gateway/policy_cli.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
 #include "gateway/users.hpp"
@@ -34,6 +37,7 @@ constexpr const char* usage_text =
     "commands:\n"
     "  run --config FILE            run the gateway\n"
     "  passwd --config FILE USER    read a password on stdin and store its hash in relay.users_file\n"
+    "  policy check|explain ...     validate the delivery policy, or explain its decisions (sealgate policy help)\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -95,6 +99,18 @@ int cmd_run(const std::vector<std::string>& args) {
   if (!positional.empty()) return usage("run takes no arguments");
   config cfg;
   if (!load(file, cfg)) return 1;
+  // The policy is validated before anything binds: a gateway that cannot
+  // decide how to deliver must not accept mail it would then have to hold.
+  std::unique_ptr<current_policy> policy;
+  if (!cfg.policy_file.empty()) {
+    try {
+      policy = std::make_unique<current_policy>(cfg.policy_file);
+    } catch (const sealgate::policy::policy_error& e) {
+      std::cerr << e.what() << "\n";
+      return 1;
+    }
+    log_info("policy " + cfg.policy_file.string() + ": " + policy_summary(*policy->get()));
+  }
   try {
     unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
     boost::asio::io_context io(static_cast<int>(threads));
@@ -115,6 +131,7 @@ int cmd_run(const std::vector<std::string>& args) {
       }
     });
     srv.start();
+    boost::asio::signal_set hangup(io, SIGHUP);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
@@ -122,6 +139,26 @@ int cmd_run(const std::vector<std::string>& args) {
       srv.stop();
       io.stop();
     });
+    std::function<void()> wait_hangup = [&] {
+      hangup.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        if (!policy) {
+          log_info("SIGHUP: no policy_file configured, nothing to reload");
+        } else if (auto errors = policy->reload(); errors.empty()) {
+          log_info("SIGHUP: policy reloaded: " + policy_summary(*policy->get()));
+        } else {
+          log_error("SIGHUP: policy not reloaded, the previous one stays in force");
+          for (size_t pos = 0; pos < errors.size();) {
+            size_t nl = errors.find('\n', pos);
+            if (nl == std::string::npos) nl = errors.size();
+            log_error(errors.substr(pos, nl - pos));
+            pos = nl + 1;
+          }
+        }
+        wait_hangup();
+      });
+    };
+    wait_hangup();
     log_info(std::string("sealgate ") + SEALGATE_VERSION + " started, hostname=" + cfg.hostname);
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
@@ -207,5 +244,6 @@ int main(int argc, char** argv) {
   }
   if (cmd == "run") return cmd_run(args);
   if (cmd == "passwd") return cmd_passwd(args);
+  if (cmd == "policy") return run_policy_command(args);
   return usage("unknown command " + cmd);
 }

@@ -57,6 +57,11 @@ TEST_F(ConfigTest, RelativePathsAreRelativeToTheFile) {
   EXPECT_EQ(c.database, dir_ / "db.sqlite");
 }
 
+TEST_F(ConfigTest, PolicyFileIsRelativeToTheFile) {
+  EXPECT_EQ(load_config(write(minimal)).policy_file, "");
+  EXPECT_EQ(load_config(write(std::string(minimal) + "policy_file: policy.yaml\n")).policy_file, dir_ / "policy.yaml");
+}
+
 TEST_F(ConfigTest, ValuesAreParsed) {
   auto c = load_config(write(std::string(minimal) +
                              "limits: {message_size: 10MB, recipients: 50}\ntimeouts: {command: 2m, data: 90}\n"
@@ -73,8 +78,8 @@ TEST_F(ConfigTest, ValuesAreParsed) {
 
 TEST_F(ConfigTest, UnknownKeys) {
   EXPECT_EQ(error_of(std::string(minimal) + "spoool: x\n"),
-            "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, database, user, "
-            "limits, timeouts, threads)");
+            "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, database, "
+            "policy_file, user, limits, timeouts, threads)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
             "sealgate.yaml:2:15: listeners[0].prot: unknown key (valid: name, address, port, tls, auth)");
 }
@@ -128,4 +133,5 @@ TEST_F(ConfigTest, ShippedConfigLoads) {
   EXPECT_EQ(c.listeners[0].tls, listener_tls::starttls);
   EXPECT_EQ(c.listeners[0].auth, listener_auth::optional);
   EXPECT_EQ(c.spool.filename(), "spool");
+  EXPECT_EQ(c.policy_file, std::filesystem::path(SEALGATE_SOURCE_DIR) / "conf/policy.yaml");
 }

@@ -1,0 +1,362 @@
+// `sealgate policy check` and `sealgate policy explain`, and the reloadable
+// current policy. Explain runs only on facts given on the command line
+// (--offline) until the domain probe and key lookup exist; it never guesses a
+// fact it was not given as anything but documented defaults.
+#include "gateway/policy_cli.hpp"
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "gateway/config.hpp"
+#include "policy/classify.hpp"
+#include "policy/decide.hpp"
+#include "policy/message_facts.hpp"
+
+namespace sealgate::gateway {
+namespace {
+namespace pol = sealgate::policy;
+
+constexpr const char* policy_usage =
+    "usage: sealgate policy check --config FILE [POLICY_FILE]\n"
+    "       sealgate policy explain --config FILE --from ADDR --to ADDR [--to ADDR ...]\n"
+    "                               [--message FILE.eml] [--json] --offline [FACTS]\n"
+    "\n"
+    "check validates the policy (POLICY_FILE, else the config's policy_file).\n"
+    "explain shows, for each recipient, the classes, the rule, every method considered and the decision.\n"
+    "\n"
+    "explain options:\n"
+    "  --listener NAME           listener the message arrived on (default: the config's first listener)\n"
+    "  --auth-user USER          authenticated user (default: none)\n"
+    "  --failed METHOD           a method that already failed at delivery (repeatable)\n"
+    "offline facts (the same for every recipient; defaults in brackets):\n"
+    "  --starttls yes|no|unknown          the MX offers STARTTLS [no]\n"
+    "  --tls-version 1.0|1.1|1.2|1.3      best TLS version the MX offers [1.2]\n"
+    "  --verified yes|no|unknown          the MX certificate verifies (chain and host name) [no]\n"
+    "  --dane none|secure|mismatch|unknown  usable TLSA records, and whether the MX matched them [none]\n"
+    "  --mta-sts none|testing|enforce|unknown  the domain's MTA-STS policy mode [none]\n"
+    "  --pgp-key yes|no|unknown           a usable PGP key for the recipient [no]\n"
+    "  --smime-cert yes|no|unknown        a usable S/MIME certificate for the recipient [no]\n"
+    "  --portal yes|no                    the portal is configured [no]\n"
+    "(unknown stands for a lookup that failed temporarily)\n";
+
+int usage(const std::string& problem) {
+  std::cerr << "sealgate: policy: " << problem << "\n" << policy_usage;
+  return 2;
+}
+
+struct usage_error {
+  std::string problem;
+};
+
+bool load_gateway_config(const std::string& file, config& out) {
+  try {
+    out = load_config(file);
+    return true;
+  } catch (const config_error& e) {
+    std::cerr << e.what() << "\n";
+    return false;
+  }
+}
+
+std::optional<pol::policy> load_checked(const std::filesystem::path& file) {
+  try {
+    return pol::load_policy(file);
+  } catch (const pol::policy_error& e) {
+    std::cerr << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+int cmd_check(const std::vector<std::string>& args) {
+  std::string config_file;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" || args[i] == "-c") {
+      if (i + 1 >= args.size()) return usage(args[i] + " needs a file");
+      config_file = args[++i];
+    } else if (!args[i].empty() && args[i][0] == '-') {
+      return usage("unknown option " + args[i]);
+    } else {
+      positional.push_back(args[i]);
+    }
+  }
+  if (config_file.empty()) return usage("--config FILE is required");
+  if (positional.size() > 1) return usage("check takes at most one POLICY_FILE");
+  config cfg;
+  if (!load_gateway_config(config_file, cfg)) return 1;
+  std::filesystem::path file = positional.empty() ? cfg.policy_file : std::filesystem::path(positional[0]);
+  if (file.empty()) {
+    std::cerr << "sealgate: " << config_file << ": policy_file is not set and no POLICY_FILE was given\n";
+    return 1;
+  }
+  auto p = load_checked(file);
+  if (!p) return 1;
+  std::cout << file.string() << ": ok: " << policy_summary(*p) << "\n";
+  return 0;
+}
+
+pol::fact parse_fact(const std::string& flag, const std::string& v) {
+  if (v == "yes") return pol::fact::found;
+  if (v == "no") return pol::fact::absent;
+  if (v == "unknown") return pol::fact::tempfail;
+  throw usage_error{flag + " takes yes, no or unknown, not '" + v + "'"};
+}
+
+struct explain_options {
+  std::string config_file, from, message_file, listener, auth_user;
+  bool listener_given = false;
+  std::vector<std::string> to;
+  bool json = false, offline = false;
+  pol::domain_facts domain;
+  pol::key_facts keys;
+  bool portal = false;
+  std::vector<pol::method> failed;
+};
+
+explain_options parse_explain(const std::vector<std::string>& args) {
+  explain_options o;
+  o.domain.tls_version = 12;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw usage_error{a + " needs a value"};
+      return args[++i];
+    };
+    if (a == "--config" || a == "-c") o.config_file = value();
+    else if (a == "--from") o.from = value();
+    else if (a == "--to") o.to.push_back(value());
+    else if (a == "--message") o.message_file = value();
+    else if (a == "--listener") o.listener = value(), o.listener_given = true;
+    else if (a == "--auth-user") o.auth_user = value();
+    else if (a == "--json") o.json = true;
+    else if (a == "--offline") o.offline = true;
+    else if (a == "--starttls") o.domain.starttls = parse_fact(a, value());
+    else if (a == "--verified") o.domain.cert_verified = parse_fact(a, value());
+    else if (a == "--pgp-key") o.keys.pgp = parse_fact(a, value());
+    else if (a == "--smime-cert") o.keys.smime = parse_fact(a, value());
+    else if (a == "--tls-version") {
+      static const std::map<std::string, int> versions{{"1.0", 10}, {"1.1", 11}, {"1.2", 12}, {"1.3", 13}};
+      auto v = value();
+      auto it = versions.find(v);
+      if (it == versions.end()) throw usage_error{"--tls-version takes 1.0, 1.1, 1.2 or 1.3, not '" + v + "'"};
+      o.domain.tls_version = it->second;
+    } else if (a == "--dane") {
+      static const std::map<std::string, pol::dane_state> states{{"none", pol::dane_state::none},
+                                                                 {"secure", pol::dane_state::secure},
+                                                                 {"mismatch", pol::dane_state::mismatch},
+                                                                 {"unknown", pol::dane_state::unknown}};
+      auto v = value();
+      auto it = states.find(v);
+      if (it == states.end()) throw usage_error{"--dane takes none, secure, mismatch or unknown, not '" + v + "'"};
+      o.domain.dane = it->second;
+    } else if (a == "--mta-sts") {
+      static const std::map<std::string, pol::mta_sts_state> states{{"none", pol::mta_sts_state::none},
+                                                                    {"testing", pol::mta_sts_state::testing},
+                                                                    {"enforce", pol::mta_sts_state::enforce},
+                                                                    {"unknown", pol::mta_sts_state::unknown}};
+      auto v = value();
+      auto it = states.find(v);
+      if (it == states.end()) throw usage_error{"--mta-sts takes none, testing, enforce or unknown, not '" + v + "'"};
+      o.domain.mta_sts = it->second;
+    } else if (a == "--portal") {
+      auto v = value();
+      if (v != "yes" && v != "no") throw usage_error{"--portal takes yes or no, not '" + v + "'"};
+      o.portal = v == "yes";
+    } else if (a == "--failed") {
+      auto v = value();
+      auto m = pol::parse_method(v);
+      if (!m) throw usage_error{"--failed takes a method (pgp, smime, tls, portal, plain), not '" + v + "'"};
+      o.failed.push_back(*m);
+    } else {
+      throw usage_error{a.empty() || a[0] != '-' ? "explain takes no argument '" + a + "'" : "unknown option " + a};
+    }
+  }
+  if (o.config_file.empty()) throw usage_error{"--config FILE is required"};
+  if (o.to.empty()) throw usage_error{"--to ADDR is required (at least one)"};
+  return o;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string fact_word(pol::fact f) {
+  return f == pol::fact::found ? "yes" : f == pol::fact::absent ? "no" : "unknown";
+}
+
+std::string version_word(int v) { return v == 13 ? "1.3" : v == 12 ? "1.2" : v == 11 ? "1.1" : v == 10 ? "1.0" : "-"; }
+
+std::string facts_line(const explain_options& o) {
+  return "starttls=" + fact_word(o.domain.starttls) + " tls-version=" + version_word(o.domain.tls_version) +
+         " verified=" + fact_word(o.domain.cert_verified) + " dane=" + std::string(pol::to_string(o.domain.dane)) +
+         " mta-sts=" + std::string(pol::to_string(o.domain.mta_sts)) + " pgp-key=" + fact_word(o.keys.pgp) +
+         " smime-cert=" + fact_word(o.keys.smime) + " portal=" + (o.portal ? "yes" : "no");
+}
+
+std::string decision_line(const pol::decision& d) {
+  std::string s(pol::to_string(d.chosen));
+  if (d.chosen == pol::method::defer || d.chosen == pol::method::hold) return s;
+  if (d.chosen == pol::method::reject) return s + " with \"" + d.reject_text + "\"";
+  s += ", transport " + std::string(pol::to_string(d.transport));
+  if (d.min_tls_version) s += " (TLS >= " + version_word(d.min_tls_version) + ")";
+  return s + ", on delivery failure: " + std::string(pol::to_string(d.on_failure));
+}
+
+int cmd_explain(const std::vector<std::string>& args) {
+  explain_options o;
+  try {
+    o = parse_explain(args);
+  } catch (const usage_error& e) {
+    return usage(e.problem);
+  }
+  if (!o.offline) {
+    std::cerr << "sealgate: policy explain: live facts need the domain probe and key lookup (issue 3), which do not "
+                 "exist yet; give the facts with --offline and the fact options (see sealgate policy help)\n";
+    return 1;
+  }
+  config cfg;
+  if (!load_gateway_config(o.config_file, cfg)) return 1;
+  if (cfg.policy_file.empty()) {
+    std::cerr << "sealgate: " << o.config_file << ": policy_file is not set\n";
+    return 1;
+  }
+  auto p = load_checked(cfg.policy_file);
+  if (!p) return 1;
+  if (!o.listener_given && !cfg.listeners.empty()) o.listener = cfg.listeners.front().name;
+
+  pol::message_facts msg;
+  if (!o.message_file.empty()) {
+    std::ifstream in(o.message_file, std::ios::binary);
+    if (!in) {
+      std::cerr << "sealgate: " << o.message_file << ": cannot read file\n";
+      return 1;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    msg = pol::read_message(ss.str());
+  }
+
+  std::ostringstream out;
+  if (o.json) {
+    out << "{\"policy\": " << json_string(cfg.policy_file.string()) << ", \"sha256\": " << json_string(p->sha256)
+        << ", \"recipients\": [";
+  } else {
+    out << "policy: " << cfg.policy_file.filename().string() << "\n";
+    out << "message: "
+        << (o.message_file.empty() ? std::string("none (envelope only)")
+                                   : std::filesystem::path(o.message_file).filename().string() + " (" +
+                                         std::to_string(msg.size) + " bytes, " +
+                                         "attachments: " + std::to_string(msg.attachment_names.size()) + ")")
+        << "\n";
+    out << "sender: " << (o.from.empty() ? "<>" : o.from) << ", listener: " << o.listener
+        << ", authenticated user: " << (o.auth_user.empty() ? "none" : o.auth_user) << "\n";
+    out << "facts (offline, for every recipient): " << facts_line(o) << "\n";
+  }
+  for (size_t i = 0; i < o.to.size(); ++i) {
+    pol::decide_input in;
+    in.envelope = {o.from, o.to[i], o.listener, o.auth_user};
+    in.classes = pol::classify(*p, msg, in.envelope);
+    in.domain = o.domain;
+    in.keys = o.keys;
+    in.portal_configured = o.portal;
+    in.failed = o.failed;
+    auto d = pol::decide(*p, in);
+    if (o.json) {
+      out << (i ? ", " : "") << "{\"recipient\": " << json_string(o.to[i]) << ", \"classes\": [";
+      for (size_t j = 0; j < in.classes.size(); ++j)
+        out << (j ? ", " : "") << "{\"name\": " << json_string(in.classes[j].name)
+            << ", \"reason\": " << json_string(in.classes[j].reason) << "}";
+      out << "], \"rule\": " << json_string(d.rule) << ", \"rule_line\": " << d.rule_line << ", \"considered\": [";
+      for (size_t j = 0; j < d.considered.size(); ++j)
+        out << (j ? ", " : "") << "{\"method\": " << json_string(pol::to_string(d.considered[j].m))
+            << ", \"state\": " << json_string(pol::to_string(d.considered[j].state))
+            << ", \"why\": " << json_string(d.considered[j].why) << "}";
+      out << "], \"method\": " << json_string(pol::to_string(d.chosen))
+          << ", \"transport\": " << json_string(pol::to_string(d.transport)) << ", \"min_tls_version\": "
+          << (d.min_tls_version ? json_string(version_word(d.min_tls_version)) : std::string("null"))
+          << ", \"on_failure\": " << json_string(pol::to_string(d.on_failure))
+          << ", \"reject_text\": " << json_string(d.reject_text) << ", \"strip_subject_tags\": [";
+      for (size_t j = 0; j < d.strip_subject_tags.size(); ++j) out << (j ? ", " : "") << json_string(d.strip_subject_tags[j]);
+      out << "], \"reasons\": [";
+      for (size_t j = 0; j < d.reasons.size(); ++j) out << (j ? ", " : "") << json_string(d.reasons[j]);
+      out << "]}";
+    } else {
+      out << "\nrecipient: " << o.to[i] << "\n";
+      out << "  classes:";
+      if (in.classes.empty()) out << " none";
+      out << "\n";
+      for (const auto& c : in.classes) out << "    " << c.name << ": " << c.reason << "\n";
+      if (d.rule.empty()) out << "  rule: none\n";
+      else out << "  rule: " << d.rule << " (line " << d.rule_line << ")\n";
+      out << "  methods:\n";
+      for (const auto& v : d.considered)
+        out << "    " << pol::to_string(v.m) << ": " << pol::to_string(v.state) << ": " << v.why << "\n";
+      out << "  decision: " << decision_line(d) << "\n";
+      if (!d.strip_subject_tags.empty()) {
+        out << "  subject tags removed before sending:";
+        for (const auto& t : d.strip_subject_tags) out << " " << t;
+        out << "\n";
+      }
+      out << "  reasons:\n";
+      for (const auto& r : d.reasons) out << "    " << r << "\n";
+    }
+  }
+  if (o.json) out << "]}\n";
+  std::cout << out.str();
+  return 0;
+}
+
+}  // namespace
+
+std::string policy_summary(const policy::policy& p) {
+  return std::to_string(p.rules.size()) + " rules, " + std::to_string(p.classes.size()) + " classes, sha256 " + p.sha256;
+}
+
+current_policy::current_policy(std::filesystem::path file)
+    : file_(std::move(file)), policy_(std::make_shared<const policy::policy>(policy::load_policy(file_))) {}
+
+std::string current_policy::reload() {
+  try {
+    auto fresh = std::make_shared<const policy::policy>(policy::load_policy(file_));
+    std::atomic_store(&policy_, std::move(fresh));
+    return "";
+  } catch (const policy::policy_error& e) {
+    return e.what();
+  }
+}
+
+int run_policy_command(const std::vector<std::string>& args) {
+  if (args.empty()) return usage("check or explain?");
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "check") return cmd_check(rest);
+  if (args[0] == "explain") return cmd_explain(rest);
+  if (args[0] == "help" || args[0] == "--help") {
+    std::cout << policy_usage;
+    return 0;
+  }
+  return usage("unknown policy command " + args[0]);
+}
+
+}  // namespace sealgate::gateway
