@@ -114,6 +114,10 @@ int cmd_run(const std::vector<std::string>& args) {
   try {
     unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
     boost::asio::io_context io(static_cast<int>(threads));
+    // Signals are caught from here on, before any listener exists: a SIGHUP or
+    // SIGTERM that arrives while we start must not kill the process outright.
+    boost::asio::signal_set hangup(io, SIGHUP);
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::thread_pool workers(2);
     spool spooler(cfg.spool);
     // Bind first (port 25 needs root), then drop root, then touch the spool and database.
@@ -131,8 +135,6 @@ int cmd_run(const std::vector<std::string>& args) {
       }
     });
     srv.start();
-    boost::asio::signal_set hangup(io, SIGHUP);
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       log_info("signal " + std::to_string(sig) + ": stopping");

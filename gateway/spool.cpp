@@ -297,25 +297,28 @@ void spool::run_committer() {
     const uint64_t file_syncs = batch.size();
     // 3. one directory fsync makes every rename of the group durable.
     bool dir_ok = ::fsync(queue_fd_) == 0;
+    const int dir_errno = errno;
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& p = batch[i];
-      auto ec = results[i];
-      if (!ec && !dir_ok) ec = errno_code();
-      if (ec) {
+      if (!results[i] && !dir_ok) results[i] = {dir_errno, boost::system::system_category()};
+      if (results[i]) {
         // Not acknowledged: remove whichever name it has.
         ::unlink(p.msg->final_.c_str());
         p.msg->abort();
       } else {
         committed.push_back(&p.msg->envelope);
       }
-      boost::asio::post(p.executor, boost::asio::append(std::move(p.handler), ec));
     }
     {
+      // Counted before any session hears back, so a reader of stats() after
+      // its 250 sees its own commit.
       std::lock_guard lock(mutex_);
       stats_.commits += committed.size();
       stats_.file_syncs += file_syncs;
       stats_.dir_syncs += 1;
     }
+    for (size_t i = 0; i < batch.size(); ++i)
+      boost::asio::post(batch[i].executor, boost::asio::append(std::move(batch[i].handler), results[i]));
     if (on_committed_ && !committed.empty()) on_committed_(committed);
     batch.clear();
   }
