@@ -97,7 +97,7 @@ chmod 755 "$work" # Postfix daemons run as user postfix
 sg_built=$(date -r "$SEALGATE" '+%Y-%m-%d %H:%M:%S')
 cp "$SEALGATE" "$work/sealgate.bin" || die "cannot copy $SEALGATE"
 sg_rev=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
-fstype=$(stat -f -c %T "$work")
+fstype=$(findmnt -n -o FSTYPE -T "$work" 2>/dev/null || stat -f -c %T "$work")
 case $fstype in tmpfs | ramfs) warn "$work is on $fstype: fsync costs nothing there, the comparison is meaningless (set BENCH_TMPDIR)" ;; esac
 
 pf_etc=$work/postfix/etc
@@ -109,12 +109,7 @@ source_pid=
 # Postfix daemons carry MAIL_CONFIG=<our config directory> in their environment:
 # that finds exactly the processes of our instance, never the system's.
 postfix_pids() {
-  local e p
-  for e in /proc/[0-9]*/environ; do
-    p=${e#/proc/}
-    p=${p%/environ}
-    tr '\0' '\n' 2>/dev/null <"$e" | grep -qxF "MAIL_CONFIG=$pf_etc" && echo "$p"
-  done
+  grep -lzxF "MAIL_CONFIG=$pf_etc" /proc/[0-9]*/environ 2>/dev/null | sed 's#^/proc/##; s#/environ$##'
 }
 postfix_master_pid() {
   local p
@@ -124,13 +119,19 @@ postfix_master_pid() {
 }
 postfix_stop() {
   [ -f "$pf_etc/main.cf" ] || return 0
-  local master i
+  local master i p
   master=$(postfix_master_pid) || master=
-  [ -n "$master" ] || { [ -z "$(postfix_pids)" ] && return 0; }
-  "$POSTFIX" -c "$pf_etc" stop >/dev/null 2>&1
-  for ((i = 0; i < 100; i++)); do
+  if [ -n "$master" ]; then
+    "$POSTFIX" -c "$pf_etc" stop >/dev/null 2>&1 || kill -TERM "$master" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$master" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  # The daemons leave when the master is gone; whatever is left gets killed.
+  for ((i = 0; i < 20; i++)); do
     [ -z "$(postfix_pids)" ] && return 0
-    sleep 0.1
+    sleep 0.25
   done
   for p in $(postfix_pids); do kill -KILL "$p" 2>/dev/null; done
 }
@@ -273,6 +274,8 @@ PY
 helper() { "$PY" "$work/helper.py" "$@"; }
 
 now() { date +%s.%N; }
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+started=$(now)
 calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 
 source_args=(-c -s "$SESSIONS" -m "$N" -l "$SIZE" -f "$SENDER" -t "$RCPT")
@@ -286,6 +289,7 @@ fi
 run_load() {
   local name=$1 port=$2 t0 t1 rc
   say "  smtp-source ${source_args[*]} 127.0.0.1:$port"
+  load_before=$(loadavg)
   t0=$(now)
   timeout --kill-after=5 "$LOAD_TIMEOUT" "$SMTP_SOURCE" "${source_args[@]}" "127.0.0.1:$port" \
     >"$work/$name.source.out" 2>"$work/$name.source.err" &
@@ -296,7 +300,7 @@ run_load() {
   source_pid=
   elapsed=$(calc "$t1 - $t0" 3)
   rate=$(calc "$N / ($t1 - $t0)" 0)
-  say "  $N messages in $elapsed s: $rate messages/s"
+  say "  $N messages in $elapsed s: $rate messages/s (load average $load_before before, $(loadavg) after)"
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     warn "$name: smtp-source still running after $LOAD_TIMEOUT s (a hung session?); stopped it"
     return 1
@@ -325,6 +329,7 @@ fail() { failures+=("$1"); printf 'accept_rate: FAILED: %s\n' "$1" >&2; }
 
 say "accept_rate: $N messages of $SIZE bytes, $SESSIONS parallel sessions, $per_session"
 say "  machine: $(nproc) CPUs, $(uname -r), work directory $work ($fstype)"
+say "  load average now: $(cut -d' ' -f1-3 /proc/loadavg) (anything well above 0 on $(nproc) CPUs makes the rates noisy)"
 say "  sealgate: $SEALGATE (built $sg_built; tree $sg_rev); Postfix $(postconf -d -h mail_version 2>/dev/null); smtp-source $SMTP_SOURCE"
 
 # ---------------------------------------------------------------- Postfix ---
@@ -377,8 +382,8 @@ if [ "$PF_MODE" = hold ]; then
   cat >>"$pf_etc/main.cf" <<'EOF'
 # Every accepted message goes to the hold queue (written and fsync'd by cleanup
 # like any queue file, then never touched by the queue manager). in_flow_delay
-# throttles smtpd when the queue manager falls behind; nothing is delivered
-# here, so it would only add sleeps.
+# paces smtpd by the queue manager's progress, and the queue manager has nothing
+# to do here: switched off so that it cannot add sleeps.
 smtpd_client_restrictions = check_client_access static:HOLD
 in_flow_delay = 0
 EOF
@@ -575,6 +580,7 @@ printf '  %-36s %s\n' "ratio sealgate/Postfix:" "$ratio"
 printf '  %-36s %s\n' "sealgate fsyncs per message:" "${sg_fsyncs:-n/a}  (Postfix: 1 fsync per queue file, no directory fsync)"
 printf '  %-36s %s\n' "sealgate KiB per idle connection:" "${sg_kib:-n/a}  (VmRSS growth / $IDLE)"
 ((PF_IDLE > 0)) && printf '  %-36s %s\n' "Postfix KiB per idle connection:" "${pf_kib:-n/a}  (PSS growth of its process tree / $PF_IDLE; one smtpd per connection)"
+printf '  %-36s %s\n' "total run time:" "$(calc "$(now) - $started" 0) s"
 if ((${#failures[@]})); then
   say ""
   say "FAILED:"
