@@ -36,9 +36,10 @@ size_t data_reader::feed(std::string_view in, std::string& out) {
           status_ = status::bare_newline;  // <LF>.<LF> or CRLF.<LF>: never an end
           return i + 1;
         }
-        // A stuffed dot: drop it, the rest of the line is content.
+        // A stuffed dot: drop it, the rest of the line is content. The dot does
+        // not count towards the line length (RFC 5321 4.5.2).
         pos_ = position::middle;
-        line_length_ = 1;
+        line_length_ = 0;
         continue;
       case position::after_dot_cr:
         if (c == '\n') {

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <set>
 #include <stdexcept>
 
 namespace sealgate::gateway {
@@ -94,6 +96,40 @@ int64_t database::accepted_count() {
     n = sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
   return n;
+}
+
+}  // namespace sealgate::gateway
+
+namespace sealgate::gateway {
+
+size_t database::restore_from_spool(const std::filesystem::path& queue_dir, const std::vector<std::string>& ids) {
+  std::set<std::string> known;
+  {
+    std::lock_guard lock(mutex_);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT queue_id FROM messages", -1, &st, nullptr) == SQLITE_OK)
+      while (sqlite3_step(st) == SQLITE_ROW) known.insert(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+  }
+  std::vector<spooled_envelope> missing;
+  for (const auto& id : ids) {
+    if (known.count(id)) continue;
+    std::ifstream in(queue_dir / id, std::ios::binary);
+    std::string head(64 * 1024, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+    spooled_envelope e;
+    size_t offset = 0;
+    if (!decode_envelope(head, e, offset)) continue;  // recover() already set damaged files aside
+    std::error_code ec;
+    auto size = std::filesystem::file_size(queue_dir / id, ec);
+    e.content_size = ec ? 0 : size - offset;
+    missing.push_back(std::move(e));
+  }
+  std::vector<const spooled_envelope*> pointers;
+  for (const auto& e : missing) pointers.push_back(&e);
+  if (!pointers.empty()) record_accepted(pointers);
+  return pointers.size();
 }
 
 }  // namespace sealgate::gateway

@@ -27,6 +27,10 @@ class database {
 
   int64_t accepted_count();
 
+  // After a crash the rows of the last group may be missing (they are written
+  // after the 250): re-creates them from the spool files. Returns how many.
+  size_t restore_from_spool(const std::filesystem::path& queue_dir, const std::vector<std::string>& ids);
+
  private:
   void exec(const char* sql);
   sqlite3* db_ = nullptr;

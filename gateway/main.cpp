@@ -127,6 +127,8 @@ int cmd_run(const std::vector<std::string>& args) {
     log_info("spool " + cfg.spool.string() + ": " + std::to_string(waiting.size()) + " messages waiting for delivery");
     for (const auto& id : spooler.corrupt()) log(log_level::error, id, "damaged spool file moved to corrupt/");
     database db(cfg.database);
+    if (size_t restored = db.restore_from_spool(spooler.queue_dir(), waiting))
+      log_info("database: " + std::to_string(restored) + " accepted-message records restored from the spool");
     spooler.on_committed([&db](const std::vector<const spooled_envelope*>& messages) {
       try {
         db.record_accepted(messages);

@@ -59,6 +59,7 @@ void log_exception(std::exception_ptr e, const char* what) {
 
 class session : public std::enable_shared_from_this<session> {
   static constexpr size_t idle_buffer_size = 4096;
+  static constexpr std::chrono::seconds tls_shutdown_timeout{5};
 
  public:
   session(tcp::socket socket, const listener_config& listener, std::shared_ptr<server::shared_state> state)
@@ -95,6 +96,7 @@ class session : public std::enable_shared_from_this<session> {
     l.message_size = state_->cfg.limits.message_size;
     l.recipients = state_->cfg.limits.recipients;
     l.errors = state_->cfg.limits.errors;
+    l.data_line_length = state_->cfg.limits.data_line_length;
     return l;
   }
 
@@ -207,7 +209,7 @@ class session : public std::enable_shared_from_this<session> {
       out_ += step.output;
       switch (step.next) {
         case smtp_protocol::action::close:
-          co_await flush();
+          if (!co_await flush()) co_await close_tls();
           co_return finish();
         case smtp_protocol::action::start_tls: {
           if (co_await flush()) co_return finish();
@@ -278,7 +280,8 @@ class session : public std::enable_shared_from_this<session> {
     env.params = tx.params;
     env.recipients = tx.recipients;
     msg->write(encode_envelope(env));
-    msg->write(received_header(protocol_, msg->id(), rfc5322_date_now()));
+    const std::string received = received_header(protocol_, msg->id(), rfc5322_date_now());
+    msg->write(received);
 
     data_reader reader(state_->cfg.limits.message_size, state_->cfg.limits.data_line_length);
     std::string chunk;
@@ -304,7 +307,9 @@ class session : public std::enable_shared_from_this<session> {
     result.bare_newline = reader.state() == data_reader::status::bare_newline;
     result.too_big = reader.too_big();
     result.line_too_long = reader.line_too_long();
-    env.content_size = reader.size();
+    // The size of the message as spooled, our Received: header included (as
+    // Postfix's size=), so that rows restored from the spool after a crash agree.
+    env.content_size = received.size() + reader.size();
     if (result.bare_newline || result.too_big || result.line_too_long) {
       msg->abort();
       log_info(std::string("rejected message from [") + env.client_address + "]: " +
@@ -337,6 +342,15 @@ class session : public std::enable_shared_from_this<session> {
     begin_ = 0;
     in_.resize(idle_buffer_size);
     in_.shrink_to_fit();
+  }
+
+  // RFC 8446 6.1: a TLS connection ends with a close_notify alert, so that the
+  // client can tell our goodbye from a truncation. Bounded: a client that never
+  // answers the alert costs at most tls_shutdown_timeout.
+  awaitable<void> close_tls() {
+    if (!tls_ || timed_out_) co_return;
+    arm(tls_shutdown_timeout);
+    co_await tls_->async_shutdown(use_tuple);
   }
 
   void finish() {

@@ -175,7 +175,8 @@ smtp_protocol::step smtp_protocol::data_done(const data_result& r) {
   } else if (r.too_big) {
     s = error(552, "5.3.4", "Message size exceeds fixed limit");
   } else if (r.line_too_long) {
-    s = error(554, "5.6.0", "Message has a line longer than 998 characters (RFC 5322 2.1.1)");
+    s = error(554, "5.6.0", "Message has a line longer than " + std::to_string(limits_.data_line_length) +
+                                " characters (RFC 5322 2.1.1)");
   } else if (r.spool_failed) {
     s = error(451, "4.3.0", "Error: queue file write error");
   } else {

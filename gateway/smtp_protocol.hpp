@@ -20,6 +20,7 @@ struct protocol_limits {
   uint64_t message_size = 25 * 1024 * 1024;
   size_t recipients = 1000;
   unsigned errors = 10;
+  size_t data_line_length = 998;  // named in the reply that refuses a longer line
 };
 
 // What the session knows when the connection opens.

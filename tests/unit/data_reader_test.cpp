@@ -80,4 +80,7 @@ TEST(DataReader, LineLengthLimit) {
   std::string ok(998, 'a');
   EXPECT_FALSE(run(ok + "\r\n.\r\n", 100).line_too_long);
   EXPECT_TRUE(run(ok + "a\r\n.\r\n", 100).line_too_long);
+  // The transparency dot is not part of the line (RFC 5321 4.5.2).
+  EXPECT_FALSE(run("." + std::string(998, '.') + "\r\n.\r\n", 100).line_too_long);
+  EXPECT_TRUE(run("." + std::string(999, '.') + "\r\n.\r\n", 100).line_too_long);
 }
