@@ -506,7 +506,16 @@ say "== sealgate on 127.0.0.1:$sg_port"
 "$work/sealgate.bin" run --config "$sg_dir/sealgate.yaml" 2>"$sg_log" </dev/null &
 sg_pid=$!
 if ! helper probe "$sg_port" 20 || ! kill -0 "$sg_pid" 2>/dev/null; then
-  fail "sealgate did not start: $(tail -5 "$sg_log" | tr '\n' ' ')"
+  why="no answer on 127.0.0.1:$sg_port within 20 s"
+  if ! kill -0 "$sg_pid" 2>/dev/null; then
+    wait "$sg_pid" 2>/dev/null
+    rc=$?
+    why="it exited with status $rc"
+    ((rc > 128)) && why+=" (signal $((rc - 128)): $(kill -l $((rc - 128)) 2>/dev/null))"
+  fi
+  stop_pid "$sg_pid"
+  sg_pid=
+  fail "sealgate did not start: $why; log: $(tail -5 "$sg_log" | tr '\n' ' ')"
 else
   if ((IDLE > 0)); then
     if idle_test sealgate "$sg_port" "$sg_pid" "$IDLE"; then
@@ -578,7 +587,7 @@ ratio=n/a
 [ -n "$pf_rate" ] && [ -n "$sg_rate" ] && [ "$pf_rate" != 0 ] && ratio=$(calc "$sg_rate / $pf_rate" 2)
 printf '  %-36s %s\n' "ratio sealgate/Postfix:" "$ratio"
 printf '  %-36s %s\n' "sealgate fsyncs per message:" "${sg_fsyncs:-n/a}  (Postfix: 1 fsync per queue file, no directory fsync)"
-printf '  %-36s %s\n' "sealgate KiB per idle connection:" "${sg_kib:-n/a}  (VmRSS growth / $IDLE)"
+((IDLE > 0)) && printf '  %-36s %s\n' "sealgate KiB per idle connection:" "${sg_kib:-n/a}  (VmRSS growth / $IDLE)"
 ((PF_IDLE > 0)) && printf '  %-36s %s\n' "Postfix KiB per idle connection:" "${pf_kib:-n/a}  (PSS growth of its process tree / $PF_IDLE; one smtpd per connection)"
 printf '  %-36s %s\n' "total run time:" "$(calc "$(now) - $started" 0) s"
 if ((${#failures[@]})); then
