@@ -266,7 +266,7 @@ namespace {
 asio::awaitable<resolver::raw_answer> query_on_strand(std::shared_ptr<resolver::impl> self, std::string name,
                                                       rr_type type) {
   if (auto hit = self->cache.get(name, type))
-    co_return resolver::raw_answer{std::move(hit->message), hit->trusted_ad, true, hit->remaining, {}};
+    co_return resolver::raw_answer{std::move(hit->message), hit->trusted_ad, true, hit->remaining, {}, {}};
   auto q = build_query(name, type, 0);  // c-ares puts its own random id in
   if (q.empty()) co_return failed("invalid domain name");
   auto answer = co_await self->async_send(std::move(q), asio::use_awaitable);
@@ -284,7 +284,7 @@ Result to_result(const resolver::raw_answer& raw, std::string_view name, Decoder
     r.error = raw.error;
     return r;
   }
-  Result r = decode(raw.message, name, raw.trusted_ad);
+  Result r = decode(raw.message, raw.answer_name.empty() ? name : raw.answer_name, raw.trusted_ad);
   if (r.status != outcome::temporary_failure) r.ttl = static_cast<uint32_t>(raw.ttl.count());
   return r;
 }
@@ -306,7 +306,27 @@ std::vector<std::string> resolver::servers() const { return impl_->server_list; 
 
 asio::awaitable<resolver::raw_answer> resolver::query(std::string name, rr_type type) {
   auto self = impl_;
-  co_return co_await asio::co_spawn(self->strand, query_on_strand(self, std::move(name), type), asio::use_awaitable);
+  std::string current = canonical_name(name);
+  std::chrono::seconds ttl = std::chrono::seconds::max();
+  bool trusted = true;
+  // A server may answer with a CNAME and stop (unbound does for its own
+  // local-data). That is not a proven absence: the target must be asked.
+  for (int links = 0;; ++links) {
+    auto answer = co_await asio::co_spawn(self->strand, query_on_strand(self, current, type), asio::use_awaitable);
+    answer.answer_name = current;
+    if (answer.message.empty()) co_return answer;
+    ttl = std::min(ttl, answer.ttl);
+    trusted = trusted && answer.trusted_ad;
+    auto set = select_answer(parse_response(answer.message), current, type);
+    if (set.status == outcome::absent && set.canonical_name != current) {
+      if (links == 8) co_return failed("CNAME chain longer than 8");
+      current = set.canonical_name;
+      continue;
+    }
+    answer.ttl = ttl;
+    answer.trusted_ad = trusted;
+    co_return answer;
+  }
 }
 
 asio::awaitable<a_result> resolver::resolve_a(std::string name) {

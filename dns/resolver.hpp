@@ -40,14 +40,16 @@ class resolver {
   bool trusts_ad() const;
   std::vector<std::string> servers() const;
 
-  // A raw answer for (name, type), from the cache or the network; exposed for
-  // the decoders above and for tests.
+  // A raw answer for (name, type), from the cache or the network, following a
+  // CNAME chain that the server left unfinished with further queries; ttl and
+  // trusted_ad then cover every link. Exposed for the decoders above and tests.
   struct raw_answer {
     std::vector<uint8_t> message;  // empty on a transport failure
     bool trusted_ad = false;
     bool from_cache = false;
     std::chrono::seconds ttl{0};  // cache lifetime (fresh) or what remains of it (cached)
     std::string error;            // transport failure: timeout, refused, ...
+    std::string answer_name;      // the name `message` answers: the last link of a CNAME chain
   };
   boost::asio::awaitable<raw_answer> query(std::string name, rr_type type);
 
