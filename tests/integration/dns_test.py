@@ -4,6 +4,7 @@ test.  records; the tests assert outcomes, TTLs, records and exit codes.
 Nothing here talks to any address outside 127.0.0.0/8."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -102,18 +103,23 @@ def lookup(config, rtype, name, json_output=False):
 class Lookups(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.unbound = Unbound(cls, LOCAL_DATA)
-        cls.config = write_config(cls, ["127.0.0.1:%d" % cls.unbound.port])
+        cls._cleanups_cls = []
+        try:
+            cls.unbound = Unbound(cls, LOCAL_DATA)
+            cls.config = write_config(cls, ["127.0.0.1:%d" % cls.unbound.port])
+        except BaseException:
+            cls.tearDownClass()
+            raise
 
     @classmethod
     def addCleanup(cls, fn, *args):  # class-level resources, cleaned up in tearDownClass
-        cls._cleanups_cls = getattr(cls, "_cleanups_cls", [])
         cls._cleanups_cls.append((fn, args))
 
     @classmethod
     def tearDownClass(cls):
-        for fn, args in reversed(getattr(cls, "_cleanups_cls", [])):
+        for fn, args in reversed(cls._cleanups_cls):
             fn(*args)
+        cls._cleanups_cls = []
 
     def run_json(self, rtype, name):
         rc, out, err = lookup(self.config, rtype, name, json_output=True)
@@ -201,6 +207,117 @@ class Lookups(unittest.TestCase):
         r = subprocess.run([BIN, "dns", "lookup", "A", "example.test"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn("--config FILE is required", r.stderr)
+
+
+SIGNED_ZONE = """$ORIGIN signed.test.
+$TTL 300
+@ IN SOA ns.signed.test. hostmaster.signed.test. 1 3600 600 86400 60
+@ IN NS ns.signed.test.
+ns IN A 127.0.0.1
+@ IN MX 10 mx.signed.test.
+mx IN A 127.0.0.5
+_25._tcp.mx IN TLSA 3 1 1 %s
+""" % TLSA_DATA
+
+
+class Dnssec(unittest.TestCase):
+    """signed.test, signed with ldns-signzone, served by nsd; a validating
+    unbound in front holds its DS as trust anchor and sets the AD bit. The
+    resolver is on loopback, so sealgate believes it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._cleanups_cls = []
+        cls.dir = tempfile.mkdtemp(prefix="sealgate-dnssec-")
+        cls._cleanups_cls.append((shutil.rmtree, (cls.dir, True)))
+        try:
+            cls.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def start(cls):
+        d = cls.dir
+        with open(os.path.join(d, "signed.test.zone"), "w") as f:
+            f.write(SIGNED_ZONE)
+        keygen = lambda *a: subprocess.run(["ldns-keygen", "-a", "ECDSAP256SHA256", *a, "signed.test"], cwd=d,
+                                           check=True, capture_output=True, text=True).stdout.strip()
+        zsk, ksk = keygen(), keygen("-k")
+        subprocess.run(["ldns-signzone", "signed.test.zone", zsk, ksk], cwd=d, check=True, capture_output=True)
+        with open(os.path.join(d, ksk + ".ds")) as f:
+            ds = " ".join(f.read().split())
+        nsd_port, unbound_port = free_port(), free_port()
+        with open(os.path.join(d, "nsd.conf"), "w") as f:
+            f.write("\n".join([
+                "server:", "  ip-address: 127.0.0.1", "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
+                '  chroot: ""', '  zonesdir: "%s"' % d, '  database: ""', '  zonelistfile: "%s/zone.list"' % d,
+                '  xfrdfile: "%s/xfrd.state"' % d, '  xfrdir: "%s"' % d, '  pidfile: "%s/nsd.pid"' % d,
+                '  logfile: "%s/nsd.log"' % d, "  server-count: 1",
+                "remote-control:", "  control-enable: no",
+                "zone:", '  name: "signed.test"', '  zonefile: "signed.test.zone.signed"']) + "\n")
+        with open(os.path.join(d, "unbound.conf"), "w") as f:
+            f.write("\n".join([
+                "server:", "  interface: 127.0.0.1", "  port: %d" % unbound_port, "  do-daemonize: no",
+                '  username: ""', '  chroot: ""', '  directory: "%s"' % d, '  pidfile: "%s/unbound.pid"' % d,
+                "  use-syslog: no", '  logfile: ""', "  do-ip6: no", "  do-not-query-localhost: no",
+                '  local-zone: "test." nodefault', '  domain-insecure: "test."', '  trust-anchor: "%s"' % ds,
+                "stub-zone:", '  name: "signed.test"', "  stub-addr: 127.0.0.1@%d" % nsd_port]) + "\n")
+        cls.procs = []
+        for argv, log in ((["nsd", "-d", "-c", "nsd.conf"], "nsd.out"), (["unbound", "-d", "-c", "unbound.conf"], "unbound.out")):
+            out = open(os.path.join(d, log), "wb")
+            cls.procs.append((subprocess.Popen(argv, cwd=d, stdout=out, stderr=out), out))
+        cls._cleanups_cls.append((cls.stop_all, ()))
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            r = subprocess.run(["dig", "@127.0.0.1", "-p", str(unbound_port), "+time=1", "+tries=1", "+dnssec",
+                                "signed.test", "MX"], capture_output=True, text=True)
+            if r.returncode == 0 and re.search(r"flags:[^;]* ad\b", r.stdout):
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("validating unbound never set AD")
+        cls.config = write_config(cls, ["127.0.0.1:%d" % unbound_port])
+
+    @classmethod
+    def addCleanup(cls, fn, *args):
+        cls._cleanups_cls.append((fn, args))
+
+    @classmethod
+    def stop_all(cls):
+        for proc, out in cls.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            out.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        for fn, args in reversed(cls._cleanups_cls):
+            fn(*args)
+        cls._cleanups_cls = []
+
+    def test_signed_answers_are_secure(self):
+        rc, out, err = lookup(self.config, "MX", "signed.test")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^signed\.test MX found ttl=\d+ secure\n10 mx\.signed\.test\.\n$")
+        rc, out, err = lookup(self.config, "TLSA", "_25._tcp.mx.signed.test")
+        self.assertEqual(out.splitlines(), ["_25._tcp.mx.signed.test TLSA found ttl=300 secure", "3 1 1 " + TLSA_DATA])
+
+    def test_signed_absence_is_secure(self):
+        # NXDOMAIN and NODATA proven by NSEC: the only absences DANE may rely on (RFC 7672 2.2).
+        rc, out, _ = lookup(self.config, "TLSA", "_25._tcp.nothere.signed.test")
+        self.assertEqual((rc, out), (0, "_25._tcp.nothere.signed.test TLSA absent (nxdomain) ttl=60 secure\n"))
+        rc, out, _ = lookup(self.config, "AAAA", "mx.signed.test")
+        self.assertEqual((rc, out), (0, "mx.signed.test AAAA absent (nodata) ttl=60 secure\n"))
+
+    def test_mx_hosts_carry_security(self):
+        rc, j = (lambda r: (r[0], json.loads(r[1])))(lookup(self.config, "MXHOSTS", "signed.test", json_output=True))
+        self.assertEqual((rc, j["status"], j["records"], j["secure"]), (0, "hosts", ["10 mx.signed.test."], True))
 
 
 class TemporaryFailures(unittest.TestCase):
