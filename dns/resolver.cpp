@@ -121,8 +121,11 @@ struct resolver::impl : std::enable_shared_from_this<resolver::impl> {
     if (!options.servers.empty()) {
       std::string csv;
       for (auto& s : options.servers) csv += (csv.empty() ? "" : ",") + s.to_string();
-      if (int rc = ares_set_servers_ports_csv(channel, csv.c_str()); rc != ARES_SUCCESS)
+      if (int rc = ares_set_servers_ports_csv(channel, csv.c_str()); rc != ARES_SUCCESS) {
+        ares_destroy(channel);  // ~impl will not run: the constructor is throwing
+        channel = nullptr;
         throw std::runtime_error("dns: servers " + csv + ": " + ares_strerror(rc));
+      }
     }
     read_servers();
   }

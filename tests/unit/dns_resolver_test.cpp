@@ -132,10 +132,12 @@ TEST_F(DnsResolver, NegativeAnswersAreCachedTemporaryFailuresAreNot) {
   };
   resolver res(io.get_executor(), options());
   a_result gone1, gone2, fail1, fail2;
+  int servfails_after_first = 0;
   run([&]() -> asio::awaitable<void> {
     gone1 = co_await res.resolve_a("gone.test");
     gone2 = co_await res.resolve_a("gone.test");
     fail1 = co_await res.resolve_a("fail.test");
+    servfails_after_first = servfails;
     fail2 = co_await res.resolve_a("fail.test");
   });
   EXPECT_EQ(gone1.status, outcome::absent);
@@ -147,8 +149,8 @@ TEST_F(DnsResolver, NegativeAnswersAreCachedTemporaryFailuresAreNot) {
   // initial error status rather than the rcode; either way it is temporary.
   EXPECT_TRUE(fail1.error == "SERVFAIL" || fail1.error == "connection refused") << fail1.error;
   EXPECT_EQ(fail2.status, outcome::temporary_failure);
-  int servfails_after_first = servfails;
-  EXPECT_GE(servfails_after_first, 2);  // the second lookup asked again
+  EXPECT_GE(servfails_after_first, 1);
+  EXPECT_GT(servfails, servfails_after_first);  // the second lookup asked again: nothing was cached
   EXPECT_EQ(server.queries - servfails, 1);  // gone.test asked once
 }
 
