@@ -28,7 +28,10 @@ namespace {
 std::string describe(int status) {
   switch (status) {
     case ARES_ETIMEOUT: return "timeout";
-    case ARES_ECONNREFUSED: return "connection refused";
+    // c-ares 1.18 retries SERVFAIL, NOTIMP and REFUSED answers on the next
+    // server (which we want) but then reports its initial status instead of
+    // the rcode, so this one status covers all of them.
+    case ARES_ECONNREFUSED: return "no server answered (SERVFAIL, REFUSED or connection refused)";
     case ARES_ESERVFAIL: return "SERVFAIL";
     case ARES_EREFUSED: return "REFUSED";
     case ARES_ENOTIMP: return "NOTIMP";
