@@ -33,6 +33,9 @@ LOCAL_DATA = [
     "_25._tcp.mx1.example.test. 300 IN TLSA 3 1 1 " + TLSA_DATA,
     "user._smimecert.example.test. 300 IN SMIMEA 3 0 1 " + TLSA_DATA,
     "user._openpgpkey.example.test. 300 IN OPENPGPKEY " + OPENPGPKEY_B64,
+    # 12 strings of 250 octets: over the 1232-octet EDNS size, so the UDP
+    # answer is truncated and c-ares asks again over TCP.
+    "big.example.test. 300 IN TXT " + " ".join('"%s"' % (chr(ord("a") + i) * 250) for i in range(12)),
     # The generic syntax (RFC 3597) for a type unbound might not know by name.
     "generic._openpgpkey.example.test. 300 IN TYPE61 \\# 4 01020304",
 ]
@@ -186,6 +189,14 @@ class Lookups(unittest.TestCase):
     def test_txt_strings_are_joined(self):
         rc, j = self.run_json("TXT", "txt.example.test")
         self.assertEqual((rc, j["status"], j["records"]), (0, "found", ["v=spf1 -all"]))
+
+    def test_large_answer_over_tcp(self):
+        udp = subprocess.run(["dig", "@127.0.0.1", "-p", str(self.unbound.port), "+ignore", "+notcp", "+bufsize=1232",
+                              "big.example.test", "TXT"], capture_output=True, text=True).stdout
+        self.assertRegex(udp, r"flags:[^;]* tc\b", "the premise: over UDP the answer is truncated")
+        rc, j = self.run_json("TXT", "big.example.test")
+        self.assertEqual((rc, j["status"]), (0, "found"), j)
+        self.assertEqual(j["records"], ["".join(chr(ord("a") + i) * 250 for i in range(12))])
 
     def test_tlsa_and_smimea(self):
         rc, out, err = lookup(self.config, "TLSA", "_25._tcp.mx1.example.test")
