@@ -15,6 +15,9 @@
 
 namespace sealgate::dns {
 
+// Lifetimes: the resolver must outlive the lookups started on it (mx_hosts
+// calls back into it), and should be destroyed before its io_context, so that
+// c-ares's sockets and timer go while the reactor still exists.
 class resolver {
  public:
   // Throws std::runtime_error when c-ares cannot be set up (bad servers,
