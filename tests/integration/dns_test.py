@@ -317,14 +317,21 @@ class Dnssec(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertRegex(out, r"^signed\.test MX found ttl=\d+ secure\n10 mx\.signed\.test\.\n$")
         rc, out, err = lookup(self.config, "TLSA", "_25._tcp.mx.signed.test")
-        self.assertEqual(out.splitlines(), ["_25._tcp.mx.signed.test TLSA found ttl=300 secure", "3 1 1 " + TLSA_DATA])
+        # The validating unbound caches and counts TTLs down: a range, not a value.
+        self.assertEqual(rc, 0, err)
+        head, data = out.splitlines()
+        self.assertRegex(head, r"^_25\._tcp\.mx\.signed\.test TLSA found ttl=(2[89]\d|300) secure$")
+        self.assertEqual(data, "3 1 1 " + TLSA_DATA)
 
     def test_signed_absence_is_secure(self):
         # NXDOMAIN and NODATA proven by NSEC: the only absences DANE may rely on (RFC 7672 2.2).
+        # TTL: RFC 2308 min(SOA TTL 300, MINIMUM 60), counted down by unbound's cache.
         rc, out, _ = lookup(self.config, "TLSA", "_25._tcp.nothere.signed.test")
-        self.assertEqual((rc, out), (0, "_25._tcp.nothere.signed.test TLSA absent (nxdomain) ttl=60 secure\n"))
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"^_25\._tcp\.nothere\.signed\.test TLSA absent \(nxdomain\) ttl=([45]\d|60) secure\n$")
         rc, out, _ = lookup(self.config, "AAAA", "mx.signed.test")
-        self.assertEqual((rc, out), (0, "mx.signed.test AAAA absent (nodata) ttl=60 secure\n"))
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"^mx\.signed\.test AAAA absent \(nodata\) ttl=([45]\d|60) secure\n$")
 
     def test_mx_hosts_carry_security(self):
         rc, j = (lambda r: (r[0], json.loads(r[1])))(lookup(self.config, "MXHOSTS", "signed.test", json_output=True))
