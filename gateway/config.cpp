@@ -177,7 +177,7 @@ config load_config(const std::filesystem::path& file) {
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "database", "policy_file", "user",
-                              "limits", "timeouts", "threads"})) {
+                              "limits", "timeouts", "dns", "threads"})) {
     throw config_error(r.errors().front());
   }
 
@@ -233,6 +233,28 @@ config load_config(const std::filesystem::path& file) {
       r.duration_value(t, "data", "timeouts", c.timeouts.data);
       r.duration_value(t, "tls_handshake", "timeouts", c.timeouts.tls_handshake);
       r.duration_value(t, "reply", "timeouts", c.timeouts.reply);
+    }
+  }
+
+  if (auto d = root["dns"]) {
+    if (r.check_map(d, "dns", {"servers", "cache_max_ttl", "negative_ttl", "timeout"})) {
+      if (auto servers = d["servers"]) {
+        if (!servers.IsSequence()) {
+          r.error(servers.Mark(), "dns.servers", "must be a list of resolver addresses");
+        } else {
+          for (size_t i = 0; i < servers.size(); ++i) {
+            std::string key = "dns.servers[" + std::to_string(i) + "]", v, why;
+            if (!r.scalar(servers[i], key, v)) continue;
+            if (auto s = dns::parse_server_address(v, &why)) c.dns.servers.push_back(*s);
+            else r.error(servers[i].Mark(), key, "'" + v + "' is not a resolver address: " + why + " (e.g. 127.0.0.1, 127.0.0.1:5353, [::1]:53)");
+          }
+        }
+      }
+      r.duration_value(d, "cache_max_ttl", "dns", c.dns.cache_max_ttl);
+      r.duration_value(d, "negative_ttl", "dns", c.dns.negative_ttl);
+      std::chrono::seconds timeout{0};
+      r.duration_value(d, "timeout", "dns", timeout);
+      if (timeout.count() > 0) c.dns.timeout = timeout;
     }
   }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "dns/options.hpp"
 #include "gateway/ip_network.hpp"
 #include "gateway/smtp_protocol.hpp"
 
@@ -51,6 +52,7 @@ struct config {
   std::string user;  // drop to this user after binding, when started as root
   limits_config limits;
   timeouts_config timeouts;
+  dns::resolver_options dns;  // servers empty: /etc/resolv.conf
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

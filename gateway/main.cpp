@@ -18,6 +18,7 @@
 #include "crypto/password.hpp"
 #include "gateway/config.hpp"
 #include "gateway/database.hpp"
+#include "gateway/dns_cli.hpp"
 #include "gateway/log.hpp"
 #include "gateway/policy_cli.hpp"
 #include "gateway/server.hpp"
@@ -38,6 +39,7 @@ constexpr const char* usage_text =
     "  run --config FILE            run the gateway\n"
     "  passwd --config FILE USER    read a password on stdin and store its hash in relay.users_file\n"
     "  policy check|explain ...     validate the delivery policy, or explain its decisions (sealgate policy help)\n"
+    "  dns lookup --config FILE TYPE NAME [--json]   look NAME up as the gateway would\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -249,5 +251,6 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(args);
   if (cmd == "passwd") return cmd_passwd(args);
   if (cmd == "policy") return run_policy_command(args);
+  if (cmd == "dns") return run_dns_command(args);
   return usage("unknown command " + cmd);
 }

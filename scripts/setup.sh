@@ -11,7 +11,7 @@ packages=(
   libboost1.81-dev libssl-dev libc-ares-dev libgpgme-dev libyaml-cpp-dev
   libsqlite3-dev sqlite3 libgtest-dev googletest
   # test peers and checkers
-  postfix swaks libnet-ssleay-perl unbound gnupg openssl python3 dnsutils ldnsutils procps
+  postfix swaks libnet-ssleay-perl unbound nsd gnupg openssl python3 dnsutils ldnsutils procps
 )
 
 missing=()

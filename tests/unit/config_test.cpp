@@ -79,7 +79,7 @@ TEST_F(ConfigTest, ValuesAreParsed) {
 TEST_F(ConfigTest, UnknownKeys) {
   EXPECT_EQ(error_of(std::string(minimal) + "spoool: x\n"),
             "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, database, "
-            "policy_file, user, limits, timeouts, threads)");
+            "policy_file, user, limits, timeouts, dns, threads)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
             "sealgate.yaml:2:15: listeners[0].prot: unknown key (valid: name, address, port, tls, auth)");
 }
@@ -100,6 +100,40 @@ TEST_F(ConfigTest, BadValues) {
   EXPECT_EQ(error_of(std::string(minimal) + "timeouts: {command: 5d}\n"),
             "sealgate.yaml:3:21: timeouts.command: must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)");
   EXPECT_EQ(error_of("listeners: 5\n"), "sealgate.yaml:1:12: listeners: must be a non-empty list");
+}
+
+TEST_F(ConfigTest, DnsSection) {
+  auto c = load_config(write(std::string(minimal) +
+                             "dns: {servers: [127.0.0.1:5353, '[::1]:53', 192.0.2.53], cache_max_ttl: 30m, "
+                             "negative_ttl: 1m, timeout: 2s}\n"));
+  ASSERT_EQ(c.dns.servers.size(), 3u);
+  EXPECT_EQ(c.dns.servers[0].to_string(), "127.0.0.1:5353");
+  EXPECT_TRUE(c.dns.servers[0].loopback);
+  EXPECT_EQ(c.dns.servers[1].to_string(), "[::1]:53");
+  EXPECT_TRUE(c.dns.servers[1].loopback);
+  EXPECT_EQ(c.dns.servers[2].to_string(), "192.0.2.53:53");
+  EXPECT_FALSE(c.dns.servers[2].loopback);
+  EXPECT_EQ(c.dns.cache_max_ttl, std::chrono::minutes(30));
+  EXPECT_EQ(c.dns.negative_ttl, std::chrono::minutes(1));
+  EXPECT_EQ(c.dns.timeout, std::chrono::seconds(2));
+  auto d = load_config(write(minimal));
+  EXPECT_TRUE(d.dns.servers.empty());
+  EXPECT_EQ(d.dns.cache_max_ttl, std::chrono::hours(1));
+  EXPECT_EQ(d.dns.negative_ttl, std::chrono::minutes(5));
+  EXPECT_EQ(d.dns.timeout, std::chrono::seconds(5));
+}
+
+TEST_F(ConfigTest, BadDnsServer) {
+  EXPECT_EQ(error_of(std::string(minimal) + "dns:\n  servers: [127.0.0.1:5353, resolver.example:53]\n"),
+            "sealgate.yaml:4:29: dns.servers[1]: 'resolver.example:53' is not a resolver address: not an IP address "
+            "(e.g. 127.0.0.1, 127.0.0.1:5353, [::1]:53)");
+  EXPECT_EQ(error_of(std::string(minimal) + "dns: {servers: ['127.0.0.1:0']}\n"),
+            "sealgate.yaml:3:17: dns.servers[0]: '127.0.0.1:0' is not a resolver address: bad port "
+            "(e.g. 127.0.0.1, 127.0.0.1:5353, [::1]:53)");
+  EXPECT_EQ(error_of(std::string(minimal) + "dns: {servers: 127.0.0.1}\n"),
+            "sealgate.yaml:3:16: dns.servers: must be a list of resolver addresses");
+  EXPECT_EQ(error_of(std::string(minimal) + "dns: {timout: 1s}\n"),
+            "sealgate.yaml:3:7: dns.timout: unknown key (valid: servers, cache_max_ttl, negative_ttl, timeout)");
 }
 
 TEST_F(ConfigTest, WrongTypes) {
