@@ -11,6 +11,7 @@
 #include "dns/options.hpp"
 #include "gateway/ip_network.hpp"
 #include "gateway/smtp_protocol.hpp"
+#include "gateway/spool.hpp"
 
 namespace sealgate::gateway {
 
@@ -47,6 +48,7 @@ struct config {
   std::vector<ip_network> relay_networks;
   std::filesystem::path users_file;
   std::filesystem::path spool;
+  sync_mode spool_sync = sync_mode::file;
   std::filesystem::path database;
   std::filesystem::path policy_file;  // delivery policy (policy/); empty = none loaded yet
   std::string user;  // drop to this user after binding, when started as root

@@ -121,7 +121,7 @@ int cmd_run(const std::vector<std::string>& args) {
     boost::asio::signal_set hangup(io, SIGHUP);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::thread_pool workers(2);
-    spool spooler(cfg.spool);
+    spool spooler(cfg.spool, cfg.spool_sync);
     // Bind first (port 25 needs root), then drop root, then touch the spool and database.
     server srv(io, cfg, spooler, workers);
     drop_privileges(cfg.user);
@@ -174,7 +174,7 @@ int cmd_run(const std::vector<std::string>& args) {
     workers.join();
     auto st = spooler.stats();
     log_info("spool stats: commits=" + std::to_string(st.commits) + " fdatasync=" + std::to_string(st.file_syncs) +
-             " dir_fsync=" + std::to_string(st.dir_syncs));
+             " dir_fsync=" + std::to_string(st.dir_syncs) + " syncfs=" + std::to_string(st.fs_syncs));
     return 0;
   } catch (const std::exception& e) {
     log_error(e.what());

@@ -156,8 +156,9 @@ bool decode_envelope(std::string_view file, spooled_envelope& e, size_t& content
   return false;
 }
 
-spool::spool(std::filesystem::path dir)
-    : dir_(std::move(dir)), incoming_(dir_ / "incoming"), queue_(dir_ / "queue"), sync_threads_(sync_thread_count) {}
+spool::spool(std::filesystem::path dir, sync_mode mode)
+    : dir_(std::move(dir)), incoming_(dir_ / "incoming"), queue_(dir_ / "queue"), mode_(mode),
+      sync_threads_(sync_thread_count) {}
 
 spool::~spool() {
   stop();
@@ -240,11 +241,11 @@ bool spool::message::spill() {
   return !failed_;
 }
 
-boost::system::error_code spool::message::persist() {
+boost::system::error_code spool::message::persist(bool sync_data) {
   // Runs on a sync thread: the content reaches the disk under its incoming/
   // name, then takes its queue/ name (made durable by the caller's directory fsync).
   if (!spill()) return {EIO, boost::system::system_category()};
-  if (::fdatasync(fd_) != 0) return errno_code();
+  if (sync_data && ::fdatasync(fd_) != 0) return errno_code();
   if (::close(std::exchange(fd_, -1)) != 0) return errno_code();
   if (::rename(incoming_.c_str(), final_.c_str()) != 0) return errno_code();
   return {};
@@ -289,14 +290,16 @@ void spool::run_committer() {
     std::latch persisted(static_cast<std::ptrdiff_t>(batch.size()));
     for (size_t i = 0; i < batch.size(); ++i) {
       boost::asio::post(sync_threads_, [&, i] {
-        results[i] = batch[i].msg->persist();
+        results[i] = batch[i].msg->persist(mode_ == sync_mode::file);
         persisted.count_down();
       });
     }
     persisted.wait();
-    const uint64_t file_syncs = batch.size();
+    const uint64_t file_syncs = mode_ == sync_mode::file ? batch.size() : 0;
     // 3. one directory fsync makes every rename of the group durable.
-    bool dir_ok = ::fsync(queue_fd_) == 0;
+    // In filesystem mode syncfs makes the contents and the renames durable at
+    // once (and reports writeback errors since Linux 5.8).
+    bool dir_ok = (mode_ == sync_mode::file ? ::fsync(queue_fd_) : ::syncfs(queue_fd_)) == 0;
     const int dir_errno = errno;
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& p = batch[i];
@@ -315,7 +318,7 @@ void spool::run_committer() {
       std::lock_guard lock(mutex_);
       stats_.commits += committed.size();
       stats_.file_syncs += file_syncs;
-      stats_.dir_syncs += 1;
+      (mode_ == sync_mode::file ? stats_.dir_syncs : stats_.fs_syncs) += 1;
     }
     for (size_t i = 0; i < batch.size(); ++i)
       boost::asio::post(batch[i].executor, boost::asio::append(std::move(batch[i].handler), results[i]));

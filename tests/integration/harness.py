@@ -132,8 +132,9 @@ class Gateway:
     """
 
     def __init__(self, testcase, listeners=None, networks=("127.0.0.0/8",), limits=None, timeouts=None,
-                 hostname="gw.test"):
+                 hostname="gw.test", spool_sync=None):
         self.testcase = testcase
+        self.spool_sync = spool_sync
         self.dir = make_tempdir(testcase)
         self.cert, self.key = make_cert(self.dir)
         self.hostname = hostname
@@ -168,6 +169,8 @@ class Gateway:
                   "relay: {networks: [%s], users_file: users}" % ", ".join('"%s"' % n for n in self.networks),
                   "spool: spool",
                   "database: sealgate.db"]
+        if self.spool_sync:
+            lines.append("spool_sync: %s" % self.spool_sync)
         if self.limits:
             lines.append("limits: {%s}" % ", ".join("%s: %s" % kv for kv in self.limits.items()))
         if self.timeouts:

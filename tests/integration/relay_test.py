@@ -959,7 +959,13 @@ class Durability(GatewayTestCase):
         return sf
 
     def test_kill_9_in_the_middle_of_load_loses_no_acknowledged_message(self):
-        gw = Gateway(self).start()
+        self.kill_9_during_load(None)
+
+    def test_kill_9_during_load_with_filesystem_sync(self):
+        self.kill_9_during_load("filesystem")
+
+    def kill_9_during_load(self, spool_sync):
+        gw = Gateway(self, spool_sync=spool_sync).start()
         stop = threading.Event()
         self.addCleanup(stop.set)
         lock = threading.Lock()
@@ -1214,7 +1220,7 @@ class Configuration(unittest.TestCase):
         # The message names the file as given (relative), and the valid top-level keys.
         self.assertRegex(r.stderr.splitlines()[0],
                          r"^cfg\.yaml:2:1: listener: unknown key \(valid: hostname, listeners, tls, relay, spool, "
-                         r"database, .*limits, timeouts, dns, threads\)$")
+                         r"spool_sync, database, .*limits, timeouts, dns, threads\)$")
 
 
 class CommandLine(unittest.TestCase):

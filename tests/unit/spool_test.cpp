@@ -77,21 +77,26 @@ TEST_F(SpoolTest, EnvelopeRoundTrip) {
   EXPECT_FALSE(decode_envelope("sealgate-spool 1\nid X\n", d, off));  // truncated: no separator
 }
 
-class SpoolCommitTest : public SpoolTest, public ::testing::WithParamInterface<size_t> {};
+class SpoolCommitTest : public SpoolTest, public ::testing::WithParamInterface<std::tuple<size_t, sync_mode>> {
+ protected:
+  size_t size() const { return std::get<0>(GetParam()); }
+};
 
-// In memory until the commit, and spilled to incoming/ while arriving.
-INSTANTIATE_TEST_SUITE_P(Sizes, SpoolCommitTest,
-                         ::testing::Values(size_t{4096}, spool::message::memory_limit * 3 + 17));
+// In memory until the commit, and spilled to incoming/ while arriving; both sync modes.
+INSTANTIATE_TEST_SUITE_P(SizesAndModes, SpoolCommitTest,
+                         ::testing::Combine(::testing::Values(size_t{4096}, spool::message::memory_limit * 3 + 17),
+                                            ::testing::Values(sync_mode::file, sync_mode::filesystem)));
 
 TEST_P(SpoolCommitTest, CommitMakesAPrivateCompleteFile) {
-  spool s(dir_);
+  const sync_mode mode = std::get<1>(GetParam());
+  spool s(dir_, mode);
   EXPECT_TRUE(s.recover().empty());
   boost::asio::io_context io;
   auto m = s.begin();
   std::string id = m->id();
   m->envelope = sample(id);
   ASSERT_TRUE(m->write(encode_envelope(m->envelope)));
-  ASSERT_TRUE(m->write(std::string(GetParam(), 'x')));
+  ASSERT_TRUE(m->write(std::string(size(), 'x')));
   boost::system::error_code result = boost::asio::error::would_block;
   auto work = boost::asio::make_work_guard(io);
   s.async_commit(std::move(m), boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
@@ -110,11 +115,13 @@ TEST_P(SpoolCommitTest, CommitMakesAPrivateCompleteFile) {
   size_t off = 0;
   std::string content = slurp(path);
   ASSERT_TRUE(decode_envelope(content, d, off));
-  EXPECT_EQ(content.size() - off, GetParam());
+  EXPECT_EQ(content.size() - off, size());
   EXPECT_TRUE(std::filesystem::is_empty(dir_ / "incoming"));
   auto st2 = s.stats();
   EXPECT_EQ(st2.commits, 1u);
-  EXPECT_EQ(st2.dir_syncs, 1u);
+  EXPECT_EQ(st2.file_syncs, mode == sync_mode::file ? 1u : 0u);
+  EXPECT_EQ(st2.dir_syncs, mode == sync_mode::file ? 1u : 0u);
+  EXPECT_EQ(st2.fs_syncs, mode == sync_mode::filesystem ? 1u : 0u);
 }
 
 TEST_F(SpoolTest, AbortLeavesNothingAndRecoveryClearsIncoming) {
