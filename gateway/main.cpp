@@ -21,6 +21,7 @@
 #include "gateway/dns_cli.hpp"
 #include "gateway/log.hpp"
 #include "gateway/policy_cli.hpp"
+#include "gateway/policy_watch.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
 #include "gateway/users.hpp"
@@ -148,28 +149,22 @@ int cmd_run(const std::vector<std::string>& args) {
     std::function<void()> wait_hangup = [&] {
       hangup.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
-        if (!policy) {
+        if (!policy)
           log_info("SIGHUP: no policy_file configured, nothing to reload");
-        } else if (auto errors = policy->reload(); errors.empty()) {
-          log_info("SIGHUP: policy reloaded: " + policy_summary(*policy->get()));
-        } else {
-          log_error("SIGHUP: policy not reloaded, the previous one stays in force");
-          for (size_t pos = 0; pos < errors.size();) {
-            size_t nl = errors.find('\n', pos);
-            if (nl == std::string::npos) nl = errors.size();
-            log_error(errors.substr(pos, nl - pos));
-            pos = nl + 1;
-          }
-        }
+        else
+          reload_policy(*policy, "SIGHUP");
         wait_hangup();
       });
     };
     wait_hangup();
+    std::unique_ptr<policy_watcher> watcher;
+    if (policy) watcher = std::make_unique<policy_watcher>(io.get_executor(), *policy);
     log_info(std::string("sealgate ") + SEALGATE_VERSION + " started, hostname=" + cfg.hostname);
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : pool) t.join();
+    if (watcher) watcher->stop();
     spooler.stop();
     workers.join();
     auto st = spooler.stats();

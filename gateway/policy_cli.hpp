@@ -27,6 +27,7 @@ class current_policy {
   std::shared_ptr<const policy::policy> get() const { return std::atomic_load(&policy_); }
   // Returns "" on success, else the errors (the old policy stays in force).
   std::string reload();
+  const std::filesystem::path& file() const { return file_; }
 
  private:
   std::filesystem::path file_;

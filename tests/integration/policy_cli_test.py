@@ -1,7 +1,8 @@
 """Integration tests of `sealgate policy check` and `sealgate policy explain
 --offline` with the built binary: exit codes, exact error lines, the shipped
 policy's explanations against a checked-in transcript, and `sealgate run`
-refusing a bad policy and keeping the old one on a bad SIGHUP reload.
+refusing a bad policy and keeping the old one on a bad reload, by SIGHUP or
+when the file changes.
 
 Regenerate the transcript after an intended change with
     SEALGATE_REGENERATE=1 python3 -m unittest policy_cli_test
@@ -192,13 +193,7 @@ class Run(unittest.TestCase):
         self.assertIn(path + ":3:20: rules[0].methods[1]: unknown method 'plian'; did you mean 'plain'?", r.stderr)
 
     def test_sighup_reload_keeps_the_old_policy_when_the_new_one_is_bad(self):
-        gw = Gateway(self)
-        path = os.path.join(gw.dir, "policy.yaml")
-        with open(path, "w") as f:
-            f.write("rules:\n  - name: d\n    methods: [tls, plain]\n")
-        with open(gw.config, "a") as f:
-            f.write("policy_file: policy.yaml\n")
-        gw.start()
+        gw, path = self.start_with_policy("rules:\n  - name: d\n    methods: [tls, plain]\n")
         self.assertRegex(gw.read_log(), r"policy .*policy\.yaml: 1 rules, 0 classes, sha256 [0-9a-f]{64}")
         with open(path, "w") as f:
             f.write("rules:\n  - name: d\n    methods: [tls, plian]\n")
@@ -211,6 +206,48 @@ class Run(unittest.TestCase):
         gw.proc.send_signal(signal.SIGHUP)
         self.wait_for(gw, "SIGHUP: policy reloaded: 2 rules, 0 classes")
         self.assertIsNone(gw.proc.poll())  # still running after both reloads
+
+    def test_file_change_reloads_and_a_bad_file_keeps_the_old_policy(self):
+        gw, path = self.start_with_policy("rules:\n  - name: d\n    methods: [tls, plain]\n")
+        self.wait_for(gw, "1 rules, 0 classes")
+        # Written in place, as `echo >>` or an editor without backups does.
+        with open(path, "w") as f:
+            f.write("rules:\n  - name: a\n    match: {domains: a.example}\n    methods: [tls]\n"
+                    "  - name: d\n    methods: [tls, plain]\n")
+        self.wait_for(gw, "policy file changed: policy reloaded: 2 rules, 0 classes")
+        # A bad file: logged, old policy kept; saving the same bad text again
+        # does not log it twice.
+        with open(path, "w") as f:
+            f.write("rules:\n  - name: d\n    methods: [tls, plian]\n")
+        self.wait_for(gw, "policy file changed: policy not reloaded, the previous one stays in force")
+        self.wait_for(gw, path + ":3:20: rules[0].methods[1]: unknown method 'plian'")
+        os.utime(path)
+        with open(path, "a") as f:
+            f.write("")
+        time.sleep(1)
+        self.assertEqual(gw.read_log().count("unknown method 'plian'"), 1)
+        # Replaced by rename, as vim, sed -i, Ansible and ConfigMaps do.
+        tmp = os.path.join(gw.dir, ".policy.yaml.new")
+        with open(tmp, "w") as f:
+            f.write("classes:\n  - name: phi\n    when: {subject_tag: '[secure]'}\nrules:\n  - name: d\n    methods: [tls]\n")
+        os.rename(tmp, path)
+        self.wait_for(gw, "policy file changed: policy reloaded: 1 rules, 1 classes")
+        # Touching the file without changing it is not announced as a reload.
+        before = gw.read_log().count("policy reloaded")
+        os.utime(path)
+        time.sleep(1)
+        self.assertEqual(gw.read_log().count("policy reloaded"), before)
+        self.assertIsNone(gw.proc.poll())
+
+    def start_with_policy(self, text):
+        gw = Gateway(self)
+        path = os.path.join(gw.dir, "policy.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        with open(gw.config, "a") as f:
+            f.write("policy_file: policy.yaml\n")
+        gw.start()
+        return gw, path
 
     def wait_for(self, gw, text, timeout=10):
         deadline = time.time() + timeout
