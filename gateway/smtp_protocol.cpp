@@ -310,8 +310,9 @@ std::string received_header(const smtp_protocol& s, std::string_view queue_id, s
   return h;
 }
 
-std::string rfc5322_date_now() {
-  std::time_t t = std::time(nullptr);
+std::string rfc5322_date_now() { return rfc5322_date(std::time(nullptr)); }
+
+std::string rfc5322_date(std::time_t t) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];

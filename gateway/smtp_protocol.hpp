@@ -4,6 +4,7 @@
 // sans-I/O lets unit tests drive every reply exactly.
 #pragma once
 #include <cstdint>
+#include <ctime>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -127,5 +128,6 @@ std::string received_header(const smtp_protocol& session, std::string_view queue
 
 // "Tue, 24 Nov 2026 10:00:00 +0000"
 std::string rfc5322_date_now();
+std::string rfc5322_date(std::time_t t);
 
 }  // namespace sealgate::gateway

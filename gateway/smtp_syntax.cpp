@@ -313,4 +313,19 @@ parse_result<parsed_rcpt> parse_rcpt_to(std::string_view args, bool smtputf8) {
   return r;
 }
 
+std::string xtext_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+' && i + 2 < s.size()) {
+      unsigned v = 0;
+      std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      out += static_cast<char>(v);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace sealgate::gateway

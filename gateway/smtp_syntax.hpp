@@ -64,5 +64,7 @@ parse_result<parsed_rcpt> parse_rcpt_to(std::string_view args, bool smtputf8);
 // RFC 3461 4: xtext is printable ASCII other than '+' and '=', with "+XX" escapes.
 bool is_xtext(std::string_view s);
 std::string xtext_encode(std::string_view raw);
+// Decodes "+XX" escapes; a malformed escape is kept as it stands.
+std::string xtext_decode(std::string_view s);
 
 }  // namespace sealgate::gateway

@@ -39,22 +39,6 @@ bool write_all(int fd, std::string_view data) {
   return true;
 }
 
-std::string xtext_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+' && i + 2 < s.size()) {
-      unsigned v = 0;
-      std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-      out += static_cast<char>(v);
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-
 // Reads just the envelope header (it ends at the first "\n.\n").
 bool envelope_readable(const std::filesystem::path& p) {
   int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
