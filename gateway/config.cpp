@@ -124,8 +124,8 @@ class reader {
 
   // 300, 30s, 5m, 1h
   void duration_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::chrono::seconds& out) {
-    if (auto x = scaled_value(parent, name, path, {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}}, 1, 86400 * 7,
-                              "must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)"))
+    if (auto x = scaled_value(parent, name, path, {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}}, 1, 86400 * 7,
+                              "must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)"))
       out = std::chrono::seconds(*x);
   }
 
@@ -177,7 +177,7 @@ config load_config(const std::filesystem::path& file) {
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
-                              "user", "limits", "timeouts", "dns", "threads"})) {
+                              "user", "limits", "timeouts", "dns", "queue", "threads"})) {
     throw config_error(r.errors().front());
   }
 
@@ -256,6 +256,22 @@ config load_config(const std::filesystem::path& file) {
       std::chrono::seconds timeout{0};
       r.duration_value(d, "timeout", "dns", timeout);
       if (timeout.count() > 0) c.dns.timeout = timeout;
+    }
+  }
+
+  if (auto q = root["queue"]) {
+    if (r.check_map(q, "queue", {"retry_min", "retry_max", "max_age", "delay_warning", "concurrency",
+                                 "destination_concurrency"})) {
+      r.duration_value(q, "retry_min", "queue", c.queue.retry_min);
+      r.duration_value(q, "retry_max", "queue", c.queue.retry_max);
+      r.duration_value(q, "max_age", "queue", c.queue.max_age);
+      r.duration_value(q, "delay_warning", "queue", c.queue.delay_warning);
+      r.integer_value(q, "concurrency", "queue", c.queue.concurrency, 1, 100000);
+      r.integer_value(q, "destination_concurrency", "queue", c.queue.destination_concurrency, 1, 10000);
+      if (c.queue.retry_min > c.queue.retry_max)
+        r.error(q.Mark(), "queue.retry_min", "must not exceed queue.retry_max");
+      if (c.queue.destination_concurrency > c.queue.concurrency)
+        r.error(q.Mark(), "queue.destination_concurrency", "must not exceed queue.concurrency");
     }
   }
 

@@ -39,6 +39,18 @@ struct timeouts_config {
   std::chrono::seconds reply{60};           // writing a reply to a client that does not read
 };
 
+// Outbound scheduling; the names and defaults follow Postfix's qmgr
+// (minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
+// delay_warning_time, default_destination_concurrency_limit).
+struct queue_config {
+  std::chrono::seconds retry_min{300};
+  std::chrono::seconds retry_max{4000};
+  std::chrono::seconds max_age{5 * 86400};
+  std::chrono::seconds delay_warning{4 * 3600};  // a value >= max_age means no delay warnings
+  size_t concurrency = 100;                      // outbound connections, all destinations
+  size_t destination_concurrency = 20;           // per destination (one recipient domain's MX set)
+};
+
 struct config {
   std::filesystem::path file;
   std::string hostname;
@@ -54,6 +66,7 @@ struct config {
   std::string user;  // drop to this user after binding, when started as root
   limits_config limits;
   timeouts_config timeouts;
+  queue_config queue;
   dns::resolver_options dns;  // servers empty: /etc/resolv.conf
   unsigned threads = 0;  // io threads; 0 = one per core
 };

@@ -79,7 +79,7 @@ TEST_F(ConfigTest, ValuesAreParsed) {
 TEST_F(ConfigTest, UnknownKeys) {
   EXPECT_EQ(error_of(std::string(minimal) + "spoool: x\n"),
             "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, spool_sync, "
-            "database, policy_file, user, limits, timeouts, dns, threads)");
+            "database, policy_file, user, limits, timeouts, dns, queue, threads)");
   EXPECT_EQ(error_of(std::string(minimal) + "spool_sync: sometimes\n"),
             "sealgate.yaml:3:13: spool_sync: unknown value 'sometimes' (valid: file, filesystem)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
@@ -99,8 +99,8 @@ TEST_F(ConfigTest, BadValues) {
   EXPECT_EQ(error_of(std::string(minimal) + "limits: {message_size: 10 parsecs}\n"),
             "sealgate.yaml:3:24: limits.message_size: must be a size such as 25MiB, 10MB or 1048576 (valid units: B, KB, "
             "MB, GB, KiB, MiB, GiB)");
-  EXPECT_EQ(error_of(std::string(minimal) + "timeouts: {command: 5d}\n"),
-            "sealgate.yaml:3:21: timeouts.command: must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)");
+  EXPECT_EQ(error_of(std::string(minimal) + "timeouts: {command: 5 days}\n"),
+            "sealgate.yaml:3:21: timeouts.command: must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)");
   EXPECT_EQ(error_of("listeners: 5\n"), "sealgate.yaml:1:12: listeners: must be a non-empty list");
 }
 
@@ -170,4 +170,29 @@ TEST_F(ConfigTest, ShippedConfigLoads) {
   EXPECT_EQ(c.listeners[0].auth, listener_auth::optional);
   EXPECT_EQ(c.spool.filename(), "spool");
   EXPECT_EQ(c.policy_file, std::filesystem::path(SEALGATE_SOURCE_DIR) / "conf/policy.yaml");
+}
+
+TEST_F(ConfigTest, QueueDefaultsAndValues) {
+  auto d = load_config(write(minimal));
+  EXPECT_EQ(d.queue.retry_min, std::chrono::seconds(300));
+  EXPECT_EQ(d.queue.retry_max, std::chrono::seconds(4000));
+  EXPECT_EQ(d.queue.max_age, std::chrono::seconds(5 * 86400));
+  EXPECT_EQ(d.queue.delay_warning, std::chrono::seconds(4 * 3600));
+  EXPECT_EQ(d.queue.destination_concurrency, 20u);
+  auto q = load_config(write(std::string(minimal) + "queue: {retry_min: 1m, retry_max: 2h, max_age: 3d, concurrency: 50}\n"));
+  EXPECT_EQ(q.queue.retry_min, std::chrono::seconds(60));
+  EXPECT_EQ(q.queue.retry_max, std::chrono::seconds(7200));
+  EXPECT_EQ(q.queue.concurrency, 50u);
+}
+
+TEST_F(ConfigTest, BadQueue) {
+  EXPECT_EQ(error_of(std::string(minimal) + "queue: {retry_min: 2h, retry_max: 1h}\n"),
+            "sealgate.yaml:3:8: queue.retry_min: must not exceed queue.retry_max");
+  EXPECT_EQ(error_of(std::string(minimal) + "queue: {max_age: 9d}\n"),
+            "sealgate.yaml:3:18: queue.max_age: must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)");
+  EXPECT_EQ(error_of(std::string(minimal) + "queue: {concurrency: 10, destination_concurrency: 20}\n"),
+            "sealgate.yaml:3:8: queue.destination_concurrency: must not exceed queue.concurrency");
+  EXPECT_EQ(error_of(std::string(minimal) + "queue: {retries: 3}\n"),
+            "sealgate.yaml:3:9: queue.retries: unknown key (valid: retry_min, retry_max, max_age, delay_warning, "
+            "concurrency, destination_concurrency)");
 }
