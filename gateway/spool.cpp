@@ -153,6 +153,11 @@ std::vector<std::string> spool::recover() {
   make_private_dir(dir_);
   make_private_dir(incoming_);
   make_private_dir(queue_);
+  // Per-recipient status (queue_state.hpp). A status file whose message is
+  // gone belongs to a message that finished just before a crash.
+  make_private_dir(dir_ / "status");
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "status"))
+    if (!std::filesystem::exists(queue_ / entry.path().filename())) std::filesystem::remove(entry.path());
   // Leftovers in incoming/ never got a 250: the client still has them.
   for (const auto& entry : std::filesystem::directory_iterator(incoming_)) std::filesystem::remove(entry.path());
   queue_fd_ = ::open(queue_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
