@@ -5,14 +5,33 @@
 #pragma once
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gateway/spool.hpp"
 
 namespace sealgate::gateway {
+
+// One delivery attempt of one recipient, or a change of its state without an
+// attempt (expired, deleted by an operator). Becomes a row of `attempts` and
+// updates the recipient's row in `recipients`.
+struct attempt_row {
+  std::string queue_id;
+  size_t index = 0;          // the recipient's position in the envelope
+  std::string address;
+  int64_t at = 0;            // unix seconds
+  std::string outcome;       // delivered, deferred, bounced, expired, deleted
+  bool attempted = true;     // false for expired/deleted without a connection
+  std::string method, rule, policy_sha256;
+  std::string mx_host, mx_address, tls_protocol, tls_cipher;
+  std::string certificate;   // how the MX certificate was judged: dane, mta-sts, verified, unverified, none
+  std::string reply;         // the remote reply or our reason; never content
+};
 
 class database {
  public:
@@ -27,15 +46,44 @@ class database {
 
   int64_t accepted_count();
 
+  // Queues rows for the writer thread, which commits whatever has gathered
+  // in one transaction (so that recording never slows delivery down), then
+  // calls on_committed(written) on that thread; written is false when the
+  // transaction failed (logged). on_committed may be empty.
+  void submit(std::vector<attempt_row> rows, std::function<void(bool)> on_committed);
+  // Writes rows at once, in one transaction (the writer thread and tests).
+  void record_attempts(const std::vector<attempt_row>& rows);
+  // Sets the Message-ID of a message (read from its header by the delivery side).
+  void set_message_id(const std::string& queue_id, const std::string& message_id);
+  // Waits until every submitted row is committed.
+  void flush();
+
   // After a crash the rows of the last group may be missing (they are written
   // after the 250): re-creates them from the spool files. Returns how many.
   size_t restore_from_spool(const std::filesystem::path& queue_dir, const std::vector<std::string>& ids);
 
  private:
   void exec(const char* sql);
+  void prepare(const char* sql, sqlite3_stmt*& st);
+  void run_writer();
+  std::filesystem::path file_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
-  std::mutex mutex_;
+  sqlite3_stmt* insert_recipient_ = nullptr;
+  sqlite3_stmt* insert_attempt_ = nullptr;
+  sqlite3_stmt* update_recipient_ = nullptr;
+  std::mutex mutex_;  // the connection and its statements
+
+  // The writer thread's queue.
+  struct batch {
+    std::vector<attempt_row> rows;
+    std::function<void(bool)> on_committed;
+  };
+  std::mutex queue_mutex_;
+  std::condition_variable queue_wake_, queue_idle_;
+  std::vector<batch> queue_;
+  bool writing_ = false, stopping_ = false;
+  std::thread writer_;
 };
 
 }  // namespace sealgate::gateway

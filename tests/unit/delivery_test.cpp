@@ -1,0 +1,416 @@
+// The outbound queue with scripted facts and a scripted transport: grouping
+// per domain and method, retries, bounces with DSNs that carry no content,
+// method failures, expiry, restart from status files, and the records. The
+// SMTP client itself is tested against real Postfix peers elsewhere; here the
+// transport is a script so that every outcome can be forced.
+#include "gateway/delivery.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <deque>
+#include <fstream>
+#include <map>
+
+#include "policy_test_util.hpp"
+
+using namespace sealgate;
+using namespace sealgate::gateway;
+namespace asio = boost::asio;
+
+namespace {
+
+struct script {
+  std::map<std::string, std::deque<recipient_result::outcome>> outcomes;  // per domain, consumed per transfer
+  std::map<std::string, bool> method_fails;                              // per domain: STARTTLS missing
+  std::vector<outbound_transfer> sent;
+  std::map<std::string, policy::domain_facts> facts;  // default: STARTTLS, TLS 1.3, verified
+  int fact_lookups = 0;
+};
+
+asio::awaitable<policy::domain_facts> scripted_facts(script* s, std::string domain) {
+  ++s->fact_lookups;
+  if (s->facts.count(domain)) co_return s->facts[domain];
+  policy::domain_facts f;
+  f.starttls = policy::fact::found;
+  f.tls_version = 13;
+  f.cert_verified = policy::fact::found;
+  co_return f;
+}
+
+asio::awaitable<policy::key_facts> no_keys(std::string) { co_return policy::key_facts{}; }
+
+asio::awaitable<std::vector<recipient_result>> scripted_send(script* s, outbound_transfer t) {
+  s->sent.push_back(t);
+  std::vector<recipient_result> out;
+  auto o = recipient_result::outcome::delivered;
+  auto& q = s->outcomes[t.domain];
+  if (!q.empty()) {
+    o = q.front();
+    q.pop_front();
+  }
+  for (size_t i = 0; i < t.recipients.size(); ++i) {
+    recipient_result r;
+    r.mx_host = "mx." + t.domain;
+    r.mx_address = "127.0.5.1";
+    if (s->method_fails[t.domain]) {
+      r.method_failed = true;
+      r.status = "4.7.10";
+      r.reply = "mx." + t.domain + " does not offer STARTTLS";
+      out.push_back(r);
+      continue;
+    }
+    r.result = o;
+    r.tls_protocol = "TLSv1.3";
+    r.tls_cipher = "TLS_AES_256_GCM_SHA384";
+    r.certificate = "verified";
+    r.status = o == recipient_result::outcome::delivered ? "2.0.0" : o == recipient_result::outcome::bounced ? "5.1.1" : "4.7.1";
+    r.reply = o == recipient_result::outcome::delivered  ? "250 2.0.0 Ok: queued"
+              : o == recipient_result::outcome::bounced ? "550 5.1.1 <" + t.recipients[i] + ">: user unknown"
+                                                         : "451 4.7.1 greylisted";
+    out.push_back(r);
+  }
+  co_return out;
+}
+
+class Delivery : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sealgate-delivery-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    spooler_ = std::make_unique<spool>(dir_);
+    spooler_->recover();
+    db_ = std::make_unique<database>(dir_ / "audit.db");
+    spooler_->on_committed([this](const std::vector<const spooled_envelope*>& m) { db_->record_accepted(m); });
+    settings_.hostname = "gw.test";
+    settings_.spool_dir = dir_;
+    settings_.queue.retry_min = std::chrono::seconds(1);
+    settings_.queue.retry_max = std::chrono::seconds(1);
+  }
+  void TearDown() override {
+    if (manager_) manager_->stop();
+    io_.run_for(std::chrono::milliseconds(50));
+    manager_.reset();
+    db_.reset();
+    spooler_->stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void use_policy(const std::string& text) {
+    policy_ = std::make_shared<const policy::policy>(temp_policy_.load(text));
+  }
+
+  void start(std::vector<std::string> ids = {}) {
+    delivery_services sv;
+    sv.domain_facts = [this](std::string d) { return scripted_facts(&script_, std::move(d)); };
+    sv.key_facts = [](std::string a) { return no_keys(std::move(a)); };
+    sv.send = [this](outbound_transfer t) { return scripted_send(&script_, std::move(t)); };
+    std::function<std::shared_ptr<const policy::policy>()> pol;
+    if (policy_) pol = [this] { return policy_; };
+    manager_ = std::make_unique<queue_manager>(io_.get_executor(), settings_, *spooler_, db_.get(), pol, sv);
+    spooler_->on_committed([this](const std::vector<const spooled_envelope*>& m) {
+      db_->record_accepted(m);
+      for (auto* e : m) manager_->enqueue(e->queue_id);
+    });
+    manager_->start(ids);
+  }
+
+  std::string submit(const std::string& sender, std::vector<std::string> recipients, int64_t received = 0,
+                     const std::string& ret = "", const std::string& subject = "Lab results") {
+    auto msg = spooler_->begin();
+    auto& e = msg->envelope;
+    e.queue_id = msg->id();
+    e.received = received ? received : ::time(nullptr);
+    e.listener = "smarthost";
+    e.client_address = "127.0.0.1";
+    e.helo = "app";
+    e.sender = sender;
+    e.params.ret = ret;
+    for (auto& r : recipients) e.recipients.push_back({r, {}});
+    std::string content = "Subject: " + subject + "\r\nMessage-ID: <m1@ours.example>\r\n\r\nSECRET BODY 123-45-6789\r\n";
+    e.content_size = content.size();
+    msg->write(encode_envelope(e));
+    msg->write(content);
+    std::string id = e.queue_id;
+    auto f = spooler_->async_commit(std::move(msg), asio::use_future);
+    while (f.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+      if (io_.stopped()) io_.restart();
+      io_.run_for(std::chrono::milliseconds(5));
+    }
+    f.get();
+    return id;
+  }
+
+  // Runs the io_context until pred holds (or fails the test after timeout).
+  template <typename Pred>
+  void run_until(Pred pred, std::chrono::seconds timeout = std::chrono::seconds(10)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "condition not reached";
+      if (io_.stopped()) io_.restart();  // it stops whenever it runs out of work
+      io_.run_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  bool gone(const std::string& id) {
+    db_->flush();
+    return !std::filesystem::exists(queue_file(dir_, id));
+  }
+
+  std::vector<std::vector<std::string>> rows(const std::string& sql) {
+    db_->flush();
+    sqlite3* db = nullptr;
+    sqlite3_open((dir_ / "audit.db").c_str(), &db);
+    sqlite3_stmt* st = nullptr;
+    std::vector<std::vector<std::string>> out;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::vector<std::string> row;
+      for (int i = 0; i < sqlite3_column_count(st); ++i) {
+        auto* t = sqlite3_column_text(st, i);
+        row.push_back(t ? reinterpret_cast<const char*>(t) : "NULL");
+      }
+      out.push_back(row);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+
+  std::string read_queued(const std::string& id) {
+    std::ifstream in(queue_file(dir_, id), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  std::filesystem::path dir_;
+  asio::io_context io_;
+  std::unique_ptr<spool> spooler_;
+  std::unique_ptr<database> db_;
+  std::unique_ptr<queue_manager> manager_;
+  delivery_settings settings_;
+  script script_;
+  policy_test::temp_policy temp_policy_;
+  std::shared_ptr<const policy::policy> policy_;
+};
+
+}  // namespace
+
+TEST_F(Delivery, OneTransferPerDomainAndMethodThenTheMessageLeavesTheSpool) {
+  start();
+  auto id = submit("app@ours.example", {"a@ok.example", "b@ok.example", "c@other.example"});
+  run_until([&] { return gone(id); });
+  ASSERT_EQ(script_.sent.size(), 2u);
+  std::map<std::string, size_t> per_domain;
+  for (auto& t : script_.sent) per_domain[t.domain] = t.recipients.size();
+  EXPECT_EQ(per_domain["ok.example"], 2u);
+  EXPECT_EQ(per_domain["other.example"], 1u);
+  // No policy file: the built-in policy, TLS 1.2 at least, never in clear.
+  EXPECT_EQ(script_.sent[0].method, policy::method::tls);
+  EXPECT_EQ(script_.sent[0].transport, policy::tls_level::required);
+  EXPECT_EQ(script_.sent[0].min_tls_version, 12);
+  EXPECT_FALSE(std::filesystem::exists(status_file(dir_, id)));
+  auto r = rows("SELECT address, status, method, rule, policy_sha256, mx_host, tls_protocol, certificate, attempts"
+                " FROM recipients WHERE queue_id='" + id + "' ORDER BY idx");
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0], (std::vector<std::string>{"a@ok.example", "delivered", "tls", "builtin-default", "builtin",
+                                            "mx.ok.example", "TLSv1.3", "verified", "1"}));
+  EXPECT_EQ(rows("SELECT message_id FROM messages WHERE queue_id='" + id + "'")[0][0], "<m1@ours.example>");
+}
+
+TEST_F(Delivery, RecipientsOfOneDomainWithDifferentMethodsGetSeparateTransfers) {
+  use_policy(
+      "rules:\n"
+      "  - name: clear-ok\n    match: {recipients: 'news@ok.example'}\n    methods: [plain]\n"
+      "  - name: default\n    methods: [tls]\n");
+  start();
+  auto id = submit("app@ours.example", {"a@ok.example", "news@ok.example", "b@ok.example"});
+  run_until([&] { return gone(id); });
+  ASSERT_EQ(script_.sent.size(), 2u);
+  for (const auto& t : script_.sent) {
+    if (t.method == policy::method::plain) {
+      EXPECT_EQ(t.recipients, std::vector<std::string>{"news@ok.example"});
+      EXPECT_EQ(t.transport, policy::tls_level::opportunistic);
+    } else {
+      EXPECT_EQ(t.recipients, (std::vector<std::string>{"a@ok.example", "b@ok.example"}));
+    }
+  }
+  EXPECT_EQ(script_.fact_lookups, 1) << "one probe per domain and pass";
+  auto r = rows("SELECT rule, policy_sha256 FROM recipients WHERE queue_id='" + id + "' ORDER BY idx");
+  EXPECT_EQ(r[1][0], "clear-ok");
+  EXPECT_EQ(r[1][1], policy_->sha256);
+}
+
+TEST_F(Delivery, ATemporaryFailureIsRetriedAndDeliveredLater) {
+  script_.outcomes["retry.example"] = {recipient_result::outcome::deferred, recipient_result::outcome::delivered};
+  start();
+  auto id = submit("app@ours.example", {"x@retry.example"});
+  run_until([&] { return gone(id); });
+  EXPECT_EQ(script_.sent.size(), 2u);
+  auto a = rows("SELECT outcome, reply FROM attempts WHERE queue_id='" + id + "' ORDER BY rowid");
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0], (std::vector<std::string>{"deferred", "451 4.7.1 greylisted"}));
+  EXPECT_EQ(a[1][0], "delivered");
+  EXPECT_EQ(rows("SELECT attempts FROM recipients WHERE queue_id='" + id + "'")[0][0], "2");
+}
+
+TEST_F(Delivery, APermanentFailureBouncesWithADsnThatHoldsNoContent) {
+  script_.outcomes["bounce.example"] = {recipient_result::outcome::bounced};
+  start();
+  auto id = submit("app@ours.example", {"x@bounce.example", "y@ok.example"});
+  // The DSN is itself delivered: to the sender's domain, from the null sender.
+  run_until([&] { return gone(id) && script_.sent.size() >= 3; });
+  const outbound_transfer* dsn = nullptr;
+  for (const auto& t : script_.sent)
+    if (t.sender.empty()) dsn = &t;
+  ASSERT_NE(dsn, nullptr);
+  EXPECT_EQ(dsn->recipients, std::vector<std::string>{"app@ours.example"});
+  const std::string& text = *dsn->content;
+  EXPECT_NE(text.find("Final-Recipient: rfc822; x@bounce.example"), std::string::npos);
+  EXPECT_NE(text.find("Diagnostic-Code: smtp; 550 5.1.1 <x@bounce.example>: user unknown"), std::string::npos);
+  EXPECT_EQ(text.find("y@ok.example"), std::string::npos) << "only the failed recipient is reported";
+  EXPECT_EQ(text.find("SECRET BODY"), std::string::npos);
+  EXPECT_EQ(text.find("Lab results"), std::string::npos) << "no RET: not even the Subject";
+  auto r = rows("SELECT status FROM recipients WHERE queue_id='" + id + "' ORDER BY idx");
+  EXPECT_EQ(r[0][0], "bounced");
+  EXPECT_EQ(r[1][0], "delivered");
+  EXPECT_EQ(manager_->stats().dsns, 1u);
+}
+
+TEST_F(Delivery, TheNullSenderNeverGetsABounce) {
+  script_.outcomes["bounce.example"] = {recipient_result::outcome::bounced};
+  start();
+  auto id = submit("", {"x@bounce.example"});
+  run_until([&] { return gone(id); });
+  io_.run_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(script_.sent.size(), 1u);
+  EXPECT_EQ(manager_->stats().dsns, 0u);
+}
+
+TEST_F(Delivery, RetHdrsReturnsTheHeadersButNotTheBody) {
+  script_.outcomes["bounce.example"] = {recipient_result::outcome::bounced};
+  start();
+  auto id = submit("app@ours.example", {"x@bounce.example"}, 0, "HDRS");
+  run_until([&] { return gone(id) && script_.sent.size() >= 2; });
+  const std::string& text = *script_.sent.back().content;
+  EXPECT_NE(text.find("Content-Type: text/rfc822-headers"), std::string::npos);
+  EXPECT_NE(text.find("Subject: Lab results"), std::string::npos);
+  EXPECT_EQ(text.find("SECRET BODY"), std::string::npos);
+}
+
+TEST_F(Delivery, AMissingStarttlsNeverFallsBackToClearUnderTheBuiltinPolicy) {
+  script_.method_fails["strip.example"] = true;
+  start();
+  auto id = submit("app@ours.example", {"x@strip.example"});
+  run_until([&] { return manager_->stats().deferred >= 1; });
+  ASSERT_EQ(script_.sent.size(), 1u);
+  EXPECT_EQ(script_.sent[0].transport, policy::tls_level::required);
+  auto m = load_queued(dir_, id);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status[0].state, rcpt_state::pending);
+  EXPECT_EQ(m->status[0].detail, "mx.strip.example does not offer STARTTLS");
+  EXPECT_EQ(manager_->stats().bounced, 0u);
+}
+
+TEST_F(Delivery, AMethodFailureMovesToTheNextMethodWhenTheRuleSaysSo) {
+  use_policy("rules:\n  - name: default\n    methods: [tls, plain]\n    on_failure: next\n");
+  script_.method_fails["strip.example"] = true;
+  start();
+  auto id = submit("app@ours.example", {"x@strip.example"});
+  run_until([&] { return script_.sent.size() >= 2; });
+  EXPECT_EQ(script_.sent[0].method, policy::method::tls);
+  EXPECT_EQ(script_.sent[1].method, policy::method::plain);
+  auto a = rows("SELECT outcome, method FROM attempts WHERE queue_id='" + id + "' ORDER BY rowid");
+  ASSERT_GE(a.size(), 1u);
+  EXPECT_EQ(a[0], (std::vector<std::string>{"method-failed", "tls"}));
+}
+
+TEST_F(Delivery, UnknownFactsDeferWithoutConnecting) {
+  policy::domain_facts unknown;
+  unknown.starttls = policy::fact::tempfail;
+  script_.facts["servfail.example"] = unknown;
+  start();
+  auto id = submit("app@ours.example", {"x@servfail.example"});
+  run_until([&] { return manager_->stats().deferred >= 1; });
+  EXPECT_TRUE(script_.sent.empty());
+  auto m = load_queued(dir_, id);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->status[0].detail.find("failed temporarily"), std::string::npos) << m->status[0].detail;
+}
+
+TEST_F(Delivery, PolicyRejectBouncesWithTheConfiguredText) {
+  use_policy(
+      "rules:\n  - name: no\n    match: {domains: 'evil.example'}\n    methods: [reject]\n"
+      "    reject_text: 'Not to competitors.'\n  - name: default\n    methods: [tls]\n");
+  start();
+  auto id = submit("app@ours.example", {"x@evil.example"});
+  run_until([&] { return gone(id) && script_.sent.size() >= 1; });
+  ASSERT_EQ(script_.sent.size(), 1u);  // only the DSN
+  EXPECT_TRUE(script_.sent[0].sender.empty());
+  EXPECT_NE(script_.sent[0].content->find("Status: 5.7.1"), std::string::npos);
+  EXPECT_NE(script_.sent[0].content->find("Not to competitors."), std::string::npos);
+}
+
+TEST_F(Delivery, AnOldMessageExpiresInsteadOfBeingRetried) {
+  settings_.queue.max_age = std::chrono::seconds(3600);
+  script_.outcomes["retry.example"] = {recipient_result::outcome::deferred};
+  start();
+  auto id = submit("app@ours.example", {"x@retry.example"}, ::time(nullptr) - 7200);
+  run_until([&] { return gone(id) && manager_->stats().dsns == 1; });
+  EXPECT_EQ(manager_->stats().expired, 1u);
+  const std::string& text = *script_.sent.back().content;
+  EXPECT_NE(text.find("Status: 4.4.7"), std::string::npos);
+  EXPECT_NE(text.find("delivery time expired; last problem: 451 4.7.1 greylisted"), std::string::npos);
+}
+
+TEST_F(Delivery, ADelayNoticeIsSentOnce) {
+  settings_.queue.delay_warning = std::chrono::seconds(60);
+  script_.outcomes["retry.example"] = {recipient_result::outcome::deferred, recipient_result::outcome::deferred,
+                                       recipient_result::outcome::delivered};
+  start();
+  auto id = submit("app@ours.example", {"x@retry.example"}, ::time(nullptr) - 120);
+  run_until([&] { return gone(id); }, std::chrono::seconds(15));
+  EXPECT_EQ(manager_->stats().dsns, 1u);
+  bool found = false;
+  for (const auto& t : script_.sent)
+    if (t.sender.empty()) found = t.content->find("Action: delayed") != std::string::npos;
+  EXPECT_TRUE(found);
+}
+
+TEST_F(Delivery, ARestartResumesWithoutRepeatingFinishedRecipients) {
+  auto id = submit("app@ours.example", {"done@ok.example", "todo@ok.example"});
+  rcpt_status delivered;
+  delivered.state = rcpt_state::delivered;
+  delivered.method = "tls";
+  append_status(status_file(dir_, id), {{0, delivered}});
+  start({id});
+  run_until([&] { return gone(id); });
+  ASSERT_EQ(script_.sent.size(), 1u);
+  EXPECT_EQ(script_.sent[0].recipients, std::vector<std::string>{"todo@ok.example"});
+}
+
+TEST_F(Delivery, SubjectTagIsStrippedWhenTheRuleSaysSo) {
+  use_policy(
+      "classes:\n  - name: secure\n    when: {subject_tag: '[secure]'}\n"
+      "rules:\n  - name: s\n    match: {classes: secure}\n    methods: [tls]\n    strip_subject_tag: true\n"
+      "  - name: default\n    methods: [tls]\n");
+  start();
+  auto id = submit("app@ours.example", {"x@ok.example"}, 0, "", "[secure] Lab results");
+  run_until([&] { return gone(id); });
+  ASSERT_EQ(script_.sent.size(), 1u);
+  EXPECT_NE(script_.sent[0].content->find("Subject: Lab results\r\n"), std::string::npos) << *script_.sent[0].content;
+  EXPECT_NE(script_.sent[0].content->find("SECRET BODY"), std::string::npos) << "the body is untouched";
+}
+
+TEST(StripSubjectTags, PlainEncodedAndFolded) {
+  EXPECT_EQ(strip_subject_tags_in("Subject: [secure] Hi\r\nX: 1\r\n\r\nbody [secure]\r\n", {"[secure]"}),
+            "Subject: Hi\r\nX: 1\r\n\r\nbody [secure]\r\n");
+  EXPECT_EQ(strip_subject_tags_in("Subject: =?UTF-8?Q?[secure]_Gr=C3=BC=C3=9Fe?=\r\n\r\nb\r\n", {"[secure]"}),
+            "Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\nb\r\n");
+  EXPECT_EQ(strip_subject_tags_in("Subject: a very\r\n long [secure] subject\r\n\r\nb\r\n", {"[secure]"}),
+            "Subject: a very long subject\r\n\r\nb\r\n");
+  std::string untouched = "Subject: nothing here\r\n\r\nb\r\n";
+  EXPECT_EQ(strip_subject_tags_in(untouched, {"[secure]"}), untouched);
+}
