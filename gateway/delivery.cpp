@@ -555,6 +555,19 @@ asio::awaitable<void> close_pass(state_ptr s, pass& p) {
   if (!p.failures.empty()) co_await spool_dsn(s, dsn_kind::failure, p, std::move(p.failures));
   if (!p.delays.empty()) co_await spool_dsn(s, dsn_kind::delay, p, std::move(p.delays));
   bool done = p.message->complete();
+  if (done) {
+    // Recipients that were final before this pass (a crash came between
+    // their status line and their record): make sure the record says so.
+    // Only the recipient row is touched, so this is idempotent.
+    std::set<size_t> changed;
+    for (const auto& [i, st] : p.changes) changed.insert(i);
+    for (size_t i = 0; i < p.message->status.size(); ++i) {
+      if (changed.count(i)) continue;
+      const auto& st = p.message->status[i];
+      p.rows.push_back(row_for(p, i, std::string(to_string(st.state)), st.method, nullptr, nullptr, st.detail));
+      p.rows.back().policy_sha256.clear();
+    }
+  }
   auto dir = s->settings.spool_dir;
   std::string id = p.id;
   if (s->db) {

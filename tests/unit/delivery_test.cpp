@@ -389,6 +389,11 @@ TEST_F(Delivery, ARestartResumesWithoutRepeatingFinishedRecipients) {
   run_until([&] { return gone(id); });
   ASSERT_EQ(script_.sent.size(), 1u);
   EXPECT_EQ(script_.sent[0].recipients, std::vector<std::string>{"todo@ok.example"});
+  // The record of the recipient finished before the "crash" is completed from its status line.
+  auto r = rows("SELECT status, method, attempts FROM recipients WHERE queue_id='" + id + "' ORDER BY idx");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0], (std::vector<std::string>{"delivered", "tls", "0"}));
+  EXPECT_EQ(r[1][0], "delivered");
 }
 
 TEST_F(Delivery, SubjectTagIsStrippedWhenTheRuleSaysSo) {
