@@ -25,6 +25,7 @@
 #include "gateway/dsn.hpp"
 #include "gateway/log.hpp"
 #include "gateway/smtp_protocol.hpp"
+#include "gateway/text_util.hpp"
 #include "policy/classify.hpp"
 #include "policy/message_facts.hpp"
 
@@ -80,25 +81,6 @@ void log_failure(std::string_view what, std::exception_ptr e) {
   }
 }
 
-std::string base64(std::string_view in) {
-  static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += {tbl[v >> 18], tbl[(v >> 12) & 63], tbl[(v >> 6) & 63], tbl[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += {tbl[v >> 18], tbl[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += {tbl[v >> 18], tbl[(v >> 12) & 63], tbl[(v >> 6) & 63], '='};
-  }
-  return out;
-}
-
 }  // namespace
 
 std::shared_ptr<const policy::policy> builtin_policy() {
@@ -142,7 +124,7 @@ std::string strip_subject_tags_in(std::string_view content, const std::vector<st
       std::string stripped = policy::strip_subject_tags(decoded, tags);
       if (stripped == decoded) return std::string(content);
       bool ascii = std::all_of(stripped.begin(), stripped.end(), [](unsigned char c) { return c < 128 && c >= 32; });
-      std::string field = ascii ? "Subject: " + stripped : "Subject: =?UTF-8?B?" + base64(stripped) + "?=";
+      std::string field = ascii ? "Subject: " + stripped : "Subject: =?UTF-8?B?" + base64_encode(stripped) + "?=";
       return std::string(content.substr(0, pos)) + field + std::string(content.substr(end));
     }
     pos = eol + 2;

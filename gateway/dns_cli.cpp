@@ -11,6 +11,7 @@
 
 #include "dns/resolver.hpp"
 #include "gateway/config.hpp"
+#include "gateway/text_util.hpp"
 
 namespace sealgate::gateway {
 
@@ -38,21 +39,7 @@ std::string hex(const std::vector<uint8_t>& data) {
 }
 
 std::string base64(const std::vector<uint8_t>& data) {
-  static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    uint32_t v = uint32_t{data[i]} << 16 | uint32_t{data[i + 1]} << 8 | data[i + 2];
-    for (int s = 18; s >= 0; s -= 6) out += table[v >> s & 63];
-  }
-  if (i < data.size()) {
-    uint32_t v = uint32_t{data[i]} << 16 | (i + 1 < data.size() ? uint32_t{data[i + 1]} << 8 : 0);
-    out += table[v >> 18 & 63];
-    out += table[v >> 12 & 63];
-    out += i + 1 < data.size() ? table[v >> 6 & 63] : '=';
-    out += '=';
-  }
-  return out;
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
 }
 
 // TXT data is arbitrary octets: escaped so that a record can't forge output lines.
@@ -70,7 +57,9 @@ std::string printable(const std::string& s) {
   return out;
 }
 
-std::string json_string(const std::string& s) {
+// Octets >= 0x80 as \u00XX code points: DNS data is not text, and this is
+// lossless and always valid JSON.
+std::string json_octets(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     if (c == '"' || c == '\\') {
@@ -140,15 +129,15 @@ report report_of(const dns::mx_set& s) {
 void print(const report& r, const std::string& name, const std::string& type, bool json, bool is_txt) {
   if (json) {
     std::ostringstream o;
-    o << "{\"name\": " << json_string(name) << ", \"type\": " << json_string(type)
-      << ", \"status\": " << json_string(r.status);
-    if (!r.absent.empty()) o << ", \"absent\": " << json_string(r.absent);
+    o << "{\"name\": " << json_octets(name) << ", \"type\": " << json_octets(type)
+      << ", \"status\": " << json_octets(r.status);
+    if (!r.absent.empty()) o << ", \"absent\": " << json_octets(r.absent);
     o << ", \"ttl\": " << r.ttl << ", \"secure\": " << (r.secure ? "true" : "false");
     if (r.mx_hosts) o << ", \"implicit\": " << (r.implicit ? "true" : "false");
     o << ", \"records\": [";
-    for (size_t i = 0; i < r.records.size(); ++i) o << (i ? ", " : "") << json_string(r.records[i]);
+    for (size_t i = 0; i < r.records.size(); ++i) o << (i ? ", " : "") << json_octets(r.records[i]);
     o << "]";
-    if (!r.error.empty()) o << ", \"error\": " << json_string(r.error);
+    if (!r.error.empty()) o << ", \"error\": " << json_octets(r.error);
     std::cout << o.str() << "}\n";
     return;
   }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "gateway/config.hpp"
+#include "gateway/text_util.hpp"
 #include "policy/classify.hpp"
 #include "policy/decide.hpp"
 #include "policy/message_facts.hpp"
@@ -178,28 +179,6 @@ explain_options parse_explain(const std::vector<std::string>& args) {
   if (o.config_file.empty()) throw usage_error{"--config FILE is required"};
   if (o.to.empty()) throw usage_error{"--to ADDR is required (at least one)"};
   return o;
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 std::string fact_word(pol::fact f) {
