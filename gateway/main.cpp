@@ -22,6 +22,7 @@
 #include "gateway/log.hpp"
 #include "gateway/policy_cli.hpp"
 #include "gateway/policy_watch.hpp"
+#include "gateway/queue_cli.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
 #include "gateway/users.hpp"
@@ -41,6 +42,8 @@ constexpr const char* usage_text =
     "  passwd --config FILE USER    read a password on stdin and store its hash in relay.users_file\n"
     "  policy check|explain ...     validate the delivery policy, or explain its decisions (sealgate policy help)\n"
     "  dns lookup --config FILE TYPE NAME [--json]   look NAME up as the gateway would\n"
+    "  queue list|show|flush|delete ...  the messages waiting for delivery (sealgate queue help)\n"
+    "  report --config FILE [...]   delivery counts per method and status, or one message's story\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -247,5 +250,13 @@ int main(int argc, char** argv) {
   if (cmd == "passwd") return cmd_passwd(args);
   if (cmd == "policy") return run_policy_command(args);
   if (cmd == "dns") return run_dns_command(args);
+  if (cmd == "queue") {
+    if (!args.empty() && (args[0] == "help" || args[0] == "--help")) {
+      std::cout << "usage:\n" << queue_usage_lines;
+      return 0;
+    }
+    return run_queue_command(args);
+  }
+  if (cmd == "report") return run_report_command(args);
   return usage("unknown command " + cmd);
 }

@@ -1,0 +1,18 @@
+// `sealgate queue list|show|flush|delete` and `sealgate report`: what is
+// waiting and why, and what happened to what was sent. They read the spool
+// and the database; flush asks the running gateway over its control socket;
+// delete takes the message's lock so it never races a delivery. None of them
+// ever prints message content.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace sealgate::gateway {
+
+// args are what follows "queue" / "report". Exit codes: 0 ok, 1 failure, 2 usage.
+int run_queue_command(const std::vector<std::string>& args);
+int run_report_command(const std::vector<std::string>& args);
+
+extern const char* const queue_usage_lines;
+
+}  // namespace sealgate::gateway
