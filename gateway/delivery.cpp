@@ -22,10 +22,10 @@
 #include <random>
 #include <set>
 
+#include "crypto/password.hpp"
 #include "gateway/dsn.hpp"
 #include "gateway/log.hpp"
 #include "gateway/smtp_protocol.hpp"
-#include "gateway/text_util.hpp"
 #include "policy/classify.hpp"
 #include "policy/message_facts.hpp"
 
@@ -124,7 +124,7 @@ std::string strip_subject_tags_in(std::string_view content, const std::vector<st
       std::string stripped = policy::strip_subject_tags(decoded, tags);
       if (stripped == decoded) return std::string(content);
       bool ascii = std::all_of(stripped.begin(), stripped.end(), [](unsigned char c) { return c < 128 && c >= 32; });
-      std::string field = ascii ? "Subject: " + stripped : "Subject: =?UTF-8?B?" + base64_encode(stripped) + "?=";
+      std::string field = ascii ? "Subject: " + stripped : "Subject: =?UTF-8?B?" + crypto::base64_encode(stripped) + "?=";
       return std::string(content.substr(0, pos)) + field + std::string(content.substr(end));
     }
     pos = eol + 2;
@@ -484,6 +484,11 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
         g.transfer.method = d.chosen;
         g.transfer.transport = d.transport;
         g.transfer.min_tls_version = d.min_tls_version;
+        g.transfer.requiretls = env.params.requiretls;
+        if (env.params.requiretls) {
+          g.transfer.transport = std::max(g.transfer.transport, policy::tls_level::verified);
+          g.transfer.min_tls_version = std::max(g.transfer.min_tls_version, 12);
+        }
         g.transfer.content = body;
       }
       g.transfer.recipients.push_back(rcpt.recipient);
@@ -516,6 +521,10 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
         std::string name(policy::to_string(d.chosen));
         if (r.result == recipient_result::outcome::delivered) {
           finish_recipient(s, p, g.indexes[k], rcpt_state::delivered, r.status, r.reply, name, &d, &r);
+        } else if (r.method_failed && g.transfer.requiretls) {
+          // RFC 8689 4.2.1: the message is returned, not relayed with less.
+          finish_recipient(s, p, g.indexes[k], rcpt_state::bounced, "5.7.30",
+                           "REQUIRETLS could not be honoured: " + r.reply, name, &d, &r);
         } else if (r.method_failed) {
           method_failure({g.indexes[k], g.failed[k]}, d, r.reply, &r);
         } else if (r.result == recipient_result::outcome::bounced) {

@@ -50,6 +50,11 @@ struct outbound_transfer {
   policy::method method = policy::method::tls;
   policy::tls_level transport = policy::tls_level::opportunistic;
   int min_tls_version = 0;
+  // RFC 8689: the sender asked for REQUIRETLS. The transport must then use
+  // verified TLS (transport is raised to verified here) to a next hop that
+  // offers REQUIRETLS, pass REQUIRETLS on in MAIL FROM, and report anything
+  // less as a method failure, which bounces (5.7.30) rather than waits.
+  bool requiretls = false;
   std::shared_ptr<const std::string> content;  // CRLF lines, ready to send (dot-stuffing is the client's)
 };
 

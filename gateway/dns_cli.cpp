@@ -11,6 +11,7 @@
 
 #include "dns/resolver.hpp"
 #include "gateway/config.hpp"
+#include "crypto/password.hpp"
 #include "gateway/text_util.hpp"
 
 namespace sealgate::gateway {
@@ -39,7 +40,7 @@ std::string hex(const std::vector<uint8_t>& data) {
 }
 
 std::string base64(const std::vector<uint8_t>& data) {
-  return base64_encode(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  return crypto::base64_encode(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
 }
 
 // TXT data is arbitrary octets: escaped so that a record can't forge output lines.

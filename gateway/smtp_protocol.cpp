@@ -121,6 +121,9 @@ smtp_protocol::step smtp_protocol::cmd_ehlo(std::string_view args, bool extended
   text += "\nPIPELINING\nSIZE " + std::to_string(limits_.message_size);
   text += "\n8BITMIME\nSMTPUTF8\nENHANCEDSTATUSCODES\nDSN";
   if (facts_.tls == listener_tls::starttls && !facts_.tls_active) text += "\nSTARTTLS";
+  // RFC 8689 4.1: REQUIRETLS is only meaningful over TLS, so it is offered
+  // (and accepted) only once the session is encrypted.
+  if (facts_.tls_active) text += "\nREQUIRETLS";
   if (auth_offered() && authenticated_.empty()) text += "\nAUTH PLAIN LOGIN";
   return reply(250, "", text);
 }
@@ -131,8 +134,11 @@ smtp_protocol::step smtp_protocol::cmd_mail(std::string_view args) {
   auto parsed = parse_mail_from(args);
   if (!parsed.value) return error(parsed.error.code, parsed.error.status, parsed.error.text);
   auto& m = *parsed.value;
-  if (!esmtp_ && (m.params.size || !m.params.body.empty() || m.params.smtputf8 || !m.params.ret.empty() || !m.params.envid.empty()))
+  if (!esmtp_ && (m.params.size || !m.params.body.empty() || m.params.smtputf8 || !m.params.ret.empty() || !m.params.envid.empty() ||
+                  m.params.requiretls))
     return error(555, "5.5.4", "Parameters require EHLO");
+  if (m.params.requiretls && !facts_.tls_active)
+    return error(530, "5.7.10", "REQUIRETLS needs a TLS session; use STARTTLS first");
   if (m.params.size && *m.params.size > limits_.message_size)
     return error(552, "5.3.4", "Message size exceeds fixed limit");
   tx_ = envelope{};

@@ -249,6 +249,9 @@ parse_result<parsed_mail> parse_mail_from(std::string_view args) {
     } else if (p.keyword == "SMTPUTF8") {
       if (p.has_value) { bad("SMTPUTF8 takes no value"); return r; }
       m.params.smtputf8 = true;
+    } else if (p.keyword == "REQUIRETLS") {
+      if (p.has_value) { bad("REQUIRETLS takes no value"); return r; }
+      m.params.requiretls = true;
     } else if (p.keyword == "RET") {
       std::string v = upper(p.value);
       if (v != "FULL" && v != "HDRS") { bad("Bad RET parameter (FULL or HDRS)"); return r; }

@@ -30,6 +30,7 @@ struct mail_parameters {
   bool smtputf8 = false;
   std::string ret;    // "", "FULL" or "HDRS" (RFC 3461 4.3)
   std::string envid;  // xtext as received (RFC 3461 4.4)
+  bool requiretls = false;  // RFC 8689: only over verified TLS to a next hop that offers REQUIRETLS
 };
 
 struct recipient_parameters {

@@ -76,6 +76,7 @@ std::string encode_envelope(const spooled_envelope& e) {
   field("sender", e.sender);
   if (!e.params.body.empty()) field("body", e.params.body);
   if (e.params.smtputf8) h += "smtputf8 1\n";
+  if (e.params.requiretls) h += "requiretls 1\n";
   if (!e.params.ret.empty()) field("ret", e.params.ret);
   if (!e.params.envid.empty()) h += "envid " + e.params.envid + "\n";  // already xtext
   for (const auto& r : e.recipients) {
@@ -119,6 +120,7 @@ bool decode_envelope(std::string_view file, spooled_envelope& e, size_t& content
     } else if (key == "sender") e.sender = xtext_decode(value);
     else if (key == "body") e.params.body = xtext_decode(value);
     else if (key == "smtputf8") e.params.smtputf8 = value == "1";
+    else if (key == "requiretls") e.params.requiretls = value == "1";
     else if (key == "ret") e.params.ret = xtext_decode(value);
     else if (key == "envid") e.params.envid = std::string(value);
     else if (key == "rcpt") {

@@ -1,5 +1,5 @@
-// Small text encoders shared by the command-line tools and the queue: JSON
-// string literals and base64. Pure functions.
+// Text encoding shared by the command-line tools: JSON string literals (base64
+// is crypto/password.hpp's). Pure functions.
 #pragma once
 #include <string>
 #include <string_view>
@@ -9,8 +9,5 @@ namespace sealgate::gateway {
 // A JSON string literal: quotes, backslashes and control characters escaped;
 // other octets (UTF-8 text) passed through.
 std::string json_string(std::string_view s);
-
-// RFC 4648 base64 with padding, no line breaks.
-std::string base64_encode(std::string_view data);
 
 }  // namespace sealgate::gateway

@@ -33,6 +33,7 @@ RCPT = "someone@example.com"
 QUEUED_RE = r"^250 2\.0\.0 Ok: queued as ([0-9A-F]{16})$"
 BARE_NEWLINE_REPLY = "554 5.5.2 Error: bare <CR> or <LF> received in message content; closing"
 EHLO_EXTENSIONS = ["PIPELINING", "SIZE 26214400", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN"]
+TLS_EXTENSIONS = EHLO_EXTENSIONS + ["REQUIRETLS"]  # RFC 8689: offered only inside TLS
 
 
 def content_of_size(n, subject="sized"):
@@ -164,7 +165,7 @@ class Delivery(GatewayTestCase):
         self.assertIn("220 2.0.0 Ready to start TLS", lines)
         # After TLS: AUTH offered, STARTTLS no longer.
         after = lines[lines.index("220 2.0.0 Ready to start TLS") + 1:]
-        self.assertEqual(after[:8], ["250-gw.test"] + ["250-" + e for e in EHLO_EXTENSIONS] + ["250 AUTH PLAIN LOGIN"])
+        self.assertEqual(after[:9], ["250-gw.test"] + ["250-" + e for e in TLS_EXTENSIONS] + ["250 AUTH PLAIN LOGIN"])
         qid = self.swaks_queue_id(out)
         self.assertIn("<~  250 2.0.0 Ok: queued as " + qid, out)  # the 250 came inside TLS
         sf = gw.spool_file(qid)
@@ -183,7 +184,7 @@ class Delivery(GatewayTestCase):
         lines = swaks_server_lines(out)
         self.assertEqual(lines[0], "220 gw.test ESMTP sealgate")
         self.assertIn("<~  220 gw.test ESMTP sealgate", out)  # even the greeting is inside TLS
-        self.assertEqual(lines[1:9], ["250-gw.test"] + ["250-" + e for e in EHLO_EXTENSIONS] + ["250 AUTH PLAIN LOGIN"])
+        self.assertEqual(lines[1:10], ["250-gw.test"] + ["250-" + e for e in TLS_EXTENSIONS] + ["250 AUTH PLAIN LOGIN"])
         self.assertNotIn("STARTTLS", out)
         qid = self.swaks_queue_id(out)
         sf = gw.spool_file(qid)
@@ -212,7 +213,7 @@ class Delivery(GatewayTestCase):
         self.assertIn("verify return:1", err)  # the gateway presented the configured certificate
         self.assertIn("250 STARTTLS", err)     # s_client's own plaintext EHLO saw STARTTLS
         # Inside TLS: AUTH offered, STARTTLS gone, and the dialogue ends with 221.
-        self.assertEqual(out, "250-gw.test\r\n" + "".join("250-%s\r\n" % e for e in EHLO_EXTENSIONS)
+        self.assertEqual(out, "250-gw.test\r\n" + "".join("250-%s\r\n" % e for e in TLS_EXTENSIONS)
                          + "250 AUTH PLAIN LOGIN\r\n221 2.0.0 Bye\r\n")
 
     def test_tls_session_ends_with_close_notify(self):
@@ -412,7 +413,7 @@ class Delivery(GatewayTestCase):
         self.assertEqual(c.cmd("RCPT TO:<%s>" % RCPT).text, "530 5.7.0 Authentication required")
         c = self.client(gw, gw.port_of("submissions"), implicit_tls=True)
         c.greeting()
-        self.assertEqual(c.ehlo().lines, ["gw.test"] + EHLO_EXTENSIONS + ["AUTH PLAIN LOGIN"])
+        self.assertEqual(c.ehlo().lines, ["gw.test"] + TLS_EXTENSIONS + ["AUTH PLAIN LOGIN"])
         self.assertEqual(c.cmd("STARTTLS").text, "502 5.5.1 Error: command not implemented")
         qid2 = self.assertQueued(self.send_message(c, message()))
         sf = gw.spool_file(qid2)
@@ -926,7 +927,7 @@ class StartTLS(GatewayTestCase):
         c.send("EHLO client.test\r\n")
         r = c.reply()  # the first reply over TLS must be the EHLO reply, not the injected NOOP's
         self.assertEqual(r.raw_lines[0], "250-gw.test")
-        self.assertEqual(r.lines[1:], EHLO_EXTENSIONS + ["AUTH PLAIN LOGIN"])
+        self.assertEqual(r.lines[1:], TLS_EXTENSIONS + ["AUTH PLAIN LOGIN"])
         self.assertEqual(c.cmd("NOOP").text, "250 2.0.0 Ok")
         self.assertEqual(c.cmd("QUIT").text, "221 2.0.0 Bye")
         self.assertEqual(c.buf, b"")

@@ -119,7 +119,7 @@ class Delivery : public ::testing::Test {
   }
 
   std::string submit(const std::string& sender, std::vector<std::string> recipients, int64_t received = 0,
-                     const std::string& ret = "", const std::string& subject = "Lab results") {
+                     const std::string& ret = "", const std::string& subject = "Lab results", bool requiretls = false) {
     auto msg = spooler_->begin();
     auto& e = msg->envelope;
     e.queue_id = msg->id();
@@ -129,6 +129,7 @@ class Delivery : public ::testing::Test {
     e.helo = "app";
     e.sender = sender;
     e.params.ret = ret;
+    e.params.requiretls = requiretls;
     for (auto& r : recipients) e.recipients.push_back({r, {}});
     std::string content = "Subject: " + subject + "\r\nMessage-ID: <m1@ours.example>\r\n\r\nSECRET BODY 123-45-6789\r\n";
     e.content_size = content.size();
@@ -325,6 +326,23 @@ TEST_F(Delivery, AMethodFailureMovesToTheNextMethodWhenTheRuleSaysSo) {
   auto a = rows("SELECT outcome, method FROM attempts WHERE queue_id='" + id + "' ORDER BY rowid");
   ASSERT_GE(a.size(), 1u);
   EXPECT_EQ(a[0], (std::vector<std::string>{"method-failed", "tls"}));
+}
+
+TEST_F(Delivery, RequireTlsRaisesTheTransportAndBouncesWhenItCannotBeHonoured) {
+  use_policy("rules:\n  - name: default\n    methods: [tls, plain]\n    on_failure: next\n");
+  script_.method_fails["strip.example"] = true;
+  start();
+  auto ok = submit("app@ours.example", {"x@ok.example"}, 0, "", "s", true);
+  auto id = submit("app@ours.example", {"x@strip.example"}, 0, "", "s", true);
+  run_until([&] { return gone(ok) && gone(id) && manager_->stats().dsns == 1; });
+  for (const auto& t : script_.sent) {
+    if (t.sender.empty()) continue;  // the DSN
+    EXPECT_TRUE(t.requiretls);
+    EXPECT_EQ(t.transport, policy::tls_level::verified) << t.domain;
+    EXPECT_NE(t.method, policy::method::plain) << "never the clear fallback";
+  }
+  EXPECT_EQ(rows("SELECT status FROM recipients WHERE queue_id='" + id + "'")[0][0], "bounced");
+  EXPECT_NE(script_.sent.back().content->find("Status: 5.7.30"), std::string::npos);
 }
 
 TEST_F(Delivery, UnknownFactsDeferWithoutConnecting) {

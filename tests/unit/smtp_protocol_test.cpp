@@ -50,6 +50,7 @@ TEST(Protocol, AuthIsOfferedOnlyInsideTls) {
   EXPECT_EQ(last(p.on_line("MAIL FROM:<a@b.example>")), "503 5.5.1");  // EHLO again after TLS (RFC 3207 4.2)
   auto e = p.on_line("EHLO c");
   EXPECT_NE(e.output.find("250 AUTH PLAIN LOGIN\r\n"), std::string::npos) << e.output;
+  EXPECT_NE(e.output.find("250-REQUIRETLS\r\n"), std::string::npos) << e.output;
   EXPECT_EQ(e.output.find("STARTTLS"), std::string::npos);
   auto a = p.on_line("AUTH PLAIN " + b64(std::string("\0alice\0secret", 13)));
   EXPECT_EQ(a.next, action::verify_auth);
@@ -188,4 +189,17 @@ TEST(Protocol, ReceivedHeaderSaysHowTheHopWent) {
             "\t(listener smarthost, not authenticated)\r\n"
             "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\r\n"
             "\t; Tue, 24 Nov 2026 10:00:00 +0000\r\n");
+}
+
+TEST(Protocol, RequireTlsOnlyInsideTlsAndKeptInTheEnvelope) {
+  smtp_protocol p(facts(), {});
+  auto e = p.on_line("EHLO c");
+  EXPECT_EQ(e.output.find("REQUIRETLS"), std::string::npos) << "not offered in clear";
+  EXPECT_EQ(p.on_line("MAIL FROM:<a@b.example> REQUIRETLS").output,
+            "530 5.7.10 REQUIRETLS needs a TLS session; use STARTTLS first\r\n");
+  p.tls_started("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256, 256);
+  p.on_line("EHLO c");
+  EXPECT_EQ(last(p.on_line("MAIL FROM:<a@b.example> REQUIRETLS=yes")), "501 5.5.4");
+  EXPECT_EQ(last(p.on_line("MAIL FROM:<a@b.example> REQUIRETLS")), "250 2.1.0");
+  EXPECT_TRUE(p.transaction().params.requiretls);
 }

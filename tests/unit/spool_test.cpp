@@ -39,6 +39,7 @@ spooled_envelope sample(const std::string& id) {
   e.params.ret = "HDRS";
   e.params.envid = "abc+2B";
   e.params.smtputf8 = true;
+  e.params.requiretls = true;
   parsed_rcpt r;
   r.recipient = "b@example.com";
   r.params.notify = "SUCCESS,FAILURE";
@@ -70,6 +71,7 @@ TEST_F(SpoolTest, EnvelopeRoundTrip) {
   EXPECT_EQ(d.tls_cipher, "TLS_AES_256_GCM_SHA384");
   EXPECT_EQ(d.params.envid, "abc+2B");
   EXPECT_TRUE(d.params.smtputf8);
+  EXPECT_TRUE(d.params.requiretls);
   ASSERT_EQ(d.recipients.size(), 2u);
   EXPECT_EQ(d.recipients[0].params.orcpt, "rfc822;b+40example.com");
   EXPECT_EQ(d.recipients[1].recipient, "\"john doe\"@example.com");
