@@ -96,7 +96,7 @@ database::database(const std::filesystem::path& file) : file_(file) {
   exec("CREATE INDEX IF NOT EXISTS recipients_by_status ON recipients(status)");
   exec("UPDATE schema_version SET version = 2 WHERE version < 2");
   prepare("INSERT OR IGNORE INTO messages(queue_id, received_at, listener, client_address, helo, auth_user, tls_protocol,"
-          " tls_cipher, sender, recipients, size) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+          " tls_cipher, sender, recipients, size, message_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
           insert_);
   prepare("INSERT OR IGNORE INTO recipients(queue_id, idx, address, domain, status, updated_at) VALUES(?,?,?,?,?,?)",
           insert_recipient_);
@@ -157,6 +157,7 @@ void database::record_accepted(const std::vector<const spooled_envelope*>& messa
     text(9, m->sender, false);
     sqlite3_bind_int64(insert_, 10, static_cast<int64_t>(m->recipients.size()));
     sqlite3_bind_int64(insert_, 11, static_cast<int64_t>(m->content_size));
+    text(12, m->message_id, true);
     sqlite3_step(insert_);
     sqlite3_reset(insert_);
     for (size_t i = 0; i < m->recipients.size(); ++i) {

@@ -61,6 +61,31 @@ std::string header_block(std::string_view content) {
   return std::string(content.substr(0, end + 2));
 }
 
+std::string header_field(std::string_view headers, std::string_view name) {
+  std::string want = lower(name) + ":";
+  size_t pos = 0;
+  while (pos < headers.size()) {
+    size_t eol = headers.find("\r\n", pos);
+    if (eol == std::string_view::npos) eol = headers.size();
+    if (eol - pos >= want.size() && lower(headers.substr(pos, want.size())) == want) {
+      std::string value(headers.substr(pos + want.size(), eol - pos - want.size()));
+      // Folded continuation lines (RFC 5322 2.2.3).
+      while (eol + 2 < headers.size() && (headers[eol + 2] == ' ' || headers[eol + 2] == '\t')) {
+        size_t next = headers.find("\r\n", eol + 2);
+        if (next == std::string_view::npos) next = headers.size();
+        value += headers.substr(eol + 2, next - eol - 2);
+        eol = next;
+      }
+      size_t b = value.find_first_not_of(" \t"), e = value.find_last_not_of(" \t");
+      value = b == std::string::npos ? "" : value.substr(b, e - b + 1);
+      if (value.size() > 998) value.resize(998);
+      return value;
+    }
+    pos = eol + 2;
+  }
+  return "";
+}
+
 std::string make_dsn(const dsn_input& in) {
   if (in.sender.empty() || in.recipients.empty()) return "";
   const bool failure = in.kind == dsn_kind::failure;

@@ -49,7 +49,11 @@ bool notify_wants(std::string_view notify, dsn_kind kind);
 // without recipients.
 std::string make_dsn(const dsn_input& input);
 
-// The header block of a message (up to and including the empty line), CRLF.
+// The header block of a message (its header lines, CRLF, without the empty line).
 std::string header_block(std::string_view content);
+
+// The first field called name (case-insensitive) in a header block, unfolded
+// and trimmed; "" when there is none. Capped at 998 octets.
+std::string header_field(std::string_view headers, std::string_view name);
 
 }  // namespace sealgate::gateway

@@ -17,6 +17,7 @@
 
 #include "crypto/tls_context.hpp"
 #include "gateway/data_reader.hpp"
+#include "gateway/dsn.hpp"
 #include "gateway/log.hpp"
 #include "gateway/users.hpp"
 
@@ -59,6 +60,7 @@ void log_exception(std::exception_ptr e, const char* what) {
 
 class session : public std::enable_shared_from_this<session> {
   static constexpr size_t idle_buffer_size = 4096;
+  static constexpr size_t head_limit = 65536;  // header bytes kept to find the Message-ID
   static constexpr std::chrono::seconds tls_shutdown_timeout{5};
 
  public:
@@ -285,12 +287,22 @@ class session : public std::enable_shared_from_this<session> {
 
     data_reader reader(state_->cfg.limits.message_size, state_->cfg.limits.data_line_length);
     std::string chunk;
+    // The start of the content, kept until its header block is complete, for
+    // the Message-ID in the log and the record.
+    std::string head;
+    bool head_done = false;
     if (in_.size() < 65536) in_.resize(65536);  // DATA reads in larger blocks
     while (true) {
       chunk.clear();
       size_t used = reader.feed(std::string_view(in_.data() + begin_, end_ - begin_), chunk);
       begin_ += used;
-      if (!chunk.empty()) msg->write(chunk);
+      if (!chunk.empty()) {
+        msg->write(chunk);
+        if (!head_done) {
+          head.append(chunk, 0, std::min(chunk.size(), head_limit - std::min(head.size(), head_limit)));
+          head_done = head.size() >= head_limit || head.find("\r\n\r\n") != std::string::npos;
+        }
+      }
       if (reader.state() != data_reader::status::reading) break;
       auto ec = co_await read_more(state_->cfg.timeouts.data);
       if (ec == asio::error::timed_out) {
@@ -319,10 +331,12 @@ class session : public std::enable_shared_from_this<session> {
     // msg (and env with it) belongs to the committer once handed over: take what
     // the log line needs now.
     const std::string id = msg->id();
+    env.message_id = header_field(header_block(head), "Message-ID");
     const std::string accepted =
         "client=[" + env.client_address + "] listener=" + env.listener + " size=" + std::to_string(env.content_size) +
         " nrcpt=" + std::to_string(env.recipients.size()) + (env.auth_user.empty() ? "" : " auth=yes") +
-        (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) + " (queued)";
+        (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) +
+        (env.message_id.empty() ? "" : " message-id=" + env.message_id) + " (queued)";
     auto [ec] = co_await spooler.async_commit(std::move(msg), use_tuple);
     result.spool_failed = static_cast<bool>(ec);
     if (ec) log(log_level::error, id, "spool commit failed: " + ec.message());

@@ -30,6 +30,7 @@ struct spooled_envelope {
   mail_parameters params;
   std::vector<parsed_rcpt> recipients;
   uint64_t content_size = 0;  // not stored in the file: the file size tells
+  std::string message_id;     // from the content's header, for the record; not stored in the envelope block
 };
 
 // Serialises the envelope header that precedes the content in a spool file.

@@ -345,6 +345,11 @@ class Delivery(GatewayTestCase):
         db = sqlite3.connect(gw.database)
         self.addCleanup(db.close)
         self.assertEqual(db.execute("SELECT count(*) FROM messages").fetchone(), (1,))
+        # The Message-ID from the content's header, and one row per recipient, queued.
+        self.assertEqual(db.execute("SELECT message_id FROM messages").fetchone(), ("<audit@client.test>",))
+        self.assertEqual(db.execute("SELECT idx, address, domain, status FROM recipients ORDER BY idx").fetchall(),
+                         [(0, "r1@example.com", "example.com", "queued"), (1, "r2@example.com", "example.com", "queued")])
+        self.assertIn("message-id=<audit@client.test> (queued)", gw.read_log())
 
     def test_dot_stuffing_and_null_sender(self):
         gw = Gateway(self).start()

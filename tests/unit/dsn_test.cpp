@@ -134,6 +134,14 @@ TEST(Dsn, NotifyFollowsRfc3461) {
   EXPECT_FALSE(notify_wants("SUCCESS", dsn_kind::failure));
 }
 
+TEST(Dsn, HeaderFieldIsFoundUnfoldedAndCaseInsensitively) {
+  std::string h = "Received: x\r\nmessage-id:\r\n <abc@ours.example>\r\nSubject: a\r\n";
+  EXPECT_EQ(header_field(h, "Message-ID"), "<abc@ours.example>");
+  EXPECT_EQ(header_field(h, "subject"), "a");
+  EXPECT_EQ(header_field(h, "To"), "");
+  EXPECT_EQ(header_field("X-Message-ID: no\r\n", "Message-ID"), "") << "a field name, not a suffix";
+}
+
 TEST(Dsn, HeaderBlockStopsAtTheEmptyLine) {
   EXPECT_EQ(header_block("A: 1\r\nB: 2\r\n\r\nbody\r\n"), "A: 1\r\nB: 2\r\n");
   EXPECT_EQ(header_block("A: 1\r\n"), "A: 1\r\n");
