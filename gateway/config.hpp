@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dns/options.hpp"
+#include "gateway/delivery_options.hpp"
 #include "gateway/ip_network.hpp"
 #include "gateway/smtp_protocol.hpp"
 #include "gateway/spool.hpp"
@@ -55,6 +56,7 @@ struct config {
   limits_config limits;
   timeouts_config timeouts;
   dns::resolver_options dns;  // servers empty: /etc/resolv.conf
+  delivery_options delivery;  // helo_name filled with hostname when not set
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

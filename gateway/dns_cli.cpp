@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "dns/resolver.hpp"
+#include "gateway/cli_text.hpp"
 #include "gateway/config.hpp"
 
 namespace sealgate::gateway {
@@ -25,16 +26,6 @@ namespace asio = boost::asio;
 int usage(const std::string& problem) {
   std::cerr << "sealgate: " << problem << "\nusage: sealgate COMMAND ...\n" << dns_usage_line;
   return 2;
-}
-
-std::string hex(const std::vector<uint8_t>& data) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : data) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
 }
 
 std::string base64(const std::vector<uint8_t>& data) {
@@ -68,23 +59,6 @@ std::string printable(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);  // octets >= 0x80 as code points: lossless, always valid JSON
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
 }
 
 std::string fqdn(const std::string& name) { return name.empty() ? "." : name + "."; }

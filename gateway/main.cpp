@@ -21,6 +21,7 @@
 #include "gateway/dns_cli.hpp"
 #include "gateway/log.hpp"
 #include "gateway/policy_cli.hpp"
+#include "gateway/probe_cli.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
 #include "gateway/users.hpp"
@@ -40,6 +41,7 @@ constexpr const char* usage_text =
     "  passwd --config FILE USER    read a password on stdin and store its hash in relay.users_file\n"
     "  policy check|explain ...     validate the delivery policy, or explain its decisions (sealgate policy help)\n"
     "  dns lookup --config FILE TYPE NAME [--json]   look NAME up as the gateway would\n"
+    "  probe --config FILE DOMAIN [--json]           probe DOMAIN's MX hosts: STARTTLS, TLS, DANE, MTA-STS\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -252,5 +254,6 @@ int main(int argc, char** argv) {
   if (cmd == "passwd") return cmd_passwd(args);
   if (cmd == "policy") return run_policy_command(args);
   if (cmd == "dns") return run_dns_command(args);
+  if (cmd == "probe") return run_probe_command(args);
   return usage("unknown command " + cmd);
 }
