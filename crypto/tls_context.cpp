@@ -1,10 +1,13 @@
-// Builds OpenSSL server contexts and reads back negotiated parameters.
-// Must never weaken the protocol floor below TLS 1.2.
+// Builds OpenSSL server and client contexts and reads back negotiated
+// parameters and verification results. Must never weaken the protocol floor
+// below TLS 1.2.
 #include "crypto/tls_context.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace sealgate::crypto {
@@ -36,6 +39,68 @@ std::shared_ptr<ssl::context> make_server_context(const std::filesystem::path& c
   if (SSL_CTX_check_private_key(native) != 1)
     throw std::runtime_error(private_key.string() + ": private key does not match the certificate: " + openssl_error());
   return ctx;
+}
+
+std::shared_ptr<ssl::context> make_client_context(const std::filesystem::path& ca_file, int min_version) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, std::max(min_version, TLS1_2_VERSION));
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // SSL_VERIFY_NONE still verifies the chain (the result is in
+  // SSL_get_verify_result); it only keeps a failure from aborting the
+  // handshake, so that opportunistic TLS works and the result is recorded.
+  SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+  if (ca_file.empty()) {
+    if (SSL_CTX_set_default_verify_paths(native) != 1)
+      throw std::runtime_error("cannot load the system trust store: " + openssl_error());
+  } else if (SSL_CTX_load_verify_locations(native, ca_file.c_str(), nullptr) != 1) {
+    throw std::runtime_error(ca_file.string() + ": cannot load CA certificates: " + openssl_error());
+  }
+  return ctx;
+}
+
+bool certificate_names_host(const std::vector<unsigned char>& der, const std::string& host) {
+  const unsigned char* p = der.data();
+  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  if (!cert) return false;
+  // RFC 6125 6.4.3 as RFC 7672 3.2.3 narrows it: a wildcard only as the whole left-most label.
+  bool ok = !host.empty() && X509_check_host(cert, host.data(), host.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+  X509_free(cert);
+  return ok;
+}
+
+std::vector<std::vector<unsigned char>> peer_chain_der(const SSL* ssl) {
+  std::vector<std::vector<unsigned char>> out;
+  if (!ssl) return out;
+  // Client side: the chain as sent includes the leaf (SSL_get_peer_cert_chain(3)).
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  for (int i = 0; chain && i < sk_X509_num(chain); ++i) {
+    X509* c = sk_X509_value(chain, i);
+    int n = i2d_X509(c, nullptr);
+    if (n <= 0) continue;
+    std::vector<unsigned char> der(static_cast<size_t>(n));
+    unsigned char* p = der.data();
+    i2d_X509(c, &p);
+    out.push_back(std::move(der));
+  }
+  return out;
+}
+
+peer_verification verify_peer(const SSL* ssl, const std::string& host) {
+  peer_verification v;
+  if (!ssl) return v;
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (!leaf) {
+    v.chain_error = "no certificate";
+    return v;
+  }
+  v.certificate = true;
+  long result = SSL_get_verify_result(ssl);
+  v.chain_verified = result == X509_V_OK;
+  if (!v.chain_verified) v.chain_error = X509_verify_cert_error_string(result);
+  v.host_matched = !host.empty() &&
+                   X509_check_host(leaf, host.data(), host.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+  return v;
 }
 
 tls_facts describe(const SSL* ssl) {

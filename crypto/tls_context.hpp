@@ -1,10 +1,12 @@
-// TLS contexts for sealgate's listeners. Owns OpenSSL configuration choices
-// (protocol floor, options); never performs I/O on a connection.
+// TLS contexts for sealgate's listeners and its outbound client. Owns OpenSSL
+// configuration choices (protocol floor, options, trust store); never performs
+// I/O on a connection.
 #pragma once
 #include <boost/asio/ssl/context.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sealgate::crypto {
 
@@ -13,6 +15,31 @@ namespace sealgate::crypto {
 // file that could not be loaded.
 std::shared_ptr<boost::asio::ssl::context> make_server_context(const std::filesystem::path& certificate_chain,
                                                                const std::filesystem::path& private_key);
+
+// A client context for outbound SMTP and HTTPS. Trust store: ca_file (PEM) or,
+// when empty, the system store. TLS 1.2 is the floor unless min_version says
+// more (TLS1_2_VERSION, TLS1_3_VERSION). Peer verification does not fail the
+// handshake: the chain is still verified and the result kept in the SSL object
+// (peer_verification), so that the caller records it and the policy judges it
+// (opportunistic TLS to a self-signed MX is better than clear text).
+// Throws std::runtime_error naming ca_file when it cannot be loaded.
+std::shared_ptr<boost::asio::ssl::context> make_client_context(const std::filesystem::path& ca_file,
+                                                               int min_version = 0x0303);
+
+// The verification facts of a finished client handshake.
+struct peer_verification {
+  bool certificate = false;     // the server sent a certificate
+  bool chain_verified = false;  // the chain ends at the trust store (X509_V_OK)
+  std::string chain_error;      // why not, in OpenSSL's words
+  bool host_matched = false;    // the leaf names `host` (RFC 6125, wildcard only as the whole left-most label)
+};
+peer_verification verify_peer(const SSL* ssl, const std::string& host);
+
+// The peer's certificate chain as the server sent it (leaf first), DER each.
+std::vector<std::vector<unsigned char>> peer_chain_der(const SSL* ssl);
+
+// True when cert (DER) names host. Pure, for tests and for DANE-TA name checks.
+bool certificate_names_host(const std::vector<unsigned char>& der, const std::string& host);
 
 // What a finished handshake negotiated, in the words a Received: header uses.
 struct tls_facts {

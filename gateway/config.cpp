@@ -177,7 +177,7 @@ config load_config(const std::filesystem::path& file) {
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
-                              "user", "limits", "timeouts", "dns", "queue", "threads"})) {
+                              "user", "limits", "timeouts", "dns", "queue", "delivery", "threads"})) {
     throw config_error(r.errors().front());
   }
 
@@ -274,6 +274,41 @@ config load_config(const std::filesystem::path& file) {
         r.error(q.Mark(), "queue.destination_concurrency", "must not exceed queue.concurrency");
     }
   }
+
+  if (auto d = root["delivery"]) {
+    if (r.check_map(d, "delivery", {"port", "ca_file", "helo_name", "probe_max_mx", "probe_cache_ttl", "mta_sts_port",
+                                    "timeouts"})) {
+      r.integer_value(d, "port", "delivery", c.delivery.port, 1, 65535);
+      r.path_value(d, "ca_file", "delivery", c.delivery.ca_file);
+      r.string_value(d, "helo_name", "delivery", c.delivery.helo_name);
+      // RFC 5321 4.1.1.1: the EHLO argument is a domain or an address literal, never free text.
+      if (auto n = d["helo_name"]; n && n.IsScalar() && !n.Scalar().empty() &&
+                                   n.Scalar().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") !=
+                                       std::string::npos)
+        r.error(n.Mark(), "delivery.helo_name", "must be a host name or an address literal");
+      r.integer_value(d, "probe_max_mx", "delivery", c.delivery.probe_max_mx, 1, 20);
+      r.duration_value(d, "probe_cache_ttl", "delivery", c.delivery.probe_cache_ttl);
+      r.integer_value(d, "mta_sts_port", "delivery", c.delivery.mta_sts_port, 1, 65535);
+      if (auto t = d["timeouts"]) {
+        if (r.check_map(t, "delivery.timeouts", {"connect", "helo", "starttls", "mail", "rcpt", "data_init", "data_xfer",
+                                                 "data_done", "quit", "https"})) {
+          auto& to = c.delivery.timeouts;
+          const std::string p = "delivery.timeouts";
+          r.duration_value(t, "connect", p, to.connect);
+          r.duration_value(t, "helo", p, to.helo);
+          r.duration_value(t, "starttls", p, to.starttls);
+          r.duration_value(t, "mail", p, to.mail);
+          r.duration_value(t, "rcpt", p, to.rcpt);
+          r.duration_value(t, "data_init", p, to.data_init);
+          r.duration_value(t, "data_xfer", p, to.data_xfer);
+          r.duration_value(t, "data_done", p, to.data_done);
+          r.duration_value(t, "quit", p, to.quit);
+          r.duration_value(t, "https", p, to.https);
+        }
+      }
+    }
+  }
+  if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.hostname;
 
   bool any_tls = false, any_auth = false;
   if (auto ls = root["listeners"]) {

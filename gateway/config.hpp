@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dns/options.hpp"
+#include "gateway/delivery_options.hpp"
 #include "gateway/ip_network.hpp"
 #include "gateway/smtp_protocol.hpp"
 #include "gateway/spool.hpp"
@@ -68,6 +69,7 @@ struct config {
   timeouts_config timeouts;
   queue_config queue;
   dns::resolver_options dns;  // servers empty: /etc/resolv.conf
+  delivery_options delivery;  // helo_name filled with hostname when not set
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

@@ -10,9 +10,9 @@
 #include <sstream>
 
 #include "dns/resolver.hpp"
+#include "gateway/cli_text.hpp"
 #include "gateway/config.hpp"
 #include "crypto/password.hpp"
-#include "gateway/text_util.hpp"
 
 namespace sealgate::gateway {
 
@@ -27,16 +27,6 @@ namespace asio = boost::asio;
 int usage(const std::string& problem) {
   std::cerr << "sealgate: " << problem << "\nusage: sealgate COMMAND ...\n" << dns_usage_line;
   return 2;
-}
-
-std::string hex(const std::vector<uint8_t>& data) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : data) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
 }
 
 std::string base64(const std::vector<uint8_t>& data) {
@@ -56,25 +46,6 @@ std::string printable(const std::string& s) {
     }
   }
   return out;
-}
-
-// Octets >= 0x80 as \u00XX code points: DNS data is not text, and this is
-// lossless and always valid JSON.
-std::string json_octets(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);  // octets >= 0x80 as code points: lossless, always valid JSON
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
 }
 
 std::string fqdn(const std::string& name) { return name.empty() ? "." : name + "."; }
@@ -130,15 +101,15 @@ report report_of(const dns::mx_set& s) {
 void print(const report& r, const std::string& name, const std::string& type, bool json, bool is_txt) {
   if (json) {
     std::ostringstream o;
-    o << "{\"name\": " << json_octets(name) << ", \"type\": " << json_octets(type)
-      << ", \"status\": " << json_octets(r.status);
-    if (!r.absent.empty()) o << ", \"absent\": " << json_octets(r.absent);
+    o << "{\"name\": " << json_string(name) << ", \"type\": " << json_string(type)
+      << ", \"status\": " << json_string(r.status);
+    if (!r.absent.empty()) o << ", \"absent\": " << json_string(r.absent);
     o << ", \"ttl\": " << r.ttl << ", \"secure\": " << (r.secure ? "true" : "false");
     if (r.mx_hosts) o << ", \"implicit\": " << (r.implicit ? "true" : "false");
     o << ", \"records\": [";
-    for (size_t i = 0; i < r.records.size(); ++i) o << (i ? ", " : "") << json_octets(r.records[i]);
+    for (size_t i = 0; i < r.records.size(); ++i) o << (i ? ", " : "") << json_string(r.records[i]);
     o << "]";
-    if (!r.error.empty()) o << ", \"error\": " << json_octets(r.error);
+    if (!r.error.empty()) o << ", \"error\": " << json_string(r.error);
     std::cout << o.str() << "}\n";
     return;
   }

@@ -23,6 +23,7 @@
 #include "gateway/policy_cli.hpp"
 #include "gateway/policy_watch.hpp"
 #include "gateway/queue_cli.hpp"
+#include "gateway/probe_cli.hpp"
 #include "gateway/server.hpp"
 #include "gateway/spool.hpp"
 #include "gateway/users.hpp"
@@ -44,6 +45,7 @@ constexpr const char* usage_text =
     "  dns lookup --config FILE TYPE NAME [--json]   look NAME up as the gateway would\n"
     "  queue list|show|flush|delete ...  the messages waiting for delivery (sealgate queue help)\n"
     "  report --config FILE [...]   delivery counts per method and status, or one message's story\n"
+    "  probe --config FILE DOMAIN [--json]           probe DOMAIN's MX hosts: STARTTLS, TLS, DANE, MTA-STS\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -258,5 +260,6 @@ int main(int argc, char** argv) {
     return run_queue_command(args);
   }
   if (cmd == "report") return run_report_command(args);
+  if (cmd == "probe") return run_probe_command(args);
   return usage("unknown command " + cmd);
 }

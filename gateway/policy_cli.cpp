@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "gateway/config.hpp"
-#include "gateway/text_util.hpp"
+#include "gateway/cli_text.hpp"
 #include "policy/classify.hpp"
 #include "policy/decide.hpp"
 #include "policy/message_facts.hpp"

@@ -19,7 +19,7 @@
 #include "gateway/control.hpp"
 #include "gateway/database.hpp"
 #include "gateway/queue_state.hpp"
-#include "gateway/text_util.hpp"
+#include "gateway/cli_text.hpp"
 
 namespace sealgate::gateway {
 

@@ -79,7 +79,7 @@ TEST_F(ConfigTest, ValuesAreParsed) {
 TEST_F(ConfigTest, UnknownKeys) {
   EXPECT_EQ(error_of(std::string(minimal) + "spoool: x\n"),
             "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, spool_sync, "
-            "database, policy_file, user, limits, timeouts, dns, queue, threads)");
+            "database, policy_file, user, limits, timeouts, dns, queue, delivery, threads)");
   EXPECT_EQ(error_of(std::string(minimal) + "spool_sync: sometimes\n"),
             "sealgate.yaml:3:13: spool_sync: unknown value 'sometimes' (valid: file, filesystem)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
@@ -136,6 +136,60 @@ TEST_F(ConfigTest, BadDnsServer) {
             "sealgate.yaml:3:16: dns.servers: must be a list of resolver addresses");
   EXPECT_EQ(error_of(std::string(minimal) + "dns: {timout: 1s}\n"),
             "sealgate.yaml:3:7: dns.timout: unknown key (valid: servers, cache_max_ttl, negative_ttl, timeout)");
+}
+
+TEST_F(ConfigTest, DeliveryDefaults) {
+  auto c = load_config(write(std::string(minimal) + "hostname: gw.example\n"));
+  EXPECT_EQ(c.delivery.port, 25);
+  EXPECT_EQ(c.delivery.ca_file, "");
+  EXPECT_EQ(c.delivery.helo_name, "gw.example");  // the hostname unless set
+  EXPECT_EQ(c.delivery.probe_max_mx, 5u);
+  EXPECT_EQ(c.delivery.probe_cache_ttl, std::chrono::seconds(600));
+  EXPECT_EQ(c.delivery.mta_sts_port, 443);
+  EXPECT_EQ(c.delivery.timeouts.connect, std::chrono::seconds(30));
+  EXPECT_EQ(c.delivery.timeouts.helo, std::chrono::seconds(300));
+  EXPECT_EQ(c.delivery.timeouts.data_done, std::chrono::seconds(600));
+  EXPECT_EQ(c.delivery.timeouts.https, std::chrono::seconds(60));
+}
+
+TEST_F(ConfigTest, DeliveryValues) {
+  auto c = load_config(write(std::string(minimal) +
+                             "delivery:\n  port: 2525\n  ca_file: ca.pem\n  helo_name: out.example\n  probe_max_mx: 2\n"
+                             "  probe_cache_ttl: 1h\n  mta_sts_port: 8443\n  timeouts: {connect: 5s, starttls: 1m, https: 10s}\n"));
+  EXPECT_EQ(c.delivery.port, 2525);
+  EXPECT_EQ(c.delivery.ca_file, dir_ / "ca.pem");
+  EXPECT_EQ(c.delivery.helo_name, "out.example");
+  EXPECT_EQ(c.delivery.probe_max_mx, 2u);
+  EXPECT_EQ(c.delivery.probe_cache_ttl, std::chrono::seconds(3600));
+  EXPECT_EQ(c.delivery.mta_sts_port, 8443);
+  EXPECT_EQ(c.delivery.timeouts.connect, std::chrono::seconds(5));
+  EXPECT_EQ(c.delivery.timeouts.starttls, std::chrono::seconds(60));
+  EXPECT_EQ(c.delivery.timeouts.https, std::chrono::seconds(10));
+  EXPECT_EQ(c.delivery.timeouts.helo, std::chrono::seconds(300));
+}
+
+TEST_F(ConfigTest, DeliveryBadValues) {
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {port: 0}\n"),
+            "sealgate.yaml:3:18: delivery.port: must be a whole number from 1 to 65535");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {mta_sts_port: 70000}\n"),
+            "sealgate.yaml:3:26: delivery.mta_sts_port: must be a whole number from 1 to 65535");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {probe_max_mx: 0}\n"),
+            "sealgate.yaml:3:26: delivery.probe_max_mx: must be a whole number from 1 to 20");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {probe_cache_ttl: forever}\n"),
+            "sealgate.yaml:3:29: delivery.probe_cache_ttl: must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {helo_name: 'my host'}\n"),
+            "sealgate.yaml:3:23: delivery.helo_name: must be a host name or an address literal");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {ca_file: ''}\n"),
+            "sealgate.yaml:3:21: delivery.ca_file: must not be empty");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {timeouts: {conect: 5s}}\n"),
+            "sealgate.yaml:3:23: delivery.timeouts.conect: unknown key (valid: connect, helo, starttls, mail, rcpt, "
+            "data_init, data_xfer, data_done, quit, https)");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {timeouts: {connect: 0s}}\n"),
+            "sealgate.yaml:3:32: delivery.timeouts.connect: must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: {prot: 25}\n"),
+            "sealgate.yaml:3:12: delivery.prot: unknown key (valid: port, ca_file, helo_name, probe_max_mx, "
+            "probe_cache_ttl, mta_sts_port, timeouts)");
+  EXPECT_EQ(error_of(std::string(minimal) + "delivery: [25]\n"), "sealgate.yaml:3:11: delivery: must be a mapping");
 }
 
 TEST_F(ConfigTest, WrongTypes) {
