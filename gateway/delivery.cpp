@@ -64,12 +64,11 @@ std::string header_value(const policy::message_facts& f, std::string_view name) 
   return "";
 }
 
-// Why decide() deferred: the first method whose facts were unknown.
+// Why decide() deferred, in its own words ("defer: ..."), without the prefix.
 std::string defer_reason(const policy::decision& d) {
-  for (const auto& v : d.considered)
-    if (v.state == policy::method_verdict::availability::unknown)
-      return std::string(policy::to_string(v.m)) + ": " + v.why;
-  return "the policy could not decide (facts unknown)";
+  for (auto it = d.reasons.rbegin(); it != d.reasons.rend(); ++it)
+    if (it->rfind("defer: ", 0) == 0) return it->substr(7);
+  return "the policy could not decide";
 }
 
 void log_failure(std::string_view what, std::exception_ptr e) {

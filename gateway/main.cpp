@@ -1,10 +1,12 @@
-// The sealgate command line: run, passwd, help, --version. Exit codes follow
+// The sealgate command line: run (inbound relay, queue and delivery), passwd,
+// policy, dns, probe, queue, report, help, --version. Exit codes follow
 // Postfix's tools and the sysexits spirit: 0 success, 1 failure, 2 usage.
 #include <grp.h>
 #include <pwd.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -16,15 +18,20 @@
 #include <vector>
 
 #include "crypto/password.hpp"
+#include "dns/resolver.hpp"
 #include "gateway/config.hpp"
+#include "gateway/control.hpp"
 #include "gateway/database.hpp"
+#include "gateway/delivery.hpp"
 #include "gateway/dns_cli.hpp"
 #include "gateway/log.hpp"
 #include "gateway/policy_cli.hpp"
 #include "gateway/policy_watch.hpp"
-#include "gateway/queue_cli.hpp"
+#include "gateway/probe.hpp"
 #include "gateway/probe_cli.hpp"
+#include "gateway/queue_cli.hpp"
 #include "gateway/server.hpp"
+#include "gateway/smtp_transport.hpp"
 #include "gateway/spool.hpp"
 #include "gateway/users.hpp"
 
@@ -34,6 +41,17 @@
 
 namespace {
 using namespace sealgate::gateway;
+namespace asio = boost::asio;
+
+// Named coroutines for the queue's services (no capturing coroutine lambdas
+// with g++ 12; DESIGN.md 2).
+asio::awaitable<sealgate::policy::domain_facts> probe_facts(prober* probe, std::string domain) {
+  co_return to_domain_facts(co_await probe->probe_domain(std::move(domain)));
+}
+
+// No key source is configured yet (PGP and S/MIME come with crypto/): no key
+// can be found for anyone, which is a proven absence, not a failed lookup.
+asio::awaitable<sealgate::policy::key_facts> no_key_sources(std::string) { co_return sealgate::policy::key_facts{}; }
 
 constexpr const char* usage_text =
     "usage: sealgate COMMAND [OPTIONS]\n"
@@ -127,6 +145,10 @@ int cmd_run(const std::vector<std::string>& args) {
     boost::asio::signal_set hangup(io, SIGHUP);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::thread_pool workers(2);
+    // Watching starts before any listener: an edit made once the gateway
+    // answers must not be missed.
+    std::unique_ptr<policy_watcher> watcher;
+    if (policy) watcher = std::make_unique<policy_watcher>(io.get_executor(), *policy);
     spool spooler(cfg.spool, cfg.spool_sync);
     // Bind first (port 25 needs root), then drop root, then touch the spool and database.
     server srv(io, cfg, spooler, workers);
@@ -137,18 +159,35 @@ int cmd_run(const std::vector<std::string>& args) {
     database db(cfg.database);
     if (size_t restored = db.restore_from_spool(spooler.queue_dir(), waiting))
       log_info("database: " + std::to_string(restored) + " accepted-message records restored from the spool");
-    spooler.on_committed([&db](const std::vector<const spooled_envelope*>& messages) {
+    // Delivery: the resolver, the domain probe (and its caches), the SMTP
+    // transport and the queue, all on the same io_context.
+    sealgate::dns::resolver resolver(io.get_executor(), cfg.dns);
+    prober probe(io.get_executor(), resolver, cfg.delivery);
+    smtp_transport transport(io.get_executor(), resolver, probe, cfg.delivery);
+    delivery_services services;
+    services.domain_facts = [&probe](std::string domain) { return probe_facts(&probe, std::move(domain)); };
+    services.key_facts = [](std::string address) { return no_key_sources(std::move(address)); };
+    services.send = [&transport](outbound_transfer t) { return transport.send(std::move(t)); };
+    std::function<std::shared_ptr<const sealgate::policy::policy>()> policy_snapshot;
+    if (policy) policy_snapshot = [&policy] { return policy->get(); };
+    queue_manager queue(io.get_executor(), delivery_settings{cfg.hostname, cfg.spool, cfg.queue}, spooler, &db,
+                        policy_snapshot, services);
+    spooler.on_committed([&db, &queue](const std::vector<const spooled_envelope*>& messages) {
       try {
         db.record_accepted(messages);
       } catch (const std::exception& e) {
         log_error(std::string("database: ") + e.what());
       }
+      for (const auto* m : messages) queue.enqueue(m->queue_id);
     });
+    queue.start(waiting);
+    control_socket control(io.get_executor(), cfg.spool, [&queue](const std::string& id) { queue.flush(id); });
     srv.start();
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       log_info("signal " + std::to_string(sig) + ": stopping");
       srv.stop();
+      queue.stop();
       io.stop();
     });
     std::function<void()> wait_hangup = [&] {
@@ -162,14 +201,13 @@ int cmd_run(const std::vector<std::string>& args) {
       });
     };
     wait_hangup();
-    std::unique_ptr<policy_watcher> watcher;
-    if (policy) watcher = std::make_unique<policy_watcher>(io.get_executor(), *policy);
     log_info(std::string("sealgate ") + SEALGATE_VERSION + " started, hostname=" + cfg.hostname);
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
     io.run();
     for (auto& t : pool) t.join();
     if (watcher) watcher->stop();
+    control.stop();
     spooler.stop();
     workers.join();
     auto st = spooler.stats();

@@ -47,17 +47,10 @@ namespace {
 
 std::string lower_name(std::string_view s) { return dns::canonical_name(s); }
 
-struct addresses {
-  std::vector<asio::ip::address> list;
-  bool secure = false;
-  fact status = fact::tempfail;
-  std::string error;
-};
+}  // namespace
 
-// A and AAAA of host. Secure only when every answer that counted was
-// DNSSEC-secure (RFC 7672 2.2.2: TLSA records are looked up only then).
-asio::awaitable<addresses> resolve_addresses(dns::resolver& res, std::string host) {
-  addresses out;
+asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& res, std::string host) {
+  host_addresses out;
   auto a = co_await res.resolve_a(host);
   auto aaaa = co_await res.resolve_aaaa(host);
   for (auto& r : a.records) out.list.emplace_back(r);
@@ -74,6 +67,8 @@ asio::awaitable<addresses> resolve_addresses(dns::resolver& res, std::string hos
   }
   co_return out;
 }
+
+namespace {
 
 std::vector<crypto::tlsa_rr> to_tlsa(const std::vector<dns::tlsa_record>& records) {
   std::vector<crypto::tlsa_rr> out;
@@ -112,7 +107,7 @@ asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::
   mx_probe p;
   p.host = host;
   const auto& opt = im->options;
-  auto addrs = co_await resolve_addresses(im->resolver, host);
+  auto addrs = co_await resolve_host_addresses(im->resolver, host);
   p.address_secure = addrs.secure;
   if (addrs.status != fact::found) {
     p.reached = addrs.status;
@@ -210,7 +205,7 @@ asio::awaitable<mta_sts_result> fetch_policy(std::shared_ptr<prober::impl> im, s
   mta_sts_result out;
   out.id = id;
   std::string policy_host = "mta-sts." + domain;
-  auto addrs = co_await resolve_addresses(im->resolver, policy_host);
+  auto addrs = co_await resolve_host_addresses(im->resolver, policy_host);
   if (addrs.status != fact::found) {
     out.error = policy_host + ": " + addrs.error;
     co_return out;

@@ -9,6 +9,7 @@
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <memory>
@@ -94,6 +95,17 @@ struct domain_probe {
   std::chrono::milliseconds duration{0};
   bool ran() const { return mx_status != dns::mx_outcome::temporary_failure; }
 };
+
+// The addresses of a host, A then AAAA. secure only when every answer that
+// counted was DNSSEC-secure (RFC 7672 2.2.2: TLSA records are looked up only
+// then). Shared by the probe and delivery.
+struct host_addresses {
+  std::vector<boost::asio::ip::address> list;
+  bool secure = false;
+  policy::fact status = policy::fact::tempfail;
+  std::string error;
+};
+boost::asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& res, std::string host);
 
 // The one place probe results become the facts the policy consumes.
 policy::domain_facts to_domain_facts(const domain_probe& p);

@@ -1,0 +1,315 @@
+// The outbound transport; see smtp_transport.hpp. The order of one attempt:
+// MX set (null MX and NXDOMAIN bounce, a failed lookup waits), the domain's
+// MTA-STS policy, then each MX host in order and each of its addresses:
+// connect, banner, EHLO, STARTTLS, EHLO, judge the connection, MAIL, RCPT,
+// DATA, QUIT. A host that cannot be used moves on to the next; a verdict
+// against the connection moves on too, because another MX may be honest.
+#include "gateway/smtp_transport.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "crypto/dane.hpp"
+#include "crypto/tls_context.hpp"
+#include "dns/resolver.hpp"
+#include "gateway/probe.hpp"
+#include "gateway/smtp_client.hpp"
+#include "gateway/transport_security.hpp"
+
+// g++ 12: false -Wmismatched-new-delete on coroutine frames (see delivery.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace sealgate::gateway {
+namespace asio = boost::asio;
+using outcome = recipient_result::outcome;
+
+struct smtp_transport::impl {
+  impl(asio::any_io_executor ex, dns::resolver& r, prober& p, delivery_options o)
+      : executor(std::move(ex)), resolver(r), probe(p), options(std::move(o)),
+        tls_context(crypto::make_client_context(options.ca_file)) {}
+  asio::any_io_executor executor;
+  dns::resolver& resolver;
+  prober& probe;
+  delivery_options options;
+  std::shared_ptr<asio::ssl::context> tls_context;
+};
+
+namespace {
+
+// What became of one attempt on one address.
+enum class session_end {
+  finished,     // every recipient has its result for this attempt
+  next_mx,      // this host could not be used (busy, broken, 4xx before RCPT): try the next one
+  next_address  // the connection failed: try the host's next address
+};
+
+struct attempt {
+  attempt(const outbound_transfer& transfer, std::vector<recipient_result>& r) : t(transfer), results(r) {}
+  const outbound_transfer& t;
+  std::vector<recipient_result>& results;
+  std::string last_error;          // the most telling temporary problem so far
+  std::string last_status = "4.4.1";
+  std::string method_failure;      // the last verdict against a connection
+  size_t hosts_tried = 0, hosts_failed_on_method = 0;
+};
+
+void set_all(attempt& a, outcome o, const std::string& status, const std::string& reply, bool method_failed = false) {
+  for (auto& r : a.results) {
+    r.result = o;
+    r.status = status;
+    r.reply = reply;
+    r.method_failed = method_failed;
+  }
+}
+
+std::string status_of(const remote_reply& r, const char* fallback) {
+  return r.enhanced.empty() ? std::string(fallback) : r.enhanced;
+}
+
+std::string where(const std::string& host, const asio::ip::address& a) { return host + "[" + a.to_string() + "]"; }
+
+std::string mail_from(const outbound_transfer& t, const smtp_extensions& ext) {
+  std::string line = "MAIL FROM:<" + t.sender + ">";
+  if (ext.size) line += " SIZE=" + std::to_string(t.content->size());
+  if (t.params.body == "8BITMIME" && ext.eight_bit_mime) line += " BODY=8BITMIME";
+  if (t.params.smtputf8) line += " SMTPUTF8";
+  if (t.requiretls) line += " REQUIRETLS";
+  if (ext.dsn) {
+    if (!t.params.ret.empty()) line += " RET=" + t.params.ret;
+    if (!t.params.envid.empty()) line += " ENVID=" + t.params.envid;
+  }
+  return line;
+}
+
+// One SMTP session on one address of one MX host.
+asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, attempt* a, std::string host,
+                                     asio::ip::address address, bool dane, std::vector<crypto::tlsa_rr> tlsa,
+                                     bool sts_enforce, bool mx_in_sts, bool use_starttls, bool* retry_in_clear) {
+  const auto& opt = im->options;
+  const auto& t = a->t;
+  auto executor = co_await asio::this_coro::executor;
+  boost::beast::tcp_stream stream(executor);
+  auto ec = co_await smtp_connect(stream, asio::ip::tcp::endpoint(address, opt.port), opt.timeouts.connect);
+  if (ec) {
+    a->last_error = "connect to " + where(host, address) + ": " + ec.message();
+    co_return session_end::next_address;
+  }
+  smtp_client c(std::move(stream), im->tls_context, opt.timeouts);
+  auto fail = [&](const std::string& stage, const smtp_result& r) {
+    a->last_error = where(host, address) + " " + stage + ": " + (r ? r.reply.text() : r.error.message());
+    if (r) a->last_status = status_of(r.reply, r.reply.permanent() ? "5.0.0" : "4.0.0");
+  };
+  auto r = co_await c.greeting();
+  if (!r || r.reply.code != 220) {
+    fail("greeting", r);
+    if (r) co_await c.quit();
+    co_return session_end::next_mx;
+  }
+  r = co_await c.ehlo(opt.helo_name);
+  if (!r || !r.reply.positive()) {
+    fail("EHLO", r);
+    if (r) co_await c.quit();
+    co_return session_end::next_mx;
+  }
+  security_demand demand{t.transport, std::max(t.min_tls_version, 12), t.requiretls, dane, sts_enforce, mx_in_sts};
+  connection_security cs;
+  cs.starttls_offered = c.extensions().starttls;
+  if (cs.starttls_offered && use_starttls && t.transport != policy::tls_level::none) {
+    r = co_await c.start_tls(host, opt.helo_name);
+    if (!c.tls().active) {
+      // Postfix's "may" level does the same: a failed handshake is retried
+      // in clear, but only where clear text is allowed at all.
+      if (clear_text_allowed(demand)) *retry_in_clear = true;
+      a->last_error = where(host, address) + " STARTTLS: " + (r ? r.reply.text() : r.error.message());
+      if (!clear_text_allowed(demand)) {
+        a->method_failure = "the TLS handshake with " + where(host, address) + " failed (" +
+                            (r ? r.reply.text() : r.error.message()) + "), and TLS is required";
+        ++a->hosts_failed_on_method;
+      }
+      co_return session_end::next_mx;
+    }
+    if (!r || !r.reply.positive()) {
+      fail("EHLO after STARTTLS", r);
+      co_return session_end::next_mx;
+    }
+  }
+  const auto& tls = c.tls();
+  cs.tls_active = tls.active;
+  if (tls.active) {
+    cs.tls_version = tls_version_number(tls.facts.protocol);
+    cs.chain_verified = tls.verification.chain_verified;
+    cs.name_matched = tls.verification.host_matched;
+    if (dane) cs.dane_matched = crypto::dane_verify(tlsa, tls.chain, {host}).match == crypto::dane_match::match;
+    cs.requiretls_offered = c.extensions().requiretls;
+  }
+  auto verdict = judge(demand, cs);
+  if (!verdict.ok) {
+    // Nothing of the message goes over this connection.
+    a->method_failure = verdict.failure + " (" + where(host, address) + ")";
+    ++a->hosts_failed_on_method;
+    co_await c.quit();
+    co_return session_end::next_mx;
+  }
+  for (auto& res : a->results) {
+    res.mx_host = host;
+    res.mx_address = address.to_string();
+    res.tls_protocol = tls.active ? tls.facts.protocol : "";
+    res.tls_cipher = tls.active ? tls.facts.cipher : "";
+    res.certificate = verdict.certificate;
+  }
+  const auto& ext = c.extensions();
+  if (t.params.smtputf8 && !ext.smtputf8) {
+    co_await c.quit();
+    set_all(*a, outcome::bounced, "5.6.7",
+            "the message needs SMTPUTF8 and " + where(host, address) + " does not offer it (RFC 6531)");
+    co_return session_end::finished;
+  }
+  if (ext.size && *ext.size > 0 && t.content->size() > *ext.size) {
+    co_await c.quit();
+    set_all(*a, outcome::bounced, "5.3.4",
+            "the message is larger than " + where(host, address) + " accepts (SIZE " + std::to_string(*ext.size) + ")");
+    co_return session_end::finished;
+  }
+  r = co_await c.command(mail_from(t, ext), opt.timeouts.mail);
+  if (!r || !r.reply.positive()) {
+    fail("MAIL FROM", r);
+    if (r && r.reply.permanent()) {
+      co_await c.quit();
+      set_all(*a, outcome::bounced, status_of(r.reply, "5.0.0"), r.reply.text());
+      co_return session_end::finished;
+    }
+    if (r) co_await c.quit();
+    co_return session_end::next_mx;
+  }
+  std::vector<size_t> accepted;
+  for (size_t i = 0; i < t.recipients.size(); ++i) {
+    r = co_await c.command("RCPT TO:<" + t.recipients[i] + ">", opt.timeouts.rcpt);
+    auto& res = a->results[i];
+    if (!r) {
+      fail("RCPT TO", r);
+      set_all(*a, outcome::deferred, "4.4.2", a->last_error);
+      co_return session_end::finished;
+    }
+    res.reply = r.reply.text();
+    if (r.reply.positive()) {
+      accepted.push_back(i);
+    } else {
+      res.result = r.reply.permanent() ? outcome::bounced : outcome::deferred;
+      res.status = status_of(r.reply, r.reply.permanent() ? "5.0.0" : "4.0.0");
+    }
+  }
+  if (accepted.empty()) {
+    co_await c.quit();
+    co_return session_end::finished;
+  }
+  r = co_await c.send_data(*t.content);
+  for (size_t i : accepted) {
+    auto& res = a->results[i];
+    if (!r) {
+      // The server may or may not have the message: SMTP's at-least-once
+      // window; a retry may deliver it twice, never zero times.
+      res.result = outcome::deferred;
+      res.status = "4.4.2";
+      res.reply = "lost connection with " + where(host, address) + " during DATA: " + r.error.message();
+    } else {
+      res.result = r.reply.positive() ? outcome::delivered : r.reply.permanent() ? outcome::bounced : outcome::deferred;
+      res.status = status_of(r.reply, r.reply.positive() ? "2.0.0" : r.reply.permanent() ? "5.0.0" : "4.0.0");
+      res.reply = r.reply.text();
+    }
+  }
+  if (r) co_await c.quit();
+  co_return session_end::finished;
+}
+
+asio::awaitable<std::vector<recipient_result>> run_transfer(std::shared_ptr<smtp_transport::impl> im,
+                                                            outbound_transfer t) {
+  std::vector<recipient_result> results(t.recipients.size());
+  attempt a{t, results};
+  set_all(a, outcome::deferred, "4.4.1", "no MX host of " + t.domain + " could be reached");
+
+  auto mx = co_await im->resolver.mx_hosts(t.domain);
+  switch (mx.status) {
+    case dns::mx_outcome::temporary_failure:
+      set_all(a, outcome::deferred, "4.4.3", "MX lookup for " + t.domain + " failed: " + mx.error);
+      co_return results;
+    case dns::mx_outcome::null_mx:
+      set_all(a, outcome::bounced, "5.1.10", t.domain + " accepts no mail (null MX, RFC 7505)");
+      co_return results;
+    case dns::mx_outcome::no_such_domain:
+      set_all(a, outcome::bounced, "5.1.2", t.domain + " does not exist or has no mail host");
+      co_return results;
+    case dns::mx_outcome::hosts: break;
+  }
+  auto sts = co_await im->probe.mta_sts(t.domain);
+  if (sts.status == dns::outcome::temporary_failure) {
+    set_all(a, outcome::deferred, "4.7.5", "the MTA-STS policy of " + t.domain + " could not be read: " + sts.error);
+    co_return results;
+  }
+  bool enforce = sts.status == dns::outcome::found && sts.policy.mode == sts_mode::enforce;
+
+  for (const auto& host : mx.hosts) {
+    ++a.hosts_tried;
+    bool in_sts = enforce && sts_mx_allowed(sts.policy, host.name);
+    if (enforce && !in_sts) {
+      // RFC 8461 4.1: under enforce, a host the policy does not list is not used.
+      a.method_failure = "MTA-STS: " + host.name + " is not listed in the policy of " + t.domain;
+      ++a.hosts_failed_on_method;
+      continue;
+    }
+    auto facts = co_await im->probe.probe_host(host.name);
+    if (facts.tlsa == tlsa_state::bogus) {
+      // RFC 7672 2.2: a TLSA lookup that failed makes the host unusable now.
+      a.last_error = "TLSA lookup for " + host.name + " failed: " + facts.tlsa_error;
+      a.last_status = "4.7.5";
+      continue;
+    }
+    bool dane = false;
+    if (facts.tlsa == tlsa_state::secure)
+      for (const auto& rr : facts.tlsa_records) dane = dane || crypto::usable_for_smtp(rr);
+    auto addrs = co_await resolve_host_addresses(im->resolver, host.name);
+    if (addrs.status != policy::fact::found) {
+      a.last_error = host.name + ": " + addrs.error;
+      continue;
+    }
+    size_t method_failures_before = a.hosts_failed_on_method;
+    for (const auto& address : addrs.list) {
+      bool retry_in_clear = false;
+      auto end = co_await session(im, &a, host.name, address, dane, facts.tlsa_records, enforce, in_sts, true,
+                                  &retry_in_clear);
+      if (retry_in_clear) end = co_await session(im, &a, host.name, address, dane, facts.tlsa_records, enforce, in_sts,
+                                                 false, &retry_in_clear);
+      if (end == session_end::finished) co_return results;
+      if (end == session_end::next_mx) break;
+    }
+    // Counted once per host, however many of its addresses were tried.
+    if (a.hosts_failed_on_method > method_failures_before) a.hosts_failed_on_method = method_failures_before + 1;
+  }
+  if (a.hosts_tried > 0 && a.hosts_failed_on_method == a.hosts_tried) {
+    // Every MX fell short of the requirement: the rule's on_failure decides.
+    set_all(a, outcome::deferred, "4.7.10", a.method_failure, true);
+  } else {
+    set_all(a, outcome::deferred, a.last_status.empty() || a.last_status[0] != '4' ? "4.4.1" : a.last_status,
+            a.last_error.empty() ? "no MX host of " + t.domain + " could be reached" : a.last_error);
+  }
+  co_return results;
+}
+
+}  // namespace
+
+smtp_transport::smtp_transport(asio::any_io_executor executor, dns::resolver& resolver, prober& probe,
+                               delivery_options options)
+    : impl_(std::make_shared<impl>(std::move(executor), resolver, probe, std::move(options))) {}
+
+smtp_transport::~smtp_transport() = default;
+
+asio::awaitable<std::vector<recipient_result>> smtp_transport::send(outbound_transfer t) {
+  co_return co_await asio::co_spawn(asio::make_strand(impl_->executor), run_transfer(impl_, std::move(t)),
+                                    asio::use_awaitable);
+}
+
+}  // namespace sealgate::gateway
