@@ -45,7 +45,9 @@ class coalescing_cache {
         co_return ticket{std::nullopt, true, false};
       }
     }
-    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void()>(wait_for{this, key},
+    // The initiation holds only pointers: g++ 12 destroys some non-trivial
+    // temporaries of a co_await expression twice (a std::string here did).
+    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void()>(wait_for{this, &key},
                                                                                       boost::asio::use_awaitable);
     std::lock_guard lock(mutex_);
     co_return ticket{entries_[key].value, false, true};
@@ -90,11 +92,11 @@ class coalescing_cache {
 
   struct wait_for {
     coalescing_cache* self;
-    std::string key;
+    const std::string* key;  // the waiting coroutine's own, alive while it waits
     template <class Handler>
     void operator()(Handler&& handler) {
       std::unique_lock lock(self->mutex_);
-      entry& e = self->entries_[key];
+      entry& e = self->entries_[*key];
       // The leader may have published between acquire's check and now.
       if (!e.in_flight) {
         lock.unlock();

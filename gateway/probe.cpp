@@ -28,6 +28,7 @@ struct prober::impl {
   delivery_options options;
   std::shared_ptr<asio::ssl::context> tls_context;
   coalescing_cache<mx_probe> hosts;
+  coalescing_cache<domain_probe> domains;  // coalesces concurrent probes of one domain only (TTL 0)
   coalescing_cache<mta_sts_result> sts_fetches;
   std::mutex sts_mutex;
   struct cached_policy {
@@ -271,7 +272,9 @@ prober::~prober() = default;
 
 const delivery_options& prober::options() const { return impl_->options; }
 
-probe_stats prober::stats() const { return {impl_->hosts.computations(), impl_->sts_fetches.computations()}; }
+probe_stats prober::stats() const {
+  return {impl_->domains.computations(), impl_->hosts.computations(), impl_->sts_fetches.computations()};
+}
 
 asio::awaitable<mx_probe> prober::probe_host(std::string host) {
   host = lower_name(host);
@@ -347,9 +350,32 @@ asio::awaitable<mta_sts_result> prober::mta_sts(std::string domain) {
 }
 
 asio::awaitable<domain_probe> prober::probe_domain(std::string domain) {
+  domain = lower_name(domain);
+  auto im = impl_;
+  // A burst of messages to one domain asks DNS once, not once per message;
+  // nothing is kept beyond the burst (TTL 0): the host cache does that.
+  auto ticket = co_await im->domains.acquire(domain);
+  if (!ticket.leader) {
+    domain_probe p = std::move(*ticket.value);
+    for (auto& m : p.mx) m.from_cache = true;
+    co_return p;
+  }
+  domain_probe p;
+  try {
+    p = co_await run_domain_probe(domain);
+  } catch (const std::exception& e) {
+    p.domain = domain;
+    p.mx_error = std::string("probe failed: ") + e.what();
+    p.summary = summarize(p);
+  }
+  im->domains.publish(domain, p, std::chrono::seconds(0));
+  co_return p;
+}
+
+asio::awaitable<domain_probe> prober::run_domain_probe(std::string domain) {
   auto start = std::chrono::steady_clock::now();
   domain_probe out;
-  out.domain = lower_name(domain);
+  out.domain = domain;
   auto set = co_await impl_->resolver.mx_hosts(out.domain);
   out.mx_status = set.status;
   out.mx_secure = set.secure;

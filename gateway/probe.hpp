@@ -111,6 +111,7 @@ boost::asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& res
 policy::domain_facts to_domain_facts(const domain_probe& p);
 
 struct probe_stats {
+  size_t domain_probes = 0;   // domain probes actually run (concurrent requests for one domain coalesced)
   size_t host_probes = 0;     // SMTP probes actually run (cache misses, coalesced counted once)
   size_t mta_sts_fetches = 0; // HTTPS policy fetches actually run
 };
@@ -136,6 +137,7 @@ class prober {
   struct impl;
 
  private:
+  boost::asio::awaitable<domain_probe> run_domain_probe(std::string domain);
   std::shared_ptr<impl> impl_;
 };
 

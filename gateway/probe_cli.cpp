@@ -97,7 +97,8 @@ std::string to_json(const domain_probe& p, const probe_stats& st) {
     << ", \"cert_verified\": " << json_string(fact_text(f.cert_verified))
     << ", \"dane\": " << json_string(std::string(policy::to_string(f.dane)))
     << ", \"mta_sts\": " << json_string(std::string(policy::to_string(f.mta_sts))) << "}";
-  o << ", \"duration_ms\": " << p.duration.count() << ", \"host_probes\": " << st.host_probes
+  o << ", \"duration_ms\": " << p.duration.count() << ", \"domain_probes\": " << st.domain_probes
+    << ", \"host_probes\": " << st.host_probes
     << ", \"mta_sts_fetches\": " << st.mta_sts_fetches << "}";
   return o.str();
 }
@@ -232,7 +233,8 @@ int run_probe_command(const std::vector<std::string>& args) {
       auto cold = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
       auto stats = p.stats();
       std::cerr << "burst: " << st.burst_done << " concurrent probes of " << domain << " in " << cold.count()
-                << " ms: " << stats.host_probes << " host probes, " << stats.mta_sts_fetches << " MTA-STS fetches\n";
+                << " ms: " << stats.domain_probes << " domain probes, " << stats.host_probes << " host probes, "
+                << stats.mta_sts_fetches << " MTA-STS fetches\n";
     }
     asio::co_spawn(io, probe_and_print(p, domain, json, &st), log_exception);
     io.run();
