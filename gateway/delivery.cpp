@@ -64,11 +64,23 @@ std::string header_value(const policy::message_facts& f, std::string_view name) 
   return "";
 }
 
-// Why decide() deferred, in its own words ("defer: ..."), without the prefix.
+// Why decide() deferred, in its own words ("defer: ..."), without the
+// prefix; when no method was available, with each method's reason.
 std::string defer_reason(const policy::decision& d) {
+  std::string why = "the policy could not decide";
   for (auto it = d.reasons.rbegin(); it != d.reasons.rend(); ++it)
-    if (it->rfind("defer: ", 0) == 0) return it->substr(7);
-  return "the policy could not decide";
+    if (it->rfind("defer: ", 0) == 0) {
+      why = it->substr(7);
+      break;
+    }
+  if (why.rfind("no method of rule", 0) == 0) {
+    std::string each;
+    for (const auto& v : d.considered)
+      if (v.state != policy::method_verdict::availability::skipped)
+        each += (each.empty() ? ": " : "; ") + std::string(policy::to_string(v.m)) + ": " + v.why;
+    why += each;
+  }
+  return why;
 }
 
 void log_failure(std::string_view what, std::exception_ptr e) {
@@ -389,7 +401,13 @@ struct pending_recipient {
 asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, std::vector<size_t> indexes,
                                      std::shared_ptr<const std::string> content, policy::message_facts facts) {
   const auto& env = p.message->envelope;
-  policy::domain_facts dfacts = co_await s->services.domain_facts(domain);
+  destination_facts destination = co_await s->services.domain_facts(domain);
+  if (!destination.takes_mail) {
+    for (size_t i : indexes)
+      finish_recipient(s, p, i, rcpt_state::bounced, destination.status, destination.reason, "none", nullptr, nullptr);
+    co_return;
+  }
+  const policy::domain_facts& dfacts = destination.policy;
   std::vector<pending_recipient> round;
   for (size_t i : indexes) round.push_back({i, {}});
   std::map<size_t, policy::key_facts> keys;

@@ -58,11 +58,21 @@ struct outbound_transfer {
   std::shared_ptr<const std::string> content;  // CRLF lines, ready to send (dot-stuffing is the client's)
 };
 
+// What the queue learns about a recipient domain before deciding: the facts
+// the policy weighs, or that the domain takes no mail at all (null MX, RFC
+// 7505; no such domain), which no method can change.
+struct destination_facts {
+  policy::domain_facts policy;
+  bool takes_mail = true;
+  std::string status;  // when !takes_mail: "5.1.10", "5.1.2"
+  std::string reason;
+};
+
 // The world as the queue sees it. Production wires the domain probe, key
 // discovery, crypto and the SMTP client; unit tests wire scripted answers.
 // Each must report a failed lookup as tempfail, never as absent.
 struct delivery_services {
-  std::function<boost::asio::awaitable<policy::domain_facts>(std::string domain)> domain_facts;
+  std::function<boost::asio::awaitable<destination_facts>(std::string domain)> domain_facts;
   std::function<boost::asio::awaitable<policy::key_facts>(std::string address)> key_facts;
   // One result per recipient of the transfer, in order.
   std::function<boost::asio::awaitable<std::vector<recipient_result>>(outbound_transfer)> send;

@@ -45,8 +45,20 @@ namespace asio = boost::asio;
 
 // Named coroutines for the queue's services (no capturing coroutine lambdas
 // with g++ 12; DESIGN.md 2).
-asio::awaitable<sealgate::policy::domain_facts> probe_facts(prober* probe, std::string domain) {
-  co_return to_domain_facts(co_await probe->probe_domain(std::move(domain)));
+asio::awaitable<destination_facts> probe_facts(prober* probe, std::string domain) {
+  auto p = co_await probe->probe_domain(domain);
+  destination_facts f;
+  f.policy = to_domain_facts(p);
+  if (p.mx_status == sealgate::dns::mx_outcome::null_mx) {
+    f.takes_mail = false;
+    f.status = "5.1.10";
+    f.reason = domain + " accepts no mail (null MX, RFC 7505)";
+  } else if (p.mx_status == sealgate::dns::mx_outcome::no_such_domain) {
+    f.takes_mail = false;
+    f.status = "5.1.2";
+    f.reason = domain + " does not exist or has no mail host";
+  }
+  co_return f;
 }
 
 // No key source is configured yet (PGP and S/MIME come with crypto/): no key

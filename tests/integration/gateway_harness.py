@@ -91,6 +91,9 @@ class Gateway:
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -390,3 +390,31 @@ def tempdir(prefix):
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)
     return d
+
+
+class PeersTestCase:
+    """Mixin for a unittest.TestCase whose peers live as long as the class:
+    start_peers() (a classmethod) appends a stop function to cls.cleanups for
+    each peer it starts; they are stopped in reverse order, also when starting
+    one of them failed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cleanups = []
+        try:
+            cls.start_peers()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        errors = []
+        for fn in reversed(cls.cleanups):
+            try:
+                fn()
+            except Exception as e:  # keep stopping the others
+                errors.append(e)
+        cls.cleanups = []
+        if errors:
+            raise errors[0]

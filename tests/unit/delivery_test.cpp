@@ -31,14 +31,23 @@ struct script {
   int fact_lookups = 0;
 };
 
-asio::awaitable<policy::domain_facts> scripted_facts(script* s, std::string domain) {
+asio::awaitable<destination_facts> scripted_facts(script* s, std::string domain) {
   ++s->fact_lookups;
-  if (s->facts.count(domain)) co_return s->facts[domain];
-  policy::domain_facts f;
-  f.starttls = policy::fact::found;
-  f.tls_version = 13;
-  f.cert_verified = policy::fact::found;
-  co_return f;
+  destination_facts out;
+  if (domain == "nullmx.example") {
+    out.takes_mail = false;
+    out.status = "5.1.10";
+    out.reason = "nullmx.example accepts no mail (null MX, RFC 7505)";
+    co_return out;
+  }
+  if (s->facts.count(domain)) {
+    out.policy = s->facts[domain];
+    co_return out;
+  }
+  out.policy.starttls = policy::fact::found;
+  out.policy.tls_version = 13;
+  out.policy.cert_verified = policy::fact::found;
+  co_return out;
 }
 
 asio::awaitable<policy::key_facts> no_keys(std::string) { co_return policy::key_facts{}; }
@@ -348,6 +357,15 @@ TEST_F(Delivery, RequireTlsRaisesTheTransportAndBouncesWhenItCannotBeHonoured) {
   }
   EXPECT_EQ(rows("SELECT status FROM recipients WHERE queue_id='" + id + "'")[0][0], "bounced");
   EXPECT_NE(dsn->content->find("Status: 5.7.30"), std::string::npos);
+}
+
+TEST_F(Delivery, ADomainThatTakesNoMailBouncesWithoutAskingThePolicy) {
+  start();
+  auto id = submit("app@ours.example", {"x@nullmx.example"});
+  run_until([&] { return gone(id) && !script_.sent.empty(); });
+  ASSERT_EQ(script_.sent.size(), 1u);  // only the DSN
+  EXPECT_NE(script_.sent[0].content->find("Status: 5.1.10"), std::string::npos);
+  EXPECT_NE(script_.sent[0].content->find("null MX"), std::string::npos);
 }
 
 TEST_F(Delivery, UnknownFactsDeferWithoutConnecting) {

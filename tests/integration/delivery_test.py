@@ -1,0 +1,391 @@
+"""End-to-end delivery through the built gateway to real peers on 127.0.5.0/24:
+a Postfix smtpd with STARTTLS and a test-CA certificate (mail held in its
+queue and read back with postcat), smtp-sink instances (plain, 451-then-250,
+550, the sender's own MX collecting DSNs), a STARTTLS-stripping
+man-in-the-middle in front of the Postfix, and a DNS (nsd with a signed zone
+behind a validating unbound, plus unsigned local data). Every peer is started
+here and stopped at the end, also when a test fails. Postfix needs root."""
+import email
+import email.policy
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import unittest
+
+import probe_peers as peers
+from gateway_harness import BIN, Gateway
+
+A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD = ("127.0.5.11", "127.0.5.14", "127.0.5.16", "127.0.5.17",
+                                                             "127.0.5.18", "127.0.5.19", "127.0.5.20")
+MARKER = "BODY-MARKER-4b1d"  # stands for content that must never travel in clear
+
+POLICY = """\
+rules:
+  - name: clear-ok
+    match: {domains: [plain.dlv.test, flaky.dlv.test, bounce.dlv.test, ours.dlv.test, load.dlv.test]}
+    methods: [tls, plain]
+    tls: {min_version: "1.2", verify: none}
+    on_failure: next
+  - name: default
+    methods: [tls]
+    tls: {min_version: "1.2", verify: ca}
+    on_failure: defer
+"""
+
+
+def local_data():
+    hosts = {"mx-tls": A_TLS, "mx-plain": A_PLAIN, "mx-strip": A_STRIP, "mx-flaky": A_FLAKY, "mx-bounce": A_BOUNCE,
+             "mx-dsn": A_DSN, "mx-load": A_LOAD}
+    rr = ["dlv.test. 600 IN SOA ns.dlv.test. hostmaster.dlv.test. 1 3600 600 86400 60"]
+    rr += ["%s.dlv.test. 300 IN A %s" % kv for kv in hosts.items()]
+    for domain, mx in (("tls", "mx-tls"), ("plain", "mx-plain"), ("strip", "mx-strip"), ("flaky", "mx-flaky"),
+                       ("bounce", "mx-bounce"), ("ours", "mx-dsn"), ("load", "mx-load")):
+        rr.append("%s.dlv.test. 300 IN MX 10 %s.dlv.test." % (domain, mx))
+    rr.append("nullmx.dlv.test. 300 IN MX 0 .")
+    return rr
+
+
+def signed_zone(port, tlsa_good):
+    return "\n".join([
+        "$ORIGIN dane.test.", "$TTL 300",
+        "@ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 60",
+        "@ IN NS ns.dane.test.", "ns IN A 127.0.0.1",
+        "@ IN MX 10 mx.dane.test.", "mx IN A " + A_TLS,
+        "_%d._tcp.mx IN TLSA 3 1 1 %s" % (port, tlsa_good),
+        "bad IN MX 10 mxbad.dane.test.", "mxbad IN A " + A_TLS,
+        "_%d._tcp.mxbad IN TLSA 3 1 1 %s" % (port, "00" * 32), ""])
+
+
+class StripProxy:
+    """A man in the middle in front of an MX: relays both ways, and from its
+    second connection on (the first is the gateway's probe) replaces STARTTLS
+    in the server's replies, as a downgrade attacker does. Keeps every octet the
+    client sent, so a test can prove what crossed in clear."""
+
+    def __init__(self, address, port, upstream):
+        self.upstream = upstream
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, port))
+        self.sock.listen(16)
+        self.connections = 0
+        self.from_client = bytearray()
+        self.lock = threading.Lock()
+        self.stopping = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            strip = self.connections >= 2
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self.pump, args=(client, server, False, True), daemon=True).start()
+            threading.Thread(target=self.pump, args=(server, client, strip, False), daemon=True).start()
+
+    def pump(self, src, dst, strip, record):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if strip:
+                    data = data.replace(b"STARTTLS", b"XXXXXXXX")
+                if record:
+                    with self.lock:
+                        self.from_client += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+
+
+@unittest.skipUnless(os.geteuid() == 0, "a private Postfix instance needs root to start")
+class Delivery(peers.PeersTestCase, unittest.TestCase):
+    @classmethod
+    def start_peers(cls):
+        d = cls.dir = peers.tempdir("sealgate-delivery-")
+        if os.environ.get("SEALGATE_KEEP_TMP") != "1":
+            cls.cleanups.append(lambda: shutil.rmtree(d, True))
+        ca = cls.ca = peers.TestCA(d)
+        cls.tls_cert = ca.issue("mx-tls", ["mx-tls.dlv.test", "mx.dane.test", "mxbad.dane.test", "mx-strip.dlv.test"])
+        cls.port = peers.free_port_on([A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD])
+        cls.postfix = peers.Postfix(os.path.join(d, "postfix"), cls.port, [
+            {"address": A_TLS, "hostname": "mx-tls.dlv.test",
+             "options": {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cls.tls_cert[0],
+                         "smtpd_tls_key_file": cls.tls_cert[1]}}])
+        cls.cleanups.append(cls.postfix.stop)
+        cls.postfix.start()
+        cls.dumps = {}
+        for name, address, flags in (("plain", A_PLAIN, []), ("bounce", A_BOUNCE, ["-f", "RCPT"]),
+                                     ("dsn", A_DSN, []), ("load", A_LOAD, None)):
+            cls.start_sink(name, address, flags)
+        cls.proxy = StripProxy(A_STRIP, cls.port, (A_TLS, cls.port))
+        cls.cleanups.append(cls.proxy.stop)
+        os.makedirs(os.path.join(d, "dns"))
+        signed = {"dane.test": signed_zone(cls.port, peers.spki_sha256(cls.tls_cert[0]))}
+        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, {}, "dlv.test", local_data(), cls.cleanups)
+
+    @classmethod
+    def start_sink(cls, name, address, flags, dump=True):
+        """smtp-sink on address; flags None: no dump files (the load sink only counts)."""
+        dump_dir = os.path.join(cls.dir, "dump-" + name)
+        os.makedirs(dump_dir, exist_ok=True)
+        os.chmod(dump_dir, 0o777)
+        cls.dumps[name] = dump_dir
+        argv = [peers.SMTP_SINK, "-u", "nobody"]
+        if flags is not None:
+            argv += flags + ["-d", os.path.join(dump_dir, "%H%M%S.")]
+        argv += ["%s:%d" % (address, cls.port), "100"]
+        p = peers.Process(argv, os.path.join(cls.dir, "sink-%s.log" % name))
+        cls.cleanups.append(p.stop)
+        if not peers.wait_for_banner(address, cls.port):
+            raise RuntimeError("smtp-sink %s did not start: %s" % (name, p.log()))
+        return p
+
+    # ------------------------------------------------------------ helpers --
+    def gateway(self, queue="{retry_min: 1s, retry_max: 2s}"):
+        gw = Gateway(self, listeners=[{"name": "smarthost", "tls": "none", "auth": "none"}])
+        with open(os.path.join(gw.dir, "policy.yaml"), "w") as f:
+            f.write(POLICY)
+        with open(gw.config, "a") as f:
+            f.write("policy_file: policy.yaml\n"
+                    'dns: {servers: ["127.0.0.1:%d"], timeout: 5s}\n'
+                    "delivery: {port: %d, ca_file: %s, probe_cache_ttl: 10m, timeouts: {connect: 5s}}\n"
+                    "queue: %s\n" % (self.dns.port, self.port, self.ca.cert, queue))
+        return gw.start()
+
+    def send(self, gw, sender, rcpts, content):
+        argv = ["swaks", "--server", "127.0.0.1:%d" % gw.port, "--from", sender, "--to", ",".join(rcpts),
+                "--data", "-"]
+        r = subprocess.run(argv, input=content.replace("\r\n", "\n"), capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        m = re.search(r"250 2\.0\.0 Ok: queued as ([0-9A-F]{16})", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        return m.group(1)
+
+    def queue_json(self, gw):
+        r = subprocess.run([BIN, "queue", "list", "--config", gw.config, "--json"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def wait_until(self, what, predicate, timeout=60, gw=None):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        self.fail("timed out waiting for %s\n%s" % (what, gw.read_log()[-6000:] if gw else ""))
+
+    def db(self, gw, sql, args=()):
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(gw.dir, "sealgate.db"), uri=True, timeout=10)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def recipient(self, gw, address):
+        rows = self.db(gw, "SELECT status, method, rule, mx_host, tls_protocol, certificate, reply, policy_sha256"
+                           " FROM recipients WHERE address=? ORDER BY rowid DESC LIMIT 1", (address,))
+        return rows[0] if rows else None
+
+    def delivered(self, gw, address):
+        r = self.recipient(gw, address)
+        return r is not None and r[0] == "delivered"
+
+    def dump_files(self, name):
+        return sorted(glob.glob(os.path.join(self.dumps[name], "*")))
+
+    def postfix_held(self):
+        r = subprocess.run(["postqueue", "-c", self.postfix.etc, "-j"], capture_output=True, text=True, timeout=30)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+    def postcat(self, queue_id):
+        r = subprocess.run(["postcat", "-c", self.postfix.etc, "-bh", "-q", queue_id], capture_output=True,
+                           timeout=30)
+        return r.stdout
+
+    @staticmethod
+    def message(subject, rcpt, extra=""):
+        return ("From: App <app@ours.dlv.test>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s@ours.dlv.test>\r\n"
+                "Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n"
+                "%s\r\nDear patient,\r\n%s\r\n.leading dot stays\r\nGr\u00fc\u00dfe\r\n"
+                % (rcpt, subject, subject.replace(" ", "-"), extra, MARKER))
+
+    # -------------------------------------------------------------- tests --
+    def test_verified_tls_delivery_arrives_identical_and_is_recorded(self):
+        gw = self.gateway()
+        before = {m["queue_id"] for m in self.postfix_held()}
+        content = self.message("tls one", "pat@tls.dlv.test")
+        self.send(gw, "app@ours.dlv.test", ["pat@tls.dlv.test"], content)
+        self.wait_until("delivery to the TLS MX", lambda: self.delivered(gw, "pat@tls.dlv.test"), gw=gw)
+        status, method, rule, mx, proto, cert, reply, sha = self.recipient(gw, "pat@tls.dlv.test")
+        self.assertEqual((method, rule, mx, proto, cert), ("tls", "default", "mx-tls.dlv.test", "TLSv1.3", "verified"))
+        self.assertRegex(sha, "^[0-9a-f]{64}$")
+        self.assertTrue(reply.startswith("250"), reply)
+        new = [m for m in self.postfix_held() if m["queue_id"] not in before]
+        self.assertEqual(len(new), 1, new)
+        self.assertEqual(new[0]["recipients"][0]["address"], "pat@tls.dlv.test")
+        got = self.postcat(new[0]["queue_id"]).replace(b"\r\n", b"\n")
+        # Apart from the Received: headers added on the way, the content is what was sent.
+        self.assertIn(content.replace("\r\n", "\n").encode("utf-8"), got)
+        self.assertIn(b"by gw.test (sealgate)", got)
+        # Postfix saw TLS from the gateway.
+        self.assertRegex(self.postfix.log(), r"Anonymous TLS connection established from \S+\[127\.0\.0\.1\]|"
+                                             r"TLS connection established from \S+\[127\.0\.0\.1\]: TLSv1\.3")
+        self.wait_until("the spool to empty", lambda: gw.queued() == [], gw=gw)
+
+    def test_recipients_needing_different_methods_get_separate_transactions(self):
+        gw = self.gateway()
+        plain_before = set(self.dump_files("plain"))
+        qid = self.send(gw, "app@ours.dlv.test", ["a@tls.dlv.test", "b@plain.dlv.test"],
+                        self.message("split", "a@tls.dlv.test"))
+        self.wait_until("both recipients", lambda: self.delivered(gw, "a@tls.dlv.test")
+                        and self.delivered(gw, "b@plain.dlv.test"), gw=gw)
+        rows = self.db(gw, "SELECT address, method, rule, mx_host, certificate FROM recipients WHERE queue_id=?"
+                           " ORDER BY idx", (qid,))
+        self.assertEqual(rows, [("a@tls.dlv.test", "tls", "default", "mx-tls.dlv.test", "verified"),
+                                ("b@plain.dlv.test", "plain", "clear-ok", "mx-plain.dlv.test", "none")])
+        new = [f for f in self.dump_files("plain") if f not in plain_before]
+        self.assertEqual(len(new), 1)
+        with open(new[0], "rb") as f:
+            dump = f.read()
+        self.assertIn(b"X-Rcpt-Args: <b@plain.dlv.test>", dump)
+        self.assertEqual(re.findall(rb"^X-Rcpt-Args: (.*)$", dump, re.M), [b"<b@plain.dlv.test>"])
+
+    def test_starttls_stripping_man_in_the_middle_never_sees_the_body(self):
+        gw = self.gateway()
+        qid = self.send(gw, "app@ours.dlv.test", ["pat@strip.dlv.test"], self.message("strip", "pat@strip.dlv.test"))
+        self.wait_until("the stripped attempt", lambda: "does not offer STARTTLS" in gw.read_log(), gw=gw)
+        time.sleep(0.5)
+        with self.proxy.lock:
+            seen = bytes(self.proxy.from_client)
+        self.assertGreaterEqual(self.proxy.connections, 2, "the probe and the delivery attempt")
+        self.assertNotIn(MARKER.encode(), seen)
+        self.assertNotIn(b"DATA", seen)
+        self.assertNotIn(b"MAIL FROM", seen)
+        q = self.queue_json(gw)
+        msg = next(m for m in q["messages"] if m["id"] == qid)
+        r = msg["recipients"][0]
+        self.assertEqual(r["state"], "deferred")
+        self.assertIn("does not offer STARTTLS", r["last_reply"])
+        self.assertIsNone(self.recipient(gw, "pat@strip.dlv.test")[3], "nothing was sent to any MX")
+
+    def test_a_451_then_250_is_delivered_on_retry(self):
+        sink = self.start_sink("flaky", A_FLAKY, ["-r", "RCPT"])
+        gw = self.gateway()
+        self.send(gw, "app@ours.dlv.test", ["x@flaky.dlv.test"], self.message("flaky", "x@flaky.dlv.test"))
+        self.wait_until("the 4xx", lambda: (self.recipient(gw, "x@flaky.dlv.test") or ("",))[0] == "deferred", gw=gw)
+        sink.stop()
+        self.start_sink("flaky", A_FLAKY, [])
+        self.wait_until("the retry", lambda: self.delivered(gw, "x@flaky.dlv.test"), gw=gw)
+        attempts = self.db(gw, "SELECT a.outcome, a.reply FROM attempts a JOIN recipients r USING (queue_id, idx)"
+                               " WHERE r.address='x@flaky.dlv.test' ORDER BY a.rowid")
+        self.assertEqual(attempts[0][0], "deferred")
+        self.assertTrue(attempts[0][1].startswith("4"), attempts)
+        self.assertEqual(attempts[-1][0], "delivered")
+
+    def test_a_550_bounces_with_a_dsn_that_holds_no_content(self):
+        gw = self.gateway()
+        dsn_before = set(self.dump_files("dsn"))
+        qid = self.send(gw, "app@ours.dlv.test", ["gone@bounce.dlv.test"],
+                        self.message("Lab results for Jane Doe", "gone@bounce.dlv.test"))
+        self.wait_until("the DSN", lambda: len(set(self.dump_files("dsn")) - dsn_before) == 1, gw=gw)
+        self.assertEqual(self.recipient(gw, "gone@bounce.dlv.test")[0], "bounced")
+        path = (set(self.dump_files("dsn")) - dsn_before).pop()
+        with open(path, "rb") as f:
+            raw = f.read()
+        self.assertIn(b"X-Mail-Args: <>", raw, "DSNs come from the null sender")
+        self.assertIn(b"X-Rcpt-Args: <app@ours.dlv.test>", raw)
+        self.assertNotIn(MARKER.encode(), raw)
+        self.assertNotIn(b"Jane Doe", raw)
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertEqual(msg.get_content_type(), "multipart/report")
+        self.assertEqual(msg.get_param("report-type"), "delivery-status")
+        parts = [p.get_content_type() for p in msg.iter_parts()]
+        self.assertEqual(parts, ["text/plain", "message/delivery-status"])
+        status = msg.get_payload()[1].get_payload()
+        fields = {k.lower(): v for block in status for k, v in block.items()}
+        self.assertEqual(fields["final-recipient"], "rfc822; gone@bounce.dlv.test")
+        self.assertEqual(fields["action"], "failed")
+        self.assertTrue(fields["status"].startswith("5."), fields)
+        self.assertIn("smtp; 5", fields["diagnostic-code"])
+        self.assertEqual(fields["x-sealgate-queue-id"], qid)
+
+    def test_null_mx_bounces_at_once(self):
+        gw = self.gateway()
+        self.send(gw, "app@ours.dlv.test", ["x@nullmx.dlv.test"], self.message("nullmx", "x@nullmx.dlv.test"))
+        self.wait_until("the bounce", lambda: (self.recipient(gw, "x@nullmx.dlv.test") or ("",))[0] == "bounced", gw=gw)
+        self.assertIn("null MX", self.recipient(gw, "x@nullmx.dlv.test")[6])
+
+    def test_dane_match_delivers_and_a_mismatch_waits(self):
+        gw = self.gateway()
+        self.send(gw, "app@ours.dlv.test", ["ok@dane.test", "no@bad.dane.test"], self.message("dane", "ok@dane.test"))
+        self.wait_until("the DANE delivery", lambda: self.delivered(gw, "ok@dane.test"), gw=gw)
+        self.assertEqual(self.recipient(gw, "ok@dane.test")[5], "dane")
+        bad = self.recipient(gw, "no@bad.dane.test")
+        self.assertNotEqual(bad[0], "delivered")
+        self.wait_until("the mismatch reason", lambda: "does not match them" in (self.recipient(gw, "no@bad.dane.test")[6] or ""),
+                        gw=gw)
+
+    def test_kill_9_during_5000_messages_loses_nothing_and_records_each_delivery_once(self):
+        gw = self.gateway(queue="{retry_min: 1s, retry_max: 2s, concurrency: 100}")
+        load = subprocess.Popen(["smtp-source", "-m", "5000", "-s", "20", "-l", "2048", "-f", "app@ours.dlv.test",
+                                 "-t", "rcpt@load.dlv.test", "127.0.0.1:%d" % gw.port],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: load.poll() is None and load.kill())
+        self.wait_until("some deliveries", lambda: gw.read_log().count("status=delivered") >= 300, timeout=120, gw=gw)
+        gw.kill9()
+        load.kill()
+        load.wait(10)
+        acked = set(re.findall(r": ([0-9A-F]{16}): client=\S+ .*\(queued\)$", gw.read_log(), re.M))
+        self.assertGreaterEqual(len(acked), 300)
+        gw.start()
+        self.wait_until("the queue to drain", lambda: gw.queued() == [], timeout=300, gw=gw)
+        time.sleep(1)  # the last records commit before the files go, so this is margin only
+        rows = dict(self.db(gw, "SELECT queue_id, status FROM recipients WHERE address='rcpt@load.dlv.test'"))
+        missing = sorted(q for q in acked if rows.get(q) != "delivered")
+        self.assertEqual(missing, [], "acknowledged but not recorded as delivered")
+        twice = self.db(gw, "SELECT queue_id, idx, count(*) FROM attempts WHERE outcome='delivered'"
+                            " GROUP BY queue_id, idx HAVING count(*) > 1")
+        self.assertEqual(twice, [], "a recipient recorded as delivered twice")
+        # The report adds up: every group's statuses sum to its recipients.
+        r = subprocess.run([BIN, "report", "--config", gw.config, "--by", "recipient-domain", "--format", "json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        report = json.loads(r.stdout)
+        for g in report["groups"]:
+            self.assertEqual(g["recipients"], g["delivered"] + g["queued"] + g["deferred"] + g["bounced"] + g["deleted"],
+                             g)
+        load_group = next(g for g in report["groups"] if g["key"] == "load.dlv.test")
+        self.assertGreaterEqual(load_group["delivered"], len(acked))
+        self.assertEqual(report["total"], sum(g["recipients"] for g in report["groups"]))
+
+
+if __name__ == "__main__":
+    unittest.main()
