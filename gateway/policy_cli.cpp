@@ -1,7 +1,7 @@
 // `sealgate policy check` and `sealgate policy explain`, and the reloadable
-// current policy. Explain runs only on facts given on the command line
-// (--offline) until the domain probe and key lookup exist; it never guesses a
-// fact it was not given as anything but documented defaults.
+// current policy. Explain decides on live facts (the domain probe, as the
+// gateway would; no key source exists yet, so no key is ever found) or on
+// facts given on the command line (--offline); it never guesses a fact.
 #include "gateway/policy_cli.hpp"
 
 #include <atomic>
@@ -11,8 +11,14 @@
 #include <optional>
 #include <sstream>
 
-#include "gateway/config.hpp"
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "dns/resolver.hpp"
 #include "gateway/cli_text.hpp"
+#include "gateway/config.hpp"
+#include "gateway/probe.hpp"
 #include "policy/classify.hpp"
 #include "policy/decide.hpp"
 #include "policy/message_facts.hpp"
@@ -24,10 +30,12 @@ namespace pol = sealgate::policy;
 constexpr const char* policy_usage =
     "usage: sealgate policy check --config FILE [POLICY_FILE]\n"
     "       sealgate policy explain --config FILE --from ADDR --to ADDR [--to ADDR ...]\n"
-    "                               [--message FILE.eml] [--json] --offline [FACTS]\n"
+    "                               [--message FILE.eml] [--json] [--offline FACTS]\n"
     "\n"
     "check validates the policy (POLICY_FILE, else the config's policy_file).\n"
-    "explain shows, for each recipient, the classes, the rule, every method considered and the decision.\n"
+    "explain shows, for each recipient, the classes, the rule, every method considered and the decision,\n"
+    "on live facts (each recipient domain is probed as the gateway would) or, with --offline, on the\n"
+    "facts given below.\n"
     "\n"
     "explain options:\n"
     "  --listener NAME           listener the message arrived on (default: the config's first listener)\n"
@@ -111,12 +119,45 @@ struct explain_options {
   std::string config_file, from, message_file, listener, auth_user;
   bool listener_given = false;
   std::vector<std::string> to;
-  bool json = false, offline = false;
+  bool json = false, offline = false, facts_given = false;
   pol::domain_facts domain;
   pol::key_facts keys;
   bool portal = false;
   std::vector<pol::method> failed;
 };
+
+// One offline fact option a with its value v.
+void parse_fact_option(explain_options& o, const std::string& a, const std::string& v) {
+  if (a == "--starttls") o.domain.starttls = parse_fact(a, v);
+  else if (a == "--verified") o.domain.cert_verified = parse_fact(a, v);
+  else if (a == "--pgp-key") o.keys.pgp = parse_fact(a, v);
+  else if (a == "--smime-cert") o.keys.smime = parse_fact(a, v);
+  else if (a == "--tls-version") {
+    static const std::map<std::string, int> versions{{"1.0", 10}, {"1.1", 11}, {"1.2", 12}, {"1.3", 13}};
+    auto it = versions.find(v);
+    if (it == versions.end()) throw usage_error{"--tls-version takes 1.0, 1.1, 1.2 or 1.3, not '" + v + "'"};
+    o.domain.tls_version = it->second;
+  } else if (a == "--dane") {
+    static const std::map<std::string, pol::dane_state> states{{"none", pol::dane_state::none},
+                                                               {"secure", pol::dane_state::secure},
+                                                               {"mismatch", pol::dane_state::mismatch},
+                                                               {"unknown", pol::dane_state::unknown}};
+    auto it = states.find(v);
+    if (it == states.end()) throw usage_error{"--dane takes none, secure, mismatch or unknown, not '" + v + "'"};
+    o.domain.dane = it->second;
+  } else if (a == "--mta-sts") {
+    static const std::map<std::string, pol::mta_sts_state> states{{"none", pol::mta_sts_state::none},
+                                                                  {"testing", pol::mta_sts_state::testing},
+                                                                  {"enforce", pol::mta_sts_state::enforce},
+                                                                  {"unknown", pol::mta_sts_state::unknown}};
+    auto it = states.find(v);
+    if (it == states.end()) throw usage_error{"--mta-sts takes none, testing, enforce or unknown, not '" + v + "'"};
+    o.domain.mta_sts = it->second;
+  } else if (a == "--portal") {
+    if (v != "yes" && v != "no") throw usage_error{"--portal takes yes or no, not '" + v + "'"};
+    o.portal = v == "yes";
+  }
+}
 
 explain_options parse_explain(const std::vector<std::string>& args) {
   explain_options o;
@@ -135,39 +176,12 @@ explain_options parse_explain(const std::vector<std::string>& args) {
     else if (a == "--auth-user") o.auth_user = value();
     else if (a == "--json") o.json = true;
     else if (a == "--offline") o.offline = true;
-    else if (a == "--starttls") o.domain.starttls = parse_fact(a, value());
-    else if (a == "--verified") o.domain.cert_verified = parse_fact(a, value());
-    else if (a == "--pgp-key") o.keys.pgp = parse_fact(a, value());
-    else if (a == "--smime-cert") o.keys.smime = parse_fact(a, value());
-    else if (a == "--tls-version") {
-      static const std::map<std::string, int> versions{{"1.0", 10}, {"1.1", 11}, {"1.2", 12}, {"1.3", 13}};
-      auto v = value();
-      auto it = versions.find(v);
-      if (it == versions.end()) throw usage_error{"--tls-version takes 1.0, 1.1, 1.2 or 1.3, not '" + v + "'"};
-      o.domain.tls_version = it->second;
-    } else if (a == "--dane") {
-      static const std::map<std::string, pol::dane_state> states{{"none", pol::dane_state::none},
-                                                                 {"secure", pol::dane_state::secure},
-                                                                 {"mismatch", pol::dane_state::mismatch},
-                                                                 {"unknown", pol::dane_state::unknown}};
-      auto v = value();
-      auto it = states.find(v);
-      if (it == states.end()) throw usage_error{"--dane takes none, secure, mismatch or unknown, not '" + v + "'"};
-      o.domain.dane = it->second;
-    } else if (a == "--mta-sts") {
-      static const std::map<std::string, pol::mta_sts_state> states{{"none", pol::mta_sts_state::none},
-                                                                    {"testing", pol::mta_sts_state::testing},
-                                                                    {"enforce", pol::mta_sts_state::enforce},
-                                                                    {"unknown", pol::mta_sts_state::unknown}};
-      auto v = value();
-      auto it = states.find(v);
-      if (it == states.end()) throw usage_error{"--mta-sts takes none, testing, enforce or unknown, not '" + v + "'"};
-      o.domain.mta_sts = it->second;
-    } else if (a == "--portal") {
-      auto v = value();
-      if (v != "yes" && v != "no") throw usage_error{"--portal takes yes or no, not '" + v + "'"};
-      o.portal = v == "yes";
-    } else if (a == "--failed") {
+    else if (a == "--starttls" || a == "--verified" || a == "--pgp-key" || a == "--smime-cert" ||
+             a == "--tls-version" || a == "--dane" || a == "--mta-sts" || a == "--portal") {
+      o.facts_given = true;
+      parse_fact_option(o, a, value());
+    }
+    else if (a == "--failed") {
       auto v = value();
       auto m = pol::parse_method(v);
       if (!m) throw usage_error{"--failed takes a method (pgp, smime, tls, portal, plain), not '" + v + "'"};
@@ -178,6 +192,7 @@ explain_options parse_explain(const std::vector<std::string>& args) {
   }
   if (o.config_file.empty()) throw usage_error{"--config FILE is required"};
   if (o.to.empty()) throw usage_error{"--to ADDR is required (at least one)"};
+  if (o.facts_given && !o.offline) throw usage_error{"fact options (--starttls, --pgp-key, ...) need --offline"};
   return o;
 }
 
@@ -187,11 +202,43 @@ std::string fact_word(pol::fact f) {
 
 std::string version_word(int v) { return v == 13 ? "1.3" : v == 12 ? "1.2" : v == 11 ? "1.1" : v == 10 ? "1.0" : "-"; }
 
-std::string facts_line(const explain_options& o) {
-  return "starttls=" + fact_word(o.domain.starttls) + " tls-version=" + version_word(o.domain.tls_version) +
-         " verified=" + fact_word(o.domain.cert_verified) + " dane=" + std::string(pol::to_string(o.domain.dane)) +
-         " mta-sts=" + std::string(pol::to_string(o.domain.mta_sts)) + " pgp-key=" + fact_word(o.keys.pgp) +
-         " smime-cert=" + fact_word(o.keys.smime) + " portal=" + (o.portal ? "yes" : "no");
+std::string facts_line(const pol::domain_facts& d, const pol::key_facts& k, bool portal) {
+  return "starttls=" + fact_word(d.starttls) + " tls-version=" + version_word(d.tls_version) +
+         " verified=" + fact_word(d.cert_verified) + " dane=" + std::string(pol::to_string(d.dane)) +
+         " mta-sts=" + std::string(pol::to_string(d.mta_sts)) + " pgp-key=" + fact_word(k.pgp) +
+         " smime-cert=" + fact_word(k.smime) + " portal=" + (portal ? "yes" : "no");
+}
+
+std::string domain_of(const std::string& address) {
+  auto at = address.rfind('@');
+  std::string d = at == std::string::npos ? "" : address.substr(at + 1);
+  for (auto& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return d;
+}
+
+// What a live probe found for one domain, in the policy's terms.
+struct live_facts {
+  pol::domain_facts domain;
+  std::string note;  // "null MX", "no such domain", or the probe's summary
+};
+
+// Probes every domain as the gateway would (a named coroutine taking its
+// inputs by value: DESIGN.md 2).
+boost::asio::awaitable<void> probe_domains(prober* p, std::vector<std::string> domains,
+                                           std::map<std::string, live_facts>* out) {
+  for (const auto& d : domains) {
+    auto r = co_await p->probe_domain(d);
+    live_facts f;
+    f.domain = to_domain_facts(r);
+    const auto& s = r.summary;
+    if (r.mx_status == dns::mx_outcome::null_mx) f.note = "null MX: the domain takes no mail";
+    else if (r.mx_status == dns::mx_outcome::no_such_domain) f.note = "no such domain";
+    else if (!r.ran()) f.note = "the MX lookup failed: " + r.mx_error;
+    else
+      f.note = std::to_string(r.mx.size()) + " MX probed; DANE " + s.dane + (s.dane_match.empty() ? "" : " (" + s.dane_match + ")") +
+               ", MTA-STS " + s.mta_sts;
+    (*out)[d] = f;
+  }
 }
 
 std::string decision_line(const pol::decision& d) {
@@ -209,11 +256,6 @@ int cmd_explain(const std::vector<std::string>& args) {
     o = parse_explain(args);
   } catch (const usage_error& e) {
     return usage(e.problem);
-  }
-  if (!o.offline) {
-    std::cerr << "sealgate: policy explain: live facts need the domain probe and key lookup (issue 3), which do not "
-                 "exist yet; give the facts with --offline and the fact options (see sealgate policy help)\n";
-    return 1;
   }
   config cfg;
   if (!load_gateway_config(o.config_file, cfg)) return 1;
@@ -237,6 +279,27 @@ int cmd_explain(const std::vector<std::string>& args) {
     msg = pol::read_message(ss.str());
   }
 
+  // Live facts: each distinct recipient domain probed once, as the gateway
+  // would. No key source exists yet, so pgp and smime keys are never found.
+  std::map<std::string, live_facts> live;
+  if (!o.offline) {
+    std::vector<std::string> domains;
+    for (const auto& t : o.to)
+      if (std::find(domains.begin(), domains.end(), domain_of(t)) == domains.end()) domains.push_back(domain_of(t));
+    try {
+      boost::asio::io_context io;
+      dns::resolver res(io.get_executor(), cfg.dns);
+      prober probe(io.get_executor(), res, cfg.delivery);
+      boost::asio::co_spawn(io, probe_domains(&probe, domains, &live), [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+      io.run();
+    } catch (const std::exception& e) {
+      std::cerr << "sealgate: policy explain: " << e.what() << "\n";
+      return 1;
+    }
+  }
+
   std::ostringstream out;
   if (o.json) {
     out << "{\"policy\": " << json_string(cfg.policy_file.string()) << ", \"sha256\": " << json_string(p->sha256)
@@ -251,19 +314,24 @@ int cmd_explain(const std::vector<std::string>& args) {
         << "\n";
     out << "sender: " << (o.from.empty() ? "<>" : o.from) << ", listener: " << o.listener
         << ", authenticated user: " << (o.auth_user.empty() ? "none" : o.auth_user) << "\n";
-    out << "facts (offline, for every recipient): " << facts_line(o) << "\n";
+    if (o.offline) out << "facts (offline, for every recipient): " << facts_line(o.domain, o.keys, o.portal) << "\n";
   }
   for (size_t i = 0; i < o.to.size(); ++i) {
     pol::decide_input in;
     in.envelope = {o.from, o.to[i], o.listener, o.auth_user};
     in.classes = pol::classify(*p, msg, in.envelope);
-    in.domain = o.domain;
-    in.keys = o.keys;
-    in.portal_configured = o.portal;
+    const live_facts* lf = o.offline ? nullptr : &live[domain_of(o.to[i])];
+    in.domain = lf ? lf->domain : o.domain;
+    in.keys = o.offline ? o.keys : pol::key_facts{};
+    in.portal_configured = o.offline && o.portal;
     in.failed = o.failed;
     auto d = pol::decide(*p, in);
     if (o.json) {
-      out << (i ? ", " : "") << "{\"recipient\": " << json_string(o.to[i]) << ", \"classes\": [";
+      out << (i ? ", " : "") << "{\"recipient\": " << json_string(o.to[i]) << ", \"facts_source\": "
+          << json_string(lf ? "probe" : "offline") << ", \"facts\": "
+          << json_string(facts_line(in.domain, in.keys, in.portal_configured));
+      if (lf) out << ", \"probe\": " << json_string(lf->note);
+      out << ", \"classes\": [";
       for (size_t j = 0; j < in.classes.size(); ++j)
         out << (j ? ", " : "") << "{\"name\": " << json_string(in.classes[j].name)
             << ", \"reason\": " << json_string(in.classes[j].reason) << "}";
@@ -283,6 +351,9 @@ int cmd_explain(const std::vector<std::string>& args) {
       out << "]}";
     } else {
       out << "\nrecipient: " << o.to[i] << "\n";
+      if (lf)
+        out << "  facts (live probe of " << domain_of(o.to[i]) << "): " << facts_line(in.domain, in.keys, false) << "\n"
+            << "    " << lf->note << "; no key source is configured yet\n";
       out << "  classes:";
       if (in.classes.empty()) out << " none";
       out << "\n";

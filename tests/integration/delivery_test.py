@@ -353,6 +353,26 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.wait_until("the mismatch reason", lambda: "does not match them" in (self.recipient(gw, "no@bad.dane.test")[6] or ""),
                         gw=gw)
 
+    def test_policy_explain_uses_live_probe_facts(self):
+        gw = self.gateway()
+        r = subprocess.run([BIN, "policy", "explain", "--config", gw.config, "--from", "app@ours.dlv.test",
+                            "--to", "pat@tls.dlv.test", "--to", "x@plain.dlv.test", "--to", "y@bad.dane.test", "--json"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        got = {x["recipient"]: x for x in doc["recipients"]}
+        tls = got["pat@tls.dlv.test"]
+        self.assertEqual(tls["facts_source"], "probe")
+        self.assertIn("starttls=yes tls-version=1.3 verified=yes", tls["facts"])
+        self.assertEqual((tls["rule"], tls["method"], tls["transport"]), ("default", "tls", "verified"))
+        plain = got["x@plain.dlv.test"]
+        self.assertIn("starttls=no", plain["facts"])
+        self.assertEqual((plain["rule"], plain["method"]), ("clear-ok", "plain"))
+        dane = got["y@bad.dane.test"]
+        self.assertIn("dane=mismatch", dane["facts"])
+        self.assertEqual(dane["method"], "defer")
+        self.assertIn("does not match", " ".join(c["why"] for c in dane["considered"]))
+
     def test_kill_9_during_5000_messages_loses_nothing_and_records_each_delivery_once(self):
         gw = self.gateway(queue="{retry_min: 1s, retry_max: 2s, concurrency: 100}")
         load = subprocess.Popen(["smtp-source", "-m", "5000", "-s", "20", "-l", "2048", "-f", "app@ours.dlv.test",

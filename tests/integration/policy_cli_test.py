@@ -173,11 +173,15 @@ class Explain(unittest.TestCase):
                          [("pgp", "not available"), ("smime", "not available"), ("tls", "available"),
                           ("portal", "skipped"), ("hold", "skipped")])
 
-    def test_live_facts_are_not_there_yet(self):
-        rc, out, err = sealgate("policy", "explain", "--config", CONFIG, "--from", "a@b.example", "--to", "c@d.example")
-        self.assertEqual(rc, 1)
+    def test_fact_options_need_offline(self):
+        # Live explain (no --offline) probes the domains; it is tested against
+        # real peers in delivery_test.py. Facts on the command line without
+        # --offline would be silently ignored there, so they are refused.
+        rc, out, err = sealgate("policy", "explain", "--config", CONFIG, "--from", "a@b.example", "--to", "c@d.example",
+                                "--starttls", "yes")
+        self.assertEqual(rc, 2)
         self.assertEqual(out, "")
-        self.assertIn("live facts need the domain probe and key lookup (issue 3)", err)
+        self.assertIn("fact options (--starttls, --pgp-key, ...) need --offline", err)
 
 
 class Run(unittest.TestCase):
