@@ -58,6 +58,18 @@ class reader {
     return true;
   }
 
+  // YAML 1.2 core schema booleans only: "yes"/"on" are too easy to mistype
+  // into something else, and an unexpected value must be refused, not guessed.
+  void bool_value(const YAML::Node& parent, std::string_view name, const std::string& path, bool& out) {
+    if (auto n = parent[std::string(name)]) {
+      std::string v;
+      if (!scalar(n, join(path, name), v)) return;
+      if (v == "true") out = true;
+      else if (v == "false") out = false;
+      else error(n.Mark(), join(path, name), "must be true or false");
+    }
+  }
+
   void string_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::string& out) {
     if (auto n = parent[std::string(name)]) {
       std::string v;
@@ -261,7 +273,8 @@ config load_config(const std::filesystem::path& file) {
 
   if (auto q = root["queue"]) {
     if (r.check_map(q, "queue", {"retry_min", "retry_max", "max_age", "delay_warning", "concurrency",
-                                 "destination_concurrency"})) {
+                                 "destination_concurrency", "paused"})) {
+      r.bool_value(q, "paused", "queue", c.queue.paused);
       r.duration_value(q, "retry_min", "queue", c.queue.retry_min);
       r.duration_value(q, "retry_max", "queue", c.queue.retry_max);
       r.duration_value(q, "max_age", "queue", c.queue.max_age);

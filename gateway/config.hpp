@@ -50,6 +50,7 @@ struct queue_config {
   std::chrono::seconds delay_warning{4 * 3600};  // a value >= max_age means no delay warnings
   size_t concurrency = 100;                      // outbound connections, all destinations
   size_t destination_concurrency = 20;           // per destination (one recipient domain's MX set)
+  bool paused = false;                           // accept and spool, deliver nothing (maintenance)
 };
 
 struct config {

@@ -192,7 +192,10 @@ int cmd_run(const std::vector<std::string>& args) {
       }
       for (const auto* m : messages) queue.enqueue(m->queue_id);
     });
-    queue.start(waiting);
+    if (cfg.queue.paused)
+      log_info("queue paused (queue.paused): accepted mail stays in the spool, nothing is delivered");
+    else
+      queue.start(waiting);
     control_socket control(io.get_executor(), cfg.spool, [&queue](const std::string& id) { queue.flush(id); });
     srv.start();
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {

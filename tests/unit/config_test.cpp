@@ -248,5 +248,8 @@ TEST_F(ConfigTest, BadQueue) {
             "sealgate.yaml:3:8: queue.destination_concurrency: must not exceed queue.concurrency");
   EXPECT_EQ(error_of(std::string(minimal) + "queue: {retries: 3}\n"),
             "sealgate.yaml:3:9: queue.retries: unknown key (valid: retry_min, retry_max, max_age, delay_warning, "
-            "concurrency, destination_concurrency)");
+            "concurrency, destination_concurrency, paused)");
+  EXPECT_EQ(error_of(std::string(minimal) + "queue: {paused: yes}\n"),
+            "sealgate.yaml:3:17: queue.paused: must be true or false");
+  EXPECT_TRUE(load_config(write(std::string(minimal) + "queue: {paused: true}\n")).queue.paused);
 }
