@@ -175,7 +175,19 @@ asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, a
             "the message is larger than " + where(host, address) + " accepts (SIZE " + std::to_string(*ext.size) + ")");
     co_return session_end::finished;
   }
-  r = co_await c.command(mail_from(t, ext), opt.timeouts.mail);
+  // MAIL and every RCPT in one write when the server pipelines (RFC 2920),
+  // one round trip each otherwise.
+  std::vector<std::string> lines{mail_from(t, ext)};
+  for (const auto& rcpt : t.recipients) lines.push_back("RCPT TO:<" + rcpt + ">");
+  std::vector<smtp_result> replies;
+  if (ext.pipelining) {
+    replies = co_await c.pipeline(lines, std::max(opt.timeouts.mail, opt.timeouts.rcpt));
+  } else {
+    replies.push_back(co_await c.command(lines[0], opt.timeouts.mail));
+    for (size_t i = 1; i < lines.size() && replies[0] && replies[0].reply.positive(); ++i)
+      replies.push_back(co_await c.command(lines[i], opt.timeouts.rcpt));
+  }
+  r = replies[0];
   if (!r || !r.reply.positive()) {
     fail("MAIL FROM", r);
     if (r && r.reply.permanent()) {
@@ -188,7 +200,7 @@ asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, a
   }
   std::vector<size_t> accepted;
   for (size_t i = 0; i < t.recipients.size(); ++i) {
-    r = co_await c.command("RCPT TO:<" + t.recipients[i] + ">", opt.timeouts.rcpt);
+    r = replies[i + 1];
     auto& res = a->results[i];
     if (!r) {
       fail("RCPT TO", r);
