@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/options.hpp"
 #include "dns/options.hpp"
 #include "gateway/ip_network.hpp"
 #include "gateway/smtp_protocol.hpp"
@@ -55,6 +56,7 @@ struct config {
   limits_config limits;
   timeouts_config timeouts;
   dns::resolver_options dns;  // servers empty: /etc/resolv.conf
+  crypto::crypto_options crypto;  // PGP needs gnupg_home; see docs/configuration.md
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

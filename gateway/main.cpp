@@ -19,6 +19,7 @@
 #include "gateway/config.hpp"
 #include "gateway/database.hpp"
 #include "gateway/dns_cli.hpp"
+#include "gateway/keys_cli.hpp"
 #include "gateway/log.hpp"
 #include "gateway/policy_cli.hpp"
 #include "gateway/server.hpp"
@@ -40,6 +41,8 @@ constexpr const char* usage_text =
     "  passwd --config FILE USER    read a password on stdin and store its hash in relay.users_file\n"
     "  policy check|explain ...     validate the delivery policy, or explain its decisions (sealgate policy help)\n"
     "  dns lookup --config FILE TYPE NAME [--json]   look NAME up as the gateway would\n"
+    "  keys lookup --config FILE ADDRESS [--json]    what every key source has for ADDRESS\n"
+    "  keys encrypt --config FILE --to ADDRESS [--method pgp|smime] [--sign] < MESSAGE\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -252,5 +255,6 @@ int main(int argc, char** argv) {
   if (cmd == "passwd") return cmd_passwd(args);
   if (cmd == "policy") return run_policy_command(args);
   if (cmd == "dns") return run_dns_command(args);
+  if (cmd == "keys") return run_keys_command(args);
   return usage("unknown command " + cmd);
 }
