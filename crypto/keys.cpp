@@ -280,7 +280,9 @@ boost::asio::awaitable<pgp_lookup> key_finder::find_pgp(std::string address, boo
       out.sources.push_back(disabled(key_source::keyring, "crypto.sources.keyring is off"));
     } else {
       const pgp_engine* engine = st->pgp;
-      out.sources.push_back(co_await on_pool<source_report>(st->pool, [engine, address] { return keyring_source(engine, address); }));
+      std::function<source_report()> work = [engine, address] { return keyring_source(engine, address); };
+      source_report report = co_await on_pool<source_report>(st->pool, work);
+      out.sources.push_back(std::move(report));
       if (out.sources.back().outcome == fact::found)
         for (auto& c : out.sources.back().candidates)
           if (c.usable) {
@@ -304,8 +306,10 @@ boost::asio::awaitable<pgp_lookup> key_finder::find_pgp(std::string address, boo
             ttl = std::min(ttl, std::chrono::seconds(answer.ttl));
             const pgp_engine* engine = st->pgp;
             for (auto& record : answer.records) {
-              auto list = co_await on_pool<pgp_key_list>(
-                  st->pool, [engine, record, address] { return engine->import_discovered(record, address); });
+              std::function<pgp_key_list()> work = [engine, &record, &address] {
+                return engine->import_discovered(record, address);
+              };
+              pgp_key_list list = co_await on_pool<pgp_key_list>(st->pool, work);
               if (!list.ok) {
                 r.outcome = fact::tempfail;
                 r.detail = "gpg failed: " + list.error;
@@ -352,7 +356,8 @@ boost::asio::awaitable<smime_lookup> key_finder::find_smime(std::string address,
                                                                     : "crypto.sources.smime_directory is off"));
   } else {
     key_finder::state* raw = st.get();
-    auto d = co_await on_pool<directory_result>(st->pool, [raw, address] { return directory_source(raw, address); });
+    std::function<directory_result()> work = [raw, address] { return directory_source(raw, address); };
+    directory_result d = co_await on_pool<directory_result>(st->pool, work);
     out.sources.push_back(std::move(d.report));
     out.cert = std::move(d.cert);
   }

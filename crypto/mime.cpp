@@ -178,6 +178,25 @@ wrapped wrap(const split_message& m, const header_options& options) {
   return w;
 }
 
+std::variant<split_message, encrypt_result> prepare(std::string_view message, size_t recipients) {
+  encrypt_result r;
+  auto m = split(message);
+  if (!m) {
+    r.error = "the header is not RFC 5322 (a line that is neither a field nor a continuation)";
+    return r;
+  }
+  if (already_encrypted(*m)) {  // RFC 8551 3.7 allows nesting, but twice the work buys the reader nothing
+    r.state = encrypt_result::status::already_encrypted;
+    r.message = std::string(message);
+    return r;
+  }
+  if (recipients == 0) {
+    r.error = "no recipients";
+    return r;
+  }
+  return std::move(*m);
+}
+
 std::string base64_lines(std::string_view data) {
   std::string out;
   out.reserve(data.size() / 57 * 78 + 80);

@@ -4,6 +4,7 @@
 // It never decodes or re-encodes a body: the original entity survives octet for octet.
 #pragma once
 #include <optional>
+#include <variant>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,5 +71,10 @@ struct encrypt_result {
   std::string message;  // encrypted: the new message; already_encrypted: the input, unchanged
   std::string error;    // failed: why (never message content)
 };
+
+// What both methods check first: a header block that parses, a message not
+// encrypted already, someone to encrypt to. The split message, or the result
+// to return at once (failed, or already_encrypted with the input unchanged).
+std::variant<split_message, encrypt_result> prepare(std::string_view message, size_t recipients);
 
 }  // namespace sealgate::crypto

@@ -265,21 +265,10 @@ pgp_key_list pgp_engine::import_discovered(std::span<const uint8_t> key_data, st
 }
 
 encrypt_result pgp_engine::encrypt(std::string_view message, const std::vector<pgp_recipient>& to, bool sign) const {
+  auto prepared = prepare(message, to.size());
+  if (auto* done = std::get_if<encrypt_result>(&prepared)) return std::move(*done);
+  const split_message* m = &std::get<split_message>(prepared);
   encrypt_result r;
-  auto m = split(message);
-  if (!m) {
-    r.error = "the header is not RFC 5322 (a line that is neither a field nor a continuation)";
-    return r;
-  }
-  if (already_encrypted(*m)) {
-    r.state = encrypt_result::status::already_encrypted;
-    r.message = std::string(message);
-    return r;
-  }
-  if (to.empty()) {
-    r.error = "no recipients";
-    return r;
-  }
   std::string recipients;
   for (const auto& t : to) {
     if (t.discovered != to.front().discovered) {
@@ -359,8 +348,9 @@ encrypt_result pgp_engine::encrypt(std::string_view message, const std::vector<p
 boost::asio::awaitable<encrypt_result> encrypt_async(boost::asio::thread_pool& pool, const pgp_engine& engine,
                                                      std::string message, std::vector<pgp_recipient> to, bool sign) {
   const pgp_engine* e = &engine;
-  co_return co_await on_pool<encrypt_result>(
-      pool, [e, message = std::move(message), to = std::move(to), sign] { return e->encrypt(message, to, sign); });
+  std::function<encrypt_result()> work = [e, &message, &to, sign] { return e->encrypt(message, to, sign); };
+  encrypt_result r = co_await on_pool<encrypt_result>(pool, work);
+  co_return r;
 }
 
 }  // namespace sealgate::crypto

@@ -145,6 +145,13 @@ certificate certificate_from_der(std::span<const uint8_t> der) {
   return x ? own(x) : nullptr;
 }
 
+std::string sha256_fingerprint(const certificate& cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  X509_digest(cert.get(), EVP_sha256(), md, &n);
+  return hex(md, n);
+}
+
 struct smime_engine::impl {
   crypto_options options;
   store_ptr store;
@@ -192,10 +199,7 @@ smime_cert_info smime_engine::evaluate(const certificate& cert, const std::vecto
   smime_cert_info info;
   X509* x = cert.get();
   info.subject = subject_of(x);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned n = 0;
-  X509_digest(x, EVP_sha256(), md, &n);
-  info.fingerprint = hex(md, n);
+  info.fingerprint = sha256_fingerprint(cert);
   EVP_PKEY* key = X509_get0_pubkey(x);
   info.key_type = key_type_of(key);
   info.not_after = date_of(X509_get0_notAfter(x));
@@ -238,21 +242,10 @@ smime_cert_info smime_engine::evaluate(const certificate& cert, const std::vecto
 }
 
 encrypt_result smime_engine::encrypt(std::string_view message, const std::vector<certificate>& to, bool sign) const {
+  auto prepared = prepare(message, to.size());
+  if (auto* done = std::get_if<encrypt_result>(&prepared)) return std::move(*done);
+  const split_message* m = &std::get<split_message>(prepared);
   encrypt_result r;
-  auto m = split(message);
-  if (!m) {
-    r.error = "the header is not RFC 5322 (a line that is neither a field nor a continuation)";
-    return r;
-  }
-  if (already_encrypted(*m)) {
-    r.state = encrypt_result::status::already_encrypted;
-    r.message = std::string(message);
-    return r;
-  }
-  if (to.empty()) {
-    r.error = "no recipients";
-    return r;
-  }
   if (sign && !impl_->signing_key) {
     r.error = "signing asked for, but crypto.smime_signing_certificate is not set";
     return r;
@@ -324,8 +317,9 @@ encrypt_result smime_engine::encrypt(std::string_view message, const std::vector
 boost::asio::awaitable<encrypt_result> encrypt_async(boost::asio::thread_pool& pool, const smime_engine& engine,
                                                      std::string message, std::vector<certificate> to, bool sign) {
   const smime_engine* e = &engine;
-  co_return co_await on_pool<encrypt_result>(
-      pool, [e, message = std::move(message), to = std::move(to), sign] { return e->encrypt(message, to, sign); });
+  std::function<encrypt_result()> work = [e, &message, &to, sign] { return e->encrypt(message, to, sign); };
+  encrypt_result r = co_await on_pool<encrypt_result>(pool, work);
+  co_return r;
 }
 
 std::string_view to_string(smime_cipher c) { return c == smime_cipher::aes_256_gcm ? "aes-256-gcm" : "aes-256-cbc"; }

@@ -25,6 +25,8 @@ using certificate = std::shared_ptr<X509>;
 // Every certificate in a PEM file; empty with *error set when none parse.
 std::vector<certificate> read_pem_certificates(const std::filesystem::path& file, std::string* error);
 certificate certificate_from_der(std::span<const uint8_t> der);
+// SHA-256 of the DER certificate, lower-case hex (as `openssl x509 -fingerprint -sha256` without colons).
+std::string sha256_fingerprint(const certificate& cert);
 
 struct smime_cert_info {
   std::string subject;      // RFC 2253 form

@@ -21,7 +21,10 @@ template <typename T>
 }
 }  // namespace detail
 
-// co_await on_pool<T>(pool, [..] { return blocking(); }): exceptions propagate.
+// std::function<T()> work = [..] { return blocking(); };
+// T result = co_await on_pool<T>(pool, work);   exceptions propagate.
+// Never write the lambda inside the co_await expression: g++ 12 destroys such
+// a temporary closure twice (a double free that ASan shows at once).
 template <typename T>
 [[gnu::noinline]] boost::asio::awaitable<T> on_pool(boost::asio::thread_pool& pool, std::function<T()> work) {
   co_return co_await boost::asio::co_spawn(pool, detail::call<T>(std::move(work)), boost::asio::use_awaitable);

@@ -106,19 +106,6 @@ std::string json_sources(const std::vector<crypto::source_report>& sources) {
   return o.str() + "]";
 }
 
-std::string fingerprint_of(const crypto::certificate& c) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned n = 0;
-  X509_digest(c.get(), EVP_sha256(), md, &n);
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += digits[md[i] >> 4];
-    out += digits[md[i] & 15];
-  }
-  return out;
-}
-
 // Named coroutines taking inputs by value (DESIGN.md 2), not inlined (the
 // g++ 12 false -Wmismatched-new-delete, see dns_cli.cpp).
 [[gnu::noinline]] asio::awaitable<void> lookup(crypto::key_finder& finder, std::string address, bool json, int* exit_code) {
@@ -126,7 +113,7 @@ std::string fingerprint_of(const crypto::certificate& c) {
   auto smime = co_await finder.find_smime(address, true);
   auto facts = crypto::to_key_facts(pgp, smime);
   std::string pgp_key = pgp.key ? pgp.key->fingerprint : "";
-  std::string smime_key = smime.cert ? fingerprint_of(smime.cert) : "";
+  std::string smime_key = smime.cert ? crypto::sha256_fingerprint(smime.cert) : "";
   if (json) {
     std::cout << "{\"address\": " << json_string(address) << ", \"pgp\": {\"outcome\": " << json_string(fact_name(facts.pgp))
               << ", \"key\": " << json_string(pgp_key)
@@ -187,8 +174,11 @@ std::string why_not(std::string_view method, const std::string& address, const s
     (void)tempfail;
     co_return;
   }
-  crypto::encrypt_result r = use_pgp ? co_await crypto::encrypt_async(t.pool, *t.pgp, std::move(job.message), pgp_keys, job.sign)
-                                     : co_await crypto::encrypt_async(t.pool, *t.smime, std::move(job.message), certs, job.sign);
+  // Two statements, not a conditional expression holding two co_awaits:
+  // g++ 12 destroys such a result before it is used.
+  crypto::encrypt_result r;
+  if (use_pgp) r = co_await crypto::encrypt_async(t.pool, *t.pgp, job.message, pgp_keys, job.sign);
+  else r = co_await crypto::encrypt_async(t.pool, *t.smime, job.message, certs, job.sign);
   if (r.state == crypto::encrypt_result::status::failed) {
     std::cerr << "sealgate: keys encrypt: " << r.error << "\n";
     *exit_code = 1;
