@@ -147,10 +147,15 @@ struct pgp_engine::impl {
     if (ec && !std::filesystem::is_directory(discovered_home))
       throw std::runtime_error("cannot create " + discovered_home.string() + ": " + ec.message());
     ::chmod(discovered_home.c_str(), 0700);  // gpg refuses homes others can read
+    // Always linked, signing key or not: gpg-agent makes an empty
+    // private-keys-v1.d when it starts, and a real directory there would hide
+    // the gateway's key from a later configuration that signs.
+    auto link = discovered_home / "private-keys-v1.d";
+    if (std::filesystem::is_directory(std::filesystem::symlink_status(link)))
+      std::filesystem::remove(link, ec);  // only when empty: never deletes a key
+    if (!std::filesystem::exists(std::filesystem::symlink_status(link)))
+      std::filesystem::create_directory_symlink("../private-keys-v1.d", link);
     if (signing_key) {
-      auto link = discovered_home / "private-keys-v1.d";
-      if (!std::filesystem::exists(std::filesystem::symlink_status(link)))
-        std::filesystem::create_directory_symlink("../private-keys-v1.d", link);
       auto from = make_context(home), to = make_context(discovered_home);
       auto exported = empty_data();
       if (auto e = gpgme_op_export(from.get(), signing_key->fpr, 0, exported.get()))

@@ -128,7 +128,12 @@ std::string json_sources(const std::vector<crypto::source_report>& sources) {
     std::cout << "smime: " << fact_name(facts.smime) << (smime_key.empty() ? "" : " " + smime_key) << "\n";
     print_sources(std::cout, smime.sources);
   }
-  *exit_code = facts.pgp == fact::tempfail || facts.smime == fact::tempfail ? 1 : 0;
+  // 1 when any source could not be asked: the report is then incomplete,
+  // even if another source found a key.
+  bool failed = false;
+  for (auto* sources : {&pgp.sources, &smime.sources})
+    for (auto& s : *sources) failed |= s.outcome == fact::tempfail;
+  *exit_code = failed ? 1 : 0;
 }
 
 struct encrypt_job {
