@@ -65,7 +65,7 @@ directory_index load_directory(const std::filesystem::path& dir, const smime_eng
 }
 
 key_candidate candidate_of(const pgp_key_info& k) {
-  return {k.fingerprint, k.algorithm.empty() ? "(no encryption subkey)" : k.algorithm, k.addresses, k.usable, k.why};
+  return {k.fingerprint, k.algorithm, k.addresses, k.usable, k.why};
 }
 
 key_candidate candidate_of(const smime_cert_info& c, std::string prefix = {}) {

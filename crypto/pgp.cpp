@@ -97,15 +97,16 @@ pgp_key_info evaluate(gpgme_key_t k, std::string_view address, bool fold) {
     info.addresses.push_back(a);
     uid_match |= address_matches(a, address, fold);
   }
-  gpgme_subkey_t enc = nullptr;
-  bool any_enc = false;
+  gpgme_subkey_t enc = nullptr, any_enc = nullptr;
   for (gpgme_subkey_t s = k->subkeys; s; s = s->next) {
     if (!s->can_encrypt) continue;
-    any_enc = true;
+    any_enc = s;
     if (!s->revoked && !s->expired && !s->disabled && !s->invalid && (!enc || s->timestamp > enc->timestamp)) enc = s;
   }
-  if (enc) {
-    if (char* a = gpgme_pubkey_algo_string(enc)) {
+  // Shown to the operator: the subkey that would encrypt, else the one that
+  // could have, else the primary key (a sign-only key).
+  if (gpgme_subkey_t shown = enc ? enc : any_enc ? any_enc : k->subkeys) {
+    if (char* a = gpgme_pubkey_algo_string(shown)) {
       info.algorithm = a;
       gpgme_free(a);
     }

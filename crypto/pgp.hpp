@@ -22,7 +22,7 @@ namespace sealgate::crypto {
 // not revoked, a user ID matching the address).
 struct pgp_key_info {
   std::string fingerprint;
-  std::string algorithm;               // of the encryption subkey, e.g. "rsa3072", "cv25519"
+  std::string algorithm;               // of the encryption subkey, e.g. "rsa3072", "cv25519" (sign-only: the primary's)
   std::vector<std::string> addresses;  // of its valid user IDs
   long long created = 0;               // primary key, seconds since the epoch
   bool usable = false;

@@ -319,6 +319,21 @@ def expected_inner(to, protected=True):
     return b"".join(h + b"\r\n" for h in user) + ct + b"\r\n\r\n" + BODY
 
 
+# A binary part (RFC 3030 BINARYMIME content): every octet but CR and LF, then CRLF.
+BINARY = bytes(b for b in range(256) if b not in (10, 13)) * 4 + b"\r\n"
+
+
+def binary_message(to):
+    return (b"From: app@example.org\r\nTo: " + to.encode() + b"\r\nSubject: scan\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" + BINARY)
+
+
+def binary_inner(to):
+    return (b"From: app@example.org\r\nTo: " + to.encode() + b"\r\nSubject: scan\r\n"
+            b"Content-Type: application/octet-stream; protected-headers=\"v1\"\r\n"
+            b"Content-Transfer-Encoding: binary\r\n\r\n" + BINARY)
+
+
 def check_outer(test, out, to, content_type, subject=b"..."):
     """The routing headers survive, the Subject is neutral, the structure is as the RFC says."""
     test.assertTrue(out.endswith(b"\r\n"))
@@ -426,6 +441,14 @@ class Pgp(unittest.TestCase):
         self.assertEqual((rc, twice), (0, once))
         self.assertIn("already encrypted; unchanged", err)
 
+    def test_binary_content_survives_exactly(self):
+        to = "carol@example.test"
+        rc, out, err = encrypt(config(), binary_message(to), "--to", to, "--method", "pgp")
+        self.assertEqual(rc, 0, err)
+        m = email.message_from_bytes(out)
+        rc, plain, status = gpg_decrypt(m.get_payload()[1].get_payload().encode())
+        self.assertEqual((rc, plain), (0, binary_inner(to)), status)
+
     def test_lf_input_is_made_crlf(self):
         to = "carol@example.test"
         rc, out, err = encrypt(config(), message(to).replace(b"\r\n", b"\n"), "--to", to, "--method", "pgp")
@@ -493,6 +516,12 @@ class Smime(unittest.TestCase):
         self.assertIn(b"Verification successful", r.stderr)
         self.assertEqual(r.stdout, expected_inner(to))
 
+    def test_binary_content_survives_exactly(self):
+        to = "alice@example.test"
+        rc, out, err = encrypt(config(), binary_message(to), "--to", to, "--method", "smime")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.decrypt(out, "alice"), binary_inner(to))
+
     def test_already_encrypted_is_not_encrypted_again(self):
         to = "alice@example.test"
         once = self.encrypt(to)
@@ -540,6 +569,15 @@ class Refusals(unittest.TestCase):
         rc, out, err = encrypt(self.cfg, message("eve@example.test"), "--to", "eve@example.test", "--method", "pgp")
         self.assertEqual((rc, out), (1, b""))
         self.assertIn("pgp: no usable key for eve@example.test; keyring: absent (no usable key)", err)
+
+    def test_text_report(self):
+        r = subprocess.run([BIN, "keys", "lookup", "--config", self.cfg, "eve@example.test"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[:3], ["eve@example.test", "pgp: absent", "  keyring: absent: no usable key"])
+        self.assertEqual(lines[3], "    refused %s cv25519 <eve@example.test>: expired" % F["eve"])
+        self.assertIn("  dns_openpgpkey: absent insecure: no OPENPGPKEY record (nxdomain)", lines)
 
     def test_usable_keys_are_found(self):
         rc, j, err = lookup(self.cfg, "alice@example.test")
