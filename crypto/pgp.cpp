@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <mutex>
 #include <set>
@@ -231,12 +232,14 @@ pgp_engine::~pgp_engine() = default;
 bool pgp_engine::can_sign() const { return impl_->signing_key != nullptr; }
 
 pgp_key_list pgp_engine::keyring_keys(std::string_view address) const {
-  // gpg matches a plain pattern as a substring of the user ID, case-
-  // insensitively; evaluate() then applies the exact rule.
-  std::vector<std::string> patterns{std::string(address)};
+  // "*" asks gpg for a case-insensitive substring match of the user ID, and
+  // keeps a local part that starts with "=", "<", "@", "#", "&" or "0x" from
+  // being read as another kind of key specification; evaluate() then applies
+  // the exact rule.
+  std::vector<std::string> patterns{"*" + std::string(address)};
   if (impl_->options.fold_plus_tag) {
     if (auto a = parse_address(address); a && a->local.find('+') != std::string::npos)
-      patterns.push_back(a->local.substr(0, a->local.find('+')) + "@" + a->domain);
+      patterns.push_back("*" + a->local.substr(0, a->local.find('+')) + "@" + a->domain);
   }
   return impl_->list(impl_->home, patterns, address);
 }

@@ -155,12 +155,11 @@ std::string why_not(std::string_view method, const std::string& address, const s
   std::vector<crypto::pgp_recipient> pgp_keys;
   std::vector<crypto::certificate> certs;
   std::string pgp_problem, smime_problem;
-  bool tempfail = false;
   if (job.method != "smime") {
     for (auto& a : job.to) {
       auto r = co_await t.finder->find_pgp(a);
       if (r.key) pgp_keys.push_back(*r.key);
-      else if (pgp_problem.empty()) pgp_problem = why_not("pgp", a, r.sources), tempfail |= r.outcome == fact::tempfail;
+      else if (pgp_problem.empty()) pgp_problem = why_not("pgp", a, r.sources);
     }
   }
   bool use_pgp = job.method == "pgp" || (job.method.empty() && pgp_problem.empty());
@@ -168,7 +167,7 @@ std::string why_not(std::string_view method, const std::string& address, const s
     for (auto& a : job.to) {
       auto r = co_await t.finder->find_smime(a);
       if (r.cert) certs.push_back(r.cert);
-      else if (smime_problem.empty()) smime_problem = why_not("smime", a, r.sources), tempfail |= r.outcome == fact::tempfail;
+      else if (smime_problem.empty()) smime_problem = why_not("smime", a, r.sources);
     }
   }
   std::string problem = use_pgp ? pgp_problem : smime_problem;
@@ -176,7 +175,6 @@ std::string why_not(std::string_view method, const std::string& address, const s
     if (job.method.empty()) problem = pgp_problem + "\n" + smime_problem;
     std::cerr << "sealgate: keys encrypt: " << problem << "\n";
     *exit_code = 1;
-    (void)tempfail;
     co_return;
   }
   // Two statements, not a conditional expression holding two co_awaits:

@@ -602,6 +602,10 @@ class Refusals(unittest.TestCase):
         rc, j, _ = lookup(self.cfg, "Alice@example.test")
         self.assertEqual(j["pgp"]["outcome"], "absent")
         self.assertEqual(refusals(source(j, "pgp", "keyring")), [(F["alice"], "no valid user ID for Alice@example.test")])
+        # A local part that gpg would read as another kind of key specification is still an address.
+        for odd in ("=alice@example.test", "0x204C4C5B@example.test", "#1@example.test", "<alice@example.test"):
+            rc, j, err = lookup(self.cfg, odd)
+            self.assertEqual((rc, j["pgp"]["outcome"]), (0, "absent"), odd + err)
 
     def test_sources_can_be_switched_off(self):
         rc, j, _ = lookup(config(sources="{keyring: false, smime_directory: false}"), "alice@example.test")
