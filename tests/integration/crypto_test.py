@@ -411,6 +411,14 @@ class Pgp(unittest.TestCase):
         self.assertIn("[GNUPG:] VALIDSIG " + F["gateway"], status)
         self.assertIn("[GNUPG:] GOODSIG", status)
 
+    def test_two_recipients_each_decrypt(self):
+        rc, out, err = encrypt(config(), message("alice@example.test"), "--to", "alice@example.test",
+                               "--to", "carol@example.test", "--method", "pgp")
+        self.assertEqual(rc, 0, err)
+        rc, plain, status = gpg_decrypt(pgp_payload(self, out, "alice@example.test"))
+        self.assertEqual((rc, plain), (0, expected_inner("alice@example.test")), status)
+        self.assertEqual(status.count("[GNUPG:] ENC_TO "), 2, status)
+
     def test_sign_without_a_signing_key_is_refused(self):
         rc, out, err = encrypt(config(), message("alice@example.test"), "--to", "alice@example.test",
                                "--method", "pgp", "--sign")
@@ -515,6 +523,13 @@ class Smime(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b"Verification successful", r.stderr)
         self.assertEqual(r.stdout, expected_inner(to))
+
+    def test_two_recipients_each_decrypt(self):
+        rc, out, err = encrypt(config(), message("alice@example.test"), "--to", "alice@example.test",
+                               "--to", "carol@example.test", "--method", "smime")
+        self.assertEqual(rc, 0, err)
+        for who in ("alice", "carol"):  # one RSA key transport, one ECDH key agreement
+            self.assertEqual(self.decrypt(out, who), expected_inner("alice@example.test"))
 
     def test_binary_content_survives_exactly(self):
         to = "alice@example.test"

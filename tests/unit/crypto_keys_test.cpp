@@ -9,8 +9,10 @@
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "crypto/keys.hpp"
+#include "crypto/worker.hpp"
 
 using namespace sealgate::crypto;
 using sealgate::policy::fact;
@@ -116,4 +118,30 @@ TEST(KeyFacts, OneConversion) {
   auto k = to_key_facts(p, s);
   EXPECT_EQ(k.pgp, fact::found);
   EXPECT_EQ(k.smime, fact::tempfail);
+}
+
+namespace {
+struct threads_seen {
+  std::thread::id worker, after;
+};
+[[gnu::noinline]] asio::awaitable<void> hop(asio::thread_pool& pool, threads_seen* seen) {
+  std::function<std::thread::id()> work = [] { return std::this_thread::get_id(); };
+  seen->worker = co_await on_pool<std::thread::id>(pool, work);
+  seen->after = std::this_thread::get_id();
+}
+}  // namespace
+
+// The guarantee delivery relies on: blocking work runs on the pool, and the
+// caller resumes on its own (io) thread.
+TEST(Worker, BlockingWorkRunsOnThePoolAndResumesOnTheCaller) {
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  threads_seen seen;
+  asio::co_spawn(io, hop(pool, &seen), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  io.run();
+  EXPECT_NE(seen.worker, std::this_thread::get_id());
+  EXPECT_NE(seen.worker, std::thread::id());
+  EXPECT_EQ(seen.after, std::this_thread::get_id());
 }

@@ -53,7 +53,8 @@ TEST(CryptoMime, ContentTypeParameters) {
 
 TEST(CryptoMime, AlreadyEncrypted) {
   auto is = [](const std::string& ct) {
-    auto m = split("From: a@b\r\n" + ct + "\r\n\r\nx");
+    std::string msg = "From: a@b\r\n" + ct + "\r\n\r\nx";  // split() returns views into it
+    auto m = split(msg);
     return m && already_encrypted(*m);
   };
   EXPECT_TRUE(is("Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=x"));
