@@ -60,6 +60,53 @@ context make_context(const std::filesystem::path& home) {
   return ctx;
 }
 
+// GPGME contexts for one home, reused: setting a context's home directory
+// makes GPGME run `gpg --version` (gpgme_ctx_set_engine_info), which would
+// double the processes per message. A context serves one thread at a time.
+class context_pool {
+ public:
+  explicit context_pool(std::filesystem::path home) : home_(std::move(home)) {}
+
+  class lease {
+   public:
+    lease(context_pool* pool, context ctx) : pool_(pool), ctx_(std::move(ctx)) {}
+    lease(lease&&) = default;
+    ~lease() {
+      if (ctx_) pool_->give_back(std::move(ctx_));
+    }
+    gpgme_ctx_t get() const { return ctx_.get(); }
+
+   private:
+    context_pool* pool_;
+    context ctx_;
+  };
+
+  lease take() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!free_.empty()) {
+        context c = std::move(free_.back());
+        free_.pop_back();
+        return lease(this, std::move(c));
+      }
+    }
+    return lease(this, make_context(home_));
+  }
+
+ private:
+  void give_back(context c) {
+    // What one operation set must not leak into the next.
+    gpgme_signers_clear(c.get());
+    gpgme_set_armor(c.get(), 0);
+    std::lock_guard lock(mutex_);
+    if (free_.size() < 16) free_.push_back(std::move(c));
+  }
+
+  std::filesystem::path home_;
+  std::mutex mutex_;
+  std::vector<context> free_;
+};
+
 data memory_data(std::string_view bytes) {
   gpgme_data_t d = nullptr;
   if (auto e = gpgme_data_new_from_mem(&d, bytes.data(), bytes.size(), 0))
@@ -133,8 +180,12 @@ void best_first(std::vector<pgp_key_info>& keys) {
 }  // namespace
 
 struct pgp_engine::impl {
+  impl(const crypto_options& o)
+      : options(o), home(o.gnupg_home), discovered_home(o.gnupg_home / "discovered"), contexts(home),
+        discovered_contexts(discovered_home) {}
   crypto_options options;
   std::filesystem::path home, discovered_home;
+  mutable context_pool contexts, discovered_contexts;
   key_ptr signing_key;
   std::mutex discovered_mutex;
   bool discovered_ready = false;
@@ -174,7 +225,7 @@ struct pgp_engine::impl {
                     std::string_view address) const {
     pgp_key_list out;
     try {
-      auto ctx = make_context(at);
+      auto ctx = (at == home ? contexts : discovered_contexts).take();
       std::vector<const char*> p;
       for (auto& s : patterns) p.push_back(s.c_str());
       p.push_back(nullptr);
@@ -204,11 +255,8 @@ struct pgp_engine::impl {
   }
 };
 
-pgp_engine::pgp_engine(const crypto_options& options) : impl_(std::make_unique<impl>()) {
-  initialize();
-  impl_->options = options;
-  impl_->home = options.gnupg_home;
-  impl_->discovered_home = options.gnupg_home / "discovered";
+pgp_engine::pgp_engine(const crypto_options& options) : impl_(std::make_unique<impl>(options)) {
+  initialize();  // before any context exists (the pools make them on first use)
   if (!std::filesystem::is_directory(impl_->home))
     throw std::runtime_error("crypto.gnupg_home " + impl_->home.string() + ": not a directory");
   if (auto e = gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP))
@@ -248,7 +296,7 @@ pgp_key_list pgp_engine::import_discovered(std::span<const uint8_t> key_data, st
   pgp_key_list out;
   try {
     impl_->prepare_discovered();
-    auto ctx = make_context(impl_->discovered_home);
+    auto ctx = impl_->discovered_contexts.take();
     auto in = memory_data(std::string_view(reinterpret_cast<const char*>(key_data.data()), key_data.size()));
     if (auto e = gpgme_op_import(ctx.get(), in.get())) {
       out.error = "import: " + error_text(e);
@@ -297,7 +345,7 @@ encrypt_result pgp_engine::encrypt(std::string_view message, const std::vector<p
   try {
     if (to.front().discovered) impl_->prepare_discovered();
     auto w = wrap(*m, {impl_->options.subject, impl_->options.protected_headers});
-    auto ctx = make_context(to.front().discovered ? impl_->discovered_home : impl_->home);
+    auto ctx = (to.front().discovered ? impl_->discovered_contexts : impl_->contexts).take();
     gpgme_set_armor(ctx.get(), 1);
     auto plain = memory_data(w.inner);  // binary mode: the CRLFs are encrypted as they are
     auto cipher = empty_data();
