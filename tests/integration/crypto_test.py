@@ -722,6 +722,12 @@ class Usage(unittest.TestCase):
             self.assertEqual(r.returncode, 2, argv)
             self.assertIn("usage:", r.stderr)
 
+    def test_missing_gnupg_home_exits_1_with_the_reason(self):
+        cfg = config(gnupg_home=os.path.join(F["dir"], "nothere"))
+        rc, j, err = lookup(cfg, "alice@example.test")
+        self.assertEqual((rc, j), (1, None))
+        self.assertEqual(err, "sealgate: keys: crypto.gnupg_home %s: not a directory\n" % os.path.join(F["dir"], "nothere"))
+
     def test_bad_crypto_config_exits_1_with_position(self):
         path = os.path.join(F["dir"], "bad.yaml")
         with open(path, "w") as f:
