@@ -11,7 +11,6 @@
 
 #include "dns/resolver.hpp"
 #include "gateway/config.hpp"
-#include "gateway/json.hpp"
 
 namespace sealgate::gateway {
 
@@ -69,6 +68,23 @@ std::string printable(const std::string& s) {
     }
   }
   return out;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);  // octets >= 0x80 as code points: lossless, always valid JSON
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
 }
 
 std::string fqdn(const std::string& name) { return name.empty() ? "." : name + "."; }

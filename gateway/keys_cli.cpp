@@ -16,7 +16,7 @@
 #include "crypto/keys.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/config.hpp"
-#include "gateway/json.hpp"
+#include "gateway/cli_text.hpp"
 
 namespace sealgate::gateway {
 
