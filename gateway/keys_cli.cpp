@@ -14,6 +14,7 @@
 
 #include "crypto/address.hpp"
 #include "crypto/keys.hpp"
+#include "crypto/service.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/config.hpp"
 #include "gateway/cli_text.hpp"
@@ -36,18 +37,16 @@ int usage(const std::string& problem) {
   return 2;
 }
 
-// Everything a command needs, built from the config; owns the engines.
+// Everything a command needs, built from the config; owns the service.
 struct toolkit {
   config cfg;
   asio::io_context io;
   asio::thread_pool pool{2};
   std::unique_ptr<dns::resolver> resolver;
-  std::unique_ptr<crypto::pgp_engine> pgp;
-  std::unique_ptr<crypto::smime_engine> smime;
-  std::unique_ptr<crypto::key_finder> finder;
+  std::unique_ptr<crypto::crypto_service> crypto;
 
   ~toolkit() {
-    finder.reset();
+    crypto.reset();
     pool.join();
     resolver.reset();  // before the io_context (dns/resolver.hpp)
   }
@@ -57,9 +56,7 @@ struct toolkit {
 void build(toolkit& t) {
   const auto& o = t.cfg.crypto;
   if (o.sources.dns_openpgpkey || o.sources.dns_smimea) t.resolver = std::make_unique<dns::resolver>(t.io.get_executor(), t.cfg.dns);
-  if (!o.gnupg_home.empty()) t.pgp = std::make_unique<crypto::pgp_engine>(o);
-  t.smime = std::make_unique<crypto::smime_engine>(o);
-  t.finder = std::make_unique<crypto::key_finder>(o, t.pgp.get(), *t.smime, t.resolver.get(), t.pool);
+  t.crypto = std::make_unique<crypto::crypto_service>(o, t.resolver.get(), t.pool);
 }
 
 std::string_view fact_name(fact f) { return policy::to_string(f); }
@@ -143,53 +140,23 @@ struct encrypt_job {
   std::string message;
 };
 
-std::string why_not(std::string_view method, const std::string& address, const std::vector<crypto::source_report>& sources) {
-  std::string out = std::string(method) + ": no usable key for " + address;
-  for (auto& s : sources)
-    if (s.enabled) out += "; " + std::string(crypto::to_string(s.source)) + ": " + std::string(fact_name(s.outcome)) +
-                          (s.detail.empty() ? "" : " (" + s.detail + ")");
-  return out;
-}
-
-[[gnu::noinline]] asio::awaitable<void> encrypt(toolkit& t, encrypt_job job, int* exit_code) {
-  std::vector<crypto::pgp_recipient> pgp_keys;
-  std::vector<crypto::certificate> certs;
-  std::string pgp_problem, smime_problem;
-  if (job.method != "smime") {
-    for (auto& a : job.to) {
-      auto r = co_await t.finder->find_pgp(a);
-      if (r.key) pgp_keys.push_back(*r.key);
-      else if (pgp_problem.empty()) pgp_problem = why_not("pgp", a, r.sources);
-    }
+[[gnu::noinline]] asio::awaitable<void> encrypt(crypto::crypto_service& svc, encrypt_job job, int* exit_code) {
+  using policy::method;
+  crypto::crypto_service::outcome o;
+  if (job.method != "smime") o = co_await svc.encrypt(method::pgp, job.to, job.message, job.sign);
+  // Without --method: S/MIME when some recipient has no PGP key.
+  if (job.method == "smime" || (job.method.empty() && !o.message && o.no_key)) {
+    std::string pgp_why = o.why;
+    o = co_await svc.encrypt(method::smime, job.to, job.message, job.sign);
+    if (!o.message && job.method.empty()) o.why = pgp_why + "\n" + o.why;
   }
-  bool use_pgp = job.method == "pgp" || (job.method.empty() && pgp_problem.empty());
-  if (!use_pgp) {
-    for (auto& a : job.to) {
-      auto r = co_await t.finder->find_smime(a);
-      if (r.cert) certs.push_back(r.cert);
-      else if (smime_problem.empty()) smime_problem = why_not("smime", a, r.sources);
-    }
-  }
-  std::string problem = use_pgp ? pgp_problem : smime_problem;
-  if (!problem.empty()) {
-    if (job.method.empty()) problem = pgp_problem + "\n" + smime_problem;
-    std::cerr << "sealgate: keys encrypt: " << problem << "\n";
+  if (!o.message) {
+    std::cerr << "sealgate: keys encrypt: " << o.why << "\n";
     *exit_code = 1;
     co_return;
   }
-  // Two statements, not a conditional expression holding two co_awaits:
-  // g++ 12 destroys such a result before it is used.
-  crypto::encrypt_result r;
-  if (use_pgp) r = co_await crypto::encrypt_async(t.pool, *t.pgp, job.message, pgp_keys, job.sign);
-  else r = co_await crypto::encrypt_async(t.pool, *t.smime, job.message, certs, job.sign);
-  if (r.state == crypto::encrypt_result::status::failed) {
-    std::cerr << "sealgate: keys encrypt: " << r.error << "\n";
-    *exit_code = 1;
-    co_return;
-  }
-  if (r.state == crypto::encrypt_result::status::already_encrypted)
-    std::cerr << "sealgate: keys encrypt: the message is already encrypted; unchanged\n";
-  std::cout.write(r.message.data(), static_cast<std::streamsize>(r.message.size()));
+  if (o.already_encrypted) std::cerr << "sealgate: keys encrypt: the message is already encrypted; unchanged\n";
+  std::cout.write(o.message->data(), static_cast<std::streamsize>(o.message->size()));
   std::cout.flush();
   *exit_code = std::cout ? 0 : 1;
 }
@@ -250,14 +217,10 @@ int run_keys_command(const std::vector<std::string>& args) {
       if (e) std::rethrow_exception(e);
     };
     if (is_lookup) {
-      asio::co_spawn(t.io, lookup(*t.finder, positional[0], json, &exit_code), report);
+      asio::co_spawn(t.io, lookup(t.crypto->finder(), positional[0], json, &exit_code), report);
     } else {
-      if (job.method == "pgp" && !t.pgp) {
-        std::cerr << "sealgate: keys encrypt: crypto.gnupg_home is not set\n";
-        return 1;
-      }
       job.message = crypto::to_crlf(std::string(std::istreambuf_iterator<char>(std::cin), {}));
-      asio::co_spawn(t.io, encrypt(t, std::move(job), &exit_code), report);
+      asio::co_spawn(t.io, encrypt(*t.crypto, std::move(job), &exit_code), report);
     }
     t.io.run();
   } catch (const std::exception& e) {
