@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "crypto/service.hpp"
+#include "crypto_test_util.hpp"
 
 using namespace sealgate::crypto;
 using sealgate::policy::fact;
@@ -85,14 +86,7 @@ class ServiceTest : public ::testing::Test {
   }
   template <typename T>
   T run(asio::awaitable<T> a) {
-    T out{};
-    asio::co_spawn(io_, std::move(a), [&](std::exception_ptr e, T r) {
-      if (e) std::rethrow_exception(e);
-      out = std::move(r);
-    });
-    io_.restart();
-    io_.run();
-    return out;
+    return test_util::run_to_end(io_, std::move(a));
   }
 
   std::filesystem::path dir_;
