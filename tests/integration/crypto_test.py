@@ -148,6 +148,7 @@ def make_certificates(d):
     issue("dan", "dan@signed.test", key="prime256v1", usage="digitalSignature,keyAgreement", self_signed=True)
     issue("ian", "ian@plain.test", self_signed=True)
     issue("gateway", "gateway@gw.test", usage="digitalSignature")
+    issue("pam", "pam@signed.test")                                            # SMIMEA PKIX-EE, chains to the CA
     # The operator's directory: any file names.
     certs = os.path.join(d, "certs")
     os.mkdir(certs)
@@ -157,7 +158,7 @@ def make_certificates(d):
     with open(os.path.join(certs, "notes.txt"), "w") as f:
         f.write("not a certificate\n")
     F["der"] = {who: run(["openssl", "x509", "-in", F[who + "_cert"], "-outform", "DER"]).stdout
-                for who in ("alice", "dan", "ian")}
+                for who in ("alice", "dan", "ian", "pam")}
 
 
 # --- DNS: a signed zone (nsd + validating unbound) and an unsigned one (unbound local-data) ----
@@ -174,6 +175,9 @@ def start_dns(d):
             hashed("dan@signed.test", "_smimecert") + ". IN " + generic_rr(53, bytes([3, 0, 0]) + F["der"]["dan"]),
             # PKIX-EE with alice's certificate under mal's name: the address does not match.
             hashed("mal@signed.test", "_smimecert") + ". IN " + generic_rr(53, bytes([1, 0, 0]) + F["der"]["alice"]),
+            hashed("pam@signed.test", "_smimecert") + ". IN " + generic_rr(53, bytes([1, 0, 0]) + F["der"]["pam"]),
+            # Not an OpenPGP key at all.
+            hashed("junk@signed.test", "_openpgpkey") + ". IN " + generic_rr(61, bytes([1, 2, 3, 4])),
             # A digest only: nothing to encrypt to.
             hashed("dig@signed.test", "_smimecert") + ". IN " + generic_rr(53, bytes([3, 0, 1]) + hashlib.sha256(F["der"]["dan"]).digest())]
     with open(os.path.join(dns, "signed.test.zone"), "w") as f:
@@ -697,6 +701,26 @@ class Dns(unittest.TestCase):
         rc, j, _ = lookup(self.cfg, "dig@signed.test")
         self.assertEqual([w for _, w in refusals(source(j, "smime", "dns_smimea"))],
                          ["a digest or public key only: no certificate to encrypt to"])
+
+    def test_secure_smimea_pkix_ee_chains_to_the_trust_store(self):
+        rc, j, err = lookup(self.cfg, "pam@signed.test")
+        src = source(j, "smime", "dns_smimea")
+        self.assertEqual((rc, j["smime"]["outcome"], src["candidates"][0]["usable"]), (0, "found", True), err)
+        self.assertTrue(src["candidates"][0]["description"].startswith("SMIMEA 1 0 0 rsa2048 CN=pam"))
+        rc, out, err = encrypt(self.cfg, message("pam@signed.test"), "--to", "pam@signed.test", "--method", "smime")
+        self.assertEqual(rc, 0, err)
+        plain = cms("-decrypt", "-binary", "-recip", F["pam_cert"], "-inkey", F["pam_key"], input=out).stdout
+        self.assertEqual(plain, expected_inner("pam@signed.test"))
+        # Without the CA in the trust store the same record is refused.
+        rc, j, err = lookup(config(smime_ca_file=F["dan_cert"]), "pam@signed.test")
+        self.assertEqual([w for _, w in refusals(source(j, "smime", "dns_smimea"))],
+                         ["no chain to the trust store: unable to get local issuer certificate"])
+
+    def test_openpgpkey_that_is_not_a_key(self):
+        rc, j, _ = lookup(self.cfg, "junk@signed.test")
+        src = source(j, "pgp", "dns_openpgpkey")
+        self.assertEqual((rc, src["outcome"], src["secure"]), (0, "absent", True))
+        self.assertEqual(refusals(src), [("", "the record holds no importable OpenPGP key")])
 
     def test_failed_lookup_is_a_temporary_failure_not_no_key(self):
         cfg = config(_dns="%s:%d" % (UNBOUND_ADDR, free_port(UNBOUND_ADDR)))
