@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <functional>
 #include <optional>
@@ -56,18 +57,6 @@ class reader {
     }
     out = n.Scalar();
     return true;
-  }
-
-  // YAML 1.2 core schema booleans only: "yes"/"on" are too easy to mistype
-  // into something else, and an unexpected value must be refused, not guessed.
-  void bool_value(const YAML::Node& parent, std::string_view name, const std::string& path, bool& out) {
-    if (auto n = parent[std::string(name)]) {
-      std::string v;
-      if (!scalar(n, join(path, name), v)) return;
-      if (v == "true") out = true;
-      else if (v == "false") out = false;
-      else error(n.Mark(), join(path, name), "must be true or false");
-    }
   }
 
   void string_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::string& out) {
@@ -141,6 +130,17 @@ class reader {
       out = std::chrono::seconds(*x);
   }
 
+  // true or false, nothing else (YAML 1.1's yes/no/on/off are refused as ambiguous).
+  void bool_value(const YAML::Node& parent, std::string_view name, const std::string& path, bool& out) {
+    auto n = parent[std::string(name)];
+    if (!n) return;
+    std::string key = join(path, name), v;
+    if (!scalar(n, key, v)) return;
+    if (v == "true") out = true;
+    else if (v == "false") out = false;
+    else error(n.Mark(), key, "must be true or false");
+  }
+
   template <typename E>
   void enum_value(const YAML::Node& parent, std::string_view name, const std::string& path, E& out,
                   std::initializer_list<std::pair<std::string_view, E>> table) {
@@ -169,6 +169,58 @@ std::string default_hostname() {
   return buf;
 }
 
+// The crypto: section (crypto/options.hpp holds the defaults).
+void load_crypto(reader& r, const YAML::Node& cr, crypto::crypto_options& o) {
+  if (!r.check_map(cr, "crypto", {"gnupg_home", "smime_certificates", "smime_ca_file", "pgp_signing_key",
+                                  "smime_signing_certificate", "smime_signing_key", "smime_cipher", "rsa_padding",
+                                  "subject", "protected_headers", "fold_plus_tag", "sources", "dns_require_secure",
+                                  "cache_ttl"}))
+    return;
+  r.path_value(cr, "gnupg_home", "crypto", o.gnupg_home);
+  r.path_value(cr, "smime_certificates", "crypto", o.smime_certificates);
+  r.path_value(cr, "smime_ca_file", "crypto", o.smime_ca_file);
+  r.string_value(cr, "pgp_signing_key", "crypto", o.pgp_signing_key);
+  if (auto n = cr["pgp_signing_key"]; n && n.IsScalar()) {
+    // A full fingerprint (v4: 40 hex digits, v5: 64): a short key ID can collide.
+    const std::string& v = n.Scalar();
+    bool hex = std::all_of(v.begin(), v.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); });
+    if (!v.empty() && (!hex || (v.size() != 40 && v.size() != 64))) {
+      r.error(n.Mark(), "crypto.pgp_signing_key", "must be a full fingerprint (40 or 64 hex digits)");
+      o.pgp_signing_key.clear();
+    }
+  }
+  r.path_value(cr, "smime_signing_certificate", "crypto", o.smime_signing_certificate);
+  r.path_value(cr, "smime_signing_key", "crypto", o.smime_signing_key);
+  if (o.smime_signing_certificate.empty() != o.smime_signing_key.empty())
+    r.error(cr.Mark(), "crypto", "smime_signing_certificate and smime_signing_key go together");
+  r.enum_value(cr, "smime_cipher", "crypto", o.cipher,
+               {{"aes-256-cbc", crypto::smime_cipher::aes_256_cbc}, {"aes-256-gcm", crypto::smime_cipher::aes_256_gcm}});
+  r.enum_value(cr, "rsa_padding", "crypto", o.padding,
+               {{"oaep", crypto::rsa_padding::oaep}, {"pkcs1v15", crypto::rsa_padding::pkcs1v15}});
+  if (auto n = cr["subject"]) {
+    std::string v;
+    if (r.scalar(n, "crypto.subject", v)) {
+      // It goes into a header field as it is: printable ASCII only (no CR/LF injection, no RFC 2047 needed).
+      bool ok = !v.empty() && v.size() <= 200 &&
+                std::all_of(v.begin(), v.end(), [](char ch) { return ch >= 0x20 && ch < 0x7f; });
+      if (ok) o.subject = v;
+      else r.error(n.Mark(), "crypto.subject", "must be 1 to 200 printable ASCII characters");
+    }
+  }
+  r.bool_value(cr, "protected_headers", "crypto", o.protected_headers);
+  r.bool_value(cr, "fold_plus_tag", "crypto", o.fold_plus_tag);
+  r.bool_value(cr, "dns_require_secure", "crypto", o.dns_require_secure);
+  r.duration_value(cr, "cache_ttl", "crypto", o.cache_ttl);
+  if (auto s = cr["sources"]) {
+    if (r.check_map(s, "crypto.sources", {"keyring", "smime_directory", "dns_openpgpkey", "dns_smimea"})) {
+      r.bool_value(s, "keyring", "crypto.sources", o.sources.keyring);
+      r.bool_value(s, "smime_directory", "crypto.sources", o.sources.smime_directory);
+      r.bool_value(s, "dns_openpgpkey", "crypto.sources", o.sources.dns_openpgpkey);
+      r.bool_value(s, "dns_smimea", "crypto.sources", o.sources.dns_smimea);
+    }
+  }
+}
+
 }  // namespace
 
 config load_config(const std::filesystem::path& file) {
@@ -189,7 +241,7 @@ config load_config(const std::filesystem::path& file) {
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
-                              "user", "limits", "timeouts", "dns", "queue", "delivery", "threads"})) {
+                              "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "threads"})) {
     throw config_error(r.errors().front());
   }
 
@@ -322,6 +374,8 @@ config load_config(const std::filesystem::path& file) {
     }
   }
   if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.hostname;
+
+  if (auto cr = root["crypto"]) load_crypto(r, cr, c.crypto);
 
   bool any_tls = false, any_auth = false;
   if (auto ls = root["listeners"]) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/options.hpp"
 #include "dns/options.hpp"
 #include "gateway/delivery_options.hpp"
 #include "gateway/ip_network.hpp"
@@ -71,6 +72,7 @@ struct config {
   queue_config queue;
   dns::resolver_options dns;  // servers empty: /etc/resolv.conf
   delivery_options delivery;  // helo_name filled with hostname when not set
+  crypto::crypto_options crypto;  // PGP needs gnupg_home; see docs/configuration.md
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

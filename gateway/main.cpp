@@ -18,12 +18,14 @@
 #include <vector>
 
 #include "crypto/password.hpp"
+#include "crypto/service.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/config.hpp"
 #include "gateway/control.hpp"
 #include "gateway/database.hpp"
 #include "gateway/delivery.hpp"
 #include "gateway/dns_cli.hpp"
+#include "gateway/keys_cli.hpp"
 #include "gateway/log.hpp"
 #include "gateway/policy_cli.hpp"
 #include "gateway/policy_watch.hpp"
@@ -61,10 +63,6 @@ asio::awaitable<destination_facts> probe_facts(prober* probe, std::string domain
   co_return f;
 }
 
-// No key source is configured yet (PGP and S/MIME come with crypto/): no key
-// can be found for anyone, which is a proven absence, not a failed lookup.
-asio::awaitable<sealgate::policy::key_facts> no_key_sources(std::string) { co_return sealgate::policy::key_facts{}; }
-
 constexpr const char* usage_text =
     "usage: sealgate COMMAND [OPTIONS]\n"
     "\n"
@@ -76,6 +74,8 @@ constexpr const char* usage_text =
     "  queue list|show|flush|delete ...  the messages waiting for delivery (sealgate queue help)\n"
     "  report --config FILE [...]   delivery counts per method and status, or one message's story\n"
     "  probe --config FILE DOMAIN [--json]           probe DOMAIN's MX hosts: STARTTLS, TLS, DANE, MTA-STS\n"
+    "  keys lookup --config FILE ADDRESS [--json]    what every key source has for ADDRESS\n"
+    "  keys encrypt --config FILE --to ADDRESS [--method pgp|smime] [--sign] < MESSAGE\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -176,9 +176,17 @@ int cmd_run(const std::vector<std::string>& args) {
     sealgate::dns::resolver resolver(io.get_executor(), cfg.dns);
     prober probe(io.get_executor(), resolver, cfg.delivery);
     smtp_transport transport(io.get_executor(), resolver, probe, cfg.delivery);
+    // GPGME and CMS work runs on a pool of its own, never on an io thread, and
+    // apart from the AUTH checks on `workers`.
+    boost::asio::thread_pool crypto_pool(2);
+    sealgate::crypto::crypto_service crypto(cfg.crypto, &resolver, crypto_pool);
     delivery_services services;
     services.domain_facts = [&probe](std::string domain) { return probe_facts(&probe, std::move(domain)); };
-    services.key_facts = [](std::string address) { return no_key_sources(std::move(address)); };
+    services.key_facts = [&crypto](std::string address) { return crypto.key_facts(std::move(address)); };
+    services.encrypt = [&crypto](sealgate::policy::method m, std::string address,
+                                 std::shared_ptr<const std::string> content, std::string* why) {
+      return crypto.encrypt_for(m, std::move(address), std::move(content), why);
+    };
     services.send = [&transport](outbound_transfer t) { return transport.send(std::move(t)); };
     std::function<std::shared_ptr<const sealgate::policy::policy>()> policy_snapshot;
     if (policy) policy_snapshot = [&policy] { return policy->get(); };
@@ -314,5 +322,6 @@ int main(int argc, char** argv) {
   }
   if (cmd == "report") return run_report_command(args);
   if (cmd == "probe") return run_probe_command(args);
+  if (cmd == "keys") return run_keys_command(args);
   return usage("unknown command " + cmd);
 }

@@ -1,7 +1,7 @@
 // `sealgate policy check` and `sealgate policy explain`, and the reloadable
-// current policy. Explain decides on live facts (the domain probe, as the
-// gateway would; no key source exists yet, so no key is ever found) or on
-// facts given on the command line (--offline); it never guesses a fact.
+// current policy. Explain decides on live facts (the domain probe and the key
+// sources, as the gateway would) or on facts given on the command line
+// (--offline); it never guesses a fact.
 #include "gateway/policy_cli.hpp"
 
 #include <atomic>
@@ -13,8 +13,10 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "crypto/service.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/cli_text.hpp"
 #include "gateway/config.hpp"
@@ -222,6 +224,12 @@ struct live_facts {
   std::string note;  // "null MX", "no such domain", or the probe's summary
 };
 
+// Key facts for every recipient from the configured key sources.
+boost::asio::awaitable<void> look_up_keys(crypto::crypto_service* c, std::vector<std::string> addresses,
+                                          std::map<std::string, pol::key_facts>* out) {
+  for (const auto& a : addresses) (*out)[a] = co_await c->key_facts(a);
+}
+
 // Probes every domain as the gateway would (a named coroutine taking its
 // inputs by value: DESIGN.md 2).
 boost::asio::awaitable<void> probe_domains(prober* p, std::vector<std::string> domains,
@@ -279,9 +287,10 @@ int cmd_explain(const std::vector<std::string>& args) {
     msg = pol::read_message(ss.str());
   }
 
-  // Live facts: each distinct recipient domain probed once, as the gateway
-  // would. No key source exists yet, so pgp and smime keys are never found.
+  // Live facts: each distinct recipient domain probed once, and each
+  // recipient's keys looked up, as the gateway would.
   std::map<std::string, live_facts> live;
+  std::map<std::string, pol::key_facts> live_keys;
   if (!o.offline) {
     std::vector<std::string> domains;
     for (const auto& t : o.to)
@@ -290,9 +299,13 @@ int cmd_explain(const std::vector<std::string>& args) {
       boost::asio::io_context io;
       dns::resolver res(io.get_executor(), cfg.dns);
       prober probe(io.get_executor(), res, cfg.delivery);
-      boost::asio::co_spawn(io, probe_domains(&probe, domains, &live), [](std::exception_ptr e) {
+      boost::asio::thread_pool pool(1);
+      crypto::crypto_service keys(cfg.crypto, &res, pool);
+      auto rethrow = [](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);
-      });
+      };
+      boost::asio::co_spawn(io, probe_domains(&probe, domains, &live), rethrow);
+      boost::asio::co_spawn(io, look_up_keys(&keys, o.to, &live_keys), rethrow);
       io.run();
     } catch (const std::exception& e) {
       std::cerr << "sealgate: policy explain: " << e.what() << "\n";
@@ -322,7 +335,7 @@ int cmd_explain(const std::vector<std::string>& args) {
     in.classes = pol::classify(*p, msg, in.envelope);
     const live_facts* lf = o.offline ? nullptr : &live[domain_of(o.to[i])];
     in.domain = lf ? lf->domain : o.domain;
-    in.keys = o.offline ? o.keys : pol::key_facts{};
+    in.keys = o.offline ? o.keys : live_keys[o.to[i]];
     in.portal_configured = o.offline && o.portal;
     in.failed = o.failed;
     auto d = pol::decide(*p, in);
@@ -353,7 +366,7 @@ int cmd_explain(const std::vector<std::string>& args) {
       out << "\nrecipient: " << o.to[i] << "\n";
       if (lf)
         out << "  facts (live probe of " << domain_of(o.to[i]) << "): " << facts_line(in.domain, in.keys, false) << "\n"
-            << "    " << lf->note << "; no key source is configured yet\n";
+            << "    " << lf->note << "; keys from the configured key sources (sealgate keys lookup)\n";
       out << "  classes:";
       if (in.classes.empty()) out << " none";
       out << "\n";

@@ -79,7 +79,7 @@ TEST_F(ConfigTest, ValuesAreParsed) {
 TEST_F(ConfigTest, UnknownKeys) {
   EXPECT_EQ(error_of(std::string(minimal) + "spoool: x\n"),
             "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, spool_sync, "
-            "database, policy_file, user, limits, timeouts, dns, queue, delivery, threads)");
+            "database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, threads)");
   EXPECT_EQ(error_of(std::string(minimal) + "spool_sync: sometimes\n"),
             "sealgate.yaml:3:13: spool_sync: unknown value 'sometimes' (valid: file, filesystem)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
@@ -252,4 +252,79 @@ TEST_F(ConfigTest, BadQueue) {
   EXPECT_EQ(error_of(std::string(minimal) + "queue: {paused: yes}\n"),
             "sealgate.yaml:3:17: queue.paused: must be true or false");
   EXPECT_TRUE(load_config(write(std::string(minimal) + "queue: {paused: true}\n")).queue.paused);
+}
+
+TEST_F(ConfigTest, CryptoDefaults) {
+  auto c = load_config(write(minimal)).crypto;
+  EXPECT_TRUE(c.gnupg_home.empty());
+  EXPECT_TRUE(c.smime_certificates.empty());
+  EXPECT_EQ(c.cipher, sealgate::crypto::smime_cipher::aes_256_cbc);
+  EXPECT_EQ(c.padding, sealgate::crypto::rsa_padding::oaep);
+  EXPECT_EQ(c.subject, "...");
+  EXPECT_TRUE(c.protected_headers);
+  EXPECT_FALSE(c.fold_plus_tag);
+  EXPECT_TRUE(c.sources.keyring && c.sources.smime_directory && c.sources.dns_openpgpkey && c.sources.dns_smimea);
+  EXPECT_TRUE(c.dns_require_secure);
+  EXPECT_EQ(c.cache_ttl, std::chrono::minutes(10));
+}
+
+TEST_F(ConfigTest, CryptoSection) {
+  auto c = load_config(write(std::string(minimal) +
+                             "crypto:\n  gnupg_home: gnupg\n  smime_certificates: /etc/sealgate/certs\n"
+                             "  smime_ca_file: ca.pem\n  pgp_signing_key: 0123456789ABCDEF0123456789abcdef01234567\n"
+                             "  smime_signing_certificate: gw.pem\n  smime_signing_key: gw.key\n"
+                             "  smime_cipher: aes-256-gcm\n  rsa_padding: pkcs1v15\n  subject: Encrypted message\n"
+                             "  protected_headers: false\n  fold_plus_tag: true\n  dns_require_secure: false\n"
+                             "  cache_ttl: 1h\n  sources: {keyring: false, dns_smimea: false}\n"))
+               .crypto;
+  EXPECT_EQ(c.gnupg_home, dir_ / "gnupg");
+  EXPECT_EQ(c.smime_certificates, "/etc/sealgate/certs");
+  EXPECT_EQ(c.smime_ca_file, dir_ / "ca.pem");
+  EXPECT_EQ(c.pgp_signing_key, "0123456789ABCDEF0123456789abcdef01234567");
+  EXPECT_EQ(c.smime_signing_certificate, dir_ / "gw.pem");
+  EXPECT_EQ(c.smime_signing_key, dir_ / "gw.key");
+  EXPECT_EQ(c.cipher, sealgate::crypto::smime_cipher::aes_256_gcm);
+  EXPECT_EQ(c.padding, sealgate::crypto::rsa_padding::pkcs1v15);
+  EXPECT_EQ(c.subject, "Encrypted message");
+  EXPECT_FALSE(c.protected_headers);
+  EXPECT_TRUE(c.fold_plus_tag);
+  EXPECT_FALSE(c.dns_require_secure);
+  EXPECT_EQ(c.cache_ttl, std::chrono::hours(1));
+  EXPECT_FALSE(c.sources.keyring);
+  EXPECT_TRUE(c.sources.smime_directory);
+  EXPECT_TRUE(c.sources.dns_openpgpkey);
+  EXPECT_FALSE(c.sources.dns_smimea);
+}
+
+TEST_F(ConfigTest, BadCryptoValues) {
+  auto crypto = [&](const std::string& body) { return error_of(std::string(minimal) + "crypto:\n" + body); };
+  EXPECT_EQ(crypto("  gnupg: x\n"),
+            "sealgate.yaml:4:3: crypto.gnupg: unknown key (valid: gnupg_home, smime_certificates, smime_ca_file, "
+            "pgp_signing_key, smime_signing_certificate, smime_signing_key, smime_cipher, rsa_padding, subject, "
+            "protected_headers, fold_plus_tag, sources, dns_require_secure, cache_ttl)");
+  EXPECT_EQ(crypto("  smime_cipher: aes-128-cbc\n"),
+            "sealgate.yaml:4:17: crypto.smime_cipher: unknown value 'aes-128-cbc' (valid: aes-256-cbc, aes-256-gcm)");
+  EXPECT_EQ(crypto("  rsa_padding: none\n"),
+            "sealgate.yaml:4:16: crypto.rsa_padding: unknown value 'none' (valid: oaep, pkcs1v15)");
+  EXPECT_EQ(crypto("  pgp_signing_key: 6577B541ED52126C\n"),
+            "sealgate.yaml:4:20: crypto.pgp_signing_key: must be a full fingerprint (40 or 64 hex digits)");
+  EXPECT_EQ(crypto("  pgp_signing_key: gateway@example.org\n"),
+            "sealgate.yaml:4:20: crypto.pgp_signing_key: must be a full fingerprint (40 or 64 hex digits)");
+  EXPECT_EQ(crypto("  subject: \"a\\r\\nBcc: x@example.org\"\n"),
+            "sealgate.yaml:4:12: crypto.subject: must be 1 to 200 printable ASCII characters");
+  EXPECT_EQ(crypto("  subject: " + std::string(201, 'x') + "\n"),
+            "sealgate.yaml:4:12: crypto.subject: must be 1 to 200 printable ASCII characters");
+  EXPECT_EQ(crypto("  protected_headers: yes\n"), "sealgate.yaml:4:22: crypto.protected_headers: must be true or false");
+  EXPECT_EQ(crypto("  fold_plus_tag: 1\n"), "sealgate.yaml:4:18: crypto.fold_plus_tag: must be true or false");
+  EXPECT_EQ(crypto("  dns_require_secure: no\n"), "sealgate.yaml:4:23: crypto.dns_require_secure: must be true or false");
+  EXPECT_EQ(crypto("  cache_ttl: 8d\n"),
+            "sealgate.yaml:4:14: crypto.cache_ttl: must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)");
+  EXPECT_EQ(crypto("  gnupg_home: ''\n"), "sealgate.yaml:4:15: crypto.gnupg_home: must not be empty");
+  EXPECT_EQ(crypto("  sources: {wkd: true}\n"),
+            "sealgate.yaml:4:13: crypto.sources.wkd: unknown key (valid: keyring, smime_directory, dns_openpgpkey, dns_smimea)");
+  EXPECT_EQ(crypto("  sources: {keyring: maybe}\n"), "sealgate.yaml:4:22: crypto.sources.keyring: must be true or false");
+  EXPECT_EQ(crypto("  sources: all\n"), "sealgate.yaml:4:12: crypto.sources: must be a mapping");
+  EXPECT_EQ(crypto("  smime_signing_certificate: gw.pem\n"),
+            "sealgate.yaml:4:3: crypto: smime_signing_certificate and smime_signing_key go together");
+  EXPECT_EQ(error_of(std::string(minimal) + "crypto: [gnupg_home]\n"), "sealgate.yaml:3:9: crypto: must be a mapping");
 }

@@ -1,0 +1,141 @@
+// Key discovery's bookkeeping: outcomes per source, the TTL cache (with an
+// injected clock), and that a failed lookup is never cached or called "no key".
+// The sources themselves are proven against gpg and DNS in crypto_test.py.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "crypto/keys.hpp"
+#include "crypto/worker.hpp"
+#include "crypto_test_util.hpp"
+
+using namespace sealgate::crypto;
+using sealgate::policy::fact;
+namespace asio = boost::asio;
+
+namespace {
+
+class KeyFinderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sealgate-keys-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    options_.smime_certificates = dir_ / "certs";
+    std::filesystem::create_directory(options_.smime_certificates);
+    options_.sources.dns_openpgpkey = options_.sources.dns_smimea = false;
+    options_.cache_ttl = std::chrono::seconds(60);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  template <typename T>
+  T run(asio::awaitable<T> a) {
+    return test_util::run_to_end(io_, std::move(a));
+  }
+
+  std::filesystem::path dir_;
+  crypto_options options_;
+  asio::io_context io_;
+  asio::thread_pool pool_{1};
+  std::chrono::steady_clock::time_point now_{};
+};
+
+}  // namespace
+
+TEST_F(KeyFinderTest, AbsentIsCachedForTheTtl) {
+  smime_engine smime(options_);
+  key_finder finder(options_, nullptr, smime, nullptr, pool_, [this] { return now_; });
+  auto first = run(finder.find_smime("alice@example.org"));
+  EXPECT_EQ(first.outcome, fact::absent);
+  EXPECT_FALSE(first.from_cache);
+  ASSERT_EQ(first.sources.size(), 2u);
+  EXPECT_EQ(first.sources[0].detail, "no certificate for alice@example.org among 0 in " + options_.smime_certificates.string());
+  EXPECT_EQ(first.sources[1].detail, "crypto.sources.dns_smimea is off");
+  now_ += std::chrono::seconds(59);
+  auto second = run(finder.find_smime("alice@EXAMPLE.org"));  // the domain folds into the same entry
+  EXPECT_TRUE(second.from_cache);
+  EXPECT_EQ(second.outcome, fact::absent);
+  now_ += std::chrono::seconds(1);
+  EXPECT_FALSE(run(finder.find_smime("alice@example.org")).from_cache);
+  EXPECT_FALSE(run(finder.find_smime("Alice@example.org")).from_cache);  // the local part does not fold
+}
+
+TEST_F(KeyFinderTest, AFailedSourceIsTempfailAndNeverCached) {
+  options_.smime_certificates = dir_ / "missing";
+  smime_engine smime(options_);
+  key_finder finder(options_, nullptr, smime, nullptr, pool_, [this] { return now_; });
+  auto first = run(finder.find_smime("alice@example.org"));
+  EXPECT_EQ(first.outcome, fact::tempfail);
+  EXPECT_NE(first.sources[0].detail.find("cannot read " + options_.smime_certificates.string()), std::string::npos);
+  auto second = run(finder.find_smime("alice@example.org"));
+  EXPECT_FALSE(second.from_cache);
+  EXPECT_EQ(second.outcome, fact::tempfail);
+}
+
+TEST_F(KeyFinderTest, NoGnupgHomeMeansPgpProvenUnavailable) {
+  smime_engine smime(options_);
+  key_finder finder(options_, nullptr, smime, nullptr, pool_, [this] { return now_; });
+  auto pgp = run(finder.find_pgp("alice@example.org"));
+  EXPECT_EQ(pgp.outcome, fact::absent);
+  ASSERT_EQ(pgp.sources.size(), 2u);
+  EXPECT_FALSE(pgp.sources[0].enabled);
+  EXPECT_EQ(pgp.sources[0].detail, "crypto.gnupg_home is not set");
+  EXPECT_FALSE(pgp.key);
+}
+
+TEST_F(KeyFinderTest, SwitchedOffSourcesAreSaidSo) {
+  options_.sources.smime_directory = false;
+  smime_engine smime(options_);
+  key_finder finder(options_, nullptr, smime, nullptr, pool_, [this] { return now_; });
+  auto r = run(finder.find_smime("alice@example.org"));
+  EXPECT_EQ(r.outcome, fact::absent);
+  EXPECT_EQ(r.sources[0].detail, "crypto.sources.smime_directory is off");
+}
+
+TEST_F(KeyFinderTest, AFileWithoutCertificatesIsSkipped) {
+  std::ofstream(options_.smime_certificates / "readme.txt") << "not a certificate\n";
+  smime_engine smime(options_);
+  key_finder finder(options_, nullptr, smime, nullptr, pool_, [this] { return now_; });
+  EXPECT_EQ(run(finder.find_smime("alice@example.org")).outcome, fact::absent);
+}
+
+TEST(KeyFacts, OneConversion) {
+  pgp_lookup p;
+  smime_lookup s;
+  p.outcome = fact::found;
+  s.outcome = fact::tempfail;
+  auto k = to_key_facts(p, s);
+  EXPECT_EQ(k.pgp, fact::found);
+  EXPECT_EQ(k.smime, fact::tempfail);
+}
+
+namespace {
+struct threads_seen {
+  std::thread::id worker, after;
+};
+[[gnu::noinline]] asio::awaitable<void> hop(asio::thread_pool& pool, threads_seen* seen) {
+  std::function<std::thread::id()> work = [] { return std::this_thread::get_id(); };
+  seen->worker = co_await on_pool<std::thread::id>(pool, work);
+  seen->after = std::this_thread::get_id();
+}
+}  // namespace
+
+// The guarantee delivery relies on: blocking work runs on the pool, and the
+// caller resumes on its own (io) thread.
+TEST(Worker, BlockingWorkRunsOnThePoolAndResumesOnTheCaller) {
+  asio::io_context io;
+  asio::thread_pool pool(1);
+  threads_seen seen;
+  asio::co_spawn(io, hop(pool, &seen), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  io.run();
+  EXPECT_NE(seen.worker, std::this_thread::get_id());
+  EXPECT_NE(seen.worker, std::thread::id());
+  EXPECT_EQ(seen.after, std::this_thread::get_id());
+}
