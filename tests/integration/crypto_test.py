@@ -20,9 +20,11 @@ import tempfile
 import time
 import unittest
 
+import probe_peers as peers
+
 from gateway_harness import BIN, free_port
 
-NSD_ADDR, UNBOUND_ADDR = "127.0.4.10", "127.0.4.11"
+SILENT_DNS_ADDR = "127.0.4.11"  # nothing listens here: a resolver that never answers
 F = {}  # the fixture: paths, fingerprints, ports (built once in setUpModule)
 
 
@@ -168,7 +170,7 @@ def start_dns(d):
     os.mkdir(dns)
     zone = ["$ORIGIN signed.test.", "$TTL 300",
             "@ IN SOA ns.signed.test. hostmaster.signed.test. 1 3600 600 86400 60",
-            "@ IN NS ns.signed.test.", "ns IN A " + NSD_ADDR,
+            "@ IN NS ns.signed.test.", "ns IN A 127.0.0.1",
             hashed("dan@signed.test", "_openpgpkey") + ". IN " + generic_rr(61, F["dan_pgp"]),
             # mal's record holds dan's key: the user ID does not match.
             hashed("mal@signed.test", "_openpgpkey") + ". IN " + generic_rr(61, F["dan_pgp"]),
@@ -182,57 +184,18 @@ def start_dns(d):
             hashed("dig@signed.test", "_smimecert") + ". IN " + generic_rr(53, bytes([3, 0, 1]) + hashlib.sha256(F["der"]["dan"]).digest())]
     with open(os.path.join(dns, "signed.test.zone"), "w") as f:
         f.write("\n".join(zone) + "\n")
-    keygen = lambda *a: run(["ldns-keygen", "-a", "ECDSAP256SHA256", *a, "signed.test"], cwd=dns).stdout.decode().strip()
-    zsk, ksk = keygen(), keygen("-k")
-    run(["ldns-signzone", "signed.test.zone", zsk, ksk], cwd=dns)
-    with open(os.path.join(dns, ksk + ".ds")) as f:
-        ds = " ".join(f.read().split())
-    nsd_port, unbound_port = free_port(NSD_ADDR), free_port(UNBOUND_ADDR)
-    with open(os.path.join(dns, "nsd.conf"), "w") as f:
-        f.write("\n".join([
-            "server:", "  ip-address: " + NSD_ADDR, "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
-            '  chroot: ""', '  zonesdir: "%s"' % dns, '  database: ""', '  zonelistfile: "%s/zone.list"' % dns,
-            '  xfrdfile: "%s/xfrd.state"' % dns, '  xfrdir: "%s"' % dns, '  pidfile: "%s/nsd.pid"' % dns,
-            '  logfile: "%s/nsd.log"' % dns, "  server-count: 1", "remote-control:", "  control-enable: no",
-            "zone:", '  name: "signed.test"', '  zonefile: "signed.test.zone.signed"']) + "\n")
     plain = [hashed("ian@plain.test", "_openpgpkey") + ". 300 IN " + generic_rr(61, F["ian_pgp"]),
              hashed("ian@plain.test", "_smimecert") + ". 300 IN " + generic_rr(53, bytes([3, 0, 0]) + F["der"]["ian"]),
              "plain.test. 300 IN SOA ns.plain.test. hostmaster.plain.test. 1 3600 600 86400 60"]
-    with open(os.path.join(dns, "unbound.conf"), "w") as f:
-        f.write("\n".join([
-            "server:", "  interface: " + UNBOUND_ADDR, "  port: %d" % unbound_port, "  do-daemonize: no",
-            '  username: ""', '  chroot: ""', '  directory: "%s"' % dns, '  pidfile: "%s/unbound.pid"' % dns,
-            "  use-syslog: no", '  logfile: ""', "  do-ip6: no", "  do-not-query-localhost: no",
-            "  access-control: 127.0.0.0/8 allow",
-            '  local-zone: "test." nodefault', '  domain-insecure: "test."', '  trust-anchor: "%s"' % ds,
-            '  local-zone: "plain.test." static', '  local-zone: "example.test." static'] + ["  local-data: '%s'" % p for p in plain] + [
-            "stub-zone:", '  name: "signed.test"', "  stub-addr: %s@%d" % (NSD_ADDR, nsd_port)]) + "\n")
-    F["procs"] = []
-    for argv, log in ((["nsd", "-d", "-c", "nsd.conf"], "nsd.out"), (["unbound", "-d", "-c", "unbound.conf"], "unbound.out")):
-        out = open(os.path.join(dns, log), "wb")
-        F["procs"].append((subprocess.Popen(argv, cwd=dns, stdout=out, stderr=out), out))
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        r = subprocess.run(["dig", "@" + UNBOUND_ADDR, "-p", str(unbound_port), "+time=1", "+tries=1", "+dnssec",
-                            "signed.test", "SOA"], capture_output=True, text=True)
-        if r.returncode == 0 and re.search(r"flags:[^;]* ad\b", r.stdout):
-            break
-        time.sleep(0.2)
-    else:
-        raise RuntimeError("validating unbound never set AD")
-    F["dns_server"] = "%s:%d" % (UNBOUND_ADDR, unbound_port)
+    F["dns_cleanups"] = []
+    server = peers.Dns(dns, {"signed.test": "\n".join(zone) + "\n"}, {}, ["plain.test", "example.test"], plain,
+                       F["dns_cleanups"])
+    F["dns_server"] = "127.0.0.1:%d" % server.port
 
 
 def stop_dns():
-    for proc, out in F.get("procs", []):
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        out.close()
+    for fn in reversed(F.get("dns_cleanups", [])):
+        fn()
 
 
 def kill_agents():
@@ -723,7 +686,7 @@ class Dns(unittest.TestCase):
         self.assertEqual(refusals(src), [("", "the record holds no importable OpenPGP key")])
 
     def test_failed_lookup_is_a_temporary_failure_not_no_key(self):
-        cfg = config(_dns="%s:%d" % (UNBOUND_ADDR, free_port(UNBOUND_ADDR)))
+        cfg = config(_dns="%s:%d" % (SILENT_DNS_ADDR, free_port(SILENT_DNS_ADDR)))
         rc, j, err = lookup(cfg, "dan@signed.test")
         self.assertEqual(rc, 1, err)
         self.assertEqual((j["pgp"]["outcome"], j["smime"]["outcome"]), ("tempfail", "tempfail"))

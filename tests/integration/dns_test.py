@@ -12,6 +12,8 @@ import tempfile
 import time
 import unittest
 
+import probe_peers as peers
+
 from gateway_harness import BIN, free_port
 
 TLSA_DATA = "0123456789abcdef" * 4
@@ -231,86 +233,21 @@ _25._tcp.mx IN TLSA 3 1 1 %s
 """ % TLSA_DATA
 
 
-class Dnssec(unittest.TestCase):
+class Dnssec(peers.PeersTestCase, unittest.TestCase):
     """signed.test, signed with ldns-signzone, served by nsd; a validating
     unbound in front holds its DS as trust anchor and sets the AD bit. The
     resolver is on loopback, so sealgate believes it."""
 
     @classmethod
-    def setUpClass(cls):
-        cls._cleanups_cls = []
-        cls.dir = tempfile.mkdtemp(prefix="sealgate-dnssec-")
-        cls._cleanups_cls.append((shutil.rmtree, (cls.dir, True)))
-        try:
-            cls.start()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+    def start_peers(cls):
+        d = tempfile.mkdtemp(prefix="sealgate-dnssec-")
+        cls.cleanups.append(lambda: shutil.rmtree(d, True))
+        dns = peers.Dns(d, {"signed.test": SIGNED_ZONE}, {}, [], [], cls.cleanups)
+        cls.config = write_config(cls, ["127.0.0.1:%d" % dns.port])
 
     @classmethod
-    def start(cls):
-        d = cls.dir
-        with open(os.path.join(d, "signed.test.zone"), "w") as f:
-            f.write(SIGNED_ZONE)
-        keygen = lambda *a: subprocess.run(["ldns-keygen", "-a", "ECDSAP256SHA256", *a, "signed.test"], cwd=d,
-                                           check=True, capture_output=True, text=True).stdout.strip()
-        zsk, ksk = keygen(), keygen("-k")
-        subprocess.run(["ldns-signzone", "signed.test.zone", zsk, ksk], cwd=d, check=True, capture_output=True)
-        with open(os.path.join(d, ksk + ".ds")) as f:
-            ds = " ".join(f.read().split())
-        nsd_port, unbound_port = free_port(), free_port()
-        with open(os.path.join(d, "nsd.conf"), "w") as f:
-            f.write("\n".join([
-                "server:", "  ip-address: 127.0.0.1", "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
-                '  chroot: ""', '  zonesdir: "%s"' % d, '  database: ""', '  zonelistfile: "%s/zone.list"' % d,
-                '  xfrdfile: "%s/xfrd.state"' % d, '  xfrdir: "%s"' % d, '  pidfile: "%s/nsd.pid"' % d,
-                '  logfile: "%s/nsd.log"' % d, "  server-count: 1",
-                "remote-control:", "  control-enable: no",
-                "zone:", '  name: "signed.test"', '  zonefile: "signed.test.zone.signed"']) + "\n")
-        with open(os.path.join(d, "unbound.conf"), "w") as f:
-            f.write("\n".join([
-                "server:", "  interface: 127.0.0.1", "  port: %d" % unbound_port, "  do-daemonize: no",
-                '  username: ""', '  chroot: ""', '  directory: "%s"' % d, '  pidfile: "%s/unbound.pid"' % d,
-                "  use-syslog: no", '  logfile: ""', "  do-ip6: no", "  do-not-query-localhost: no",
-                '  local-zone: "test." nodefault', '  domain-insecure: "test."', '  trust-anchor: "%s"' % ds,
-                "stub-zone:", '  name: "signed.test"', "  stub-addr: 127.0.0.1@%d" % nsd_port]) + "\n")
-        cls.procs = []
-        for argv, log in ((["nsd", "-d", "-c", "nsd.conf"], "nsd.out"), (["unbound", "-d", "-c", "unbound.conf"], "unbound.out")):
-            out = open(os.path.join(d, log), "wb")
-            cls.procs.append((subprocess.Popen(argv, cwd=d, stdout=out, stderr=out), out))
-        cls._cleanups_cls.append((cls.stop_all, ()))
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            r = subprocess.run(["dig", "@127.0.0.1", "-p", str(unbound_port), "+time=1", "+tries=1", "+dnssec",
-                                "signed.test", "MX"], capture_output=True, text=True)
-            if r.returncode == 0 and re.search(r"flags:[^;]* ad\b", r.stdout):
-                break
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("validating unbound never set AD")
-        cls.config = write_config(cls, ["127.0.0.1:%d" % unbound_port])
-
-    @classmethod
-    def addCleanup(cls, fn, *args):
-        cls._cleanups_cls.append((fn, args))
-
-    @classmethod
-    def stop_all(cls):
-        for proc, out in cls.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            out.close()
-
-    @classmethod
-    def tearDownClass(cls):
-        for fn, args in reversed(cls._cleanups_cls):
-            fn(*args)
-        cls._cleanups_cls = []
+    def addCleanup(cls, fn, *args):  # write_config registers its temporary directory here
+        cls.cleanups.append(lambda: fn(*args))
 
     def test_signed_answers_are_secure(self):
         rc, out, err = lookup(self.config, "MX", "signed.test")
