@@ -15,6 +15,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -28,6 +29,11 @@ MARKER = "BODY-MARKER-4b1d"  # stands for content that must never travel in clea
 
 POLICY = """\
 rules:
+  - name: end-to-end
+    match: {domains: pgp.dlv.test}
+    methods: [pgp, tls, plain]
+    tls: {min_version: "1.2", verify: none}
+    on_failure: next
   - name: clear-ok
     match: {domains: [plain.dlv.test, flaky.dlv.test, bounce.dlv.test, ours.dlv.test, load.dlv.test]}
     methods: [tls, plain]
@@ -46,7 +52,7 @@ def local_data():
     rr = ["dlv.test. 600 IN SOA ns.dlv.test. hostmaster.dlv.test. 1 3600 600 86400 60"]
     rr += ["%s.dlv.test. 300 IN A %s" % kv for kv in hosts.items()]
     for domain, mx in (("tls", "mx-tls"), ("plain", "mx-plain"), ("strip", "mx-strip"), ("flaky", "mx-flaky"),
-                       ("bounce", "mx-bounce"), ("ours", "mx-dsn"), ("load", "mx-load")):
+                       ("bounce", "mx-bounce"), ("ours", "mx-dsn"), ("load", "mx-load"), ("pgp", "mx-plain")):
         rr.append("%s.dlv.test. 300 IN MX 10 %s.dlv.test." % (domain, mx))
     rr.append("nullmx.dlv.test. 300 IN MX 0 .")
     return rr
@@ -168,7 +174,7 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         return p
 
     # ------------------------------------------------------------ helpers --
-    def gateway(self, queue="{retry_min: 1s, retry_max: 2s}"):
+    def gateway(self, queue="{retry_min: 1s, retry_max: 2s}", extra=""):
         gw = Gateway(self, listeners=[{"name": "smarthost", "tls": "none", "auth": "none"}])
         with open(os.path.join(gw.dir, "policy.yaml"), "w") as f:
             f.write(POLICY)
@@ -176,7 +182,7 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
             f.write("policy_file: policy.yaml\n"
                     'dns: {servers: ["127.0.0.1:%d"], timeout: 5s}\n'
                     "delivery: {port: %d, ca_file: %s, probe_cache_ttl: 10m, timeouts: {connect: 5s}}\n"
-                    "queue: %s\n" % (self.dns.port, self.port, self.ca.cert, queue))
+                    "queue: %s\n%s" % (self.dns.port, self.port, self.ca.cert, queue, extra))
         return gw.start()
 
     def send(self, gw, sender, rcpts, content):
@@ -372,6 +378,42 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertIn("dane=mismatch", dane["facts"])
         self.assertEqual(dane["method"], "defer")
         self.assertIn("does not match", " ".join(c["why"] for c in dane["considered"]))
+
+    def gpg(self, home, *args, input=None):
+        r = subprocess.run(["gpg", "--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+                            *args], input=input, capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+        return r.stdout
+
+    def test_a_recipient_with_a_key_gets_pgp_mime_that_gpg_decrypts(self):
+        # Short paths: gpg-agent's socket must fit in sun_path.
+        recipient, gateway_home = (tempfile.mkdtemp(prefix="sgr", dir="/tmp"), tempfile.mkdtemp(prefix="sgg", dir="/tmp"))
+        for home in (recipient, gateway_home):
+            os.chmod(home, 0o700)
+            self.addCleanup(shutil.rmtree, home, True)
+            self.addCleanup(subprocess.run, ["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+        self.gpg(recipient, "--quick-gen-key", "Pat <pat@pgp.dlv.test>", "future-default", "default", "1d")
+        self.gpg(gateway_home, "--import", input=self.gpg(recipient, "--export", "pat@pgp.dlv.test"))
+        gw = self.gateway(extra="crypto: {gnupg_home: %s}\n" % gateway_home)
+        plain_before = set(self.dump_files("plain"))
+        content = self.message("pgp one", "pat@pgp.dlv.test")
+        self.send(gw, "app@ours.dlv.test", ["pat@pgp.dlv.test"], content)
+        self.wait_until("the PGP delivery", lambda: self.delivered(gw, "pat@pgp.dlv.test"), gw=gw)
+        self.assertEqual(self.recipient(gw, "pat@pgp.dlv.test")[1:3], ("pgp", "end-to-end"))
+        new = [f for f in self.dump_files("plain") if f not in plain_before]
+        self.assertEqual(len(new), 1)
+        with open(new[0], "rb") as f:
+            raw = f.read()
+        self.assertNotIn(MARKER.encode(), raw, "the body never travels in clear")
+        self.assertNotIn(b"pgp one", raw, "nor the real Subject")
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertEqual(msg.get_content_type(), "multipart/encrypted")
+        self.assertEqual(msg.get_param("protocol"), "application/pgp-encrypted")
+        version, payload = msg.get_payload()
+        self.assertEqual(version.get_content_type(), "application/pgp-encrypted")
+        inner = self.gpg(recipient, "--decrypt", input=payload.get_payload(decode=True))
+        self.assertIn(MARKER.encode(), inner)
+        self.assertIn(b"pgp one", inner, "the Subject travels inside, as a protected header")
 
     def test_kill_9_during_5000_messages_loses_nothing_and_records_each_delivery_once(self):
         gw = self.gateway(queue="{retry_min: 1s, retry_max: 2s, concurrency: 100}")
