@@ -304,11 +304,12 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
 
     def test_a_451_then_250_is_delivered_on_retry(self):
         sink = self.start_sink("flaky", A_FLAKY, ["-r", "RCPT"])
+        self.addCleanup(sink.stop)
         gw = self.gateway()
         self.send(gw, "app@ours.dlv.test", ["x@flaky.dlv.test"], self.message("flaky", "x@flaky.dlv.test"))
         self.wait_until("the 4xx", lambda: (self.recipient(gw, "x@flaky.dlv.test") or ("",))[0] == "deferred", gw=gw)
         sink.stop()
-        self.start_sink("flaky", A_FLAKY, [])
+        self.addCleanup(self.start_sink("flaky", A_FLAKY, []).stop)  # the address is free for the next test
         self.wait_until("the retry", lambda: self.delivered(gw, "x@flaky.dlv.test"), gw=gw)
         attempts = self.db(gw, "SELECT a.outcome, a.reply FROM attempts a JOIN recipients r USING (queue_id, idx)"
                                " WHERE r.address='x@flaky.dlv.test' ORDER BY a.rowid")
@@ -378,6 +379,46 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertIn("dane=mismatch", dane["facts"])
         self.assertEqual(dane["method"], "defer")
         self.assertIn("does not match", " ".join(c["why"] for c in dane["considered"]))
+
+    def test_queue_list_show_flush_delete(self):
+        sink = self.start_sink("flaky", A_FLAKY, ["-r", "RCPT"])  # 451 to every RCPT
+        self.addCleanup(sink.stop)
+        gw = self.gateway(queue="{retry_min: 10m, retry_max: 1h}")  # no automatic retry during the test
+        qid = self.send(gw, "app@ours.dlv.test", ["x@flaky.dlv.test"], self.message("queue", "x@flaky.dlv.test"))
+        self.wait_until("the first deferral", lambda: gw.read_log().count("status=deferred") == 1, gw=gw)
+        q = self.queue_json(gw)
+        self.assertEqual([m["id"] for m in q["messages"]], [qid])
+        r = q["messages"][0]["recipients"][0]
+        self.assertEqual((r["address"], r["state"], r["attempts"], r["method"]), ("x@flaky.dlv.test", "deferred", 1, "plain"))
+        self.assertTrue(r["last_reply"].startswith("4"), r)
+        self.assertIn("next_try", r)
+        text = subprocess.run([BIN, "queue", "list", "--config", gw.config], capture_output=True, text=True).stdout
+        self.assertIn("<x@flaky.dlv.test> deferred, 1 attempt, next ", text)
+        self.assertIn("-- 1 message, 1 recipient waiting", text)
+        show = subprocess.run([BIN, "queue", "show", "--config", gw.config, qid, "--json"], capture_output=True,
+                              text=True)
+        self.assertEqual(show.returncode, 0, show.stderr)
+        story = json.loads(show.stdout)
+        self.assertEqual(story["message_id"], "<queue@ours.dlv.test>")
+        self.assertEqual([a["outcome"] for a in story["attempts"]], ["deferred"])
+        self.assertNotIn(MARKER, show.stdout, "queue show never prints content")
+        # flush: the running gateway tries again at once.
+        r = subprocess.run([BIN, "queue", "flush", "--config", gw.config, qid], capture_output=True, text=True)
+        self.assertEqual((r.returncode, r.stdout), (0, "flush requested for %s\n" % qid), r.stderr)
+        self.wait_until("the flushed attempt", lambda: gw.read_log().count("status=deferred") == 2, gw=gw)
+        # delete: gone from the spool, recorded as deleted, and no DSN (an operator's act).
+        r = subprocess.run([BIN, "queue", "delete", "--config", gw.config, qid], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("deleted (1 recipient recorded as deleted)", r.stdout)
+        self.assertEqual(gw.queued(), [])
+        self.assertEqual(self.recipient(gw, "x@flaky.dlv.test")[0], "deleted")
+        self.assertEqual(self.queue_json(gw)["messages"], [])
+        r = subprocess.run([BIN, "queue", "delete", "--config", gw.config, qid], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no such message in the queue", r.stderr)
+        r = subprocess.run([BIN, "queue", "show", "--config", gw.config, "../../etc/passwd"], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 1)
 
     def gpg(self, home, *args, input=None):
         r = subprocess.run(["gpg", "--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
