@@ -86,6 +86,23 @@ bool concerns(const std::string& file_name, const char* name) {
   return file_name == name || std::strcmp(name, "..data") == 0;
 }
 
+// Whether a batch of inotify events read from the descriptor concerns the
+// policy file. Each header is copied out, never read in place: the buffer
+// lives in a coroutine frame, where g++ 12 does not keep alignas.
+bool batch_concerns(const char* data, size_t n, const std::string& file_name) {
+  bool relevant = false;
+  for (size_t off = 0; off + sizeof(inotify_event) <= n;) {
+    inotify_event ev;
+    std::memcpy(&ev, data + off, sizeof ev);
+    if (off + sizeof ev + ev.len > n) break;
+    if (ev.mask & IN_Q_OVERFLOW) relevant = true;  // events were lost: check anyway
+    const char* name = data + off + sizeof ev;     // NUL-padded to ev.len octets
+    if (ev.len > 0 && concerns(file_name, std::string(name, strnlen(name, ev.len)).c_str())) relevant = true;
+    off += sizeof ev + ev.len;
+  }
+  return relevant;
+}
+
 asio::awaitable<void> reload_after_quiet(std::shared_ptr<policy_watcher::state> s) {
   // A save is often several events (truncate, write, close, rename); the timer
   // restarts with each, so the file is read once, after it is complete.
@@ -96,18 +113,11 @@ asio::awaitable<void> reload_after_quiet(std::shared_ptr<policy_watcher::state> 
 }
 
 asio::awaitable<void> watch(std::shared_ptr<policy_watcher::state> s) {
-  alignas(inotify_event) std::array<char, 8192> buffer;
+  std::array<char, 8192> buffer;
   for (;;) {
     auto [ec, n] = co_await s->events.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
     if (ec || s->stopped) co_return;
-    bool relevant = false;
-    for (size_t off = 0; off + sizeof(inotify_event) <= n;) {
-      const auto* ev = reinterpret_cast<const inotify_event*>(buffer.data() + off);
-      if (ev->mask & IN_Q_OVERFLOW) relevant = true;  // events were lost: check anyway
-      if (ev->len > 0 && concerns(s->file_name, ev->name)) relevant = true;
-      off += sizeof(inotify_event) + ev->len;
-    }
-    if (relevant) {
+    if (batch_concerns(buffer.data(), n, s->file_name)) {
       s->quiet_timer.cancel();
       asio::co_spawn(s->events.get_executor(), reload_after_quiet(s), log_failure);
     }

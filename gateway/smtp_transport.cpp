@@ -6,11 +6,15 @@
 // against the connection moves on too, because another MX may be honest.
 #include "gateway/smtp_transport.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <chrono>
+#include <map>
+#include <mutex>
 
 #include "crypto/dane.hpp"
 #include "crypto/tls_context.hpp"
@@ -28,6 +32,10 @@ namespace sealgate::gateway {
 namespace asio = boost::asio;
 using outcome = recipient_result::outcome;
 
+namespace {
+struct open_connection;
+}
+
 struct smtp_transport::impl {
   impl(asio::any_io_executor ex, dns::resolver& r, prober& p, delivery_options o)
       : executor(std::move(ex)), resolver(r), probe(p), options(std::move(o)),
@@ -37,9 +45,22 @@ struct smtp_transport::impl {
   prober& probe;
   delivery_options options;
   std::shared_ptr<asio::ssl::context> tls_context;
+
+  // Idle connections per MX host, newest last (Postfix's connection cache).
+  std::mutex idle_mutex;
+  std::map<std::string, std::vector<std::unique_ptr<open_connection>>> idle;
+  std::unique_ptr<open_connection> take_idle(const std::string& host);
+  // Keeps conn for the next transaction to host; false when it cannot be kept.
+  bool keep_idle(const std::string& host, std::unique_ptr<open_connection>& conn);
 };
 
 namespace {
+
+// How long an idle connection is kept, and how many transactions one carries
+// (Postfix: smtp_connection_cache_time_limit 2s, smtp_connection_reuse_count_limit).
+constexpr auto idle_time_limit = std::chrono::seconds(5);
+constexpr unsigned reuse_count_limit = 100;
+constexpr size_t idle_per_host_limit = 32;
 
 // What became of one attempt on one address.
 enum class session_end {
@@ -86,56 +107,91 @@ std::string mail_from(const outbound_transfer& t, const smtp_extensions& ext) {
   return line;
 }
 
-// One SMTP session on one address of one MX host.
-asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, attempt* a, std::string host,
-                                     asio::ip::address address, bool dane, std::vector<crypto::tlsa_rr> tlsa,
-                                     bool sts_enforce, bool mx_in_sts, bool use_starttls, bool* retry_in_clear) {
+// A connection that passed its check, with what it showed, kept between
+// transactions to the same MX host (RFC 5321 4.1.1.5: RSET ends one
+// transaction and the next MAIL starts another), as Postfix's connection
+// cache does. Reused only when the new transaction's demand is met by the
+// facts this connection showed: a kept connection never excuses anything.
+struct open_connection {
+  std::unique_ptr<smtp_client> client;
+  asio::ip::address address;
+  connection_security security;
+  unsigned transactions = 0;
+  std::chrono::steady_clock::time_point idle_since;
+};
+
+// Drops idle connections older than the limit (their sockets close with them).
+void sweep(std::map<std::string, std::vector<std::unique_ptr<open_connection>>>& idle) {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = idle.begin(); it != idle.end();) {
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& c) { return now - c->idle_since > idle_time_limit; }),
+            v.end());
+    it = v.empty() ? idle.erase(it) : std::next(it);
+  }
+}
+
+std::string fail_text(const smtp_result& r) { return r ? r.reply.text() : r.error.message(); }
+
+void note_failure(attempt* a, const std::string& host, const asio::ip::address& address, const std::string& stage,
+                  const smtp_result& r) {
+  a->last_error = where(host, address) + " " + stage + ": " + fail_text(r);
+  if (r) a->last_status = status_of(r.reply, r.reply.permanent() ? "5.0.0" : "4.0.0");
+}
+
+// Connects to one address of one MX host: banner, EHLO, STARTTLS, EHLO, and
+// the facts for the check. Null when the host could not be used (the reason
+// is in *a); *end says whether to try the next address or the next host.
+asio::awaitable<std::unique_ptr<open_connection>> connect_and_greet(
+    std::shared_ptr<smtp_transport::impl> im, attempt* a, std::string host, asio::ip::address address,
+    security_demand demand, bool dane, std::vector<crypto::tlsa_rr> tlsa, bool use_starttls, bool* retry_in_clear,
+    session_end* end) {
   const auto& opt = im->options;
-  const auto& t = a->t;
   auto executor = co_await asio::this_coro::executor;
   boost::beast::tcp_stream stream(executor);
   auto ec = co_await smtp_connect(stream, asio::ip::tcp::endpoint(address, opt.port), opt.timeouts.connect);
   if (ec) {
     a->last_error = "connect to " + where(host, address) + ": " + ec.message();
-    co_return session_end::next_address;
+    *end = session_end::next_address;
+    co_return nullptr;
   }
-  smtp_client c(std::move(stream), im->tls_context, opt.timeouts);
-  auto fail = [&](const std::string& stage, const smtp_result& r) {
-    a->last_error = where(host, address) + " " + stage + ": " + (r ? r.reply.text() : r.error.message());
-    if (r) a->last_status = status_of(r.reply, r.reply.permanent() ? "5.0.0" : "4.0.0");
-  };
+  *end = session_end::next_mx;
+  auto conn = std::make_unique<open_connection>();
+  conn->address = address;
+  conn->client = std::make_unique<smtp_client>(std::move(stream), im->tls_context, opt.timeouts);
+  auto& c = *conn->client;
   auto r = co_await c.greeting();
   if (!r || r.reply.code != 220) {
-    fail("greeting", r);
+    note_failure(a, host, address, "greeting", r);
     if (r) co_await c.quit();
-    co_return session_end::next_mx;
+    co_return nullptr;
   }
   r = co_await c.ehlo(opt.helo_name);
   if (!r || !r.reply.positive()) {
-    fail("EHLO", r);
+    note_failure(a, host, address, "EHLO", r);
     if (r) co_await c.quit();
-    co_return session_end::next_mx;
+    co_return nullptr;
   }
-  security_demand demand{t.transport, std::max(t.min_tls_version, 12), t.requiretls, dane, sts_enforce, mx_in_sts};
-  connection_security cs;
+  auto& cs = conn->security;
   cs.starttls_offered = c.extensions().starttls;
-  if (cs.starttls_offered && use_starttls && t.transport != policy::tls_level::none) {
+  if (cs.starttls_offered && use_starttls && demand.level != policy::tls_level::none) {
     r = co_await c.start_tls(host, opt.helo_name);
     if (!c.tls().active) {
       // Postfix's "may" level does the same: a failed handshake is retried
       // in clear, but only where clear text is allowed at all.
-      if (clear_text_allowed(demand)) *retry_in_clear = true;
-      a->last_error = where(host, address) + " STARTTLS: " + (r ? r.reply.text() : r.error.message());
-      if (!clear_text_allowed(demand)) {
-        a->method_failure = "the TLS handshake with " + where(host, address) + " failed (" +
-                            (r ? r.reply.text() : r.error.message()) + "), and TLS is required";
+      a->last_error = where(host, address) + " STARTTLS: " + fail_text(r);
+      if (clear_text_allowed(demand)) {
+        *retry_in_clear = true;
+      } else {
+        a->method_failure = "the TLS handshake with " + where(host, address) + " failed (" + fail_text(r) +
+                            "), and TLS is required";
         ++a->hosts_failed_on_method;
       }
-      co_return session_end::next_mx;
+      co_return nullptr;
     }
     if (!r || !r.reply.positive()) {
-      fail("EHLO after STARTTLS", r);
-      co_return session_end::next_mx;
+      note_failure(a, host, address, "EHLO after STARTTLS", r);
+      co_return nullptr;
     }
   }
   const auto& tls = c.tls();
@@ -147,14 +203,20 @@ asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, a
     if (dane) cs.dane_matched = crypto::dane_verify(tlsa, tls.chain, {host}).match == crypto::dane_match::match;
     cs.requiretls_offered = c.extensions().requiretls;
   }
-  auto verdict = judge(demand, cs);
-  if (!verdict.ok) {
-    // Nothing of the message goes over this connection.
-    a->method_failure = verdict.failure + " (" + where(host, address) + ")";
-    ++a->hosts_failed_on_method;
-    co_await c.quit();
-    co_return session_end::next_mx;
-  }
+  co_return conn;
+}
+
+// One transaction on a connection that passed its check. *reusable: the
+// connection ended the transaction cleanly and may carry another.
+asio::awaitable<session_end> transact(std::shared_ptr<smtp_transport::impl> im, attempt* a, std::string host,
+                                      open_connection* conn, security_verdict verdict, bool* reusable,
+                                      bool* stale) {
+  const auto& opt = im->options;
+  const auto& t = a->t;
+  auto& c = *conn->client;
+  const auto& address = conn->address;
+  *reusable = false;
+  const auto& tls = c.tls();
   for (auto& res : a->results) {
     res.mx_host = host;
     res.mx_address = address.to_string();
@@ -164,15 +226,15 @@ asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, a
   }
   const auto& ext = c.extensions();
   if (t.params.smtputf8 && !ext.smtputf8) {
-    co_await c.quit();
     set_all(*a, outcome::bounced, "5.6.7",
             "the message needs SMTPUTF8 and " + where(host, address) + " does not offer it (RFC 6531)");
+    *reusable = true;
     co_return session_end::finished;
   }
   if (ext.size && *ext.size > 0 && t.content->size() > *ext.size) {
-    co_await c.quit();
     set_all(*a, outcome::bounced, "5.3.4",
             "the message is larger than " + where(host, address) + " accepts (SIZE " + std::to_string(*ext.size) + ")");
+    *reusable = true;
     co_return session_end::finished;
   }
   // MAIL and every RCPT in one write when the server pipelines (RFC 2920),
@@ -187,9 +249,15 @@ asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, a
     for (size_t i = 1; i < lines.size() && replies[0] && replies[0].reply.positive(); ++i)
       replies.push_back(co_await c.command(lines[i], opt.timeouts.rcpt));
   }
-  r = replies[0];
+  auto r = replies[0];
+  if (!r && conn->transactions > 0) {
+    // A kept connection the server has closed meanwhile: nothing was
+    // accepted, so the transaction is simply tried on a fresh connection.
+    *stale = true;
+    co_return session_end::next_address;
+  }
   if (!r || !r.reply.positive()) {
-    fail("MAIL FROM", r);
+    note_failure(a, host, address, "MAIL FROM", r);
     if (r && r.reply.permanent()) {
       co_await c.quit();
       set_all(*a, outcome::bounced, status_of(r.reply, "5.0.0"), r.reply.text());
@@ -203,7 +271,7 @@ asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, a
     r = replies[i + 1];
     auto& res = a->results[i];
     if (!r) {
-      fail("RCPT TO", r);
+      note_failure(a, host, address, "RCPT TO", r);
       set_all(*a, outcome::deferred, "4.4.2", a->last_error);
       co_return session_end::finished;
     }
@@ -216,7 +284,9 @@ asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, a
     }
   }
   if (accepted.empty()) {
-    co_await c.quit();
+    // The transaction is open (MAIL was accepted): RSET ends it.
+    auto rset = co_await c.command("RSET", opt.timeouts.mail);
+    *reusable = rset && rset.reply.positive();
     co_return session_end::finished;
   }
   r = co_await c.send_data(*t.content);
@@ -234,8 +304,15 @@ asio::awaitable<session_end> session(std::shared_ptr<smtp_transport::impl> im, a
       res.reply = r.reply.text();
     }
   }
-  if (r) co_await c.quit();
+  *reusable = static_cast<bool>(r);
   co_return session_end::finished;
+}
+
+// After a transaction: kept for the next one, or closed with QUIT.
+asio::awaitable<void> release(std::shared_ptr<smtp_transport::impl> im, std::string host,
+                              std::unique_ptr<open_connection> conn, bool reusable) {
+  if (reusable && ++conn->transactions < reuse_count_limit && im->keep_idle(host, conn)) co_return;
+  co_await conn->client->quit();
 }
 
 asio::awaitable<std::vector<recipient_result>> run_transfer(std::shared_ptr<smtp_transport::impl> im,
@@ -288,13 +365,50 @@ asio::awaitable<std::vector<recipient_result>> run_transfer(std::shared_ptr<smtp
       a.last_error = host.name + ": " + addrs.error;
       continue;
     }
+    security_demand demand{t.transport, std::max(t.min_tls_version, 12), t.requiretls, dane, enforce, in_sts};
     size_t method_failures_before = a.hosts_failed_on_method;
-    for (const auto& address : addrs.list) {
+    // A connection kept from an earlier transaction to this host, when what
+    // it showed meets this demand.
+    bool next_host = false;
+    while (auto kept = im->take_idle(host.name)) {
+      auto verdict = judge(demand, kept->security);
+      if (!verdict.ok) {
+        // It suits other transfers (a clear one, say); this one opens its own.
+        im->keep_idle(host.name, kept);
+        break;
+      }
+      bool reusable = false, stale = false;
+      auto end = co_await transact(im, &a, host.name, kept.get(), verdict, &reusable, &stale);
+      if (stale) continue;  // closed by the server meanwhile: try another, or a fresh one
+      co_await release(im, host.name, std::move(kept), reusable);
+      if (end == session_end::finished) co_return results;
+      next_host = true;
+      break;
+    }
+    for (size_t i = 0; !next_host && i < addrs.list.size(); ++i) {
+      const auto& address = addrs.list[i];
       bool retry_in_clear = false;
-      auto end = co_await session(im, &a, host.name, address, dane, facts.tlsa_records, enforce, in_sts, true,
-                                  &retry_in_clear);
-      if (retry_in_clear) end = co_await session(im, &a, host.name, address, dane, facts.tlsa_records, enforce, in_sts,
-                                                 false, &retry_in_clear);
+      session_end end = session_end::next_address;
+      auto conn = co_await connect_and_greet(im, &a, host.name, address, demand, dane, facts.tlsa_records, true,
+                                             &retry_in_clear, &end);
+      if (!conn && retry_in_clear)
+        conn = co_await connect_and_greet(im, &a, host.name, address, demand, dane, facts.tlsa_records, false,
+                                          &retry_in_clear, &end);
+      if (!conn) {
+        if (end == session_end::next_mx) break;
+        continue;
+      }
+      auto verdict = judge(demand, conn->security);
+      if (!verdict.ok) {
+        // Nothing of the message goes over this connection.
+        a.method_failure = verdict.failure + " (" + where(host.name, address) + ")";
+        ++a.hosts_failed_on_method;
+        co_await conn->client->quit();
+        break;
+      }
+      bool reusable = false, stale = false;
+      end = co_await transact(im, &a, host.name, conn.get(), verdict, &reusable, &stale);
+      co_await release(im, host.name, std::move(conn), reusable);
       if (end == session_end::finished) co_return results;
       if (end == session_end::next_mx) break;
     }
@@ -312,6 +426,27 @@ asio::awaitable<std::vector<recipient_result>> run_transfer(std::shared_ptr<smtp
 }
 
 }  // namespace
+
+std::unique_ptr<open_connection> smtp_transport::impl::take_idle(const std::string& host) {
+  std::lock_guard lock(idle_mutex);
+  sweep(idle);
+  auto it = idle.find(host);
+  if (it == idle.end()) return nullptr;
+  auto conn = std::move(it->second.back());
+  it->second.pop_back();
+  if (it->second.empty()) idle.erase(it);
+  return conn;
+}
+
+bool smtp_transport::impl::keep_idle(const std::string& host, std::unique_ptr<open_connection>& conn) {
+  std::lock_guard lock(idle_mutex);
+  sweep(idle);
+  auto& v = idle[host];
+  if (v.size() >= idle_per_host_limit) return false;
+  conn->idle_since = std::chrono::steady_clock::now();
+  v.push_back(std::move(conn));
+  return true;
+}
 
 smtp_transport::smtp_transport(asio::any_io_executor executor, dns::resolver& resolver, prober& probe,
                                delivery_options options)
