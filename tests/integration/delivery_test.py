@@ -266,6 +266,22 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
                                              r"TLS connection established from \S+\[127\.0\.0\.1\]: TLSv1\.3")
         self.wait_until("the spool to empty", lambda: gw.queued() == [], gw=gw)
 
+    def test_one_connection_carries_several_messages_to_one_mx(self):
+        gw = self.gateway()
+        self.send(gw, "app@ours.dlv.test", ["warm@tls.dlv.test"], self.message("warm", "warm@tls.dlv.test"))
+        self.wait_until("the first delivery", lambda: self.delivered(gw, "warm@tls.dlv.test"), gw=gw)
+        def connects():
+            with open(self.postfix.maillog, errors="replace") as f:
+                return f.read().count("]: connect from")
+        before = connects()
+        for i in range(3):
+            self.send(gw, "app@ours.dlv.test", ["r%d@tls.dlv.test" % i], self.message("reuse %d" % i, "r%d@tls.dlv.test" % i))
+            self.wait_until("delivery %d" % i, lambda: self.delivered(gw, "r%d@tls.dlv.test" % i), gw=gw)
+        # The kept connection (RSET after each transaction) carried them all.
+        self.assertEqual(connects(), before)
+        for i in range(3):
+            self.assertEqual(self.recipient(gw, "r%d@tls.dlv.test" % i)[4:6], ("TLSv1.3", "verified"))
+
     def test_recipients_needing_different_methods_get_separate_transactions(self):
         gw = self.gateway()
         plain_before = set(self.dump_files("plain"))
