@@ -307,6 +307,7 @@ class session : public std::enable_shared_from_this<session> {
       auto ec = co_await read_more(state_->cfg.timeouts.data);
       if (ec == asio::error::timed_out) {
         msg->abort();
+        log_info("timeout after DATA from [" + env.client_address + "]");
         co_return protocol_.on_timeout();
       }
       if (ec) {

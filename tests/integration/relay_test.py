@@ -865,6 +865,7 @@ class Timeouts(GatewayTestCase):
         self.assertLess(time.monotonic() - started, 10)
         self.assertEqual(c.read_until_closed(10), (b"", True))
         self.assertNothingSpooled(gw)
+        self.assertIn("timeout after DATA from [127.0.0.1]", gw.read_log())
 
     def test_timeout_inside_tls(self):
         gw = Gateway(self, timeouts={"command": "1s"}).start()
