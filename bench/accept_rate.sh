@@ -82,35 +82,12 @@ if (($(ulimit -n) < IDLE + 64)); then
   warn "open-file limit $(ulimit -n): holding only $IDLE idle connections"
 fi
 
-work=$(mktemp -d "$TMPPARENT/sealgate-bench.XXXXXX") || die "cannot create a directory in $TMPPARENT"
-chmod 755 "$work" # Postfix daemons run as user postfix
-# A private copy: a rebuild during the run must not change what is measured.
-sg_built=$(date -r "$SEALGATE" '+%Y-%m-%d %H:%M:%S')
-cp "$SEALGATE" "$work/sealgate.bin" || die "cannot copy $SEALGATE"
-sg_rev=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
-fstype=$(fs_type_checked "$work")
-
+install_cleanup
+make_work "$SEALGATE" "$repo"
 pf_dir=$work/postfix
 pf_etc=$pf_dir/etc
 pf_queue=$pf_dir/queue
-idle_pid=
-source_pid=
-
-# shellcheck disable=SC2317  # called through the EXIT trap
-cleanup() {
-  trap - EXIT INT TERM HUP
-  stop_pid "$source_pid"
-  stop_pid "$idle_pid"
-  stop_pid "$sg_pid"
-  pf_stop "$pf_dir"
-  if [ "$KEEP" = 1 ]; then
-    say "kept $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'echo "accept_rate: interrupted" >&2; exit 130' INT TERM HUP
+pf_dirs=("$pf_dir")
 
 started=$(now)
 

@@ -60,6 +60,46 @@ fs_type_checked() {
   echo "$t"
 }
 
+# make_work SEALGATE REPO: the temporary directory ($work, in BENCH_TMPDIR), a
+# private copy of the binary in it ($work/sealgate.bin: a rebuild during the
+# run must not change what is measured), what is known about that binary
+# (sg_built, sg_rev) and the file system type ($fstype).
+make_work() {
+  work=$(mktemp -d "$TMPPARENT/sealgate-$bench_name.XXXXXX") || die "cannot create a directory in $TMPPARENT"
+  chmod 755 "$work" # Postfix daemons run as user postfix
+  sg_built=$(date -r "$1" '+%Y-%m-%d %H:%M:%S')
+  cp "$1" "$work/sealgate.bin" || die "cannot copy $1"
+  sg_rev=$(git -C "$2" describe --always --dirty 2>/dev/null || echo unknown)
+  fstype=$(fs_type_checked "$work")
+}
+
+# The EXIT trap: stops every process the script started (source_pid,
+# idle_pid, sg_pid, the pids in other_pids, the Postfix instances in pf_dirs)
+# and removes $work unless KEEP=1. Ctrl-C and SIGTERM end the script through it.
+work=
+source_pid=
+idle_pid=
+other_pids=()
+pf_dirs=()
+# shellcheck disable=SC2317  # called through the EXIT trap
+bench_cleanup() {
+  trap - EXIT INT TERM HUP
+  local p d
+  for p in "$source_pid" "$idle_pid" "$sg_pid" "${other_pids[@]}"; do stop_pid "$p"; done
+  for d in "${pf_dirs[@]}"; do pf_stop "$d"; done
+  if [ -z "$work" ]; then
+    :
+  elif [ "$KEEP" = 1 ]; then
+    say "kept $work"
+  else
+    rm -rf "$work"
+  fi
+}
+install_cleanup() {
+  trap bench_cleanup EXIT
+  trap 'echo "$bench_name: interrupted" >&2; exit 130' INT TERM HUP
+}
+
 # stop_pid PID: TERM, wait up to 10 s, then KILL.
 stop_pid() {
   local pid=$1 i

@@ -103,37 +103,12 @@ if (($(ulimit -n) < IDLE + 256)); then
   warn "open-file limit $(ulimit -n) (hard $(ulimit -Hn)): holding only $IDLE idle connections"
 fi
 
-work=$(mktemp -d "$TMPPARENT/sealgate-relay.XXXXXX") || die "cannot create a directory in $TMPPARENT"
-chmod 755 "$work" # Postfix daemons run as user postfix
-# A private copy: a rebuild during the run must not change what is measured.
-sg_built=$(date -r "$SEALGATE" '+%Y-%m-%d %H:%M:%S')
-cp "$SEALGATE" "$work/sealgate.bin" || die "cannot copy $SEALGATE"
-sg_rev=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
-fstype=$(fs_type_checked "$work")
-
+install_cleanup
+make_work "$SEALGATE" "$repo"
 sink_dir=$work/sink
 pf_dir=$work/postfix
 dns_dir=$work/dns
-idle_pid=
-source_pid=
-unbound_pid=
-
-cleanup() {
-  trap - EXIT INT TERM HUP
-  stop_pid "$source_pid"
-  stop_pid "$idle_pid"
-  stop_pid "$sg_pid"
-  stop_pid "$unbound_pid"
-  pf_stop "$pf_dir"
-  pf_stop "$sink_dir"
-  if [ "$KEEP" = 1 ]; then
-    say "kept $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'echo "relay_rate: interrupted" >&2; exit 130' INT TERM HUP
+pf_dirs=("$pf_dir" "$sink_dir")
 
 started=$(now)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -170,6 +145,20 @@ wait_drained() {
     i=$((i + 1))
     sleep 0.1
   done
+}
+# relay_load NAME PORT FN: smtp-source against 127.0.0.1:PORT, then waits
+# (wait_drained with FN_done, FN_bad, FN_left) until the relay has passed
+# everything on. Sets elapsed and rate (from the start of smtp-source to
+# then) and sink_before; false, after fail, when something broke.
+relay_load() {
+  local left_fn=$3_left
+  sink_before=$(sink_counts)
+  run_source "$1" "$2" || { fail "$1: smtp-source reported an error"; return 1; }
+  say "  smtp-source done after $(calc "$t1 - $t0" 3) s; waiting for $1 to pass everything on"
+  wait_drained "$1" "$3_done" "$3_bad" "$left_fn" || { say "  $($left_fn) messages still queued"; return 1; }
+  elapsed=$(calc "$t_end - $t0" 3)
+  rate=$(calc "$N / ($t_end - $t0)" 0)
+  say "  $N messages relayed in $elapsed s: $rate messages/s (load average $load_before before, $(loadavg) after)"
 }
 # empty_dirs DIR...: true when no regular file is below any of them.
 empty_dirs() { [ -z "$(find "$@" -type f -print -quit 2>/dev/null)" ]; }
@@ -273,25 +262,18 @@ say "== Postfix $(postconf -d -h mail_version 2>/dev/null) relaying from 127.0.0
 if ! pf_start "$pf_dir" 127.0.0.1 "$pf_port"; then
   fail "Postfix did not start"
 else
-  sink_before=$(sink_counts)
-  pf_ok=1
-  run_source postfix "$pf_port" || { fail "Postfix: smtp-source reported an error"; pf_ok=0; }
-  say "  smtp-source done after $(calc "$t1 - $t0" 3) s; waiting for the queue to empty"
-  if ((pf_ok)) && wait_drained Postfix pf_done pf_bad pf_left; then
-    pf_elapsed=$(calc "$t_end - $t0" 3)
-    pf_rate=$(calc "$N / ($t_end - $t0)" 0)
+  if relay_load Postfix "$pf_port" pf; then
+    pf_elapsed=$elapsed
+    pf_rate=$rate
     sleep 0.5 # the last log lines
     sent=$(grep -c ' status=sent ' "$pf_dir/maillog")
     bad=$(grep -cE ' status=(deferred|bounced|expired) ' "$pf_dir/maillog")
-    say "  $N messages relayed in $pf_elapsed s: $pf_rate messages/s (load average $load_before before, $(loadavg) after)"
     say "  log: status=sent $sent, deferred/bounced/expired $bad"
     if ((sent != N || bad != 0)); then
       fail "Postfix: $sent of $N messages sent, $bad deferred or bounced"
       pf_rate=
     fi
     sink_check Postfix "$sink_before"
-  else
-    say "  queue: $(pf_left) messages left"
   fi
   pf_log_problems "$pf_dir/maillog" "Postfix (relay)"
   pf_stop "$pf_dir"
@@ -377,6 +359,7 @@ sql() { sqlite3 -readonly -cmd '.timeout 10000' "$sg_dir/sealgate.db" "$1"; }
 say ""
 say "== DNS: unbound on 127.0.0.1:$dns_port ($DOMAIN MX 10 mx.$DOMAIN, mx.$DOMAIN A $SINK_ADDR)"
 "$UNBOUND" -d -c "$dns_dir/unbound.conf" >"$dns_dir/unbound.log" 2>&1 </dev/null &
+other_pids+=($!)
 unbound_pid=$!
 dns_ok=0
 for ((i = 0; i < 100; i++)); do
@@ -404,16 +387,11 @@ if ((!dns_ok)); then
 elif ! sg_start "$work/sealgate.bin" "$sg_dir/sealgate.yaml" "$sg_log" "$sg_port"; then
   fail "sealgate did not start: $sg_why"
 else
-  sink_before=$(sink_counts)
-  sg_ok=1
-  run_source sealgate "$sg_port" || { fail "sealgate: smtp-source reported an error"; sg_ok=0; }
-  say "  smtp-source done after $(calc "$t1 - $t0" 3) s; waiting for the spool to empty"
-  if ((sg_ok)) && wait_drained sealgate sg_done sg_bad sg_left; then
-    sg_elapsed=$(calc "$t_end - $t0" 3)
-    sg_rate=$(calc "$N / ($t_end - $t0)" 0)
+  if relay_load sealgate "$sg_port" sg; then
+    sg_elapsed=$elapsed
+    sg_rate=$rate
     sg_hwm=$(vm VmHWM "$sg_pid")
     sg_rss=$(vm VmRSS "$sg_pid")
-    say "  $N messages relayed in $sg_elapsed s: $sg_rate messages/s (load average $load_before before, $(loadavg) after)"
     say "  memory: VmHWM $sg_hwm KiB (peak), VmRSS $sg_rss KiB now"
     # The records commit before the files go, so the database is complete.
     statuses=$(sql "SELECT status || '=' || count(*) FROM recipients GROUP BY status ORDER BY status" | tr '\n' ' ')
@@ -429,8 +407,6 @@ else
     fi
     [ "$over_tls" = "$N" ] || { fail "sealgate: only $over_tls of $N delivered with method tls over TLS 1.2 or 1.3"; sg_rate=; }
     sink_check sealgate "$sink_before"
-  else
-    say "  spool: $(sg_left) messages left"
   fi
   sg_stop || fail "$sg_why"
   sg_log_problems "$sg_log"
