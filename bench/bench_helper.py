@@ -3,6 +3,8 @@
     bench_helper.py free-port [ADDRESS]            a free TCP port on ADDRESS (127.0.0.1)
     bench_helper.py probe PORT TIMEOUT [ADDRESS]   exit 0 once ADDRESS:PORT answers 220
     bench_helper.py idle PORT ROOTPID N [NEXT]     hold N idle connections (see idle())
+    bench_helper.py cpu PID                        CPU seconds of PID (user + system, all threads)
+    bench_helper.py cpu-postfix ETC                CPU seconds of the Postfix instance ETC (see cpu())
 
 Nothing here talks to any address outside 127.0.0.0/8."""
 import os
@@ -87,6 +89,42 @@ def memory(root):
     return len(pids), rss, pss
 
 
+def cpu_ticks(pid, children):
+    """utime + stime of pid, and with children also cutime + cstime: the CPU of
+    the children it has waited for."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    # fields[0] is the state (field 3 of stat): utime is field 14.
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks
+
+
+def cpu(pids, children=False):
+    """CPU seconds used by pids (and the children they have reaped)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    print("%.2f" % (sum(cpu_ticks(p, children) for p in pids) / hz))
+
+
+def postfix_pids(etc):
+    """The processes of one Postfix instance: they carry MAIL_CONFIG=etc."""
+    want = ("MAIL_CONFIG=" + etc).encode()
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/environ", "rb") as f:
+                    if want in f.read().split(b"\0"):
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
 def idle(port, root, n, check_next=False):
     """Hold n connections that read the 220 banner and then stay silent;
     print process count, RSS and PSS of root's tree before and with them.
@@ -142,6 +180,12 @@ def main(argv):
         free_port(*argv[2:3])
     elif cmd == "probe":
         sys.exit(probe(int(argv[2]), float(argv[3]), *argv[4:5]))
+    elif cmd == "cpu":
+        cpu([int(argv[2])])
+    elif cmd == "cpu-postfix":
+        # Live processes plus what the master (and any other) has reaped from
+        # the ones that already exited: the whole instance's CPU so far.
+        cpu(postfix_pids(argv[2]), children=True)
     elif cmd == "idle":
         idle(int(argv[2]), int(argv[3]), int(argv[4]), len(argv) > 5 and argv[5] == "1")
     else:
