@@ -181,8 +181,8 @@ say "  sealgate: $SEALGATE (built $sg_built; tree $sg_rev); Postfix $(postconf -
 # ------------------------------------------------------------------- sink ---
 # DISCARD as a client restriction: smtpd still runs the whole transaction
 # (STARTTLS, MAIL, RCPT, DATA, the content through cleanup) and answers 250,
-# but cleanup drops the message instead of writing a queue file, so nothing
-# is fsync'd and nothing is delivered: the sink's cost per message is the
+# but cleanup removes the queue file instead of fsyncing and queueing it, so
+# nothing is fsync'd and nothing is delivered: the sink's cost per message is the
 # TLS handshake and the SMTP dialogue, the same for both relays. (smtp-sink
 # would be cheaper still, but it has no STARTTLS.)
 sink_port=$(helper free-port "$SINK_ADDR")
