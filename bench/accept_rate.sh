@@ -6,7 +6,8 @@
 #      master.cf, queue and data directories), smtpd on 127.0.0.1 only, no DNS,
 #      accepted mail kept in the queue (nothing is delivered), then counted.
 #   2. sealgate: the same smtp-source command; every message must be in
-#      spool/queue/ afterwards.
+#      spool/queue/ afterwards (a policy that holds every recipient keeps it
+#      there, as Postfix's hold queue does).
 #   3. sealgate fsyncs per message: (fdatasync + dir_fsync) / commits from the
 #      "spool stats" line it logs on SIGTERM.
 #   4. memory per idle connection: RSS growth of sealgate with BENCH_IDLE idle
@@ -59,9 +60,10 @@ POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
 SENDER=sender@example.org
 RCPT=rcpt@example.com
 
-say() { printf '%s\n' "$*"; }
-warn() { printf 'accept_rate: warning: %s\n' "$*" >&2; }
-die() { printf 'accept_rate: FAILED: %s\n' "$*" >&2; exit 1; }
+bench_name=accept_rate
+sg_pid=
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 for v in N SESSIONS SIZE IDLE PF_IDLE LOAD_TIMEOUT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v} is not a whole number"
@@ -69,216 +71,25 @@ done
 ((N > 0 && SESSIONS > 0)) || die "BENCH_MESSAGES and BENCH_SESSIONS must be at least 1"
 case $PF_MODE in hold | defer) ;; *) die "POSTFIX_MODE=$PF_MODE (valid: hold, defer)" ;; esac
 case $REUSE in 0 | 1) ;; *) die "BENCH_REUSE=$REUSE (valid: 0, 1)" ;; esac
-[ "$(id -u)" -eq 0 ] || die "run as root (a private Postfix instance is started as root)"
-[ -x "$SEALGATE" ] || die "$SEALGATE not found; build it with scripts/build.sh (or set SEALGATE)"
-[ -x "$SMTP_SOURCE" ] || die "smtp-source not found (Debian package postfix; scripts/setup.sh installs it)"
-[ -x "$POSTFIX" ] || die "postfix not found (scripts/setup.sh installs it)"
-[ -x "$PY" ] || die "$PY not found"
-if ! getent passwd postfix >/dev/null || ! getent group postdrop >/dev/null; then
-  die "user postfix / group postdrop missing (the postfix package creates them)"
-fi
-
+check_tools "$SEALGATE" "$SMTP_SOURCE"
 # A binary older than the sources measures old code: say so.
-newer=$(find "$repo/gateway" "$repo/crypto" "$repo/policy" "$repo/dns" -newer "$SEALGATE" \
-  \( -name '*.cpp' -o -name '*.hpp' \) 2>/dev/null | head -3 | tr '\n' ' ')
-[ -z "$newer" ] || warn "$SEALGATE is older than $newer(rebuild with scripts/build.sh)"
+warn_if_stale "$SEALGATE" "$repo"
 
 # 1000 idle sockets on each side need file descriptors.
-want_fds=$((IDLE + PF_IDLE + 256))
-if (($(ulimit -n) < want_fds)); then
-  ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fi
+raise_fd_limit $((IDLE + PF_IDLE + 256))
 if (($(ulimit -n) < IDLE + 64)); then
   IDLE=$(($(ulimit -n) - 64))
   warn "open-file limit $(ulimit -n): holding only $IDLE idle connections"
 fi
 
-work=$(mktemp -d "$TMPPARENT/sealgate-bench.XXXXXX") || die "cannot create a directory in $TMPPARENT"
-chmod 755 "$work" # Postfix daemons run as user postfix
-# A private copy: a rebuild during the run must not change what is measured.
-sg_built=$(date -r "$SEALGATE" '+%Y-%m-%d %H:%M:%S')
-cp "$SEALGATE" "$work/sealgate.bin" || die "cannot copy $SEALGATE"
-sg_rev=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
-fstype=$(findmnt -n -o FSTYPE -T "$work" 2>/dev/null || stat -f -c %T "$work")
-case $fstype in tmpfs | ramfs) warn "$work is on $fstype: fsync costs nothing there, the comparison is meaningless (set BENCH_TMPDIR)" ;; esac
+install_cleanup
+make_work "$SEALGATE" "$repo"
+pf_dir=$work/postfix
+pf_etc=$pf_dir/etc
+pf_queue=$pf_dir/queue
+pf_dirs=("$pf_dir")
 
-pf_etc=$work/postfix/etc
-pf_queue=$work/postfix/queue
-sg_pid=
-idle_pid=
-source_pid=
-
-# Postfix daemons carry MAIL_CONFIG=<our config directory> in their environment:
-# that finds exactly the processes of our instance, never the system's.
-postfix_pids() {
-  grep -lzxF "MAIL_CONFIG=$pf_etc" /proc/[0-9]*/environ 2>/dev/null | sed 's#^/proc/##; s#/environ$##'
-}
-postfix_master_pid() {
-  local p
-  [ -r "$pf_queue/pid/master.pid" ] || return 1
-  p=$(tr -d ' \n' <"$pf_queue/pid/master.pid")
-  [[ $p =~ ^[0-9]+$ ]] && kill -0 "$p" 2>/dev/null && echo "$p"
-}
-postfix_stop() {
-  [ -f "$pf_etc/main.cf" ] || return 0
-  local master i p
-  master=$(postfix_master_pid) || master=
-  if [ -n "$master" ]; then
-    "$POSTFIX" -c "$pf_etc" stop >/dev/null 2>&1 || kill -TERM "$master" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$master" 2>/dev/null || break
-      sleep 0.1
-    done
-  fi
-  # The daemons leave when the master is gone; whatever is left gets killed.
-  for ((i = 0; i < 20; i++)); do
-    [ -z "$(postfix_pids)" ] && return 0
-    sleep 0.25
-  done
-  for p in $(postfix_pids); do kill -KILL "$p" 2>/dev/null; done
-}
-stop_pid() { # pid: TERM, wait up to 10 s, then KILL
-  local pid=$1 i
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-}
-# shellcheck disable=SC2317  # called through the EXIT trap
-cleanup() {
-  trap - EXIT INT TERM HUP
-  stop_pid "$source_pid"
-  stop_pid "$idle_pid"
-  stop_pid "$sg_pid"
-  postfix_stop
-  if [ "$KEEP" = 1 ]; then
-    say "kept $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'echo "accept_rate: interrupted" >&2; exit 130' INT TERM HUP
-
-# ---------------------------------------------------------------- helpers ---
-cat >"$work/helper.py" <<'PY'
-import os, socket, sys, time
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-
-def banner(s, deadline):
-    buf = b""
-    while not buf.endswith(b"\r\n") or not buf.split(b"\r\n")[-2][3:4] == b" ":
-        s.settimeout(max(0.01, deadline - time.time()))
-        chunk = s.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed before the banner")
-        buf += chunk
-    return buf
-
-def probe(port, timeout):
-    """Exit 0 once a server on 127.0.0.1:port answers 220 (and QUIT)."""
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                if banner(s, time.time() + 5).startswith(b"220"):
-                    s.sendall(b"QUIT\r\n")
-                    s.settimeout(2)
-                    try:
-                        s.recv(512)
-                    except OSError:
-                        pass
-                    return 0
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return 1
-
-def tree(root):
-    """root and all its descendants."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-def field(path, name):
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(name + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-def memory(root):
-    """(processes, VmRSS KiB summed, Pss KiB summed) over root's tree."""
-    pids = tree(root)
-    rss = sum(field(f"/proc/{p}/status", "VmRSS") for p in pids)
-    pss = sum(field(f"/proc/{p}/smaps_rollup", "Pss") for p in pids)
-    return len(pids), rss, pss
-
-def idle(port, root, n):
-    """Hold n connections that read the 220 banner and then stay silent;
-    print process count, RSS and PSS of root's tree before and with them."""
-    before = memory(root)
-    socks, ok, errors = [], 0, {}
-    deadline = time.time() + 60
-    for _ in range(n):
-        try:
-            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
-        except OSError as e:
-            errors[str(e)] = errors.get(str(e), 0) + 1
-    for s in socks:
-        try:
-            if banner(s, deadline).startswith(b"220"):
-                ok += 1
-            else:
-                errors["no 220 banner"] = errors.get("no 220 banner", 0) + 1
-        except (OSError, ConnectionError) as e:
-            errors[str(e) or type(e).__name__] = errors.get(str(e) or type(e).__name__, 0) + 1
-    time.sleep(1.0)  # let the server settle
-    after = memory(root)
-    print(f"idle_ok={ok} before_procs={before[0]} before_rss={before[1]} before_pss={before[2]} "
-          f"after_procs={after[0]} after_rss={after[1]} after_pss={after[2]}", flush=True)
-    for e, c in errors.items():
-        print(f"idle_error={c}x {e}", file=sys.stderr)
-    for s in socks:
-        s.close()
-
-cmd = sys.argv[1]
-if cmd == "free-port":
-    free_port()
-elif cmd == "probe":
-    sys.exit(probe(int(sys.argv[2]), float(sys.argv[3])))
-elif cmd == "idle":
-    idle(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
-PY
-helper() { "$PY" "$work/helper.py" "$@"; }
-
-now() { date +%s.%N; }
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
 started=$(now)
-calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 
 source_args=(-c -s "$SESSIONS" -m "$N" -l "$SIZE" -f "$SENDER" -t "$RCPT")
 per_session="one message per SMTP session (no -d: a new connection for every message)"
@@ -289,45 +100,13 @@ fi
 
 # run_load NAME PORT: runs smtp-source, sets elapsed and rate; false on error.
 run_load() {
-  local name=$1 port=$2 t0 t1 rc
-  say "  smtp-source ${source_args[*]} 127.0.0.1:$port"
-  load_before=$(loadavg)
-  t0=$(now)
-  timeout --kill-after=5 "$LOAD_TIMEOUT" "$SMTP_SOURCE" "${source_args[@]}" "127.0.0.1:$port" \
-    >"$work/$name.source.out" 2>"$work/$name.source.err" &
-  source_pid=$!
-  wait "$source_pid"
-  rc=$?
-  t1=$(now)
-  source_pid=
+  local ok=0
+  run_source "$1" "$2" || ok=1
   elapsed=$(calc "$t1 - $t0" 3)
   rate=$(calc "$N / ($t1 - $t0)" 0)
   say "  $N messages in $elapsed s: $rate messages/s (load average $load_before before, $(loadavg) after)"
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-    warn "$name: smtp-source still running after $LOAD_TIMEOUT s (a hung session?); stopped it"
-    return 1
-  elif [ "$rc" -ne 0 ]; then
-    warn "$name: smtp-source exited $rc: $(tr '\r' '\n' <"$work/$name.source.err" | tail -3 | tr '\n' ' ')"
-    return 1
-  fi
-  return 0
+  return $ok
 }
-
-# idle_test NAME PORT ROOTPID COUNT: sets idle_line.
-idle_test() {
-  local name=$1 port=$2 root=$3 n=$4
-  "$PY" "$work/helper.py" idle "$port" "$root" "$n" >"$work/$name.idle.out" 2>"$work/$name.idle.err" &
-  idle_pid=$!
-  wait "$idle_pid"
-  idle_pid=
-  idle_line=$(cat "$work/$name.idle.out")
-  [ -s "$work/$name.idle.err" ] && warn "$name idle connections: $(head -3 "$work/$name.idle.err" | tr '\n' ' ')"
-  [ -n "$idle_line" ]
-}
-kv() { sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2"; }
-
-failures=()
-fail() { failures+=("$1"); printf 'accept_rate: FAILED: %s\n' "$1" >&2; }
 
 say "accept_rate: $N messages of $SIZE bytes, $SESSIONS parallel sessions, $per_session"
 say "  machine: $(nproc) CPUs, $(uname -r), work directory $work ($fstype)"
@@ -338,46 +117,12 @@ say "  sealgate: $SEALGATE (built $sg_built; tree $sg_rev); Postfix $(postconf -
 pf_rate=
 pf_kib=
 pf_port=$(helper free-port)
-mkdir -p "$pf_etc" "$pf_queue" "$work/postfix/data"
-chown postfix:postfix "$work/postfix/data" # master.lock and caches
-chmod 700 "$work/postfix/data"
 pf_maxproc=$((SESSIONS + PF_IDLE + 20))
-cat >"$pf_etc/main.cf" <<EOF
-# Private benchmark instance made by bench/accept_rate.sh.
-compatibility_level = 3.6
-config_directory = $pf_etc
-queue_directory = $pf_queue
-data_directory = $work/postfix/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-meta_directory = /etc/postfix
-shlib_directory = /usr/lib/postfix
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = $work/postfix/maillog
-maillog_file_prefixes = $work
-myhostname = bench.test
-mydomain = bench.test
-myorigin = bench.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_recipient_restrictions = permit_mynetworks, reject
-# No DNS anywhere: no client name lookup, no DNS for the (never started) SMTP client.
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-smtp_host_lookup = native
-lmtp_host_lookup = native
+pf_create "$pf_dir" bench.test 127.0.0.1 bench/accept_rate.sh
+cat >>"$pf_etc/main.cf" <<EOF
 # Nothing is delivered: only acceptance is measured.
 default_transport = smtp
 relay_transport = smtp
-alias_maps =
-alias_database =
-local_recipient_maps =
-biff = no
-smtpd_client_connection_count_limit = 0
 default_process_limit = $pf_maxproc
 EOF
 if [ "$PF_MODE" = hold ]; then
@@ -395,40 +140,8 @@ else
 defer_transports = smtp, relay
 EOF
 fi
-cat >"$pf_etc/master.cf" <<EOF
-# service type  private unpriv  chroot  wakeup  maxproc command
-127.0.0.1:$pf_port inet n - n - $pf_maxproc smtpd
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-
-# postfix_start: starts the instance and waits for its smtpd; false on failure.
-postfix_start() {
-  if ! "$POSTFIX" -c "$pf_etc" start >>"$work/postfix/start.log" 2>&1; then
-    warn "postfix start failed: $(tail -5 "$work/postfix/start.log" | tr '\n' ' ')"
-    return 1
-  fi
-  if ! helper probe "$pf_port" 20; then
-    warn "Postfix does not answer on 127.0.0.1:$pf_port; $(tail -5 "$work/postfix/maillog" 2>/dev/null | tr '\n' ' ')"
-    return 1
-  fi
-}
+pf_master_cf "$pf_dir" "127.0.0.1:$pf_port inet n - n - $pf_maxproc smtpd"
+postfix_start() { pf_start "$pf_dir" 127.0.0.1 "$pf_port"; }
 
 say ""
 say "== Postfix $(postconf -d -h mail_version 2>/dev/null) on 127.0.0.1:$pf_port (private instance, queue mode: $PF_MODE)"
@@ -437,7 +150,7 @@ if ! postfix_start; then
 else
   # Memory per idle connection on a fresh instance (no smtpd processes yet).
   if ((PF_IDLE > 0)); then
-    master=$(postfix_master_pid)
+    master=$(pf_master_pid "$pf_dir")
     if idle_test postfix "$pf_port" "$master" "$PF_IDLE"; then
       ok=$(kv idle_ok "$idle_line")
       d_pss=$(($(kv after_pss "$idle_line") - $(kv before_pss "$idle_line")))
@@ -450,10 +163,10 @@ else
       ((ok == PF_IDLE)) || warn "Postfix: only $ok of $PF_IDLE idle connections got a banner"
     fi
     # Restart so that the load does not meet $PF_IDLE idle smtpd processes.
-    postfix_stop
+    pf_stop "$pf_dir"
     postfix_start || fail "Postfix did not restart"
   fi
-  if master=$(postfix_master_pid); then
+  if master=$(pf_master_pid "$pf_dir"); then
     if run_load postfix "$pf_port"; then
       pf_rate=$rate
       pf_elapsed=$elapsed
@@ -476,13 +189,9 @@ else
       cd "$pf_queue" && for q in incoming active deferred hold; do printf '%s=%s ' $q "$(find $q -type f | wc -l)"; done
     ))"
     ((pf_count == N)) || { fail "Postfix: $pf_count of $N messages in its queue"; pf_rate=; }
-    pf_errors=$(grep -cE '(warning|error|fatal|panic):' "$work/postfix/maillog" 2>/dev/null || true)
-    if [ "${pf_errors:-0}" -gt 0 ]; then
-      warn "Postfix logged $pf_errors warning/error lines, e.g.:"
-      grep -E '(warning|error|fatal|panic):' "$work/postfix/maillog" | sed -E 's/^.*postfix\//    postfix\//' | sort | uniq -c | sort -rn | head -5 >&2
-    fi
+    pf_log_problems "$pf_dir/maillog" Postfix
   fi
-  postfix_stop
+  pf_stop "$pf_dir"
 fi
 
 # --------------------------------------------------------------- sealgate ---
@@ -501,24 +210,23 @@ spool: $sg_dir/spool
 spool_sync: $SPOOL_SYNC
 database: $sg_dir/sealgate.db
 limits: {connections: $((IDLE + SESSIONS + 100 > 5000 ? IDLE + SESSIONS + 100 : 5000))}
+# Keep every message, as Postfix's hold queue does: the policy holds every
+# recipient for an operator, and the resolver is a closed port on 127.0.0.1,
+# so that nothing is looked up or sent outside this machine.
+policy_file: policy.yaml
+dns: {servers: ["127.0.0.1:$(helper free-port)"], timeout: 2s}
+EOF
+cat >"$sg_dir/policy.yaml" <<EOF
+rules:
+  - name: hold-everything
+    methods: [hold]
 EOF
 sg_log=$sg_dir/sealgate.log
 
 say ""
 say "== sealgate on 127.0.0.1:$sg_port"
-"$work/sealgate.bin" run --config "$sg_dir/sealgate.yaml" 2>"$sg_log" </dev/null &
-sg_pid=$!
-if ! helper probe "$sg_port" 20 || ! kill -0 "$sg_pid" 2>/dev/null; then
-  why="no answer on 127.0.0.1:$sg_port within 20 s"
-  if ! kill -0 "$sg_pid" 2>/dev/null; then
-    wait "$sg_pid" 2>/dev/null
-    rc=$?
-    why="it exited with status $rc"
-    ((rc > 128)) && why+=" (signal $((rc - 128)): $(kill -l $((rc - 128)) 2>/dev/null))"
-  fi
-  stop_pid "$sg_pid"
-  sg_pid=
-  fail "sealgate did not start: $why; log: $(tail -5 "$sg_log" | tr '\n' ' ')"
+if ! sg_start "$work/sealgate.bin" "$sg_dir/sealgate.yaml" "$sg_log" "$sg_port"; then
+  fail "sealgate did not start: $sg_why"
 else
   if ((IDLE > 0)); then
     if idle_test sealgate "$sg_port" "$sg_pid" "$IDLE"; then
@@ -540,17 +248,7 @@ else
   else
     fail "sealgate: smtp-source reported an error"
   fi
-  kill -TERM "$sg_pid"
-  for ((i = 0; i < 300; i++)); do kill -0 "$sg_pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$sg_pid" 2>/dev/null; then
-    fail "sealgate did not stop within 30 s of SIGTERM"
-    stop_pid "$sg_pid"
-  else
-    wait "$sg_pid"
-    rc=$?
-    ((rc == 0)) || fail "sealgate exited $rc after SIGTERM"
-  fi
-  sg_pid=
+  sg_stop || fail "$sg_why"
   sg_count=$(find "$sg_dir/spool/queue" -type f 2>/dev/null | wc -l)
   sg_incoming=$(find "$sg_dir/spool/incoming" -type f 2>/dev/null | wc -l)
   say "  spool: $sg_count messages in queue/, $sg_incoming left in incoming/"
@@ -575,12 +273,7 @@ else
     say "  audit database: $audited message records"
     [ "$audited" = "$N" ] || warn "sealgate: $audited audit records for $N accepted messages"
   fi
-  sg_problems=$(grep -cE ': (warning|error): ' "$sg_log" || true)
-  if [ "${sg_problems:-0}" -gt 0 ]; then
-    warn "sealgate logged $sg_problems warning/error lines; most frequent:"
-    grep -E ': (warning|error): ' "$sg_log" | sed -E 's/^[^ ]+ sealgate\[[0-9]+\]: //; s/[A-Z0-9]{10,}/ID/g; s/\[[0-9.:]+\]/[ADDR]/g' |
-      sort | uniq -c | sort -rn | head -5 >&2
-  fi
+  sg_log_problems "$sg_log"
 fi
 
 # ---------------------------------------------------------------- summary ---
