@@ -60,7 +60,8 @@ void log_exception(std::exception_ptr e, const char* what) {
 
 class session : public std::enable_shared_from_this<session> {
   static constexpr size_t idle_buffer_size = 4096;
-  static constexpr size_t head_limit = 65536;  // header bytes kept to find the Message-ID
+  static constexpr size_t head_limit = 65536;
+  static constexpr std::chrono::seconds auth_failure_delay{1};  // header bytes kept to find the Message-ID
   static constexpr std::chrono::seconds tls_shutdown_timeout{5};
 
  public:
@@ -227,8 +228,16 @@ class session : public std::enable_shared_from_this<session> {
           bool ok = co_await asio::co_spawn(state_->workers, verify_on_worker(state_->cfg.users_file, creds.user, creds.password),
                                             asio::use_awaitable);
           std::fill(creds.password.begin(), creds.password.end(), '\0');
-          if (!ok) log_warning("[" + client + "]: authentication failed");
-          else log_info("[" + client + "]: authenticated");
+          if (!ok) {
+            log_warning("[" + client + "]: authentication failed");
+            // Each wrong password costs the client a second before its 535
+            // (as Postfix's smtpd_error_sleep_time), so guessing is slow; the
+            // scrypt check already made it expensive for us, not for them.
+            asio::steady_timer pause(socket_.get_executor(), auth_failure_delay);
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+          } else {
+            log_info("[" + client + "]: authenticated");
+          }
           step = protocol_.auth_result(ok);
           continue;
         }

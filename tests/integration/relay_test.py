@@ -520,7 +520,9 @@ class Authentication(GatewayTestCase):
         self.assertEqual(rc, 28, out)  # swaks: AUTH failed
         self.assertIn("<~* 535 5.7.8 Error: authentication failed", out)
         c, ehlo = self.tls_session(gw)
+        started = time.monotonic()
         self.assertEqual(c.auth_plain("alice", "wrong").text, "535 5.7.8 Error: authentication failed")
+        self.assertGreaterEqual(time.monotonic() - started, 0.9, "a wrong password costs the client a second")
         self.assertEqual(c.auth_login("alice", "s3cret").text, "535 5.7.8 Error: authentication failed")
         self.assertEqual(c.auth_plain("mallory", "s3cret pass").text, "535 5.7.8 Error: authentication failed")
         self.assertEqual(c.cmd("MAIL FROM:<%s>" % SENDER).text, "250 2.1.0 Ok")
