@@ -137,7 +137,8 @@ class basic_smtp_client {
 
  private:
   boost::asio::awaitable<boost::system::error_code> write(std::string data, std::chrono::seconds timeout);
-  boost::asio::awaitable<boost::system::error_code> read_line(std::string& line, std::chrono::seconds timeout);
+  boost::asio::awaitable<boost::system::error_code> read_line(std::string& line,
+                                                              std::chrono::steady_clock::duration timeout);
 
   std::shared_ptr<boost::asio::ssl::context> context_;
   boost::asio::ssl::stream<NextLayer> stream_;

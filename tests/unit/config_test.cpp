@@ -182,10 +182,10 @@ TEST_F(ConfigTest, DeliveryBadValues) {
   EXPECT_EQ(error_of(std::string(minimal) + "delivery: {ca_file: ''}\n"),
             "sealgate.yaml:3:21: delivery.ca_file: must not be empty");
   EXPECT_EQ(error_of(std::string(minimal) + "delivery: {timeouts: {conect: 5s}}\n"),
-            "sealgate.yaml:3:24: delivery.timeouts.conect: unknown key (valid: connect, helo, starttls, mail, rcpt, "
+            "sealgate.yaml:3:23: delivery.timeouts.conect: unknown key (valid: connect, helo, starttls, mail, rcpt, "
             "data_init, data_xfer, data_done, quit, https)");
   EXPECT_EQ(error_of(std::string(minimal) + "delivery: {timeouts: {connect: 0s}}\n"),
-            "sealgate.yaml:3:33: delivery.timeouts.connect: must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)");
+            "sealgate.yaml:3:32: delivery.timeouts.connect: must be a duration such as 30s, 5m or 1h (at least 1s, at most 7 days)");
   EXPECT_EQ(error_of(std::string(minimal) + "delivery: {prot: 25}\n"),
             "sealgate.yaml:3:12: delivery.prot: unknown key (valid: port, ca_file, helo_name, probe_max_mx, "
             "probe_cache_ttl, mta_sts_port, timeouts)");
