@@ -119,7 +119,7 @@ asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::
     p.reached = addrs.status;
     p.starttls = fact::tempfail;  // unknown: nothing answered
     p.error = addrs.error;
-    p.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    p.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
     co_return p;
   }
   co_await look_up_tlsa(im->resolver, opt.port, addrs.secure, &p);
@@ -139,7 +139,7 @@ asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::
     break;
   }
   auto finish = [&] {
-    p.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    p.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   };
   if (!client) {
     p.reached = fact::tempfail;
@@ -399,7 +399,7 @@ asio::awaitable<domain_probe> prober::run_domain_probe(std::string domain) {
     out.mta_sts.error = "no MX hosts";
   }
   out.summary = summarize(out);
-  out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  out.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   co_return out;
 }
 
