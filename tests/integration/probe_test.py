@@ -72,7 +72,17 @@ def signed_zone(port, tlsa_good, tlsa_ca):
         "_%d._tcp.mxta IN TLSA 2 0 1 %s" % (port, tlsa_ca),
         "old IN MX 10 mxold.dane.test.", "mxold IN A " + A_TLS13,
         "_%d._tcp.mxold IN TLSA 1 1 1 %s" % (port, tlsa_good),
-        "notlsa IN MX 10 mxnotlsa.dane.test.", "mxnotlsa IN A " + A_TLS13, ""])
+        "notlsa IN MX 10 mxnotlsa.dane.test.", "mxnotlsa IN A " + A_TLS13,
+        # The TLSA name of mxq lies in a child zone that the parent says is
+        # signed (a DS) but that is served unsigned: its answers are bogus.
+        "q IN MX 10 mxq.dane.test.", "mxq IN A " + A_TLS13,
+        "_tcp.mxq IN NS ns.dane.test.", "_tcp.mxq IN DS 12345 13 2 " + "cd" * 32, ""])
+
+
+def bogus_tlsa_zone(port):
+    return "\n".join(["$ORIGIN _tcp.mxq.dane.test.", "$TTL 300",
+                      "@ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 60",
+                      "@ IN NS ns.dane.test.", "_%d IN TLSA 3 1 1 %s" % (port, "00" * 32), ""])
 
 
 BOGUS_ZONE = "\n".join(["$ORIGIN bogus.test.", "$TTL 300",
@@ -130,8 +140,8 @@ class Probe(unittest.TestCase):
         cls.cleanups.append(sink.stop)
         os.makedirs(os.path.join(d, "dns"))
         signed = {"dane.test": signed_zone(cls.port, peers.spki_sha256(cls.tls13[0]), peers.cert_sha256(ca.cert))}
-        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, {"bogus.test": BOGUS_ZONE}, "probe.test", local_data(),
-                            cls.cleanups)
+        bogus = {"bogus.test": BOGUS_ZONE, "_tcp.mxq.dane.test": bogus_tlsa_zone(cls.port)}
+        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, bogus, "probe.test", local_data(), cls.cleanups)
         cls.sts_port = peers.free_port_on([A_HTTPS])
         cls.https = peers.HttpsServer(A_HTTPS, cls.sts_port, https_cert[0], https_cert[1], {
             "mta-sts.sts.probe.test": (200, "text/plain", STS_ENFORCE),
@@ -290,6 +300,16 @@ class Probe(unittest.TestCase):
         mx = self.only_mx(j)
         self.assertEqual((mx["dane"]["tlsa"], mx["dane"]["match"]), ("secure", "unusable"))
         self.assertEqual(j["policy_facts"]["dane"], "none")
+
+    def test_bogus_tlsa_answer_is_unknown_never_none(self):
+        # RFC 7672 2.2: a TLSA lookup that fails must not be taken for "no TLSA" (Postfix defers).
+        j, _ = self.probe("q.dane.test")
+        mx = self.only_mx(j)
+        self.assertTrue(j["mx_secure"])
+        self.assertEqual((mx["dane"]["tlsa"], mx["dane"]["match"]), ("bogus", None))
+        self.assertIn("SERVFAIL", mx["dane"]["error"])
+        self.assertTrue(mx["tls"]["ok"], "the SMTP probe itself still ran")
+        self.assertEqual((j["summary"]["dane"], j["policy_facts"]["dane"]), ("bogus", "unknown"))
 
     def test_signed_absence_of_tlsa_is_none(self):
         j, _ = self.probe("notlsa.dane.test")
