@@ -7,7 +7,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <mutex>
 
 #include "crypto/https_get.hpp"
 #include "crypto/tls_context.hpp"
@@ -30,12 +29,7 @@ struct prober::impl {
   coalescing_cache<mx_probe> hosts;
   coalescing_cache<domain_probe> domains;  // coalesces concurrent probes of one domain only (TTL 0)
   coalescing_cache<mta_sts_result> sts_fetches;
-  std::mutex sts_mutex;
-  struct cached_policy {
-    mta_sts_result result;
-    std::chrono::steady_clock::time_point expires;
-  };
-  std::map<std::string, cached_policy> sts_policies;  // last valid policy per domain (RFC 8461 5)
+  sts_policy_cache sts_policies;  // last valid policy per domain (RFC 8461 5.1)
 
   impl(asio::any_io_executor ex, dns::resolver& res, delivery_options opt)
       : executor(std::move(ex)),
@@ -301,11 +295,11 @@ asio::awaitable<mx_probe> prober::probe_host(std::string host) {
 asio::awaitable<mta_sts_result> prober::mta_sts(std::string domain) {
   domain = lower_name(domain);
   auto im = impl_;
-  auto cached = [&]() -> std::optional<mta_sts_result> {
-    std::lock_guard lock(im->sts_mutex);
-    auto it = im->sts_policies.find(domain);
-    if (it == im->sts_policies.end() || it->second.expires <= std::chrono::steady_clock::now()) return std::nullopt;
-    auto r = it->second.result;
+  auto from_cache = [](const sts_policy_cache::entry& e) {
+    mta_sts_result r;
+    r.status = dns::outcome::found;
+    r.id = e.id;
+    r.policy = e.policy;
     r.from_cache = true;
     return r;
   };
@@ -313,21 +307,22 @@ asio::awaitable<mta_sts_result> prober::mta_sts(std::string domain) {
   std::string why;
   std::optional<std::string> id;
   if (txt.status == dns::outcome::found) id = select_sts_id(txt.records, &why);
-  if (!id) {
-    // RFC 8461 5.1: a cached, unexpired policy stays in force when the TXT
-    // record disappears or cannot be looked up.
-    if (auto c = cached()) co_return *c;
-    mta_sts_result out;
-    if (txt.status == dns::outcome::temporary_failure) {
-      out.status = dns::outcome::temporary_failure;
-      out.error = "_mta-sts TXT lookup: " + txt.error;
-    } else {
+  auto cached = im->sts_policies.get(domain);
+  switch (sts_policy_cache::plan(cached, txt.status == dns::outcome::temporary_failure, id)) {
+    case sts_policy_cache::step::use_cached: co_return from_cache(*cached);
+    case sts_policy_cache::step::none: {
+      mta_sts_result out;
       out.status = dns::outcome::absent;
       out.error = txt.status == dns::outcome::absent ? "no _mta-sts TXT record" : why;
+      co_return out;
     }
-    co_return out;
+    case sts_policy_cache::step::unknown: {
+      mta_sts_result out;
+      out.error = "_mta-sts TXT lookup: " + txt.error;
+      co_return out;
+    }
+    case sts_policy_cache::step::fetch: break;
   }
-  if (auto c = cached(); c && c->id == *id) co_return *c;
 
   // A new id (or nothing cached): fetch, coalesced per (domain, id).
   std::string key = domain + "#" + *id;
@@ -339,18 +334,14 @@ asio::awaitable<mta_sts_result> prober::mta_sts(std::string domain) {
     } catch (const std::exception& e) {
       fetched.error = std::string("policy fetch: ") + e.what();
     }
-    if (fetched.status == dns::outcome::found) {
-      std::lock_guard lock(im->sts_mutex);
-      im->sts_policies[domain] = {fetched, std::chrono::steady_clock::now() + std::chrono::seconds(fetched.policy.max_age)};
-    }
+    if (fetched.status == dns::outcome::found) im->sts_policies.put(domain, fetched.id, fetched.policy);
     im->sts_fetches.publish(key, fetched, std::chrono::seconds(0));
   } else {
     fetched = std::move(*ticket.value);
     fetched.from_cache = true;
   }
-  // RFC 8461 5.1: if the new policy cannot be fetched, the cached one stays.
-  if (fetched.status != dns::outcome::found)
-    if (auto c = cached()) co_return *c;
+  // RFC 8461 5.1: if the new policy cannot be fetched, an unexpired cached one stays.
+  if (fetched.status != dns::outcome::found && cached) co_return from_cache(*cached);
   co_return fetched;
 }
 

@@ -101,3 +101,34 @@ TEST(MtaStsMx, WildcardMatchesExactlyOneLabel) {
   EXPECT_TRUE(sts_mx_allowed(p, "x.b.example"));
   EXPECT_FALSE(sts_mx_allowed(p, "mx.c.example"));
 }
+
+TEST(MtaStsCache, PlanTable) {
+  using step = sts_policy_cache::step;
+  sts_policy_cache::entry e{"1", {sts_mode::enforce, 60, {"mx.example"}}, {}};
+  std::optional<sts_policy_cache::entry> cached = e, none;
+  // RFC 8461 5.1: same id, cached; a changed id, fetch; no usable TXT, the cached policy stays.
+  EXPECT_EQ(sts_policy_cache::plan(cached, false, std::string("1")), step::use_cached);
+  EXPECT_EQ(sts_policy_cache::plan(cached, false, std::string("2")), step::fetch);
+  EXPECT_EQ(sts_policy_cache::plan(none, false, std::string("1")), step::fetch);
+  EXPECT_EQ(sts_policy_cache::plan(cached, false, std::nullopt), step::use_cached);
+  EXPECT_EQ(sts_policy_cache::plan(cached, true, std::nullopt), step::use_cached);
+  EXPECT_EQ(sts_policy_cache::plan(none, false, std::nullopt), step::none);
+  EXPECT_EQ(sts_policy_cache::plan(none, true, std::nullopt), step::unknown) << "a failed lookup is never 'no policy'";
+}
+
+TEST(MtaStsCache, KeptForMaxAge) {
+  auto now = sts_policy_cache::clock::now();
+  sts_policy_cache c([&] { return now; });
+  c.put("example.com", "1", {sts_mode::enforce, 600, {"mx.example.com"}});
+  c.put("zero.example", "1", {sts_mode::testing, 0, {"mx.example.com"}});
+  ASSERT_TRUE(c.get("example.com"));
+  EXPECT_EQ(c.get("example.com")->id, "1");
+  EXPECT_FALSE(c.get("zero.example")) << "max_age 0: not cached";
+  EXPECT_FALSE(c.get("other.example"));
+  now += std::chrono::seconds(599);
+  EXPECT_TRUE(c.get("example.com"));
+  now += std::chrono::seconds(1);
+  EXPECT_FALSE(c.get("example.com")) << "expired after max_age";
+  c.put("example.com", "2", {sts_mode::none, 60, {}});
+  EXPECT_EQ(c.get("example.com")->id, "2") << "a new id replaces the old policy";
+}
