@@ -4,6 +4,8 @@
 #include "gateway/probe.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -285,9 +287,11 @@ asio::awaitable<mx_probe> prober::probe_host(std::string host) {
     co_return p;
   }
   mx_probe p = co_await guarded_host_probe(im, host);
-  // Only a completed look is worth keeping: a host that did not answer is
-  // asked again next time rather than believed unreachable for the TTL.
-  auto ttl = p.reached == fact::found ? im->options.probe_cache_ttl : std::chrono::seconds(0);
+  // Only a completed look is worth keeping: a host that did not answer, or
+  // broke off before saying whether it offers STARTTLS, is asked again next
+  // time rather than believed unknown for the whole TTL.
+  bool complete = p.reached == fact::found && p.starttls != fact::tempfail;
+  auto ttl = complete ? im->options.probe_cache_ttl : std::chrono::seconds(0);
   im->hosts.publish(host, p, ttl);
   co_return p;
 }
@@ -379,8 +383,26 @@ asio::awaitable<domain_probe> prober::run_domain_probe(std::string domain) {
   out.mx_error = set.error;
   if (set.status == dns::mx_outcome::hosts) {
     out.mx_total = set.hosts.size();
-    for (size_t i = 0; i < set.hosts.size() && i < impl_->options.probe_max_mx; ++i) {
-      auto p = co_await probe_host(set.hosts[i].name);
+    // The hosts are probed in parallel (each on its own strand), so that a
+    // dead first MX costs one connect timeout, not one per host; results stay
+    // in preference order.
+    size_t n = std::min<size_t>(set.hosts.size(), impl_->options.probe_max_mx);
+    auto executor = co_await asio::this_coro::executor;
+    using probe_op = decltype(asio::co_spawn(executor, probe_host(std::string()), asio::deferred));
+    std::vector<probe_op> ops;
+    for (size_t i = 0; i < n; ++i) ops.push_back(asio::co_spawn(executor, probe_host(set.hosts[i].name), asio::deferred));
+    auto group = asio::experimental::make_parallel_group(std::move(ops));
+    auto [order, failures, results] =
+        co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    (void)order;
+    for (size_t i = 0; i < n; ++i) {
+      mx_probe p;
+      if (failures[i]) {
+        p.host = set.hosts[i].name;
+        p.error = "probe failed";
+      } else {
+        p = std::move(results[i]);
+      }
       p.preference = set.hosts[i].preference;
       out.mx.push_back(std::move(p));
     }

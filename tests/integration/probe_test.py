@@ -19,6 +19,7 @@ from gateway_harness import BIN
 
 A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, A_HTTPS = ("127.0.3.11", "127.0.3.12", "127.0.3.13", "127.0.3.14",
                                                         "127.0.3.15", "127.0.3.20")
+A_SILENT = ("127.0.3.16", "127.0.3.17")  # accept TCP (the kernel's backlog), never say a word
 STS_ENFORCE = "version: STSv1\r\nmode: enforce\r\nmx: mx-tls13.probe.test\r\nmax_age: 86400\r\n"
 STS_ELSEWHERE = "version: STSv1\nmode: enforce\nmx: *.elsewhere.test\nmax_age: 86400\n"
 STS_TESTING = "version: STSv1\nmode: testing\nmx: *.probe.test\nmax_age: 600\n"
@@ -42,6 +43,10 @@ def local_data():
            "implicit.probe.test. 300 IN A " + A_TLS13,
            "multi.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
            "multi.probe.test. 300 IN MX 20 mx-tls12.probe.test.",
+           "mx-silent1.probe.test. 300 IN A " + A_SILENT[0],
+           "mx-silent2.probe.test. 300 IN A " + A_SILENT[1],
+           "silent.probe.test. 300 IN MX 10 mx-silent1.probe.test.",
+           "silent.probe.test. 300 IN MX 20 mx-silent2.probe.test.",
            "fallback.probe.test. 300 IN MX 10 mx-down.probe.test.",
            "fallback.probe.test. 300 IN MX 20 mx-tls13.probe.test.",
            "sts.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
@@ -125,7 +130,7 @@ class Probe(unittest.TestCase):
         cls.selfsigned = peers.self_signed(d, "mx-self", "mx-self.probe.test")
         https_cert = ca.issue("mta-sts", ["mta-sts.sts.probe.test", "mta-sts.stsbad.probe.test",
                                           "mta-sts.ststest.probe.test", "mta-sts.stsgone.probe.test"])
-        cls.port = peers.free_port_on([A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN])
+        cls.port = peers.free_port_on([A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, *A_SILENT])
         tls = lambda cert, **extra: dict({"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cert[0],
                                           "smtpd_tls_key_file": cert[1]}, **extra)
         cls.postfix = peers.Postfix(os.path.join(d, "postfix"), cls.port, [
@@ -265,6 +270,31 @@ class Probe(unittest.TestCase):
         self.assertEqual([m["host"] for m in j["mx"]], ["mx-down.probe.test", "mx-tls13.probe.test"])
         self.assertEqual([m["reached"] for m in j["mx"]], ["tempfail", "found"])
         self.assertEqual((j["summary"]["starttls"], j["summary"]["verified"]), ("found", "yes"))
+
+    def test_silent_mx_hosts_are_probed_in_parallel(self):
+        # Two MX hosts that accept TCP and never send a banner: each costs one
+        # delivery.timeouts.helo (2 s here); probed in parallel, the domain costs one.
+        listeners = []
+        for a in A_SILENT:
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.bind((a, self.port))
+            s.listen(8)
+            listeners.append(s)
+        config = self.write_config("127.0.0.1:%d" % self.dns.port, extra="  probe_max_mx: 2\n")
+        with open(config) as f:
+            text = f.read().replace("helo: 10s", "helo: 2s")
+        with open(config, "w") as f:
+            f.write(text)
+        start = time.monotonic()
+        j, _ = self.probe("silent.probe.test", config=config)
+        elapsed = time.monotonic() - start
+        self.assertEqual([m["host"] for m in j["mx"]], ["mx-silent1.probe.test", "mx-silent2.probe.test"])
+        for m in j["mx"]:
+            self.assertEqual((m["reached"], m["error"], m["starttls"]), ("found", "banner: timeout", "tempfail"))
+        self.assertEqual((j["summary"]["starttls"], j["policy_facts"]["starttls"]), ("tempfail", "tempfail"))
+        self.assertGreater(elapsed, 1.9)
+        self.assertLess(elapsed, 3.5, "the two hosts were probed one after the other")
 
     def test_probe_max_mx_limits_the_hosts_probed(self):
         config = self.write_config("127.0.0.1:%d" % self.dns.port, extra="  probe_max_mx: 1\n")
