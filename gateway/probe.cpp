@@ -179,13 +179,21 @@ asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::
     p.host_matched = tls.verification.host_matched;
     if (p.tlsa == tlsa_state::secure) p.dane = crypto::dane_verify(p.tlsa_records, tls.chain, {host});
   }
-  if (!r || (tls.active && !r.reply.positive()) || !tls.active) {
-    p.tls_error = !r ? "STARTTLS: " + r.error.message() : "STARTTLS: " + r.reply.text();
-    if (!tls.active && r) co_await client->quit();
-    finish();
-    co_return p;
+  if (!tls.active) {
+    // Refused (the session is still usable: say goodbye) or the handshake
+    // failed (the stream is in no state for QUIT: just close it).
+    if (r) {
+      p.tls_error = "STARTTLS: " + r.reply.text();
+      co_await client->quit();
+    } else {
+      p.tls_error = "STARTTLS: " + (tls.handshake_error.empty() ? r.error.message() : tls.handshake_error);
+    }
+  } else if (!r || !r.reply.positive()) {
+    p.tls_error = "EHLO after STARTTLS: " + (r ? r.reply.text() : r.error.message());
+    if (r) co_await client->quit();
+  } else {
+    co_await client->quit();
   }
-  co_await client->quit();
   finish();
   co_return p;
 }

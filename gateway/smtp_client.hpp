@@ -32,6 +32,7 @@ struct tls_state {
   crypto::peer_verification verification;  // chain against the trust store, host name
   std::vector<std::vector<unsigned char>> chain;  // DER, leaf first (for DANE)
   size_t discarded_plaintext = 0;        // octets the server sent after its 220 and before the handshake
+  std::string handshake_error;           // why the handshake failed, in OpenSSL's words
 };
 
 template <class NextLayer>

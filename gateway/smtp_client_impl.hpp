@@ -148,6 +148,7 @@ boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::start_tls(std:
                                                 boost::asio::as_tuple(boost::asio::use_awaitable));
   detail::disarm_deadline(stream_.next_layer());
   if (ec) {
+    tls_.handshake_error = ec == boost::beast::error::timeout ? "timeout" : ec.message();
     r.error = ec == boost::beast::error::timeout ? make_error_code(smtp_client_error::timeout)
                                                  : make_error_code(smtp_client_error::tls_handshake);
     co_return r;

@@ -19,7 +19,8 @@ from gateway_harness import BIN
 
 A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, A_HTTPS = ("127.0.3.11", "127.0.3.12", "127.0.3.13", "127.0.3.14",
                                                         "127.0.3.15", "127.0.3.20")
-A_SILENT = ("127.0.3.16", "127.0.3.17")  # accept TCP (the kernel's backlog), never say a word
+A_SILENT = ("127.0.3.16", "127.0.3.17")
+A_OLDTLS = "127.0.3.18"  # STARTTLS offered, but only TLS 1.0/1.1, below our floor  # accept TCP (the kernel's backlog), never say a word
 STS_ENFORCE = "version: STSv1\r\nmode: enforce\r\nmx: mx-tls13.probe.test\r\nmax_age: 86400\r\n"
 STS_ELSEWHERE = "version: STSv1\nmode: enforce\nmx: *.elsewhere.test\nmax_age: 86400\n"
 STS_TESTING = "version: STSv1\nmode: testing\nmx: *.probe.test\nmax_age: 600\n"
@@ -43,6 +44,8 @@ def local_data():
            "implicit.probe.test. 300 IN A " + A_TLS13,
            "multi.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
            "multi.probe.test. 300 IN MX 20 mx-tls12.probe.test.",
+           "mx-oldtls.probe.test. 300 IN A " + A_OLDTLS,
+           "oldtls.probe.test. 300 IN MX 10 mx-oldtls.probe.test.",
            "mx-silent1.probe.test. 300 IN A " + A_SILENT[0],
            "mx-silent2.probe.test. 300 IN A " + A_SILENT[1],
            "silent.probe.test. 300 IN MX 10 mx-silent1.probe.test.",
@@ -130,7 +133,7 @@ class Probe(unittest.TestCase):
         cls.selfsigned = peers.self_signed(d, "mx-self", "mx-self.probe.test")
         https_cert = ca.issue("mta-sts", ["mta-sts.sts.probe.test", "mta-sts.stsbad.probe.test",
                                           "mta-sts.ststest.probe.test", "mta-sts.stsgone.probe.test"])
-        cls.port = peers.free_port_on([A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, *A_SILENT])
+        cls.port = peers.free_port_on([A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, *A_SILENT, A_OLDTLS])
         tls = lambda cert, **extra: dict({"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cert[0],
                                           "smtpd_tls_key_file": cert[1]}, **extra)
         cls.postfix = peers.Postfix(os.path.join(d, "postfix"), cls.port, [
@@ -138,6 +141,8 @@ class Probe(unittest.TestCase):
              "options": tls(cls.tls12, smtpd_tls_protocols="!SSLv2,!SSLv3,!TLSv1,!TLSv1.1,!TLSv1.3")},
             {"address": A_TLS13, "hostname": "mx-tls13.probe.test", "options": tls(cls.tls13)},
             {"address": A_SELF, "hostname": "mx-self.probe.test", "options": tls(cls.selfsigned)},
+            {"address": A_OLDTLS, "hostname": "mx-oldtls.probe.test",
+             "options": tls(cls.tls12, smtpd_tls_protocols="!SSLv2,!SSLv3,!TLSv1.2,!TLSv1.3")},
         ])
         cls.cleanups.append(cls.postfix.stop)
         cls.postfix.start()
@@ -214,6 +219,17 @@ class Probe(unittest.TestCase):
         self.assertTrue(mx["tls"]["host_matched"], "the name is right; only the chain fails")
         self.assertEqual((j["summary"]["verified"], j["policy_facts"]["cert_verified"]), ("no", "absent"))
         self.assertEqual(j["policy_facts"]["starttls"], "found")
+
+    def test_starttls_offered_but_no_common_protocol(self):
+        j, _ = self.probe("oldtls.probe.test")
+        mx = self.only_mx(j)
+        self.assertEqual((mx["starttls"], mx["tls"]["ok"], mx["tls"]["protocol"]), ("found", False, ""))
+        # OpenSSL's reason: the server's alert to our ClientHello (TLS 1.2 at least).
+        self.assertEqual(mx["tls"]["error"], "STARTTLS: tlsv1 alert protocol version (SSL routines)")
+        # Offered but not negotiable: the version is unknown, so a TLS rule defers rather than sends.
+        self.assertEqual((j["summary"]["starttls"], j["summary"]["verified"], j["summary"]["best_tls_version"]),
+                         ("found", "unknown", None))
+        self.assertEqual(j["policy_facts"]["tls_version"], 0)
 
     def test_no_starttls_is_a_proven_absence(self):
         j, _ = self.probe("plain.probe.test")
