@@ -54,10 +54,23 @@ def free_port_on(addresses):
     raise RuntimeError("no port free on all of %s" % addresses)
 
 
-def free_udp_tcp_port(address="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
+DNS_ADDRESS = "127.0.3.2"   # the validating unbound the gateway asks (loopback: its AD bit is believed)
+NSD_ADDRESS = "127.0.3.3"   # nsd, authoritative for the signed and bogus zones
+
+
+def free_udp_tcp_port(address):
+    """A port free for both UDP and TCP on address (a DNS server needs both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind((address, 0))
+            port = u.getsockname()[1]
+            with socket.socket() as t:
+                try:
+                    t.bind((address, port))
+                    return port
+                except OSError:
+                    continue
+    raise RuntimeError("no free UDP+TCP port on " + address)
 
 
 def wait_for_banner(address, port, timeout=20):
@@ -161,6 +174,8 @@ class Postfix:
                 "maillog_file_prefixes = " + directory,
                 "myhostname = postfix.probe.test",
                 "mydestination =",
+                # Every smtpd names its own 127.0.3.x address in master.cf; Postfix
+                # still wants inet_interfaces to be an address configured on an interface.
                 "inet_interfaces = 127.0.0.1",
                 "inet_protocols = ipv4",
                 "mynetworks = 127.0.0.0/8",
@@ -272,7 +287,7 @@ class Process:
 
 
 class Dns:
-    """nsd (signed zones and bogus zones) behind a validating unbound on 127.0.0.1,
+    """nsd (signed zones and bogus zones) behind a validating unbound on DNS_ADDRESS,
     which also serves unsigned local-data. signed: {zone: zone text}; bogus: {zone:
     zone text} served unsigned while unbound holds a trust anchor for it, so that
     every answer from it fails validation (SERVFAIL)."""
@@ -297,10 +312,11 @@ class Dns:
                 f.write(text)
             anchors.append("%s. IN DS 12345 13 2 %s" % (zone, "ab" * 32))
             zones.append((zone, path))
-        nsd_port = free_udp_tcp_port()
-        self.port = free_udp_tcp_port()
+        nsd_port = free_udp_tcp_port(NSD_ADDRESS)
+        self.port = free_udp_tcp_port(DNS_ADDRESS)
+        self.address = DNS_ADDRESS
         with open(os.path.join(directory, "nsd.conf"), "w") as f:
-            lines = ["server:", "  ip-address: 127.0.0.1", "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
+            lines = ["server:", "  ip-address: " + NSD_ADDRESS, "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
                      '  chroot: ""', '  zonesdir: "%s"' % directory, '  database: ""',
                      '  zonelistfile: "%s/zone.list"' % directory, '  xfrdfile: "%s/xfrd.state"' % directory,
                      '  xfrdir: "%s"' % directory, '  pidfile: "%s/nsd.pid"' % directory,
@@ -310,7 +326,7 @@ class Dns:
                 lines += ["zone:", '  name: "%s"' % zone, '  zonefile: "%s"' % path]
             f.write("\n".join(lines) + "\n")
         with open(os.path.join(directory, "unbound.conf"), "w") as f:
-            lines = ["server:", "  interface: 127.0.0.1", "  port: %d" % self.port, "  do-daemonize: no",
+            lines = ["server:", "  interface: " + DNS_ADDRESS, "  port: %d" % self.port, "  do-daemonize: no",
                      '  username: ""', '  chroot: ""', '  directory: "%s"' % directory,
                      '  pidfile: "%s/unbound.pid"' % directory, "  use-syslog: no", '  logfile: ""', "  do-ip6: no",
                      "  do-not-query-localhost: no", "  verbosity: 1", '  local-zone: "test." nodefault',
@@ -318,7 +334,7 @@ class Dns:
             lines += ['  trust-anchor: "%s"' % a for a in anchors]
             lines += ["  local-data: '%s'" % d for d in local_data]
             for zone, _ in zones:
-                lines += ["stub-zone:", '  name: "%s"' % zone, "  stub-addr: 127.0.0.1@%d" % nsd_port]
+                lines += ["stub-zone:", '  name: "%s"' % zone, "  stub-addr: %s@%d" % (NSD_ADDRESS, nsd_port)]
             f.write("\n".join(lines) + "\n")
         self.nsd = Process(["nsd", "-d", "-c", "nsd.conf"], os.path.join(directory, "nsd.out"), cwd=directory)
         cleanups.append(self.nsd.stop)
@@ -328,7 +344,7 @@ class Dns:
         first_signed = next(iter(signed))
         deadline = time.time() + 20
         while time.time() < deadline:
-            r = subprocess.run(["dig", "@127.0.0.1", "-p", str(self.port), "+time=1", "+tries=1", "+dnssec",
+            r = subprocess.run(["dig", "@" + DNS_ADDRESS, "-p", str(self.port), "+time=1", "+tries=1", "+dnssec",
                                 first_signed, "SOA"], capture_output=True, text=True)
             if r.returncode == 0 and re.search(r"flags:[^;]* ad\b", r.stdout):
                 return

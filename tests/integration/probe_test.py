@@ -61,6 +61,13 @@ def local_data():
            "ststest.probe.test. 300 IN MX 10 mx-tls12.probe.test.",
            "_mta-sts.ststest.probe.test. 300 IN TXT \"v=STSv1; id=7\"",
            "mta-sts.ststest.probe.test. 300 IN A " + A_HTTPS,
+           "stsbig.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
+           "_mta-sts.stsbig.probe.test. 300 IN TXT \"v=STSv1; id=4\"",
+           "mta-sts.stsbig.probe.test. 300 IN A " + A_HTTPS,
+           # The policy host's certificate does not name mta-sts.stsname.probe.test.
+           "stsname.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
+           "_mta-sts.stsname.probe.test. 300 IN TXT \"v=STSv1; id=5\"",
+           "mta-sts.stsname.probe.test. 300 IN A " + A_HTTPS,
            # A TXT record but no policy served: the fetch fails, which is an error, never "none".
            "stsgone.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
            "_mta-sts.stsgone.probe.test. 300 IN TXT \"v=STSv1; id=3\"",
@@ -71,7 +78,7 @@ def signed_zone(port, tlsa_good, tlsa_ca):
     return "\n".join([
         "$ORIGIN dane.test.", "$TTL 300",
         "@ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 60",
-        "@ IN NS ns.dane.test.", "ns IN A 127.0.0.1",
+        "@ IN NS ns.dane.test.", "ns IN A 127.0.3.3",
         "@ IN MX 10 mx.dane.test.", "mx IN A " + A_TLS13,
         "_%d._tcp.mx IN TLSA 3 1 1 %s" % (port, tlsa_good),
         "bad IN MX 10 mxbad.dane.test.", "mxbad IN A " + A_TLS13,
@@ -95,7 +102,7 @@ def bogus_tlsa_zone(port):
 
 BOGUS_ZONE = "\n".join(["$ORIGIN bogus.test.", "$TTL 300",
                         "@ IN SOA ns.bogus.test. hostmaster.bogus.test. 1 3600 600 86400 60",
-                        "@ IN NS ns.bogus.test.", "ns IN A 127.0.0.1", "@ IN MX 10 mx.bogus.test.",
+                        "@ IN NS ns.bogus.test.", "ns IN A 127.0.3.3", "@ IN MX 10 mx.bogus.test.",
                         "mx IN A " + A_TLS13, ""])
 
 
@@ -132,7 +139,8 @@ class Probe(unittest.TestCase):
         cls.tls13 = ca.issue("mx-tls13", ["mx-tls13.probe.test", "mxta.dane.test"], with_chain=True)
         cls.selfsigned = peers.self_signed(d, "mx-self", "mx-self.probe.test")
         https_cert = ca.issue("mta-sts", ["mta-sts.sts.probe.test", "mta-sts.stsbad.probe.test",
-                                          "mta-sts.ststest.probe.test", "mta-sts.stsgone.probe.test"])
+                                          "mta-sts.ststest.probe.test", "mta-sts.stsgone.probe.test",
+                                          "mta-sts.stsbig.probe.test"])
         cls.port = peers.free_port_on([A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, *A_SILENT, A_OLDTLS])
         tls = lambda cert, **extra: dict({"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cert[0],
                                           "smtpd_tls_key_file": cert[1]}, **extra)
@@ -157,9 +165,11 @@ class Probe(unittest.TestCase):
             "mta-sts.sts.probe.test": (200, "text/plain", STS_ENFORCE),
             "mta-sts.stsbad.probe.test": (200, "text/plain; charset=utf-8", STS_ELSEWHERE),
             "mta-sts.ststest.probe.test": (200, "text/plain", STS_TESTING),
+            "mta-sts.stsbig.probe.test": (200, "text/plain", STS_ENFORCE + "x-padding: " + "x" * 100000 + "\n"),
+            "mta-sts.stsname.probe.test": (200, "text/plain", STS_ENFORCE),
         })
         cls.cleanups.append(cls.https.stop)
-        cls.config = cls.write_config("127.0.0.1:%d" % cls.dns.port)
+        cls.config = cls.write_config("%s:%d" % (cls.dns.address, cls.dns.port))
 
     @classmethod
     def write_config(cls, server, timeout="5s", extra=""):
@@ -297,7 +307,7 @@ class Probe(unittest.TestCase):
             s.bind((a, self.port))
             s.listen(8)
             listeners.append(s)
-        config = self.write_config("127.0.0.1:%d" % self.dns.port, extra="  probe_max_mx: 2\n")
+        config = self.write_config("%s:%d" % (self.dns.address, self.dns.port), extra="  probe_max_mx: 2\n")
         with open(config) as f:
             text = f.read().replace("helo: 10s", "helo: 2s")
         with open(config, "w") as f:
@@ -313,7 +323,7 @@ class Probe(unittest.TestCase):
         self.assertLess(elapsed, 3.5, "the two hosts were probed one after the other")
 
     def test_probe_max_mx_limits_the_hosts_probed(self):
-        config = self.write_config("127.0.0.1:%d" % self.dns.port, extra="  probe_max_mx: 1\n")
+        config = self.write_config("%s:%d" % (self.dns.address, self.dns.port), extra="  probe_max_mx: 1\n")
         j, _ = self.probe("multi.probe.test", config=config)
         self.assertEqual((j["mx_total"], [m["host"] for m in j["mx"]]), (2, ["mx-tls13.probe.test"]))
 
@@ -389,6 +399,18 @@ class Probe(unittest.TestCase):
         self.assertEqual(j["mta_sts"]["status"], "temporary failure")
         self.assertEqual(j["mta_sts"]["error"], "policy fetch: HTTP 404")
         self.assertEqual((j["summary"]["mta_sts"], j["policy_facts"]["mta_sts"]), ("error", "unknown"))
+
+    def test_mta_sts_policy_over_64_kib_is_refused(self):
+        j, _ = self.probe("stsbig.probe.test")
+        self.assertEqual(j["mta_sts"]["error"], "policy fetch: response: body larger than 65536 octets")
+        self.assertEqual(j["summary"]["mta_sts"], "error")
+
+    def test_mta_sts_policy_host_must_be_verified(self):
+        j, _ = self.probe("stsname.probe.test")
+        self.assertEqual(j["mta_sts"]["status"], "temporary failure")
+        self.assertEqual(j["mta_sts"]["error"], "policy fetch: TLS: certificate not verified: hostname mismatch")
+        self.assertNotIn(("mta-sts.stsname.probe.test", "/.well-known/mta-sts.txt"), self.https.requests,
+                         "nothing may be asked of an unverified server")
 
     def test_no_mta_sts_record(self):
         j, _ = self.probe("tls13.probe.test")
