@@ -44,34 +44,6 @@ namespace {
 
 std::string lower_name(std::string_view s) { return dns::canonical_name(s); }
 
-struct addresses {
-  std::vector<asio::ip::address> list;
-  bool secure = false;
-  fact status = fact::tempfail;
-  std::string error;
-};
-
-// A and AAAA of host. Secure only when every answer that counted was
-// DNSSEC-secure (RFC 7672 2.2.2: TLSA records are looked up only then).
-asio::awaitable<addresses> resolve_addresses(dns::resolver& res, std::string host) {
-  addresses out;
-  auto a = co_await res.resolve_a(host);
-  auto aaaa = co_await res.resolve_aaaa(host);
-  for (auto& r : a.records) out.list.emplace_back(r);
-  for (auto& r : aaaa.records) out.list.emplace_back(r);
-  bool a_temp = a.status == dns::outcome::temporary_failure, aaaa_temp = aaaa.status == dns::outcome::temporary_failure;
-  out.secure = !a_temp && !aaaa_temp && a.secure && aaaa.secure;
-  if (!out.list.empty()) out.status = fact::found;
-  else if (a_temp || aaaa_temp) {
-    out.status = fact::tempfail;
-    out.error = "address lookup failed: " + (a_temp ? a.error : aaaa.error);
-  } else {
-    out.status = fact::absent;
-    out.error = "no address records";
-  }
-  co_return out;
-}
-
 std::vector<crypto::tlsa_rr> to_tlsa(const std::vector<dns::tlsa_record>& records) {
   std::vector<crypto::tlsa_rr> out;
   for (const auto& r : records) out.push_back({r.usage, r.selector, r.matching_type, {r.data.begin(), r.data.end()}});
@@ -99,17 +71,13 @@ asio::awaitable<void> look_up_tlsa(dns::resolver& res, uint16_t port, bool addre
   }
 }
 
-std::string endpoint_text(const asio::ip::address& a, uint16_t port) {
-  return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(port) : a.to_string() + ":" + std::to_string(port);
-}
-
 // One SMTP session: banner, EHLO, STARTTLS, EHLO, QUIT. Runs on its own strand.
 asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::string host) {
   auto start = std::chrono::steady_clock::now();
   mx_probe p;
   p.host = host;
   const auto& opt = im->options;
-  auto addrs = co_await resolve_addresses(im->resolver, host);
+  auto addrs = co_await resolve_host_addresses(im->resolver, host);
   p.address_secure = addrs.secure;
   if (addrs.status != fact::found) {
     p.reached = addrs.status;
@@ -121,25 +89,18 @@ asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::
   co_await look_up_tlsa(im->resolver, opt.port, addrs.secure, &p);
 
   auto executor = co_await asio::this_coro::executor;  // this probe's strand
+  auto attempt = co_await smtp_connect_first(executor, addrs.list, opt.port, opt.timeouts.connect);
   std::optional<smtp_client> client;
-  std::string errors;
-  for (const auto& a : addrs.list) {
-    boost::beast::tcp_stream stream(executor);
-    auto ec = co_await smtp_connect(stream, asio::ip::tcp::endpoint(a, opt.port), opt.timeouts.connect);
-    if (ec) {
-      errors += (errors.empty() ? "" : "; ") + endpoint_text(a, opt.port) + ": " + ec.message();
-      continue;
-    }
-    p.address = a.to_string();
-    client.emplace(std::move(stream), im->tls_context, opt.timeouts);
-    break;
+  if (attempt.stream) {
+    p.address = attempt.address.to_string();
+    client.emplace(std::move(*attempt.stream), im->tls_context, opt.timeouts);
   }
   auto finish = [&] {
     p.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   };
   if (!client) {
     p.reached = fact::tempfail;
-    p.error = "connect: " + errors;
+    p.error = "connect: " + attempt.errors;
     finish();
     co_return p;
   }
@@ -215,7 +176,7 @@ asio::awaitable<mta_sts_result> fetch_policy(std::shared_ptr<prober::impl> im, s
   mta_sts_result out;
   out.id = id;
   std::string policy_host = "mta-sts." + domain;
-  auto addrs = co_await resolve_addresses(im->resolver, policy_host);
+  auto addrs = co_await resolve_host_addresses(im->resolver, policy_host);
   if (addrs.status != fact::found) {
     out.error = policy_host + ": " + addrs.error;
     co_return out;
@@ -256,6 +217,25 @@ asio::awaitable<mta_sts_result> fetch_policy(std::shared_ptr<prober::impl> im, s
 }
 
 }  // namespace
+
+asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& res, std::string host) {
+  host_addresses out;
+  auto a = co_await res.resolve_a(host);
+  auto aaaa = co_await res.resolve_aaaa(host);
+  for (auto& r : a.records) out.list.emplace_back(r);
+  for (auto& r : aaaa.records) out.list.emplace_back(r);
+  bool a_temp = a.status == dns::outcome::temporary_failure, aaaa_temp = aaaa.status == dns::outcome::temporary_failure;
+  out.secure = !a_temp && !aaaa_temp && a.secure && aaaa.secure;
+  if (!out.list.empty()) out.status = fact::found;
+  else if (a_temp || aaaa_temp) {
+    out.status = fact::tempfail;
+    out.error = "address lookup failed: " + (a_temp ? a.error : aaaa.error);
+  } else {
+    out.status = fact::absent;
+    out.error = "no address records";
+  }
+  co_return out;
+}
 
 std::string_view to_string(tlsa_state s) {
   switch (s) {

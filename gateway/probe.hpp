@@ -9,6 +9,7 @@
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <memory>
@@ -128,6 +129,18 @@ class prober {
   boost::asio::awaitable<domain_probe> run_domain_probe(std::string domain);
   std::shared_ptr<impl> impl_;
 };
+
+// A host's addresses (A, then AAAA) and whether every answer that counted was
+// DNSSEC-secure (RFC 7672 2.2.2: only then are its TLSA records looked up).
+// status: found, absent (no address records) or tempfail (a lookup failed and
+// nothing was found). For delivery as much as for the probe.
+struct host_addresses {
+  std::vector<boost::asio::ip::address> list;
+  bool secure = false;
+  policy::fact status = policy::fact::tempfail;
+  std::string error;
+};
+boost::asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& resolver, std::string host);
 
 // Summarises the probed hosts for the domain (best TLS version, verification,
 // DANE, MTA-STS). Pure; exposed for tests.

@@ -20,6 +20,25 @@ boost::asio::awaitable<boost::system::error_code> smtp_connect(boost::beast::tcp
   co_return ec;
 }
 
+boost::asio::awaitable<smtp_connection_attempt> smtp_connect_first(boost::asio::any_io_executor executor,
+                                                                   std::vector<boost::asio::ip::address> addresses,
+                                                                   uint16_t port, std::chrono::seconds timeout) {
+  smtp_connection_attempt out;
+  for (const auto& a : addresses) {
+    boost::beast::tcp_stream stream(executor);
+    auto ec = co_await smtp_connect(stream, boost::asio::ip::tcp::endpoint(a, port), timeout);
+    if (!ec) {
+      out.stream.emplace(std::move(stream));
+      out.address = a;
+      co_return out;
+    }
+    std::string where = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+    out.errors += (out.errors.empty() ? "" : "; ") + where + ":" + std::to_string(port) + ": " + ec.message();
+  }
+  if (addresses.empty()) out.errors = "no address";
+  co_return out;
+}
+
 template class basic_smtp_client<boost::beast::tcp_stream>;
 
 }  // namespace sealgate::gateway

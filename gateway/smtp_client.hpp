@@ -89,4 +89,16 @@ boost::asio::awaitable<boost::system::error_code> smtp_connect(boost::beast::tcp
                                                                boost::asio::ip::tcp::endpoint endpoint,
                                                                std::chrono::seconds timeout);
 
+// Connects to the first of addresses that answers within timeout each (RFC
+// 5321 5.1: try the addresses in order). The stream lives on executor: give
+// each connection a strand of its own.
+struct smtp_connection_attempt {
+  std::optional<boost::beast::tcp_stream> stream;  // connected, when an address answered
+  boost::asio::ip::address address;                // the one that answered
+  std::string errors;                              // "ADDR:PORT: reason; ..." for those that did not
+};
+boost::asio::awaitable<smtp_connection_attempt> smtp_connect_first(boost::asio::any_io_executor executor,
+                                                                   std::vector<boost::asio::ip::address> addresses,
+                                                                   uint16_t port, std::chrono::seconds timeout);
+
 }  // namespace sealgate::gateway
