@@ -44,6 +44,29 @@ namespace {
 
 std::string lower_name(std::string_view s) { return dns::canonical_name(s); }
 
+}  // namespace
+
+asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& res, std::string host) {
+  host_addresses out;
+  auto a = co_await res.resolve_a(host);
+  auto aaaa = co_await res.resolve_aaaa(host);
+  for (auto& r : a.records) out.list.emplace_back(r);
+  for (auto& r : aaaa.records) out.list.emplace_back(r);
+  bool a_temp = a.status == dns::outcome::temporary_failure, aaaa_temp = aaaa.status == dns::outcome::temporary_failure;
+  out.secure = !a_temp && !aaaa_temp && a.secure && aaaa.secure;
+  if (!out.list.empty()) out.status = fact::found;
+  else if (a_temp || aaaa_temp) {
+    out.status = fact::tempfail;
+    out.error = "address lookup failed: " + (a_temp ? a.error : aaaa.error);
+  } else {
+    out.status = fact::absent;
+    out.error = "no address records";
+  }
+  co_return out;
+}
+
+namespace {
+
 std::vector<crypto::tlsa_rr> to_tlsa(const std::vector<dns::tlsa_record>& records) {
   std::vector<crypto::tlsa_rr> out;
   for (const auto& r : records) out.push_back({r.usage, r.selector, r.matching_type, {r.data.begin(), r.data.end()}});
@@ -217,25 +240,6 @@ asio::awaitable<mta_sts_result> fetch_policy(std::shared_ptr<prober::impl> im, s
 }
 
 }  // namespace
-
-asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& res, std::string host) {
-  host_addresses out;
-  auto a = co_await res.resolve_a(host);
-  auto aaaa = co_await res.resolve_aaaa(host);
-  for (auto& r : a.records) out.list.emplace_back(r);
-  for (auto& r : aaaa.records) out.list.emplace_back(r);
-  bool a_temp = a.status == dns::outcome::temporary_failure, aaaa_temp = aaaa.status == dns::outcome::temporary_failure;
-  out.secure = !a_temp && !aaaa_temp && a.secure && aaaa.secure;
-  if (!out.list.empty()) out.status = fact::found;
-  else if (a_temp || aaaa_temp) {
-    out.status = fact::tempfail;
-    out.error = "address lookup failed: " + (a_temp ? a.error : aaaa.error);
-  } else {
-    out.status = fact::absent;
-    out.error = "no address records";
-  }
-  co_return out;
-}
 
 std::string_view to_string(tlsa_state s) {
   switch (s) {

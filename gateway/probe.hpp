@@ -96,6 +96,17 @@ struct domain_probe {
   bool ran() const { return mx_status != dns::mx_outcome::temporary_failure; }
 };
 
+// The addresses of a host, A then AAAA. secure only when every answer that
+// counted was DNSSEC-secure (RFC 7672 2.2.2: TLSA records are looked up only
+// then). Shared by the probe and delivery.
+struct host_addresses {
+  std::vector<boost::asio::ip::address> list;
+  bool secure = false;
+  policy::fact status = policy::fact::tempfail;
+  std::string error;
+};
+boost::asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& res, std::string host);
+
 // The one place probe results become the facts the policy consumes.
 policy::domain_facts to_domain_facts(const domain_probe& p);
 
@@ -129,18 +140,6 @@ class prober {
   boost::asio::awaitable<domain_probe> run_domain_probe(std::string domain);
   std::shared_ptr<impl> impl_;
 };
-
-// A host's addresses (A, then AAAA) and whether every answer that counted was
-// DNSSEC-secure (RFC 7672 2.2.2: only then are its TLSA records looked up).
-// status: found, absent (no address records) or tempfail (a lookup failed and
-// nothing was found). For delivery as much as for the probe.
-struct host_addresses {
-  std::vector<boost::asio::ip::address> list;
-  bool secure = false;
-  policy::fact status = policy::fact::tempfail;
-  std::string error;
-};
-boost::asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& resolver, std::string host);
 
 // Summarises the probed hosts for the domain (best TLS version, verification,
 // DANE, MTA-STS). Pure; exposed for tests.

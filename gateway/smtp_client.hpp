@@ -54,6 +54,11 @@ class basic_smtp_client {
   boost::asio::awaitable<smtp_result> start_tls(std::string server_name, std::string helo_name);
   // Any command line (without CRLF) and its reply within timeout.
   boost::asio::awaitable<smtp_result> command(std::string line, std::chrono::seconds timeout);
+  // RFC 2920: several command lines (MAIL FROM and the RCPT TOs) in one
+  // write, then one reply per line, in order, each within timeout. Only for a
+  // server that offered PIPELINING. After a transport error the remaining
+  // results carry that error.
+  boost::asio::awaitable<std::vector<smtp_result>> pipeline(std::vector<std::string> lines, std::chrono::seconds timeout);
   // DATA, content (CRLF lines, dot-stuffed here) and the final reply.
   boost::asio::awaitable<smtp_result> send_data(std::string content);
   // QUIT, its reply, close_notify under TLS, then close.

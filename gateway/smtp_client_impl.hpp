@@ -115,6 +115,26 @@ boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::command(std::s
 }
 
 template <class NextLayer>
+boost::asio::awaitable<std::vector<smtp_result>> basic_smtp_client<NextLayer>::pipeline(std::vector<std::string> lines,
+                                                                                       std::chrono::seconds timeout) {
+  std::vector<smtp_result> out(lines.size());
+  std::string batch;
+  for (const auto& l : lines) batch += l + "\r\n";
+  if (auto ec = co_await write(std::move(batch), timeout)) {
+    for (auto& r : out) r.error = ec;
+    co_return out;
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = co_await read_reply(timeout);
+    if (!out[i]) {
+      for (size_t j = i + 1; j < out.size(); ++j) out[j].error = out[i].error;
+      break;
+    }
+  }
+  co_return out;
+}
+
+template <class NextLayer>
 boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::greeting() {
   co_return co_await read_reply(timeouts_.helo);
 }

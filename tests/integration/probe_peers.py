@@ -54,11 +54,7 @@ def free_port_on(addresses):
     raise RuntimeError("no port free on all of %s" % addresses)
 
 
-DNS_ADDRESS = "127.0.3.2"   # the validating unbound the gateway asks (loopback: its AD bit is believed)
-NSD_ADDRESS = "127.0.3.3"   # nsd, authoritative for the signed and bogus zones
-
-
-def free_udp_tcp_port(address):
+def free_udp_tcp_port(address="127.0.0.1"):
     """A port free for both UDP and TCP on address (a DNS server needs both)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
@@ -287,12 +283,15 @@ class Process:
 
 
 class Dns:
-    """nsd (signed zones and bogus zones) behind a validating unbound on DNS_ADDRESS,
+    """nsd (signed zones and bogus zones) behind a validating unbound on `address`,
     which also serves unsigned local-data. signed: {zone: zone text}; bogus: {zone:
     zone text} served unsigned while unbound holds a trust anchor for it, so that
     every answer from it fails validation (SERVFAIL)."""
 
-    def __init__(self, directory, signed, bogus, local_zone, local_data, cleanups):
+    def __init__(self, directory, signed, bogus, local_zone, local_data, cleanups, address="127.0.0.1",
+                 nsd_address="127.0.0.1"):
+        """address: where unbound listens (a loopback address: sealgate believes its AD bit);
+        nsd_address: where nsd listens, for unbound alone."""
         self.dir = directory
         anchors = []
         zones = []
@@ -312,11 +311,11 @@ class Dns:
                 f.write(text)
             anchors.append("%s. IN DS 12345 13 2 %s" % (zone, "ab" * 32))
             zones.append((zone, path))
-        nsd_port = free_udp_tcp_port(NSD_ADDRESS)
-        self.port = free_udp_tcp_port(DNS_ADDRESS)
-        self.address = DNS_ADDRESS
+        nsd_port = free_udp_tcp_port(nsd_address)
+        self.port = free_udp_tcp_port(address)
+        self.address = address
         with open(os.path.join(directory, "nsd.conf"), "w") as f:
-            lines = ["server:", "  ip-address: " + NSD_ADDRESS, "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
+            lines = ["server:", "  ip-address: " + nsd_address, "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
                      '  chroot: ""', '  zonesdir: "%s"' % directory, '  database: ""',
                      '  zonelistfile: "%s/zone.list"' % directory, '  xfrdfile: "%s/xfrd.state"' % directory,
                      '  xfrdir: "%s"' % directory, '  pidfile: "%s/nsd.pid"' % directory,
@@ -326,7 +325,7 @@ class Dns:
                 lines += ["zone:", '  name: "%s"' % zone, '  zonefile: "%s"' % path]
             f.write("\n".join(lines) + "\n")
         with open(os.path.join(directory, "unbound.conf"), "w") as f:
-            lines = ["server:", "  interface: " + DNS_ADDRESS, "  port: %d" % self.port, "  do-daemonize: no",
+            lines = ["server:", "  interface: " + address, "  port: %d" % self.port, "  do-daemonize: no",
                      '  username: ""', '  chroot: ""', '  directory: "%s"' % directory,
                      '  pidfile: "%s/unbound.pid"' % directory, "  use-syslog: no", '  logfile: ""', "  do-ip6: no",
                      "  do-not-query-localhost: no", "  verbosity: 1", '  local-zone: "test." nodefault',
@@ -334,7 +333,7 @@ class Dns:
             lines += ['  trust-anchor: "%s"' % a for a in anchors]
             lines += ["  local-data: '%s'" % d for d in local_data]
             for zone, _ in zones:
-                lines += ["stub-zone:", '  name: "%s"' % zone, "  stub-addr: %s@%d" % (NSD_ADDRESS, nsd_port)]
+                lines += ["stub-zone:", '  name: "%s"' % zone, "  stub-addr: %s@%d" % (nsd_address, nsd_port)]
             f.write("\n".join(lines) + "\n")
         self.nsd = Process(["nsd", "-d", "-c", "nsd.conf"], os.path.join(directory, "nsd.out"), cwd=directory)
         cleanups.append(self.nsd.stop)
@@ -344,7 +343,7 @@ class Dns:
         first_signed = next(iter(signed))
         deadline = time.time() + 20
         while time.time() < deadline:
-            r = subprocess.run(["dig", "@" + DNS_ADDRESS, "-p", str(self.port), "+time=1", "+tries=1", "+dnssec",
+            r = subprocess.run(["dig", "@" + address, "-p", str(self.port), "+time=1", "+tries=1", "+dnssec",
                                 first_signed, "SOA"], capture_output=True, text=True)
             if r.returncode == 0 and re.search(r"flags:[^;]* ad\b", r.stdout):
                 return
@@ -406,3 +405,31 @@ def tempdir(prefix):
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)
     return d
+
+
+class PeersTestCase:
+    """Mixin for a unittest.TestCase whose peers live as long as the class:
+    start_peers() (a classmethod) appends a stop function to cls.cleanups for
+    each peer it starts; they are stopped in reverse order, also when starting
+    one of them failed."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cleanups = []
+        try:
+            cls.start_peers()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        errors = []
+        for fn in reversed(cls.cleanups):
+            try:
+                fn()
+            except Exception as e:  # keep stopping the others
+                errors.append(e)
+        cls.cleanups = []
+        if errors:
+            raise errors[0]

@@ -19,6 +19,7 @@ from gateway_harness import BIN
 
 A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, A_HTTPS = ("127.0.3.11", "127.0.3.12", "127.0.3.13", "127.0.3.14",
                                                         "127.0.3.15", "127.0.3.20")
+A_DNS, A_NSD = "127.0.3.2", "127.0.3.3"  # the validating unbound sealgate asks; nsd behind it
 A_SILENT = ("127.0.3.16", "127.0.3.17")
 A_OLDTLS = "127.0.3.18"  # STARTTLS offered, but only TLS 1.0/1.1, below our floor  # accept TCP (the kernel's backlog), never say a word
 STS_ENFORCE = "version: STSv1\r\nmode: enforce\r\nmx: mx-tls13.probe.test\r\nmax_age: 86400\r\n"
@@ -107,28 +108,7 @@ BOGUS_ZONE = "\n".join(["$ORIGIN bogus.test.", "$TTL 300",
 
 
 @unittest.skipUnless(os.geteuid() == 0, "a private Postfix instance needs root to start")
-class Probe(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cleanups = []
-        try:
-            cls.start_peers()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        errors = []
-        for fn in reversed(cls.cleanups):
-            try:
-                fn()
-            except Exception as e:  # keep stopping the others
-                errors.append(e)
-        cls.cleanups = []
-        if errors:
-            raise errors[0]
-
+class Probe(peers.PeersTestCase, unittest.TestCase):
     @classmethod
     def start_peers(cls):
         d = cls.dir = peers.tempdir("sealgate-probe-")
@@ -159,7 +139,8 @@ class Probe(unittest.TestCase):
         os.makedirs(os.path.join(d, "dns"))
         signed = {"dane.test": signed_zone(cls.port, peers.spki_sha256(cls.tls13[0]), peers.cert_sha256(ca.cert))}
         bogus = {"bogus.test": BOGUS_ZONE, "_tcp.mxq.dane.test": bogus_tlsa_zone(cls.port)}
-        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, bogus, "probe.test", local_data(), cls.cleanups)
+        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, bogus, "probe.test", local_data(), cls.cleanups,
+                            address=A_DNS, nsd_address=A_NSD)
         cls.sts_port = peers.free_port_on([A_HTTPS])
         cls.https = peers.HttpsServer(A_HTTPS, cls.sts_port, https_cert[0], https_cert[1], {
             "mta-sts.sts.probe.test": (200, "text/plain", STS_ENFORCE),
