@@ -67,6 +67,15 @@ asio::awaitable<smtp_result> greeting_then_ehlo(memory_client* c) {
 
 asio::awaitable<smtp_result> greeting_only(memory_client* c) { co_return co_await c->greeting(); }
 
+asio::awaitable<std::vector<smtp_result>> pipelined(memory_client* c) {
+  std::vector<smtp_result> out;
+  out.push_back(co_await c->greeting());
+  for (auto& r : co_await c->pipeline({"MAIL FROM:<a@example.org>", "RCPT TO:<b@example.net>", "RCPT TO:<c@example.net>"},
+                                      std::chrono::seconds(5)))
+    out.push_back(std::move(r));
+  co_return out;
+}
+
 asio::awaitable<smtp_result> to_starttls(memory_client* c) {
   auto r = co_await c->greeting();
   if (!r) co_return r;
@@ -114,6 +123,18 @@ TEST(SmtpClient, SessionWritesExactlyTheProtocol) {
   EXPECT_EQ(p.server.str(),
             "EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
             "..leading dot\r\nline\r\n...two\r\nlast line without CRLF\r\n.\r\nQUIT\r\n");
+}
+
+TEST(SmtpClient, PipelineWritesOnceAndReadsEveryReply) {
+  // RFC 2920: the commands go in one write; the replies come back in order. A
+  // server that hangs up after the second reply leaves the third with its error.
+  pair p("220 mx ESMTP\r\n250 2.1.0 Ok\r\n550 5.1.1 no such user\r\n");
+  auto r = run(p.ioc, pipelined(p.client.get()));
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[1].reply.code, 250);
+  EXPECT_EQ(r[2].reply.enhanced, "5.1.1");
+  EXPECT_EQ(r[3].error, make_error_code(smtp_client_error::connection_closed));
+  EXPECT_EQ(p.server.str(), "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\n");
 }
 
 TEST(SmtpClient, HeloWhenEhloIsRefused) {
