@@ -70,9 +70,13 @@ asio::awaitable<smtp_result> greeting_only(memory_client* c) { co_return co_awai
 asio::awaitable<std::vector<smtp_result>> pipelined(memory_client* c) {
   std::vector<smtp_result> out;
   out.push_back(co_await c->greeting());
-  for (auto& r : co_await c->pipeline({"MAIL FROM:<a@example.org>", "RCPT TO:<b@example.net>", "RCPT TO:<c@example.net>"},
-                                      std::chrono::seconds(5)))
-    out.push_back(std::move(r));
+  // A named vector: g++ 12 cannot compile a braced list inside a co_await expression.
+  std::vector<std::string> lines;
+  lines.push_back("MAIL FROM:<a@example.org>");
+  lines.push_back("RCPT TO:<b@example.net>");
+  lines.push_back("RCPT TO:<c@example.net>");
+  auto replies = co_await c->pipeline(std::move(lines), std::chrono::seconds(5));
+  for (auto& r : replies) out.push_back(std::move(r));
   co_return out;
 }
 
