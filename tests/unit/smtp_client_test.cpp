@@ -8,7 +8,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/_experimental/test/stream.hpp>
+#include <cstdlib>
+#include <filesystem>
 
 #include "crypto/tls_context.hpp"
 #include "gateway/smtp_client.hpp"
@@ -197,6 +202,78 @@ TEST(SmtpClient, PlaintextAfterThe220ToStarttlsIsDiscarded) {
   ASSERT_NE(at, std::string::npos);
   ASSERT_GT(written.size(), at + 10);
   EXPECT_EQ(written[at + 10], '\x16');
+}
+
+namespace {
+// A scripted server on the other end of an in-memory stream: greets, offers
+// STARTTLS, answers it with "220" and an injected "250 injected" in the same
+// write, then really does TLS and answers the second EHLO.
+asio::awaitable<void> injecting_tls_server(test::stream* s, asio::ssl::context* ctx, std::string* second_ehlo) {
+  std::string buf;
+  auto line = [&]() -> std::string {  // one complete line from buf (not a coroutine)
+    auto nl = buf.find("\r\n");
+    std::string l = buf.substr(0, nl);
+    buf.erase(0, nl + 2);
+    return l;
+  };
+  co_await asio::async_write(*s, asio::buffer(std::string("220 mx.example.net ESMTP\r\n")), asio::use_awaitable);
+  co_await asio::async_read_until(*s, asio::dynamic_buffer(buf), "\r\n", asio::use_awaitable);
+  line();  // EHLO
+  co_await asio::async_write(*s, asio::buffer(std::string("250-mx.example.net\r\n250 STARTTLS\r\n")), asio::use_awaitable);
+  co_await asio::async_read_until(*s, asio::dynamic_buffer(buf), "\r\n", asio::use_awaitable);
+  line();  // STARTTLS
+  co_await asio::async_write(*s, asio::buffer(std::string("220 2.0.0 Ready\r\n250 injected\r\n")), asio::use_awaitable);
+  asio::ssl::stream<test::stream&> tls(*s, *ctx);
+  co_await tls.async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+  std::string tbuf;
+  co_await asio::async_read_until(tls, asio::dynamic_buffer(tbuf), "\r\n", asio::use_awaitable);
+  *second_ehlo = tbuf.substr(0, tbuf.find("\r\n"));
+  co_await asio::async_write(tls, asio::buffer(std::string("250-mx.example.net\r\n250 SIZE 5\r\n")), asio::use_awaitable);
+}
+
+void fail_on_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    ADD_FAILURE() << "server: " << x.what();
+  }
+}
+}  // namespace
+
+TEST(SmtpClient, StarttlsThrowsAwayInjectedPlaintextThenTalksTls) {
+  // RFC 3207 5: "250 injected" arrived in clear with the 220; after the
+  // handshake, the reply to EHLO must be the one that came through TLS.
+  char tmpl[] = "/tmp/sealgate-smtpclient-XXXXXX";
+  std::filesystem::path dir = mkdtemp(tmpl);
+  auto cert = dir / "cert.pem", key = dir / "key.pem";
+  std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=mx.example.net "
+                    "-addext subjectAltName=DNS:mx.example.net -keyout " + key.string() + " -out " + cert.string() +
+                    " 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  auto server_ctx = sealgate::crypto::make_server_context(cert, key);
+  std::filesystem::remove_all(dir);
+
+  asio::io_context ioc;
+  test::stream server(ioc), client_end(ioc);
+  client_end.connect(server);
+  memory_client client(std::move(client_end), client_context(), smtp_timeouts{});
+  std::string second_ehlo;
+  asio::co_spawn(ioc, injecting_tls_server(&server, server_ctx.get(), &second_ehlo), fail_on_exception);
+  auto r = run(ioc, to_starttls(&client));
+  ASSERT_FALSE(r.error) << r.error.message();
+  EXPECT_EQ(r.reply.text(), "250 mx.example.net / SIZE 5");  // not "250 injected"
+  EXPECT_EQ(second_ehlo, "EHLO client.test");
+  const auto& tls = client.tls();
+  EXPECT_TRUE(tls.active);
+  EXPECT_EQ(tls.discarded_plaintext, std::string("250 injected\r\n").size());
+  EXPECT_EQ(tls.facts.protocol, "TLSv1.3");
+  EXPECT_FALSE(tls.verification.chain_verified);  // self-signed: recorded, not fatal
+  EXPECT_EQ(tls.verification.chain_error, "self-signed certificate");
+  EXPECT_TRUE(tls.verification.host_matched);     // SNI and the name check used the server name
+  EXPECT_EQ(tls.chain.size(), 1u);
+  EXPECT_EQ(client.extensions().size, 5u);        // what EHLO said inside TLS, not before
+  EXPECT_FALSE(client.extensions().starttls);
 }
 
 TEST(SmtpClient, StarttlsRefusedKeepsTheReply) {
