@@ -54,19 +54,22 @@ def free_port_on(addresses):
     raise RuntimeError("no port free on all of %s" % addresses)
 
 
-def free_udp_tcp_port(address="127.0.0.1"):
-    """A port free for both UDP and TCP on address (a DNS server needs both)."""
+def free_udp_tcp_port(address="127.0.0.1", avoid=()):
+    """A port free for both UDP and TCP on address (a DNS server binds both)."""
     for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((address, 0))
-            port = u.getsockname()[1]
-            with socket.socket() as t:
-                try:
-                    t.bind((address, port))
-                    return port
-                except OSError:
-                    continue
-    raise RuntimeError("no free UDP+TCP port on " + address)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((address, 0))
+            port = s.getsockname()[1]
+        if port in avoid:
+            continue
+        with socket.socket() as t:
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                t.bind((address, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no port free for UDP and TCP on %s" % address)
 
 
 def wait_for_banner(address, port, timeout=20):
@@ -170,8 +173,6 @@ class Postfix:
                 "maillog_file_prefixes = " + directory,
                 "myhostname = postfix.probe.test",
                 "mydestination =",
-                # Every smtpd names its own 127.0.3.x address in master.cf; Postfix
-                # still wants inet_interfaces to be an address configured on an interface.
                 "inet_interfaces = 127.0.0.1",
                 "inet_protocols = ipv4",
                 "mynetworks = 127.0.0.0/8",
@@ -283,16 +284,18 @@ class Process:
 
 
 class Dns:
-    """nsd (signed zones and bogus zones) behind a validating unbound on `address`,
-    which also serves unsigned local-data. signed: {zone: zone text}; bogus: {zone:
+    """nsd (signed zones and bogus zones) behind a validating unbound on 127.0.0.1,
+    which also serves unsigned local-data (local_zone: one zone name or a list).
+    signed: {zone: zone text}; bogus: {zone:
     zone text} served unsigned while unbound holds a trust anchor for it, so that
     every answer from it fails validation (SERVFAIL)."""
 
     def __init__(self, directory, signed, bogus, local_zone, local_data, cleanups, address="127.0.0.1",
                  nsd_address="127.0.0.1"):
-        """address: where unbound listens (a loopback address: sealgate believes its AD bit);
-        nsd_address: where nsd listens, for unbound alone."""
+        # address: where unbound listens (on loopback, so that sealgate believes
+        # its AD bit); nsd_address: where nsd listens, for unbound alone.
         self.dir = directory
+        self.address = address
         anchors = []
         zones = []
         for zone, text in signed.items():
@@ -312,8 +315,7 @@ class Dns:
             anchors.append("%s. IN DS 12345 13 2 %s" % (zone, "ab" * 32))
             zones.append((zone, path))
         nsd_port = free_udp_tcp_port(nsd_address)
-        self.port = free_udp_tcp_port(address)
-        self.address = address
+        self.port = free_udp_tcp_port(address, avoid=(nsd_port,))
         with open(os.path.join(directory, "nsd.conf"), "w") as f:
             lines = ["server:", "  ip-address: " + nsd_address, "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
                      '  chroot: ""', '  zonesdir: "%s"' % directory, '  database: ""',
@@ -329,7 +331,9 @@ class Dns:
                      '  username: ""', '  chroot: ""', '  directory: "%s"' % directory,
                      '  pidfile: "%s/unbound.pid"' % directory, "  use-syslog: no", '  logfile: ""', "  do-ip6: no",
                      "  do-not-query-localhost: no", "  verbosity: 1", '  local-zone: "test." nodefault',
-                     '  domain-insecure: "test."', '  local-zone: "%s." static' % local_zone]
+                     '  domain-insecure: "test."']
+            for z in ([local_zone] if isinstance(local_zone, str) else local_zone):
+                lines.append('  local-zone: "%s." static' % z)
             lines += ['  trust-anchor: "%s"' % a for a in anchors]
             lines += ["  local-data: '%s'" % d for d in local_data]
             for zone, _ in zones:
