@@ -3,9 +3,9 @@
 #include "crypto/https_get.hpp"
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -62,9 +62,16 @@ asio::awaitable<https_response> https_get(https_request req) {
 
   // Verification fails the handshake here (unlike SMTP): an MTA-STS policy or
   // a key from an unverified server is worth nothing (RFC 8461 3.3).
+  // OpenSSL checks the name as part of the chain (SSL_set1_host), so that a
+  // failure names its reason (X509_V_ERR_HOSTNAME_MISMATCH) rather than an
+  // unspecified one from a callback.
   SSL_set_tlsext_host_name(stream.native_handle(), req.host.c_str());
+  SSL_set_hostflags(stream.native_handle(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (SSL_set1_host(stream.native_handle(), req.host.c_str()) != 1) {
+    out.error = "TLS: cannot check host name " + req.host;
+    co_return out;
+  }
   stream.set_verify_mode(asio::ssl::verify_peer);
-  stream.set_verify_callback(asio::ssl::host_name_verification(req.host));
   beast::get_lowest_layer(stream).expires_at(deadline);
   std::tie(ec) = co_await stream.async_handshake(asio::ssl::stream_base::client, use);
   if (ec) {

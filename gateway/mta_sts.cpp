@@ -198,4 +198,28 @@ bool sts_mx_allowed(const sts_policy& p, std::string_view host) {
   return std::any_of(p.mx.begin(), p.mx.end(), [&](const std::string& pat) { return sts_mx_matches(pat, host); });
 }
 
+std::optional<sts_policy_cache::entry> sts_policy_cache::get(const std::string& domain) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(domain);
+  if (it == entries_.end() || it->second.expires <= now_()) return std::nullopt;
+  return it->second;
+}
+
+void sts_policy_cache::put(const std::string& domain, std::string id, sts_policy policy) {
+  std::lock_guard lock(mutex_);
+  auto expires = now_() + std::chrono::seconds(policy.max_age);
+  entries_[domain] = entry{std::move(id), std::move(policy), expires};
+  if (entries_.size() > 10000) {  // drop what has expired rather than grow without bound
+    auto now = now_();
+    for (auto it = entries_.begin(); it != entries_.end();) it = it->second.expires <= now ? entries_.erase(it) : std::next(it);
+  }
+}
+
+sts_policy_cache::step sts_policy_cache::plan(const std::optional<entry>& cached, bool txt_lookup_failed,
+                                              const std::optional<std::string>& txt_id) {
+  if (txt_id) return cached && cached->id == *txt_id ? step::use_cached : step::fetch;
+  if (cached) return step::use_cached;
+  return txt_lookup_failed ? step::unknown : step::none;
+}
+
 }  // namespace sealgate::gateway

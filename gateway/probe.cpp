@@ -4,10 +4,11 @@
 #include "gateway/probe.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <mutex>
 
 #include "crypto/https_get.hpp"
 #include "crypto/tls_context.hpp"
@@ -30,12 +31,7 @@ struct prober::impl {
   coalescing_cache<mx_probe> hosts;
   coalescing_cache<domain_probe> domains;  // coalesces concurrent probes of one domain only (TTL 0)
   coalescing_cache<mta_sts_result> sts_fetches;
-  std::mutex sts_mutex;
-  struct cached_policy {
-    mta_sts_result result;
-    std::chrono::steady_clock::time_point expires;
-  };
-  std::map<std::string, cached_policy> sts_policies;  // last valid policy per domain (RFC 8461 5)
+  sts_policy_cache sts_policies;  // last valid policy per domain (RFC 8461 5.1)
 
   impl(asio::any_io_executor ex, dns::resolver& res, delivery_options opt)
       : executor(std::move(ex)),
@@ -98,10 +94,6 @@ asio::awaitable<void> look_up_tlsa(dns::resolver& res, uint16_t port, bool addre
   }
 }
 
-std::string endpoint_text(const asio::ip::address& a, uint16_t port) {
-  return a.is_v6() ? "[" + a.to_string() + "]:" + std::to_string(port) : a.to_string() + ":" + std::to_string(port);
-}
-
 // One SMTP session: banner, EHLO, STARTTLS, EHLO, QUIT. Runs on its own strand.
 asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::string host) {
   auto start = std::chrono::steady_clock::now();
@@ -114,31 +106,24 @@ asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::
     p.reached = addrs.status;
     p.starttls = fact::tempfail;  // unknown: nothing answered
     p.error = addrs.error;
-    p.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    p.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
     co_return p;
   }
   co_await look_up_tlsa(im->resolver, opt.port, addrs.secure, &p);
 
   auto executor = co_await asio::this_coro::executor;  // this probe's strand
+  auto attempt = co_await smtp_connect_first(executor, addrs.list, opt.port, opt.timeouts.connect);
   std::optional<smtp_client> client;
-  std::string errors;
-  for (const auto& a : addrs.list) {
-    boost::beast::tcp_stream stream(executor);
-    auto ec = co_await smtp_connect(stream, asio::ip::tcp::endpoint(a, opt.port), opt.timeouts.connect);
-    if (ec) {
-      errors += (errors.empty() ? "" : "; ") + endpoint_text(a, opt.port) + ": " + ec.message();
-      continue;
-    }
-    p.address = a.to_string();
-    client.emplace(std::move(stream), im->tls_context, opt.timeouts);
-    break;
+  if (attempt.stream) {
+    p.address = attempt.address.to_string();
+    client.emplace(std::move(*attempt.stream), im->tls_context, opt.timeouts);
   }
   auto finish = [&] {
-    p.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    p.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   };
   if (!client) {
     p.reached = fact::tempfail;
-    p.error = "connect: " + errors;
+    p.error = "connect: " + attempt.errors;
     finish();
     co_return p;
   }
@@ -178,13 +163,21 @@ asio::awaitable<mx_probe> run_host_probe(std::shared_ptr<prober::impl> im, std::
     p.host_matched = tls.verification.host_matched;
     if (p.tlsa == tlsa_state::secure) p.dane = crypto::dane_verify(p.tlsa_records, tls.chain, {host});
   }
-  if (!r || (tls.active && !r.reply.positive()) || !tls.active) {
-    p.tls_error = !r ? "STARTTLS: " + r.error.message() : "STARTTLS: " + r.reply.text();
-    if (!tls.active && r) co_await client->quit();
-    finish();
-    co_return p;
+  if (!tls.active) {
+    // Refused (the session is still usable: say goodbye) or the handshake
+    // failed (the stream is in no state for QUIT: just close it).
+    if (r) {
+      p.tls_error = "STARTTLS: " + r.reply.text();
+      co_await client->quit();
+    } else {
+      p.tls_error = "STARTTLS: " + (tls.handshake_error.empty() ? r.error.message() : tls.handshake_error);
+    }
+  } else if (!r || !r.reply.positive()) {
+    p.tls_error = "EHLO after STARTTLS: " + (r ? r.reply.text() : r.error.message());
+    if (r) co_await client->quit();
+  } else {
+    co_await client->quit();
   }
-  co_await client->quit();
   finish();
   co_return p;
 }
@@ -286,9 +279,11 @@ asio::awaitable<mx_probe> prober::probe_host(std::string host) {
     co_return p;
   }
   mx_probe p = co_await guarded_host_probe(im, host);
-  // Only a completed look is worth keeping: a host that did not answer is
-  // asked again next time rather than believed unreachable for the TTL.
-  auto ttl = p.reached == fact::found ? im->options.probe_cache_ttl : std::chrono::seconds(0);
+  // Only a completed look is worth keeping: a host that did not answer, or
+  // broke off before saying whether it offers STARTTLS, is asked again next
+  // time rather than believed unknown for the whole TTL.
+  bool complete = p.reached == fact::found && p.starttls != fact::tempfail;
+  auto ttl = complete ? im->options.probe_cache_ttl : std::chrono::seconds(0);
   im->hosts.publish(host, p, ttl);
   co_return p;
 }
@@ -296,11 +291,11 @@ asio::awaitable<mx_probe> prober::probe_host(std::string host) {
 asio::awaitable<mta_sts_result> prober::mta_sts(std::string domain) {
   domain = lower_name(domain);
   auto im = impl_;
-  auto cached = [&]() -> std::optional<mta_sts_result> {
-    std::lock_guard lock(im->sts_mutex);
-    auto it = im->sts_policies.find(domain);
-    if (it == im->sts_policies.end() || it->second.expires <= std::chrono::steady_clock::now()) return std::nullopt;
-    auto r = it->second.result;
+  auto from_cache = [](const sts_policy_cache::entry& e) {
+    mta_sts_result r;
+    r.status = dns::outcome::found;
+    r.id = e.id;
+    r.policy = e.policy;
     r.from_cache = true;
     return r;
   };
@@ -308,21 +303,22 @@ asio::awaitable<mta_sts_result> prober::mta_sts(std::string domain) {
   std::string why;
   std::optional<std::string> id;
   if (txt.status == dns::outcome::found) id = select_sts_id(txt.records, &why);
-  if (!id) {
-    // RFC 8461 5.1: a cached, unexpired policy stays in force when the TXT
-    // record disappears or cannot be looked up.
-    if (auto c = cached()) co_return *c;
-    mta_sts_result out;
-    if (txt.status == dns::outcome::temporary_failure) {
-      out.status = dns::outcome::temporary_failure;
-      out.error = "_mta-sts TXT lookup: " + txt.error;
-    } else {
+  auto cached = im->sts_policies.get(domain);
+  switch (sts_policy_cache::plan(cached, txt.status == dns::outcome::temporary_failure, id)) {
+    case sts_policy_cache::step::use_cached: co_return from_cache(*cached);
+    case sts_policy_cache::step::none: {
+      mta_sts_result out;
       out.status = dns::outcome::absent;
       out.error = txt.status == dns::outcome::absent ? "no _mta-sts TXT record" : why;
+      co_return out;
     }
-    co_return out;
+    case sts_policy_cache::step::unknown: {
+      mta_sts_result out;
+      out.error = "_mta-sts TXT lookup: " + txt.error;
+      co_return out;
+    }
+    case sts_policy_cache::step::fetch: break;
   }
-  if (auto c = cached(); c && c->id == *id) co_return *c;
 
   // A new id (or nothing cached): fetch, coalesced per (domain, id).
   std::string key = domain + "#" + *id;
@@ -334,18 +330,14 @@ asio::awaitable<mta_sts_result> prober::mta_sts(std::string domain) {
     } catch (const std::exception& e) {
       fetched.error = std::string("policy fetch: ") + e.what();
     }
-    if (fetched.status == dns::outcome::found) {
-      std::lock_guard lock(im->sts_mutex);
-      im->sts_policies[domain] = {fetched, std::chrono::steady_clock::now() + std::chrono::seconds(fetched.policy.max_age)};
-    }
+    if (fetched.status == dns::outcome::found) im->sts_policies.put(domain, fetched.id, fetched.policy);
     im->sts_fetches.publish(key, fetched, std::chrono::seconds(0));
   } else {
     fetched = std::move(*ticket.value);
     fetched.from_cache = true;
   }
-  // RFC 8461 5.1: if the new policy cannot be fetched, the cached one stays.
-  if (fetched.status != dns::outcome::found)
-    if (auto c = cached()) co_return *c;
+  // RFC 8461 5.1: if the new policy cannot be fetched, an unexpired cached one stays.
+  if (fetched.status != dns::outcome::found && cached) co_return from_cache(*cached);
   co_return fetched;
 }
 
@@ -383,8 +375,26 @@ asio::awaitable<domain_probe> prober::run_domain_probe(std::string domain) {
   out.mx_error = set.error;
   if (set.status == dns::mx_outcome::hosts) {
     out.mx_total = set.hosts.size();
-    for (size_t i = 0; i < set.hosts.size() && i < impl_->options.probe_max_mx; ++i) {
-      auto p = co_await probe_host(set.hosts[i].name);
+    // The hosts are probed in parallel (each on its own strand), so that a
+    // dead first MX costs one connect timeout, not one per host; results stay
+    // in preference order.
+    size_t n = std::min<size_t>(set.hosts.size(), impl_->options.probe_max_mx);
+    auto executor = co_await asio::this_coro::executor;
+    using probe_op = decltype(asio::co_spawn(executor, probe_host(std::string()), asio::deferred));
+    std::vector<probe_op> ops;
+    for (size_t i = 0; i < n; ++i) ops.push_back(asio::co_spawn(executor, probe_host(set.hosts[i].name), asio::deferred));
+    auto group = asio::experimental::make_parallel_group(std::move(ops));
+    auto [order, failures, results] =
+        co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    (void)order;
+    for (size_t i = 0; i < n; ++i) {
+      mx_probe p;
+      if (failures[i]) {
+        p.host = set.hosts[i].name;
+        p.error = "probe failed";
+      } else {
+        p = std::move(results[i]);
+      }
       p.preference = set.hosts[i].preference;
       out.mx.push_back(std::move(p));
     }
@@ -394,7 +404,7 @@ asio::awaitable<domain_probe> prober::run_domain_probe(std::string domain) {
     out.mta_sts.error = "no MX hosts";
   }
   out.summary = summarize(out);
-  out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  out.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   co_return out;
 }
 

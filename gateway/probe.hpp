@@ -61,7 +61,7 @@ struct mx_probe {
   std::vector<crypto::tlsa_rr> tlsa_records;
   std::string tlsa_error;
   std::optional<crypto::dane_result> dane;  // when tlsa is secure and TLS came up
-  std::chrono::milliseconds duration{0};
+  std::chrono::microseconds duration{0};
   bool from_cache = false;
 };
 
@@ -92,7 +92,7 @@ struct domain_probe {
   size_t mx_total = 0;                   // hosts the domain has (probed or not)
   mta_sts_result mta_sts;
   domain_summary summary;
-  std::chrono::milliseconds duration{0};
+  std::chrono::microseconds duration{0};
   bool ran() const { return mx_status != dns::mx_outcome::temporary_failure; }
 };
 

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 
@@ -33,6 +34,12 @@ int usage(const std::string& problem) {
 
 std::string yes_no_unknown(fact f) { return f == fact::found ? "yes" : f == fact::absent ? "no" : "unknown"; }
 std::string fact_text(fact f) { return std::string(policy::to_string(f)); }
+// Milliseconds with microsecond precision: a warm probe takes well under one.
+std::string ms(std::chrono::microseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
 std::string version_text(int v) { return v ? "TLSv1." + std::to_string(v - 10) : ""; }
 std::string safe(const std::string& s) {
   std::string out;
@@ -65,7 +72,7 @@ void json_mx(std::ostringstream& o, const mx_probe& m) {
   for (size_t i = 0; i < m.tlsa_records.size(); ++i) o << (i ? ", " : "") << json_string(tlsa_text(m.tlsa_records[i]));
   o << "], \"match\": " << (m.dane ? json_string(std::string(crypto::to_string(m.dane->match))) : "null")
     << ", \"detail\": " << json_string(m.dane ? m.dane->detail : "") << ", \"error\": " << json_string(m.tlsa_error)
-    << "}, \"duration_ms\": " << m.duration.count() << ", \"from_cache\": " << b(m.from_cache) << "}";
+    << "}, \"duration_ms\": " << ms(m.duration) << ", \"from_cache\": " << b(m.from_cache) << "}";
 }
 
 std::string to_json(const domain_probe& p, const probe_stats& st) {
@@ -97,7 +104,7 @@ std::string to_json(const domain_probe& p, const probe_stats& st) {
     << ", \"cert_verified\": " << json_string(fact_text(f.cert_verified))
     << ", \"dane\": " << json_string(std::string(policy::to_string(f.dane)))
     << ", \"mta_sts\": " << json_string(std::string(policy::to_string(f.mta_sts))) << "}";
-  o << ", \"duration_ms\": " << p.duration.count() << ", \"domain_probes\": " << st.domain_probes
+  o << ", \"duration_ms\": " << ms(p.duration) << ", \"domain_probes\": " << st.domain_probes
     << ", \"host_probes\": " << st.host_probes
     << ", \"mta_sts_fetches\": " << st.mta_sts_fetches << "}";
   return o.str();
@@ -110,7 +117,7 @@ std::string to_text(const domain_probe& p) {
     o << dns::to_string(p.mx_status) << (p.mx_error.empty() ? "" : ": " + safe(p.mx_error)) << "\n";
   } else {
     o << (p.implicit_mx ? "no MX, the domain's own address" : std::to_string(p.mx_total) + " MX host(s)") << ", "
-      << (p.mx_secure ? "DNSSEC-secure" : "insecure") << ", probed " << p.mx.size() << " in " << p.duration.count()
+      << (p.mx_secure ? "DNSSEC-secure" : "insecure") << ", probed " << p.mx.size() << " in " << ms(p.duration)
       << " ms\n";
   }
   for (const auto& m : p.mx) {
@@ -230,9 +237,9 @@ int run_probe_command(const std::vector<std::string>& args) {
       for (size_t i = 0; i < burst; ++i) asio::co_spawn(io, one_of_burst(p, domain, &st), log_exception);
       io.run();
       io.restart();
-      auto cold = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+      auto cold = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
       auto stats = p.stats();
-      std::cerr << "burst: " << st.burst_done << " concurrent probes of " << domain << " in " << cold.count()
+      std::cerr << "burst: " << st.burst_done << " concurrent probes of " << domain << " in " << ms(cold)
                 << " ms: " << stats.domain_probes << " domain probes, " << stats.host_probes << " host probes, "
                 << stats.mta_sts_fetches << " MTA-STS fetches\n";
     }

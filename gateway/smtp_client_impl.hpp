@@ -16,10 +16,10 @@ namespace sealgate::gateway {
 
 namespace detail {
 // Beast's tcp_stream carries the deadline; an in-memory test stream has no clock.
-inline void arm_deadline(boost::beast::tcp_stream& s, std::chrono::seconds d) { s.expires_after(d); }
+inline void arm_deadline(boost::beast::tcp_stream& s, std::chrono::steady_clock::duration d) { s.expires_after(d); }
 inline void disarm_deadline(boost::beast::tcp_stream& s) { s.expires_never(); }
 template <class S>
-void arm_deadline(S&, std::chrono::seconds) {}
+void arm_deadline(S&, std::chrono::steady_clock::duration) {}
 template <class S>
 void disarm_deadline(S&) {}
 
@@ -40,8 +40,8 @@ basic_smtp_client<NextLayer>::basic_smtp_client(NextLayer next, std::shared_ptr<
       limits_(limits) {}
 
 template <class NextLayer>
-boost::asio::awaitable<boost::system::error_code> basic_smtp_client<NextLayer>::read_line(std::string& line,
-                                                                                         std::chrono::seconds timeout) {
+boost::asio::awaitable<boost::system::error_code> basic_smtp_client<NextLayer>::read_line(
+    std::string& line, std::chrono::steady_clock::duration timeout) {
   auto use = boost::asio::as_tuple(boost::asio::use_awaitable);
   for (;;) {
     auto nl = buffer_.find('\n');
@@ -73,8 +73,8 @@ boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::read_reply(std
   // timeout must not hold the connection forever.
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!parser.done()) {
-    auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) {
       out.error = smtp_client_error::timeout;
       co_return out;
     }
@@ -168,6 +168,7 @@ boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::start_tls(std:
                                                 boost::asio::as_tuple(boost::asio::use_awaitable));
   detail::disarm_deadline(stream_.next_layer());
   if (ec) {
+    tls_.handshake_error = ec == boost::beast::error::timeout ? "timeout" : ec.message();
     r.error = ec == boost::beast::error::timeout ? make_error_code(smtp_client_error::timeout)
                                                  : make_error_code(smtp_client_error::tls_handshake);
     co_return r;

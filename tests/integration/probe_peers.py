@@ -290,8 +290,12 @@ class Dns:
     zone text} served unsigned while unbound holds a trust anchor for it, so that
     every answer from it fails validation (SERVFAIL)."""
 
-    def __init__(self, directory, signed, bogus, local_zone, local_data, cleanups):
+    def __init__(self, directory, signed, bogus, local_zone, local_data, cleanups, address="127.0.0.1",
+                 nsd_address="127.0.0.1"):
+        # address: where unbound listens (on loopback, so that sealgate believes
+        # its AD bit); nsd_address: where nsd listens, for unbound alone.
         self.dir = directory
+        self.address = address
         anchors = []
         zones = []
         for zone, text in signed.items():
@@ -310,10 +314,10 @@ class Dns:
                 f.write(text)
             anchors.append("%s. IN DS 12345 13 2 %s" % (zone, "ab" * 32))
             zones.append((zone, path))
-        nsd_port = free_udp_tcp_port()
-        self.port = free_udp_tcp_port(avoid=(nsd_port,))
+        nsd_port = free_udp_tcp_port(nsd_address)
+        self.port = free_udp_tcp_port(address, avoid=(nsd_port,))
         with open(os.path.join(directory, "nsd.conf"), "w") as f:
-            lines = ["server:", "  ip-address: 127.0.0.1", "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
+            lines = ["server:", "  ip-address: " + nsd_address, "  port: %d" % nsd_port, "  do-ip6: no", '  username: ""',
                      '  chroot: ""', '  zonesdir: "%s"' % directory, '  database: ""',
                      '  zonelistfile: "%s/zone.list"' % directory, '  xfrdfile: "%s/xfrd.state"' % directory,
                      '  xfrdir: "%s"' % directory, '  pidfile: "%s/nsd.pid"' % directory,
@@ -323,7 +327,7 @@ class Dns:
                 lines += ["zone:", '  name: "%s"' % zone, '  zonefile: "%s"' % path]
             f.write("\n".join(lines) + "\n")
         with open(os.path.join(directory, "unbound.conf"), "w") as f:
-            lines = ["server:", "  interface: 127.0.0.1", "  port: %d" % self.port, "  do-daemonize: no",
+            lines = ["server:", "  interface: " + address, "  port: %d" % self.port, "  do-daemonize: no",
                      '  username: ""', '  chroot: ""', '  directory: "%s"' % directory,
                      '  pidfile: "%s/unbound.pid"' % directory, "  use-syslog: no", '  logfile: ""', "  do-ip6: no",
                      "  do-not-query-localhost: no", "  verbosity: 1", '  local-zone: "test." nodefault',
@@ -333,7 +337,7 @@ class Dns:
             lines += ['  trust-anchor: "%s"' % a for a in anchors]
             lines += ["  local-data: '%s'" % d for d in local_data]
             for zone, _ in zones:
-                lines += ["stub-zone:", '  name: "%s"' % zone, "  stub-addr: 127.0.0.1@%d" % nsd_port]
+                lines += ["stub-zone:", '  name: "%s"' % zone, "  stub-addr: %s@%d" % (nsd_address, nsd_port)]
             f.write("\n".join(lines) + "\n")
         self.nsd = Process(["nsd", "-d", "-c", "nsd.conf"], os.path.join(directory, "nsd.out"), cwd=directory)
         cleanups.append(self.nsd.stop)
@@ -343,7 +347,7 @@ class Dns:
         first_signed = next(iter(signed))
         deadline = time.time() + 20
         while time.time() < deadline:
-            r = subprocess.run(["dig", "@127.0.0.1", "-p", str(self.port), "+time=1", "+tries=1", "+dnssec",
+            r = subprocess.run(["dig", "@" + address, "-p", str(self.port), "+time=1", "+tries=1", "+dnssec",
                                 first_signed, "SOA"], capture_output=True, text=True)
             if r.returncode == 0 and re.search(r"flags:[^;]* ad\b", r.stdout):
                 return

@@ -19,6 +19,9 @@ from gateway_harness import BIN
 
 A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, A_HTTPS = ("127.0.3.11", "127.0.3.12", "127.0.3.13", "127.0.3.14",
                                                         "127.0.3.15", "127.0.3.20")
+A_DNS, A_NSD = "127.0.3.2", "127.0.3.3"  # the validating unbound sealgate asks; nsd behind it
+A_SILENT = ("127.0.3.16", "127.0.3.17")
+A_OLDTLS = "127.0.3.18"  # STARTTLS offered, but only TLS 1.0/1.1, below our floor  # accept TCP (the kernel's backlog), never say a word
 STS_ENFORCE = "version: STSv1\r\nmode: enforce\r\nmx: mx-tls13.probe.test\r\nmax_age: 86400\r\n"
 STS_ELSEWHERE = "version: STSv1\nmode: enforce\nmx: *.elsewhere.test\nmax_age: 86400\n"
 STS_TESTING = "version: STSv1\nmode: testing\nmx: *.probe.test\nmax_age: 600\n"
@@ -42,6 +45,12 @@ def local_data():
            "implicit.probe.test. 300 IN A " + A_TLS13,
            "multi.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
            "multi.probe.test. 300 IN MX 20 mx-tls12.probe.test.",
+           "mx-oldtls.probe.test. 300 IN A " + A_OLDTLS,
+           "oldtls.probe.test. 300 IN MX 10 mx-oldtls.probe.test.",
+           "mx-silent1.probe.test. 300 IN A " + A_SILENT[0],
+           "mx-silent2.probe.test. 300 IN A " + A_SILENT[1],
+           "silent.probe.test. 300 IN MX 10 mx-silent1.probe.test.",
+           "silent.probe.test. 300 IN MX 20 mx-silent2.probe.test.",
            "fallback.probe.test. 300 IN MX 10 mx-down.probe.test.",
            "fallback.probe.test. 300 IN MX 20 mx-tls13.probe.test.",
            "sts.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
@@ -53,6 +62,13 @@ def local_data():
            "ststest.probe.test. 300 IN MX 10 mx-tls12.probe.test.",
            "_mta-sts.ststest.probe.test. 300 IN TXT \"v=STSv1; id=7\"",
            "mta-sts.ststest.probe.test. 300 IN A " + A_HTTPS,
+           "stsbig.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
+           "_mta-sts.stsbig.probe.test. 300 IN TXT \"v=STSv1; id=4\"",
+           "mta-sts.stsbig.probe.test. 300 IN A " + A_HTTPS,
+           # The policy host's certificate does not name mta-sts.stsname.probe.test.
+           "stsname.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
+           "_mta-sts.stsname.probe.test. 300 IN TXT \"v=STSv1; id=5\"",
+           "mta-sts.stsname.probe.test. 300 IN A " + A_HTTPS,
            # A TXT record but no policy served: the fetch fails, which is an error, never "none".
            "stsgone.probe.test. 300 IN MX 10 mx-tls13.probe.test.",
            "_mta-sts.stsgone.probe.test. 300 IN TXT \"v=STSv1; id=3\"",
@@ -63,7 +79,7 @@ def signed_zone(port, tlsa_good, tlsa_ca):
     return "\n".join([
         "$ORIGIN dane.test.", "$TTL 300",
         "@ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 60",
-        "@ IN NS ns.dane.test.", "ns IN A 127.0.0.1",
+        "@ IN NS ns.dane.test.", "ns IN A 127.0.3.3",
         "@ IN MX 10 mx.dane.test.", "mx IN A " + A_TLS13,
         "_%d._tcp.mx IN TLSA 3 1 1 %s" % (port, tlsa_good),
         "bad IN MX 10 mxbad.dane.test.", "mxbad IN A " + A_TLS13,
@@ -72,38 +88,27 @@ def signed_zone(port, tlsa_good, tlsa_ca):
         "_%d._tcp.mxta IN TLSA 2 0 1 %s" % (port, tlsa_ca),
         "old IN MX 10 mxold.dane.test.", "mxold IN A " + A_TLS13,
         "_%d._tcp.mxold IN TLSA 1 1 1 %s" % (port, tlsa_good),
-        "notlsa IN MX 10 mxnotlsa.dane.test.", "mxnotlsa IN A " + A_TLS13, ""])
+        "notlsa IN MX 10 mxnotlsa.dane.test.", "mxnotlsa IN A " + A_TLS13,
+        # The TLSA name of mxq lies in a child zone that the parent says is
+        # signed (a DS) but that is served unsigned: its answers are bogus.
+        "q IN MX 10 mxq.dane.test.", "mxq IN A " + A_TLS13,
+        "_tcp.mxq IN NS ns.dane.test.", "_tcp.mxq IN DS 12345 13 2 " + "cd" * 32, ""])
+
+
+def bogus_tlsa_zone(port):
+    return "\n".join(["$ORIGIN _tcp.mxq.dane.test.", "$TTL 300",
+                      "@ IN SOA ns.dane.test. hostmaster.dane.test. 1 3600 600 86400 60",
+                      "@ IN NS ns.dane.test.", "_%d IN TLSA 3 1 1 %s" % (port, "00" * 32), ""])
 
 
 BOGUS_ZONE = "\n".join(["$ORIGIN bogus.test.", "$TTL 300",
                         "@ IN SOA ns.bogus.test. hostmaster.bogus.test. 1 3600 600 86400 60",
-                        "@ IN NS ns.bogus.test.", "ns IN A 127.0.0.1", "@ IN MX 10 mx.bogus.test.",
+                        "@ IN NS ns.bogus.test.", "ns IN A 127.0.3.3", "@ IN MX 10 mx.bogus.test.",
                         "mx IN A " + A_TLS13, ""])
 
 
 @unittest.skipUnless(os.geteuid() == 0, "a private Postfix instance needs root to start")
-class Probe(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cleanups = []
-        try:
-            cls.start_peers()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        errors = []
-        for fn in reversed(cls.cleanups):
-            try:
-                fn()
-            except Exception as e:  # keep stopping the others
-                errors.append(e)
-        cls.cleanups = []
-        if errors:
-            raise errors[0]
-
+class Probe(peers.PeersTestCase, unittest.TestCase):
     @classmethod
     def start_peers(cls):
         d = cls.dir = peers.tempdir("sealgate-probe-")
@@ -114,8 +119,9 @@ class Probe(unittest.TestCase):
         cls.tls13 = ca.issue("mx-tls13", ["mx-tls13.probe.test", "mxta.dane.test"], with_chain=True)
         cls.selfsigned = peers.self_signed(d, "mx-self", "mx-self.probe.test")
         https_cert = ca.issue("mta-sts", ["mta-sts.sts.probe.test", "mta-sts.stsbad.probe.test",
-                                          "mta-sts.ststest.probe.test", "mta-sts.stsgone.probe.test"])
-        cls.port = peers.free_port_on([A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN])
+                                          "mta-sts.ststest.probe.test", "mta-sts.stsgone.probe.test",
+                                          "mta-sts.stsbig.probe.test"])
+        cls.port = peers.free_port_on([A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, *A_SILENT, A_OLDTLS])
         tls = lambda cert, **extra: dict({"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cert[0],
                                           "smtpd_tls_key_file": cert[1]}, **extra)
         cls.postfix = peers.Postfix(os.path.join(d, "postfix"), cls.port, [
@@ -123,6 +129,8 @@ class Probe(unittest.TestCase):
              "options": tls(cls.tls12, smtpd_tls_protocols="!SSLv2,!SSLv3,!TLSv1,!TLSv1.1,!TLSv1.3")},
             {"address": A_TLS13, "hostname": "mx-tls13.probe.test", "options": tls(cls.tls13)},
             {"address": A_SELF, "hostname": "mx-self.probe.test", "options": tls(cls.selfsigned)},
+            {"address": A_OLDTLS, "hostname": "mx-oldtls.probe.test",
+             "options": tls(cls.tls12, smtpd_tls_protocols="!SSLv2,!SSLv3,!TLSv1.2,!TLSv1.3")},
         ])
         cls.cleanups.append(cls.postfix.stop)
         cls.postfix.start()
@@ -130,16 +138,19 @@ class Probe(unittest.TestCase):
         cls.cleanups.append(sink.stop)
         os.makedirs(os.path.join(d, "dns"))
         signed = {"dane.test": signed_zone(cls.port, peers.spki_sha256(cls.tls13[0]), peers.cert_sha256(ca.cert))}
-        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, {"bogus.test": BOGUS_ZONE}, "probe.test", local_data(),
-                            cls.cleanups)
+        bogus = {"bogus.test": BOGUS_ZONE, "_tcp.mxq.dane.test": bogus_tlsa_zone(cls.port)}
+        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, bogus, "probe.test", local_data(), cls.cleanups,
+                            address=A_DNS, nsd_address=A_NSD)
         cls.sts_port = peers.free_port_on([A_HTTPS])
         cls.https = peers.HttpsServer(A_HTTPS, cls.sts_port, https_cert[0], https_cert[1], {
             "mta-sts.sts.probe.test": (200, "text/plain", STS_ENFORCE),
             "mta-sts.stsbad.probe.test": (200, "text/plain; charset=utf-8", STS_ELSEWHERE),
             "mta-sts.ststest.probe.test": (200, "text/plain", STS_TESTING),
+            "mta-sts.stsbig.probe.test": (200, "text/plain", STS_ENFORCE + "x-padding: " + "x" * 100000 + "\n"),
+            "mta-sts.stsname.probe.test": (200, "text/plain", STS_ENFORCE),
         })
         cls.cleanups.append(cls.https.stop)
-        cls.config = cls.write_config("127.0.0.1:%d" % cls.dns.port)
+        cls.config = cls.write_config("%s:%d" % (cls.dns.address, cls.dns.port))
 
     @classmethod
     def write_config(cls, server, timeout="5s", extra=""):
@@ -200,6 +211,17 @@ class Probe(unittest.TestCase):
         self.assertEqual((j["summary"]["verified"], j["policy_facts"]["cert_verified"]), ("no", "absent"))
         self.assertEqual(j["policy_facts"]["starttls"], "found")
 
+    def test_starttls_offered_but_no_common_protocol(self):
+        j, _ = self.probe("oldtls.probe.test")
+        mx = self.only_mx(j)
+        self.assertEqual((mx["starttls"], mx["tls"]["ok"], mx["tls"]["protocol"]), ("found", False, ""))
+        # OpenSSL's reason: the server's alert to our ClientHello (TLS 1.2 at least).
+        self.assertEqual(mx["tls"]["error"], "STARTTLS: tlsv1 alert protocol version (SSL routines)")
+        # Offered but not negotiable: the version is unknown, so a TLS rule defers rather than sends.
+        self.assertEqual((j["summary"]["starttls"], j["summary"]["verified"], j["summary"]["best_tls_version"]),
+                         ("found", "unknown", None))
+        self.assertEqual(j["policy_facts"]["tls_version"], 0)
+
     def test_no_starttls_is_a_proven_absence(self):
         j, _ = self.probe("plain.probe.test")
         mx = self.only_mx(j)
@@ -256,8 +278,33 @@ class Probe(unittest.TestCase):
         self.assertEqual([m["reached"] for m in j["mx"]], ["tempfail", "found"])
         self.assertEqual((j["summary"]["starttls"], j["summary"]["verified"]), ("found", "yes"))
 
+    def test_silent_mx_hosts_are_probed_in_parallel(self):
+        # Two MX hosts that accept TCP and never send a banner: each costs one
+        # delivery.timeouts.helo (2 s here); probed in parallel, the domain costs one.
+        listeners = []
+        for a in A_SILENT:
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.bind((a, self.port))
+            s.listen(8)
+            listeners.append(s)
+        config = self.write_config("%s:%d" % (self.dns.address, self.dns.port), extra="  probe_max_mx: 2\n")
+        with open(config) as f:
+            text = f.read().replace("helo: 10s", "helo: 2s")
+        with open(config, "w") as f:
+            f.write(text)
+        start = time.monotonic()
+        j, _ = self.probe("silent.probe.test", config=config)
+        elapsed = time.monotonic() - start
+        self.assertEqual([m["host"] for m in j["mx"]], ["mx-silent1.probe.test", "mx-silent2.probe.test"])
+        for m in j["mx"]:
+            self.assertEqual((m["reached"], m["error"], m["starttls"]), ("found", "banner: timeout", "tempfail"))
+        self.assertEqual((j["summary"]["starttls"], j["policy_facts"]["starttls"]), ("tempfail", "tempfail"))
+        self.assertGreater(elapsed, 1.9)
+        self.assertLess(elapsed, 3.5, "the two hosts were probed one after the other")
+
     def test_probe_max_mx_limits_the_hosts_probed(self):
-        config = self.write_config("127.0.0.1:%d" % self.dns.port, extra="  probe_max_mx: 1\n")
+        config = self.write_config("%s:%d" % (self.dns.address, self.dns.port), extra="  probe_max_mx: 1\n")
         j, _ = self.probe("multi.probe.test", config=config)
         self.assertEqual((j["mx_total"], [m["host"] for m in j["mx"]]), (2, ["mx-tls13.probe.test"]))
 
@@ -290,6 +337,16 @@ class Probe(unittest.TestCase):
         mx = self.only_mx(j)
         self.assertEqual((mx["dane"]["tlsa"], mx["dane"]["match"]), ("secure", "unusable"))
         self.assertEqual(j["policy_facts"]["dane"], "none")
+
+    def test_bogus_tlsa_answer_is_unknown_never_none(self):
+        # RFC 7672 2.2: a TLSA lookup that fails must not be taken for "no TLSA" (Postfix defers).
+        j, _ = self.probe("q.dane.test")
+        mx = self.only_mx(j)
+        self.assertTrue(j["mx_secure"])
+        self.assertEqual((mx["dane"]["tlsa"], mx["dane"]["match"]), ("bogus", None))
+        self.assertIn("SERVFAIL", mx["dane"]["error"])
+        self.assertTrue(mx["tls"]["ok"], "the SMTP probe itself still ran")
+        self.assertEqual((j["summary"]["dane"], j["policy_facts"]["dane"]), ("bogus", "unknown"))
 
     def test_signed_absence_of_tlsa_is_none(self):
         j, _ = self.probe("notlsa.dane.test")
@@ -324,6 +381,18 @@ class Probe(unittest.TestCase):
         self.assertEqual(j["mta_sts"]["error"], "policy fetch: HTTP 404")
         self.assertEqual((j["summary"]["mta_sts"], j["policy_facts"]["mta_sts"]), ("error", "unknown"))
 
+    def test_mta_sts_policy_over_64_kib_is_refused(self):
+        j, _ = self.probe("stsbig.probe.test")
+        self.assertEqual(j["mta_sts"]["error"], "policy fetch: response: body larger than 65536 octets")
+        self.assertEqual(j["summary"]["mta_sts"], "error")
+
+    def test_mta_sts_policy_host_must_be_verified(self):
+        j, _ = self.probe("stsname.probe.test")
+        self.assertEqual(j["mta_sts"]["status"], "temporary failure")
+        self.assertEqual(j["mta_sts"]["error"], "policy fetch: TLS: certificate not verified: hostname mismatch")
+        self.assertNotIn(("mta-sts.stsname.probe.test", "/.well-known/mta-sts.txt"), self.https.requests,
+                         "nothing may be asked of an unverified server")
+
     def test_no_mta_sts_record(self):
         j, _ = self.probe("tls13.probe.test")
         self.assertEqual((j["mta_sts"]["status"], j["mta_sts"]["error"]), ("absent", "no _mta-sts TXT record"))
@@ -345,7 +414,7 @@ class Probe(unittest.TestCase):
     # -- cost -----------------------------------------------------------------------------
     def test_a_burst_of_1000_requests_costs_one_probe_per_mx(self):
         j, err = self.probe("multi.probe.test", "--burst", "1000")
-        m = re.search(r"burst: (\d+) concurrent probes of multi\.probe\.test in \d+ ms: (\d+) domain probes, (\d+) host"
+        m = re.search(r"burst: (\d+) concurrent probes of multi\.probe\.test in [\d.]+ ms: (\d+) domain probes, (\d+) host"
                       r" probes", err)
         self.assertIsNotNone(m, err)
         self.assertEqual(m.groups(), ("1000", "1", "2"))
@@ -359,7 +428,7 @@ class Probe(unittest.TestCase):
                            timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
-        self.assertRegex(lines[0], r"^tls12\.probe\.test: 1 MX host\(s\), insecure, probed 1 in \d+ ms$")
+        self.assertRegex(lines[0], r"^tls12\.probe\.test: 1 MX host\(s\), insecure, probed 1 in [\d.]+ ms$")
         self.assertRegex(lines[1], r"^  10 mx-tls12\.probe\.test \[127\.0\.3\.11\]: STARTTLS TLSv1\.2 \S+, chain verified,"
                                    r" host name matches; TLSA insecure \(address records not DNSSEC-secure\)$")
         self.assertEqual(lines[-1], "summary: best TLS TLSv1.2, verified yes, DANE insecure, MTA-STS none")

@@ -260,3 +260,24 @@ TEST(DnsMalformed, RandomMutationsNeverCrash) {
   }
   EXPECT_GT(decoded, 0u);  // the mutations did not only produce garbage
 }
+
+TEST(DnsMalformed, WrongRdlengthEitherWay) {
+  // An A record whose rdlength claims 6 octets: longer than an address, refused rather than cut.
+  wire longa;
+  longa.header(0, 0, 1).question("a.test", 1).rr_at_question(1, 60, 6).u32(0x7f000001).u16(0);
+  EXPECT_EQ(decode_a(longa.b, "a.test", false).error, "malformed answer: bad A record");
+  // TLSA needs usage, selector and matching type: rdlength 2 is too short.
+  wire tlsa;
+  tlsa.header(0, 0, 1).question("_25._tcp.mx.test", 52).rr_at_question(52, 60, 2).u8(3).u8(1);
+  EXPECT_EQ(decode_tlsa(tlsa.b, "_25._tcp.mx.test", false).error, "malformed answer: bad TLSA record");
+}
+
+TEST(DnsMalformed, ReservedLabelTypesAndOversizedLabels) {
+  // 0x40 and 0x80 label types (RFC 6891 5 / obsolete) are neither labels nor pointers.
+  wire t01;
+  t01.header(0, 0, 1).question("a.test", 1).u8(0x41).bytes(std::string(65, 'x')).u8(0);
+  EXPECT_EQ(decode_a(t01.b, "a.test", false).error, "malformed answer: bad owner name");
+  wire t10;
+  t10.header(0, 0, 1).question("a.test", 1).u8(0x80).u8(0);
+  EXPECT_EQ(decode_a(t10.b, "a.test", false).error, "malformed answer: bad owner name");
+}
