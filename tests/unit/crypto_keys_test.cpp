@@ -82,9 +82,12 @@ TEST_F(KeyFinderTest, NoGnupgHomeMeansPgpProvenUnavailable) {
   key_finder finder(options_, nullptr, smime, nullptr, pool_, [this] { return now_; });
   auto pgp = run(finder.find_pgp("alice@example.org"));
   EXPECT_EQ(pgp.outcome, fact::absent);
-  ASSERT_EQ(pgp.sources.size(), 2u);
+  ASSERT_EQ(pgp.sources.size(), 3u);
   EXPECT_FALSE(pgp.sources[0].enabled);
   EXPECT_EQ(pgp.sources[0].detail, "crypto.gnupg_home is not set");
+  EXPECT_EQ(pgp.sources[2].source, key_source::wkd);
+  EXPECT_FALSE(pgp.sources[2].enabled);
+  EXPECT_EQ(pgp.sources[2].detail, "crypto.gnupg_home is not set");
   EXPECT_FALSE(pgp.key);
 }
 
