@@ -241,14 +241,14 @@ directory_result directory_source(key_finder::state* st, std::string address) {
 
 // Adds what one import of discovered key data gave to r; false when gpg
 // failed (r is then a temporary failure: the key may well be fine).
-bool add_imported(source_report& r, const pgp_key_list& list, std::string_view what) {
+bool add_imported(source_report& r, const pgp_key_list& list, std::string_view what, std::string_view none_why) {
   if (!list.ok) {
     r.outcome = fact::tempfail;
     r.detail = "gpg failed: " + list.error;
     return false;
   }
   if (list.keys.empty())
-    r.candidates.push_back({"", std::string(what), {}, false, "holds no importable OpenPGP key"});
+    r.candidates.push_back({"", std::string(what), {}, false, std::string(none_why)});
   for (auto& k : list.keys) r.candidates.push_back(candidate_of(k));
   return true;
 }
@@ -332,7 +332,7 @@ boost::asio::awaitable<pgp_lookup> key_finder::find_pgp(std::string address, boo
                 return engine->import_discovered(record, address);
               };
               pgp_key_list list = co_await on_pool<pgp_key_list>(st->pool, work);
-              if (!add_imported(r, list, "OPENPGPKEY record")) break;
+              if (!add_imported(r, list, "OPENPGPKEY record", "the record holds no importable OpenPGP key")) break;
             }
             if (r.outcome != fact::tempfail) {
               // RFC 7929 7: without DNSSEC the key could have been put there by anyone on the path.
@@ -375,7 +375,7 @@ boost::asio::awaitable<pgp_lookup> key_finder::find_pgp(std::string address, boo
             std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(w.body.data()), w.body.size());
             std::function<pgp_key_list()> work = [engine, data, &address] { return engine->import_discovered(data, address); };
             pgp_key_list list = co_await on_pool<pgp_key_list>(st->pool, work);
-            if (add_imported(r, list, "WKD key")) {
+            if (add_imported(r, list, "WKD answer", "the answer holds no importable OpenPGP key")) {
               std::stable_partition(r.candidates.begin(), r.candidates.end(), [](auto& c) { return c.usable; });
               r.outcome = !r.candidates.empty() && r.candidates.front().usable ? fact::found : fact::absent;
               if (r.outcome == fact::absent) r.detail = "no usable key in the WKD answer";

@@ -74,6 +74,7 @@ def setUpModule():
         advanced("wendy", "adv.test"): (200, "application/octet-stream", F["wendy_key"]),
         advanced("mallory", "adv.test"): (200, "application/octet-stream", F["wendy_key"]),  # not mallory's key
         advanced("oops", "adv.test"): (503, "text/plain", "try later\n"),
+        advanced("junk", "adv.test"): (200, "application/octet-stream", bytes([1, 2, 3, 4])),
         direct("victor", "dir.test"): (200, "application/octet-stream", F["victor_key"]),
         # The direct method of adv.test has victor's key for wendy: it must never be asked.
         direct("wendy", "adv.test"): (200, "application/octet-stream", F["victor_key"]),
@@ -192,6 +193,12 @@ class Wkd(unittest.TestCase):
         self.assertEqual((rc, j["pgp"]["outcome"], src["outcome"], src["detail"]),
                          (0, "absent", "absent", "no usable key in the WKD answer"), err)
         self.assertEqual(ct.refusals(src), [(F["wendy"], "no valid user ID for mallory@adv.test")])
+
+    def test_an_answer_that_is_not_a_key_is_refused(self):
+        rc, j, err = lookup(self.cfg, "junk@adv.test")
+        src = wkd(j)
+        self.assertEqual((rc, src["outcome"]), (0, "absent"), err)
+        self.assertEqual(ct.refusals(src), [("", "the answer holds no importable OpenPGP key")])
 
     def test_off_by_default_and_says_so(self):
         rc, j, err = lookup(config(sources="{dns_openpgpkey: false, dns_smimea: false}"), "wendy@adv.test")
