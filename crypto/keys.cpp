@@ -8,6 +8,8 @@
 #include <unordered_map>
 
 #include "crypto/address.hpp"
+#include "crypto/tls_context.hpp"
+#include "crypto/wkd.hpp"
 #include "crypto/worker.hpp"
 #include "dns/resolver.hpp"
 
@@ -103,6 +105,7 @@ std::string_view to_string(key_source s) {
     case key_source::smime_directory: return "smime_directory";
     case key_source::dns_openpgpkey: return "dns_openpgpkey";
     case key_source::dns_smimea: return "dns_smimea";
+    case key_source::wkd: return "wkd";
   }
   return "?";
 }
@@ -114,13 +117,17 @@ policy::key_facts to_key_facts(const pgp_lookup& pgp, const smime_lookup& smime)
 struct key_finder::state {
   state(const crypto_options& o, const pgp_engine* p, const smime_engine& s, dns::resolver* r,
         boost::asio::thread_pool& tp, clock c)
-      : options(o), pgp(p), smime(s), resolver(r), pool(tp), now(std::move(c)) {}
+      : options(o), pgp(p), smime(s), resolver(r), pool(tp), now(std::move(c)) {
+    // Built once: loading the trust store per lookup would cost a file read each time.
+    if (o.sources.wkd) wkd_context = make_client_context(o.wkd_ca_file);
+  }
   crypto_options options;
   const pgp_engine* pgp;
   const smime_engine& smime;
   dns::resolver* resolver;
   boost::asio::thread_pool& pool;
   clock now;
+  std::shared_ptr<boost::asio::ssl::context> wkd_context;  // null unless crypto.sources.wkd
 
   std::mutex mutex;  // guards everything below: lookups run on several io threads
   template <typename T>
@@ -232,6 +239,20 @@ directory_result directory_source(key_finder::state* st, std::string address) {
   return out;
 }
 
+// Adds what one import of discovered key data gave to r; false when gpg
+// failed (r is then a temporary failure: the key may well be fine).
+bool add_imported(source_report& r, const pgp_key_list& list, std::string_view what, std::string_view none_why) {
+  if (!list.ok) {
+    r.outcome = fact::tempfail;
+    r.detail = "gpg failed: " + list.error;
+    return false;
+  }
+  if (list.keys.empty())
+    r.candidates.push_back({"", std::string(what), {}, false, std::string(none_why)});
+  for (auto& k : list.keys) r.candidates.push_back(candidate_of(k));
+  return true;
+}
+
 // The DNS answer's state before any key in it is looked at.
 bool dns_gate(source_report& r, dns::outcome status, bool secure, const std::string& error, dns::absence why,
               std::string_view type) {
@@ -275,6 +296,7 @@ boost::asio::awaitable<pgp_lookup> key_finder::find_pgp(std::string address, boo
   if (!st->pgp) {
     out.sources.push_back(disabled(key_source::keyring, "crypto.gnupg_home is not set"));
     out.sources.push_back(disabled(key_source::dns_openpgpkey, "crypto.gnupg_home is not set"));
+    out.sources.push_back(disabled(key_source::wkd, "crypto.gnupg_home is not set"));
   } else {
     if (!st->options.sources.keyring) {
       out.sources.push_back(disabled(key_source::keyring, "crypto.sources.keyring is off"));
@@ -310,14 +332,7 @@ boost::asio::awaitable<pgp_lookup> key_finder::find_pgp(std::string address, boo
                 return engine->import_discovered(record, address);
               };
               pgp_key_list list = co_await on_pool<pgp_key_list>(st->pool, work);
-              if (!list.ok) {
-                r.outcome = fact::tempfail;
-                r.detail = "gpg failed: " + list.error;
-                break;
-              }
-              if (list.keys.empty())
-                r.candidates.push_back({"", "OPENPGPKEY record", {}, false, "the record holds no importable OpenPGP key"});
-              for (auto& k : list.keys) r.candidates.push_back(candidate_of(k));
+              if (!add_imported(r, list, "OPENPGPKEY record", "the record holds no importable OpenPGP key")) break;
             }
             if (r.outcome != fact::tempfail) {
               // RFC 7929 7: without DNSSEC the key could have been put there by anyone on the path.
@@ -330,6 +345,40 @@ boost::asio::awaitable<pgp_lookup> key_finder::find_pgp(std::string address, boo
               std::stable_partition(r.candidates.begin(), r.candidates.end(), [](auto& c) { return c.usable; });
               r.outcome = !r.candidates.empty() && r.candidates.front().usable ? fact::found : fact::absent;
               if (r.outcome == fact::absent) r.detail = "no usable key in the OPENPGPKEY answer";
+              else if (!out.key) out.key = pgp_recipient{r.candidates.front().id, true};
+            }
+          }
+        }
+        out.sources.push_back(std::move(r));
+      }
+    }
+    if (!done()) {
+      if (!st->options.sources.wkd || !st->resolver) {
+        out.sources.push_back(disabled(key_source::wkd, st->options.sources.wkd ? "no DNS resolver" : "crypto.sources.wkd is off"));
+      } else {
+        source_report r = report_for(key_source::wkd);
+        r.enabled = true;
+        auto parsed = parse_address(address);
+        if (!parsed) {
+          r.detail = "not an address";
+        } else {
+          wkd_fetch_options fetch{st->options.wkd_port, st->options.wkd_timeout, st->wkd_context};
+          wkd_result w = co_await wkd_fetch(*st->resolver, fetch, parsed->local, parsed->domain);
+          if (w.asked) r.wkd_method = std::string(to_string(w.method));
+          r.wkd_host = w.host;
+          r.outcome = w.outcome;
+          r.detail = w.detail;
+          if (w.outcome == fact::found) {
+            // The same home and the same rules as a key from DNS: a user ID
+            // matching the address, encryption-capable, not expired or revoked.
+            const pgp_engine* engine = st->pgp;
+            std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(w.body.data()), w.body.size());
+            std::function<pgp_key_list()> work = [engine, data, &address] { return engine->import_discovered(data, address); };
+            pgp_key_list list = co_await on_pool<pgp_key_list>(st->pool, work);
+            if (add_imported(r, list, "WKD answer", "the answer holds no importable OpenPGP key")) {
+              std::stable_partition(r.candidates.begin(), r.candidates.end(), [](auto& c) { return c.usable; });
+              r.outcome = !r.candidates.empty() && r.candidates.front().usable ? fact::found : fact::absent;
+              if (r.outcome == fact::absent) r.detail = "no usable key in the WKD answer";
               else if (!out.key) out.key = pgp_recipient{r.candidates.front().id, true};
             }
           }

@@ -1,9 +1,9 @@
 // Key discovery for a recipient address: the operator's PGP keyring, the
-// operator's directory of S/MIME certificates, DNS OPENPGPKEY (RFC 7929) and
-// SMIMEA (RFC 8162), each switchable, results cached with a TTL. Every source
+// operator's directory of S/MIME certificates, DNS OPENPGPKEY (RFC 7929),
+// SMIMEA (RFC 8162) and the Web Key Directory, each switchable, results cached with a TTL. Every source
 // and every result keeps found, proven absent and temporary failure apart: a
-// lookup that failed is never "no key". (WKD: a later session, once the HTTPS
-// client exists.) Never blocks an io thread: gpg and file reads go to the pool.
+// lookup that failed is never "no key". WKD (wkd.hpp) is a fifth source, for
+// PGP. Never blocks an io thread: gpg and file reads go to the pool.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -25,7 +25,7 @@ class resolver;
 
 namespace sealgate::crypto {
 
-enum class key_source { keyring, smime_directory, dns_openpgpkey, dns_smimea };
+enum class key_source { keyring, smime_directory, dns_openpgpkey, dns_smimea, wkd };
 std::string_view to_string(key_source s);
 
 struct key_candidate {
@@ -46,6 +46,8 @@ struct source_report {
   std::string detail;       // why absent or tempfail, in words
   bool dns = false;
   bool secure = false;      // DNS only: the answer was DNSSEC-secure
+  std::string wkd_method;   // WKD only, once a URL was fetched: "advanced" or "direct"
+  std::string wkd_host;     // WKD only: the host asked (openpgpkey.<domain> or <domain>)
   std::vector<key_candidate> candidates;
 };
 
@@ -77,7 +79,7 @@ class key_finder {
 
   // every_source: ask every enabled source even after one found a key (for
   // `sealgate keys lookup`); otherwise stop at the first usable key, in the
-  // order keyring, DNS (an operator's key wins over a discovered one).
+  // order keyring, DNS, WKD (an operator's key wins over a discovered one).
   boost::asio::awaitable<pgp_lookup> find_pgp(std::string address, bool every_source = false);
   boost::asio::awaitable<smime_lookup> find_smime(std::string address, bool every_source = false);
 

@@ -3,6 +3,7 @@
 // never holds key material or passphrases.
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -17,6 +18,10 @@ struct key_sources {
   bool smime_directory = true;   // crypto.smime_certificates, certificates the operator put there
   bool dns_openpgpkey = true;    // RFC 7929, discovered: only DNSSEC-secure answers unless relaxed
   bool dns_smimea = true;        // RFC 8162, discovered: likewise
+  // WKD (draft-koch-openpgp-webkey-service), discovered over verified HTTPS.
+  // Off by default: it connects to a web server that the recipient's domain
+  // chooses for every new recipient, and tells it the local part (l=).
+  bool wkd = false;
 };
 
 struct crypto_options {
@@ -34,6 +39,9 @@ struct crypto_options {
   key_sources sources;
   bool dns_require_secure = true;  // DNS keys only from DNSSEC-secure answers
   std::chrono::seconds cache_ttl{600};
+  uint16_t wkd_port = 443;                 // only tests use another port
+  std::filesystem::path wkd_ca_file;       // trust store for WKD's HTTPS; empty: delivery.ca_file, else OpenSSL's default paths
+  std::chrono::seconds wkd_timeout{15};  // one whole fetch: connect, handshake, request, response
 };
 
 std::string_view to_string(smime_cipher c);

@@ -174,7 +174,7 @@ void load_crypto(reader& r, const YAML::Node& cr, crypto::crypto_options& o) {
   if (!r.check_map(cr, "crypto", {"gnupg_home", "smime_certificates", "smime_ca_file", "pgp_signing_key",
                                   "smime_signing_certificate", "smime_signing_key", "smime_cipher", "rsa_padding",
                                   "subject", "protected_headers", "fold_plus_tag", "sources", "dns_require_secure",
-                                  "cache_ttl"}))
+                                  "cache_ttl", "wkd_port", "wkd_ca_file", "wkd_timeout"}))
     return;
   r.path_value(cr, "gnupg_home", "crypto", o.gnupg_home);
   r.path_value(cr, "smime_certificates", "crypto", o.smime_certificates);
@@ -211,12 +211,16 @@ void load_crypto(reader& r, const YAML::Node& cr, crypto::crypto_options& o) {
   r.bool_value(cr, "fold_plus_tag", "crypto", o.fold_plus_tag);
   r.bool_value(cr, "dns_require_secure", "crypto", o.dns_require_secure);
   r.duration_value(cr, "cache_ttl", "crypto", o.cache_ttl);
+  r.integer_value(cr, "wkd_port", "crypto", o.wkd_port, 1, 65535);
+  r.path_value(cr, "wkd_ca_file", "crypto", o.wkd_ca_file);
+  r.duration_value(cr, "wkd_timeout", "crypto", o.wkd_timeout);
   if (auto s = cr["sources"]) {
-    if (r.check_map(s, "crypto.sources", {"keyring", "smime_directory", "dns_openpgpkey", "dns_smimea"})) {
+    if (r.check_map(s, "crypto.sources", {"keyring", "smime_directory", "dns_openpgpkey", "dns_smimea", "wkd"})) {
       r.bool_value(s, "keyring", "crypto.sources", o.sources.keyring);
       r.bool_value(s, "smime_directory", "crypto.sources", o.sources.smime_directory);
       r.bool_value(s, "dns_openpgpkey", "crypto.sources", o.sources.dns_openpgpkey);
       r.bool_value(s, "dns_smimea", "crypto.sources", o.sources.dns_smimea);
+      r.bool_value(s, "wkd", "crypto.sources", o.sources.wkd);
     }
   }
 }
@@ -376,6 +380,8 @@ config load_config(const std::filesystem::path& file) {
   if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.hostname;
 
   if (auto cr = root["crypto"]) load_crypto(r, cr, c.crypto);
+  // WKD's HTTPS trusts what delivery's HTTPS (MTA-STS) trusts unless told otherwise.
+  if (c.crypto.wkd_ca_file.empty()) c.crypto.wkd_ca_file = c.delivery.ca_file;
 
   bool any_tls = false, any_auth = false;
   if (auto ls = root["listeners"]) {

@@ -55,7 +55,7 @@ struct toolkit {
 // Throws std::runtime_error with the reason (a bad key file, gpg missing, ...).
 void build(toolkit& t) {
   const auto& o = t.cfg.crypto;
-  if (o.sources.dns_openpgpkey || o.sources.dns_smimea) t.resolver = std::make_unique<dns::resolver>(t.io.get_executor(), t.cfg.dns);
+  if (o.sources.dns_openpgpkey || o.sources.dns_smimea || o.sources.wkd) t.resolver = std::make_unique<dns::resolver>(t.io.get_executor(), t.cfg.dns);
   t.crypto = std::make_unique<crypto::crypto_service>(o, t.resolver.get(), t.pool);
 }
 
@@ -70,6 +70,8 @@ void print_sources(std::ostream& out, const std::vector<crypto::source_report>& 
     }
     out << fact_name(s.outcome);
     if (s.dns) out << (s.secure ? " secure" : " insecure");
+    if (!s.wkd_method.empty()) out << " (" << s.wkd_method << " method, " << s.wkd_host << ")";
+    else if (!s.wkd_host.empty()) out << " (" << s.wkd_host << ")";
     if (!s.detail.empty()) out << ": " << s.detail;
     out << "\n";
     for (auto& c : s.candidates) {
@@ -90,6 +92,8 @@ std::string json_sources(const std::vector<crypto::source_report>& sources) {
       << ", \"enabled\": " << (s.enabled ? "true" : "false") << ", \"outcome\": " << json_string(fact_name(s.outcome))
       << ", \"detail\": " << json_string(s.detail);
     if (s.dns) o << ", \"secure\": " << (s.secure ? "true" : "false");
+    if (s.source == crypto::key_source::wkd && s.enabled)
+      o << ", \"method\": " << json_string(s.wkd_method) << ", \"host\": " << json_string(s.wkd_host);
     o << ", \"candidates\": [";
     for (size_t j = 0; j < s.candidates.size(); ++j) {
       auto& c = s.candidates[j];

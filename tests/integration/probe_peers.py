@@ -358,10 +358,13 @@ class Dns:
 
 class HttpsServer:
     """HTTPS on address:port in a thread of the test process; policies: {Host header
-    name: (status, content type, body)}."""
+    name: (status, content type, body)} for /.well-known/mta-sts.txt; files: {(Host header
+    name, path with query): (status, content type, body as str or bytes)} for any other
+    path (WKD keys)."""
 
-    def __init__(self, address, port, cert, key, policies):
+    def __init__(self, address, port, cert, key, policies, files=None):
         self.policies = policies
+        self.files = files or {}
         self.requests = []
         outer = self
 
@@ -371,8 +374,8 @@ class HttpsServer:
                 outer.requests.append((host, self.path))
                 status, ctype, body = outer.policies.get(host, (404, "text/plain", "no such policy\n"))
                 if self.path != "/.well-known/mta-sts.txt":
-                    status, ctype, body = 404, "text/plain", "not found\n"
-                data = body.encode()
+                    status, ctype, body = outer.files.get((host, self.path), (404, "text/plain", "not found\n"))
+                data = body if isinstance(body, bytes) else body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))

@@ -266,6 +266,23 @@ TEST_F(ConfigTest, CryptoDefaults) {
   EXPECT_TRUE(c.sources.keyring && c.sources.smime_directory && c.sources.dns_openpgpkey && c.sources.dns_smimea);
   EXPECT_TRUE(c.dns_require_secure);
   EXPECT_EQ(c.cache_ttl, std::chrono::minutes(10));
+  EXPECT_FALSE(c.sources.wkd);  // opt-in: it makes HTTPS requests chosen by recipients' domains
+  EXPECT_EQ(c.wkd_port, 443);
+  EXPECT_TRUE(c.wkd_ca_file.empty());
+  EXPECT_EQ(c.wkd_timeout, std::chrono::seconds(15));
+}
+
+TEST_F(ConfigTest, WkdTrustsDeliverysCaFileUnlessTold) {
+  auto c = load_config(write(std::string(minimal) + "delivery:\n  ca_file: /etc/ssl/mine.pem\n")).crypto;
+  EXPECT_EQ(c.wkd_ca_file, "/etc/ssl/mine.pem");
+  c = load_config(write(std::string(minimal) + "delivery:\n  ca_file: /etc/ssl/mine.pem\n"
+                        "crypto:\n  wkd_ca_file: /etc/ssl/wkd.pem\n  wkd_port: 8443\n  wkd_timeout: 5s\n"
+                        "  sources: {wkd: true}\n"))
+          .crypto;
+  EXPECT_EQ(c.wkd_ca_file, "/etc/ssl/wkd.pem");
+  EXPECT_EQ(c.wkd_port, 8443);
+  EXPECT_EQ(c.wkd_timeout, std::chrono::seconds(5));
+  EXPECT_TRUE(c.sources.wkd);
 }
 
 TEST_F(ConfigTest, CryptoSection) {
@@ -301,7 +318,7 @@ TEST_F(ConfigTest, BadCryptoValues) {
   EXPECT_EQ(crypto("  gnupg: x\n"),
             "sealgate.yaml:4:3: crypto.gnupg: unknown key (valid: gnupg_home, smime_certificates, smime_ca_file, "
             "pgp_signing_key, smime_signing_certificate, smime_signing_key, smime_cipher, rsa_padding, subject, "
-            "protected_headers, fold_plus_tag, sources, dns_require_secure, cache_ttl)");
+            "protected_headers, fold_plus_tag, sources, dns_require_secure, cache_ttl, wkd_port, wkd_ca_file, wkd_timeout)");
   EXPECT_EQ(crypto("  smime_cipher: aes-128-cbc\n"),
             "sealgate.yaml:4:17: crypto.smime_cipher: unknown value 'aes-128-cbc' (valid: aes-256-cbc, aes-256-gcm)");
   EXPECT_EQ(crypto("  rsa_padding: none\n"),
@@ -320,8 +337,10 @@ TEST_F(ConfigTest, BadCryptoValues) {
   EXPECT_EQ(crypto("  cache_ttl: 8d\n"),
             "sealgate.yaml:4:14: crypto.cache_ttl: must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)");
   EXPECT_EQ(crypto("  gnupg_home: ''\n"), "sealgate.yaml:4:15: crypto.gnupg_home: must not be empty");
-  EXPECT_EQ(crypto("  sources: {wkd: true}\n"),
-            "sealgate.yaml:4:13: crypto.sources.wkd: unknown key (valid: keyring, smime_directory, dns_openpgpkey, dns_smimea)");
+  EXPECT_EQ(crypto("  sources: {wdk: true}\n"),
+            "sealgate.yaml:4:13: crypto.sources.wdk: unknown key (valid: keyring, smime_directory, dns_openpgpkey, dns_smimea, wkd)");
+  EXPECT_EQ(crypto("  sources: {wkd: yes}\n"), "sealgate.yaml:4:18: crypto.sources.wkd: must be true or false");
+  EXPECT_EQ(crypto("  wkd_port: 0\n"), "sealgate.yaml:4:13: crypto.wkd_port: must be a whole number from 1 to 65535");
   EXPECT_EQ(crypto("  sources: {keyring: maybe}\n"), "sealgate.yaml:4:22: crypto.sources.keyring: must be true or false");
   EXPECT_EQ(crypto("  sources: all\n"), "sealgate.yaml:4:12: crypto.sources: must be a mapping");
   EXPECT_EQ(crypto("  smime_signing_certificate: gw.pem\n"),

@@ -6,13 +6,16 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "crypto/keys.hpp"
 #include "crypto/worker.hpp"
+#include "dns/resolver.hpp"
 #include "crypto_test_util.hpp"
 
 using namespace sealgate::crypto;
@@ -82,9 +85,12 @@ TEST_F(KeyFinderTest, NoGnupgHomeMeansPgpProvenUnavailable) {
   key_finder finder(options_, nullptr, smime, nullptr, pool_, [this] { return now_; });
   auto pgp = run(finder.find_pgp("alice@example.org"));
   EXPECT_EQ(pgp.outcome, fact::absent);
-  ASSERT_EQ(pgp.sources.size(), 2u);
+  ASSERT_EQ(pgp.sources.size(), 3u);
   EXPECT_FALSE(pgp.sources[0].enabled);
   EXPECT_EQ(pgp.sources[0].detail, "crypto.gnupg_home is not set");
+  EXPECT_EQ(pgp.sources[2].source, key_source::wkd);
+  EXPECT_FALSE(pgp.sources[2].enabled);
+  EXPECT_EQ(pgp.sources[2].detail, "crypto.gnupg_home is not set");
   EXPECT_FALSE(pgp.key);
 }
 
@@ -138,4 +144,58 @@ TEST(Worker, BlockingWorkRunsOnThePoolAndResumesOnTheCaller) {
   EXPECT_NE(seen.worker, std::this_thread::get_id());
   EXPECT_NE(seen.worker, std::thread::id());
   EXPECT_EQ(seen.after, std::this_thread::get_id());
+}
+
+namespace {
+// A gnupg_home of its own (short: gpg-agent's socket must fit in sun_path);
+// the agents gpg may have started are killed when the test ends.
+class WkdFinderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sgk-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+    options_.gnupg_home = dir_;
+    options_.sources = {false, false, false, false, true};  // WKD alone
+    options_.cache_ttl = std::chrono::seconds(60);
+  }
+  void TearDown() override {
+    for (auto home : {dir_, dir_ / "discovered"})
+      if (std::filesystem::is_directory(home))
+        (void)std::system(("GNUPGHOME='" + home.string() + "' gpgconf --kill all >/dev/null 2>&1").c_str());
+    std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path dir_;
+  crypto_options options_;
+  asio::io_context io_;
+  asio::thread_pool pool_{1};
+};
+}  // namespace
+
+// A resolver that never answers (a UDP socket on loopback that nobody reads):
+// WKD cannot find its server, which is a temporary failure, asked again next time.
+TEST_F(WkdFinderTest, AFailedWkdLookupIsTempfailAndNeverCached) {
+  asio::ip::udp::socket silent(io_, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  sealgate::dns::resolver_options dns;
+  dns.servers.push_back(*sealgate::dns::parse_server_address("127.0.0.1:" + std::to_string(silent.local_endpoint().port())));
+  dns.timeout = std::chrono::milliseconds(300);
+  pgp_engine pgp(options_);
+  smime_engine smime(options_);
+  {
+    sealgate::dns::resolver resolver(io_.get_executor(), dns);
+    key_finder finder(options_, &pgp, smime, &resolver, pool_);
+    for (int i = 0; i < 2; ++i) {
+      auto r = test_util::run_to_end(io_, finder.find_pgp("joe@example.org"));
+      EXPECT_FALSE(r.from_cache);
+      EXPECT_EQ(r.outcome, fact::tempfail);
+      ASSERT_EQ(r.sources.size(), 3u);
+      EXPECT_EQ(r.sources[2].source, key_source::wkd);
+      EXPECT_EQ(r.sources[2].outcome, fact::tempfail);
+      EXPECT_EQ(r.sources[2].wkd_host, "openpgpkey.example.org");
+      EXPECT_EQ(r.sources[2].wkd_method, "");  // no URL was fetched
+      EXPECT_EQ(r.sources[2].detail.rfind("openpgpkey.example.org: address lookup failed: ", 0), 0u) << r.sources[2].detail;
+    }
+  }
+  io_.restart();
+  io_.run();  // what the resolver left to finish
 }
