@@ -7,7 +7,9 @@
 #include "gateway/smtp_transport.hpp"
 
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -19,6 +21,7 @@
 #include "crypto/dane.hpp"
 #include "crypto/tls_context.hpp"
 #include "dns/resolver.hpp"
+#include "gateway/log.hpp"
 #include "gateway/probe.hpp"
 #include "gateway/smtp_client.hpp"
 #include "gateway/transport_security.hpp"
@@ -448,9 +451,52 @@ bool smtp_transport::impl::keep_idle(const std::string& host, std::unique_ptr<op
   return true;
 }
 
+namespace {
+// Every second, idle connections past their time are taken out of the cache
+// and closed politely (QUIT), so that a destination that gets no more mail
+// is not left holding our connections. Holds the transport only weakly.
+asio::awaitable<void> close_idle_connections(std::weak_ptr<smtp_transport::impl> weak) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    std::vector<std::unique_ptr<open_connection>> expired;
+    {
+      auto im = weak.lock();
+      if (!im) co_return;
+      std::lock_guard lock(im->idle_mutex);
+      auto now = std::chrono::steady_clock::now();
+      for (auto it = im->idle.begin(); it != im->idle.end();) {
+        auto& v = it->second;
+        for (auto c = v.begin(); c != v.end();) {
+          if (now - (*c)->idle_since > idle_time_limit) {
+            expired.push_back(std::move(*c));
+            c = v.erase(c);
+          } else {
+            ++c;
+          }
+        }
+        it = v.empty() ? im->idle.erase(it) : std::next(it);
+      }
+    }
+    for (auto& c : expired) co_await c->client->quit();
+  }
+}
+}  // namespace
+
 smtp_transport::smtp_transport(asio::any_io_executor executor, dns::resolver& resolver, prober& probe,
                                delivery_options options)
-    : impl_(std::make_shared<impl>(std::move(executor), resolver, probe, std::move(options))) {}
+    : impl_(std::make_shared<impl>(executor, resolver, probe, std::move(options))) {
+  asio::co_spawn(asio::make_strand(executor), close_idle_connections(impl_), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      log_error(std::string("connection cache: ") + x.what());
+    }
+  });
+}
 
 smtp_transport::~smtp_transport() = default;
 

@@ -277,8 +277,15 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         for i in range(3):
             self.send(gw, "app@ours.dlv.test", ["r%d@tls.dlv.test" % i], self.message("reuse %d" % i, "r%d@tls.dlv.test" % i))
             self.wait_until("delivery %d" % i, lambda: self.delivered(gw, "r%d@tls.dlv.test" % i), gw=gw)
-        # The kept connection (RSET after each transaction) carried them all.
+        # The kept connection (RSET after each transaction) carried them all,
+        # and once idle for 5 s it is closed with QUIT.
         self.assertEqual(connects(), before)
+
+        def closed_politely():
+            with open(self.postfix.maillog, errors="replace") as f:
+                lines = [l for l in f.read().splitlines() if "]: disconnect from" in l and " quit=1 " in l]
+            return any(int(m.group(1)) >= 3 for l in lines for m in [re.search(r" mail=(\d+)", l)] if m)
+        self.wait_until("the idle connection's QUIT", closed_politely, timeout=15, gw=gw)
         for i in range(3):
             self.assertEqual(self.recipient(gw, "r%d@tls.dlv.test" % i)[4:6], ("TLSv1.3", "verified"))
 
