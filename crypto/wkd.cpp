@@ -98,20 +98,19 @@ struct addresses_of {
   std::string detail;
 };
 
+// The host's addresses in WKD's terms; the absence keeps its reason, because
+// only a proven absence of the advanced host allows the direct method.
 asio::awaitable<addresses_of> host_addresses(dns::resolver& resolver, std::string host) {
+  auto set = co_await resolver.resolve_addresses(host);
   addresses_of out;
-  auto v4 = co_await resolver.resolve_a(host);
-  auto v6 = co_await resolver.resolve_aaaa(host);
-  for (auto& a : v4.records) out.list.emplace_back(a);
-  for (auto& a : v6.records) out.list.emplace_back(a);
-  if (!out.list.empty()) {
+  out.list = std::move(set.list);
+  if (set.status == dns::outcome::found) {
     out.outcome = fact::found;
-  } else if (v4.status == dns::outcome::temporary_failure || v6.status == dns::outcome::temporary_failure) {
-    out.detail = host + ": address lookup failed: " +
-                 (v4.status == dns::outcome::temporary_failure ? v4.error : v6.error);
+  } else if (set.status == dns::outcome::temporary_failure) {
+    out.detail = host + ": address lookup failed: " + set.error;
   } else {
     out.outcome = fact::absent;
-    out.detail = host + ": no address (" + std::string(dns::to_string(v4.why_absent)) + ")";
+    out.detail = host + ": no address (" + std::string(dns::to_string(set.why_absent)) + ")";
   }
   co_return out;
 }

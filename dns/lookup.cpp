@@ -158,4 +158,21 @@ mx_set finish_implicit_mx(mx_set set, const a_result& a, const aaaa_result& aaaa
   return set;
 }
 
+address_set merge_addresses(const a_result& a, const aaaa_result& aaaa) {
+  address_set out;
+  for (const auto& r : a.records) out.list.emplace_back(r);
+  for (const auto& r : aaaa.records) out.list.emplace_back(r);
+  bool a_temp = a.status == outcome::temporary_failure, aaaa_temp = aaaa.status == outcome::temporary_failure;
+  out.secure = !a_temp && !aaaa_temp && a.secure && aaaa.secure;
+  if (!out.list.empty()) {
+    out.status = outcome::found;
+  } else if (a_temp || aaaa_temp) {
+    out.error = a_temp ? a.error : aaaa.error;
+  } else {
+    out.status = outcome::absent;
+    out.why_absent = a.why_absent;
+  }
+  return out;
+}
+
 }  // namespace sealgate::dns

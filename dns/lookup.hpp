@@ -2,6 +2,7 @@
 // records, how long it may be cached (RFC 2308), MX ordering with null MX
 // (RFC 7505) and the implicit MX (RFC 5321 5.1). Pure functions, no I/O.
 #pragma once
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/address_v4.hpp>
 #include <boost/asio/ip/address_v6.hpp>
 #include <chrono>
@@ -32,6 +33,19 @@ using txt_result = lookup_result<std::string>;
 using tlsa_result = lookup_result<tlsa_record>;
 using smimea_result = lookup_result<tlsa_record>;
 using openpgpkey_result = lookup_result<std::vector<uint8_t>>;
+
+// The A and AAAA records of a host together. found when either has an
+// address; a temporary failure when neither has one and either lookup
+// failed; proven absent only when both proved it. secure only when neither
+// failed and both were DNSSEC-secure (RFC 7672 2.2.2 needs that for TLSA).
+struct address_set {
+  outcome status = outcome::temporary_failure;
+  absence why_absent = absence::none;  // of the A answer, when absent
+  std::vector<boost::asio::ip::address> list;  // A first, then AAAA
+  bool secure = false;
+  std::string error;  // the failed lookup's reason, when temporary
+};
+address_set merge_addresses(const a_result& a, const aaaa_result& aaaa);
 
 // Decodes a raw answer to (name, type). A record of the wanted type that does
 // not parse makes the whole answer a temporary failure: a partial set could

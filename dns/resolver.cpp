@@ -364,6 +364,12 @@ asio::awaitable<openpgpkey_result> resolver::resolve_openpgpkey(std::string name
   co_return to_result<openpgpkey_result>(raw, name, decode_openpgpkey);
 }
 
+asio::awaitable<address_set> resolver::resolve_addresses(std::string host) {
+  auto a = co_await resolve_a(host);
+  auto aaaa = co_await resolve_aaaa(host);
+  co_return merge_addresses(a, aaaa);
+}
+
 asio::awaitable<mx_set> resolver::mx_hosts(std::string domain) {
   auto mx = co_await resolve_mx(domain);
   auto set = order_mx(mx, domain, random_engine());

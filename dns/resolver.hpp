@@ -35,6 +35,9 @@ class resolver {
   boost::asio::awaitable<smimea_result> resolve_smimea(std::string name);
   boost::asio::awaitable<openpgpkey_result> resolve_openpgpkey(std::string name);
 
+  // A and AAAA of host, merged (lookup.hpp address_set).
+  boost::asio::awaitable<address_set> resolve_addresses(std::string host);
+
   // Where mail for domain goes: MX rules, null MX, implicit MX (lookup.hpp).
   boost::asio::awaitable<mx_set> mx_hosts(std::string domain);
 

@@ -47,20 +47,20 @@ std::string lower_name(std::string_view s) { return dns::canonical_name(s); }
 }  // namespace
 
 asio::awaitable<host_addresses> resolve_host_addresses(dns::resolver& res, std::string host) {
+  auto set = co_await res.resolve_addresses(std::move(host));
   host_addresses out;
-  auto a = co_await res.resolve_a(host);
-  auto aaaa = co_await res.resolve_aaaa(host);
-  for (auto& r : a.records) out.list.emplace_back(r);
-  for (auto& r : aaaa.records) out.list.emplace_back(r);
-  bool a_temp = a.status == dns::outcome::temporary_failure, aaaa_temp = aaaa.status == dns::outcome::temporary_failure;
-  out.secure = !a_temp && !aaaa_temp && a.secure && aaaa.secure;
-  if (!out.list.empty()) out.status = fact::found;
-  else if (a_temp || aaaa_temp) {
-    out.status = fact::tempfail;
-    out.error = "address lookup failed: " + (a_temp ? a.error : aaaa.error);
-  } else {
-    out.status = fact::absent;
-    out.error = "no address records";
+  out.list = std::move(set.list);
+  out.secure = set.secure;
+  switch (set.status) {
+    case dns::outcome::found: out.status = fact::found; break;
+    case dns::outcome::temporary_failure:
+      out.status = fact::tempfail;
+      out.error = "address lookup failed: " + set.error;
+      break;
+    case dns::outcome::absent:
+      out.status = fact::absent;
+      out.error = "no address records";
+      break;
   }
   co_return out;
 }

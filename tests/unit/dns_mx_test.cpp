@@ -150,3 +150,30 @@ TEST(DnsOptions, ServerAddresses) {
   EXPECT_FALSE(parse_server_address("[::1", &why));
   EXPECT_EQ(why, "missing ']'");
 }
+
+TEST(Addresses, MergedAFoundTempfailOnlyWhenNothingFoundAbsentOnlyWhenBothProveIt) {
+  auto a = with<a_result>(outcome::found);
+  a.records.push_back(boost::asio::ip::make_address_v4("127.0.0.9"));
+  a.secure = true;
+  auto no_a = with<a_result>(outcome::absent, absence::nxdomain);
+  auto no_aaaa = with<aaaa_result>(outcome::absent, absence::nxdomain);
+  no_aaaa.secure = true;
+  auto aaaa_fail = with<aaaa_result>(outcome::temporary_failure);
+  aaaa_fail.error = "SERVFAIL";
+
+  auto found = merge_addresses(a, aaaa_fail);  // one family is enough
+  EXPECT_EQ(found.status, outcome::found);
+  ASSERT_EQ(found.list.size(), 1u);
+  EXPECT_EQ(found.list[0].to_string(), "127.0.0.9");
+  EXPECT_FALSE(found.secure) << "a failed lookup is never secure";
+  EXPECT_TRUE(merge_addresses(a, no_aaaa).secure);
+
+  auto unknown = merge_addresses(no_a, aaaa_fail);
+  EXPECT_EQ(unknown.status, outcome::temporary_failure);
+  EXPECT_EQ(unknown.error, "SERVFAIL");
+
+  auto none = merge_addresses(no_a, no_aaaa);
+  EXPECT_EQ(none.status, outcome::absent);
+  EXPECT_EQ(none.why_absent, absence::nxdomain);
+  EXPECT_TRUE(none.list.empty());
+}
