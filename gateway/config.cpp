@@ -253,7 +253,7 @@ config load_config(const std::filesystem::path& file) {
   if (auto n = root["hostname"]; n && n.IsScalar() && !n.Scalar().empty() && n.Scalar().find_first_of(" <>\"\\()") != std::string::npos)
     r.error(n.Mark(), "hostname", "must be a host name");
   r.path_value(root, "spool", "", c.spool);
-  r.enum_value(root, "spool_sync", "", c.spool_sync, {{"file", sync_mode::file}, {"filesystem", sync_mode::filesystem}});
+  r.enum_value(root, "spool_sync", "", c.spool_sync, {{"journal", sync_mode::journal}, {"file", sync_mode::file}, {"filesystem", sync_mode::filesystem}});
   r.path_value(root, "database", "", c.database);
   r.path_value(root, "policy_file", "", c.policy_file);
   r.string_value(root, "user", "", c.user);

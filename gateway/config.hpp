@@ -63,7 +63,7 @@ struct config {
   std::vector<ip_network> relay_networks;
   std::filesystem::path users_file;
   std::filesystem::path spool;
-  sync_mode spool_sync = sync_mode::file;
+  sync_mode spool_sync = sync_mode::journal;
   std::filesystem::path database;
   std::filesystem::path policy_file;  // delivery policy (policy/); empty = none loaded yet
   std::string user;  // drop to this user after binding, when started as root

@@ -167,6 +167,8 @@ int cmd_run(const std::vector<std::string>& args) {
     drop_privileges(cfg.user);
     auto waiting = spooler.recover();
     log_info("spool " + cfg.spool.string() + ": " + std::to_string(waiting.size()) + " messages waiting for delivery");
+    if (auto replayed = spooler.stats().replayed)
+      log(log_level::warning, "", std::to_string(replayed) + " queue files restored from the spool journal (the machine restarted)");
     for (const auto& id : spooler.corrupt()) log(log_level::error, id, "damaged spool file moved to corrupt/");
     database db(cfg.database);
     if (size_t restored = db.restore_from_spool(spooler.queue_dir(), waiting))
@@ -235,7 +237,8 @@ int cmd_run(const std::vector<std::string>& args) {
     workers.join();
     auto st = spooler.stats();
     log_info("spool stats: commits=" + std::to_string(st.commits) + " fdatasync=" + std::to_string(st.file_syncs) +
-             " dir_fsync=" + std::to_string(st.dir_syncs) + " syncfs=" + std::to_string(st.fs_syncs));
+             " dir_fsync=" + std::to_string(st.dir_syncs) + " syncfs=" + std::to_string(st.fs_syncs) +
+             (st.checkpoint_failures ? " checkpoint_failures=" + std::to_string(st.checkpoint_failures) : ""));
     return 0;
   } catch (const std::exception& e) {
     log_error(e.what());

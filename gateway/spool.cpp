@@ -1,6 +1,9 @@
-// Durable spool; see spool.hpp. Ordering that matters: content fdatasync'd
-// before the rename, rename before the directory fsync, directory fsync before
-// any completion handler runs (and so before any 250).
+// Durable spool; see spool.hpp. Ordering that matters, in file mode: content
+// fdatasync'd before the rename, rename before the directory fsync, directory
+// fsync before any completion handler runs (and so before any 250). In journal
+// mode: queue/ file written and renamed before its journal record is appended,
+// the record fdatasync'd before the handler runs; a segment retired only after
+// a syncfs that began after it was closed (so after its queue/ files were written).
 #include "gateway/spool.hpp"
 
 #include <dirent.h>
@@ -14,6 +17,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <algorithm>
+#include <cctype>
 #include <latch>
 #include <stdexcept>
 
@@ -27,16 +32,15 @@ void make_private_dir(const std::filesystem::path& p) {
   if (::chmod(p.c_str(), 0700) != 0) throw std::runtime_error(p.string() + ": chmod: " + std::strerror(errno));
 }
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
+std::string read_whole(const std::filesystem::path& p) {
+  std::string out;
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
 }
 
 // Reads just the envelope header (it ends at the first "\n.\n").
@@ -155,15 +159,16 @@ std::vector<std::string> spool::recover() {
   make_private_dir(dir_);
   make_private_dir(incoming_);
   make_private_dir(queue_);
+  // Leftovers in incoming/ never got a 250: the client still has them.
+  for (const auto& entry : std::filesystem::directory_iterator(incoming_)) std::filesystem::remove(entry.path());
+  if (queue_fd_ < 0) queue_fd_ = ::open(queue_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (queue_fd_ < 0) throw std::runtime_error(queue_.string() + ": open: " + std::strerror(errno));
+  replay_journal();
   // Per-recipient status (queue_state.hpp). A status file whose message is
   // gone belongs to a message that finished just before a crash.
   make_private_dir(dir_ / "status");
   for (const auto& entry : std::filesystem::directory_iterator(dir_ / "status"))
     if (!std::filesystem::exists(queue_ / entry.path().filename())) std::filesystem::remove(entry.path());
-  // Leftovers in incoming/ never got a 250: the client still has them.
-  for (const auto& entry : std::filesystem::directory_iterator(incoming_)) std::filesystem::remove(entry.path());
-  queue_fd_ = ::open(queue_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (queue_fd_ < 0) throw std::runtime_error(queue_.string() + ": open: " + std::strerror(errno));
   std::vector<std::string> ids;
   for (const auto& entry : std::filesystem::directory_iterator(queue_)) {
     // A file in queue/ was complete when it got there; one whose envelope does
@@ -178,7 +183,40 @@ std::vector<std::string> spool::recover() {
   }
   std::sort(ids.begin(), ids.end());
   if (!committer_.joinable()) committer_ = std::thread([this] { run_committer(); });
+  if (journal_ && !checkpointer_.joinable()) checkpointer_ = std::thread([this] { run_checkpointer(); });
   return ids;
+}
+
+void spool::replay_journal() {
+  // A journal left by an earlier run is read whatever the mode is now: its
+  // records may be the only durable copy of acknowledged messages.
+  const auto journal_dir = dir_ / "journal";
+  if (mode_ != sync_mode::journal && !std::filesystem::exists(journal_dir)) return;
+  auto journal = std::make_unique<spool_journal>(journal_dir);
+  uint64_t replayed = 0;
+  auto left = journal->recover([&](const spool_journal::record& r) {
+    // The digest vouches for the record; the id still becomes a file name.
+    if (r.id.size() != 16 || !std::all_of(r.id.begin(), r.id.end(), [](char c) { return std::isxdigit(c); })) return;
+    const auto final_path = queue_ / std::string(r.id);
+    if (std::filesystem::exists(final_path) && read_whole(final_path) == r.content) return;
+    const auto temp = incoming_ / std::string(r.id);
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write_all(fd, r.content);
+    if (fd >= 0) ok = ::close(fd) == 0 && ok;
+    if (!ok || ::rename(temp.c_str(), final_path.c_str()) != 0)
+      throw std::runtime_error(final_path.string() + ": cannot restore from the journal: " + std::strerror(errno));
+    ++replayed;
+  });
+  if (!left.segments.empty()) {
+    // Whatever was restored, and every queue/ file the segments covered, is
+    // durable before the segments go.
+    if (::syncfs(queue_fd_) != 0) throw std::runtime_error(dir_.string() + ": syncfs: " + std::strerror(errno));
+    if (auto ec = journal->retire(left.segments))
+      throw std::runtime_error(journal_dir.string() + ": cannot remove replayed segments: " + ec.message());
+  }
+  std::lock_guard lock(mutex_);
+  stats_.replayed += replayed;
+  if (mode_ == sync_mode::journal) journal_ = std::move(journal);
 }
 
 std::string spool::next_id() {
@@ -242,6 +280,24 @@ boost::system::error_code spool::message::persist(bool sync_data) {
   return {};
 }
 
+boost::system::error_code spool::message::write_unsynced() {
+  // Journal mode: the journal record is what makes the bytes durable; the
+  // buffer stays for it.
+  if (failed_ || !open_file()) return {EIO, boost::system::system_category()};
+  if (!write_all(fd_, buffer_)) failed_ = true;
+  if (::close(std::exchange(fd_, -1)) != 0) failed_ = true;
+  if (failed_) {
+    ::unlink(incoming_.c_str());
+    return {EIO, boost::system::system_category()};
+  }
+  if (::rename(incoming_.c_str(), final_.c_str()) != 0) {
+    auto ec = errno_code();
+    ::unlink(incoming_.c_str());
+    return ec;
+  }
+  return {};
+}
+
 void spool::message::abort() {
   buffer_.clear();
   if (fd_ >= 0) {
@@ -275,23 +331,68 @@ void spool::run_committer() {
     }
     std::vector<boost::system::error_code> results(batch.size());
     std::vector<const spooled_envelope*> committed;
-    // 1. content durable and 2. renamed into queue/, for all messages of the
-    // group at once: concurrent fdatasyncs share the file system's journal
-    // commits, where one after the other each would wait for its own.
-    std::latch persisted(static_cast<std::ptrdiff_t>(batch.size()));
-    for (size_t i = 0; i < batch.size(); ++i) {
-      boost::asio::post(sync_threads_, [&, i] {
-        results[i] = batch[i].msg->persist(mode_ == sync_mode::file);
-        persisted.count_down();
-      });
+    uint64_t file_syncs = 0, dir_syncs = 0, fs_syncs = 0;
+    bool dir_ok = true;
+    int dir_errno = 0;
+    if (mode_ == sync_mode::journal) {
+      // Large messages already spilled to a file keep the file path (their
+      // own fdatasync, on the sync threads); the others are written to queue/
+      // here and then journalled as one group with one fdatasync.
+      std::vector<size_t> spilled, small;
+      for (size_t i = 0; i < batch.size(); ++i) (batch[i].msg->fd_ >= 0 ? spilled : small).push_back(i);
+      std::latch persisted(static_cast<std::ptrdiff_t>(spilled.size()));
+      for (size_t i : spilled)
+        boost::asio::post(sync_threads_, [&, i] {
+          results[i] = batch[i].msg->persist(true);
+          persisted.count_down();
+        });
+      std::vector<spool_journal::record> records;
+      std::vector<size_t> journalled;
+      for (size_t i : small) {
+        auto& m = *batch[i].msg;
+        results[i] = m.write_unsynced();
+        if (!results[i]) {
+          records.push_back({m.id_, m.buffer_});
+          journalled.push_back(i);
+        }
+      }
+      if (!records.empty()) {
+        ++file_syncs;
+        if (auto ec = journal_->append(records))
+          for (size_t i : journalled) results[i] = ec;
+      }
+      persisted.wait();
+      if (!spilled.empty()) {
+        file_syncs += spilled.size();
+        ++dir_syncs;
+        dir_ok = ::fsync(queue_fd_) == 0;
+        dir_errno = errno;
+        // Only the spilled messages' renames depend on this fsync.
+        if (!dir_ok)
+          for (size_t i : spilled)
+            if (!results[i]) results[i] = {dir_errno, boost::system::system_category()};
+        dir_ok = true;
+      }
+    } else {
+      // 1. content durable and 2. renamed into queue/, for all messages of the
+      // group at once: concurrent fdatasyncs share the file system's journal
+      // commits, where one after the other each would wait for its own.
+      std::latch persisted(static_cast<std::ptrdiff_t>(batch.size()));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        boost::asio::post(sync_threads_, [&, i] {
+          results[i] = batch[i].msg->persist(mode_ == sync_mode::file);
+          persisted.count_down();
+        });
+      }
+      persisted.wait();
+      if (mode_ == sync_mode::file) file_syncs = batch.size();
+      // 3. one directory fsync makes every rename of the group durable.
+      // In filesystem mode syncfs makes the contents and the renames durable at
+      // once (and reports writeback errors since Linux 5.8).
+      dir_ok = (mode_ == sync_mode::file ? ::fsync(queue_fd_) : ::syncfs(queue_fd_)) == 0;
+      dir_errno = errno;
+      (mode_ == sync_mode::file ? dir_syncs : fs_syncs) = 1;
     }
-    persisted.wait();
-    const uint64_t file_syncs = mode_ == sync_mode::file ? batch.size() : 0;
-    // 3. one directory fsync makes every rename of the group durable.
-    // In filesystem mode syncfs makes the contents and the renames durable at
-    // once (and reports writeback errors since Linux 5.8).
-    bool dir_ok = (mode_ == sync_mode::file ? ::fsync(queue_fd_) : ::syncfs(queue_fd_)) == 0;
-    const int dir_errno = errno;
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& p = batch[i];
       if (!results[i] && !dir_ok) results[i] = {dir_errno, boost::system::system_category()};
@@ -309,7 +410,8 @@ void spool::run_committer() {
       std::lock_guard lock(mutex_);
       stats_.commits += committed.size();
       stats_.file_syncs += file_syncs;
-      (mode_ == sync_mode::file ? stats_.dir_syncs : stats_.fs_syncs) += 1;
+      stats_.dir_syncs += dir_syncs;
+      stats_.fs_syncs += fs_syncs;
     }
     for (size_t i = 0; i < batch.size(); ++i)
       boost::asio::post(batch[i].executor, boost::asio::append(std::move(batch[i].handler), results[i]));
@@ -323,6 +425,28 @@ spool_stats spool::stats() const {
   return stats_;
 }
 
+void spool::run_checkpointer() {
+  std::unique_lock lock(mutex_);
+  while (!checkpoint_stopping_) {
+    checkpoint_wake_.wait_for(lock, checkpoint_interval, [&] { return checkpoint_stopping_; });
+    lock.unlock();
+    checkpoint();  // also the last one, after the committer has stopped
+    lock.lock();
+  }
+}
+
+void spool::checkpoint() {
+  // rotate() first: every queue/ file of a closed segment was written before
+  // its record was appended, so a syncfs that starts now covers them all.
+  auto segments = journal_->rotate();
+  if (segments.empty()) return;
+  bool ok = ::syncfs(queue_fd_) == 0;
+  ok = ok && !journal_->retire(segments);
+  std::lock_guard lock(mutex_);
+  ++stats_.fs_syncs;
+  if (!ok) ++stats_.checkpoint_failures;  // the segments stay; the next checkpoint tries again
+}
+
 void spool::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -331,6 +455,12 @@ void spool::stop() {
   }
   if (committer_.joinable()) committer_.join();
   sync_threads_.join();
+  {
+    std::lock_guard lock(mutex_);
+    checkpoint_stopping_ = true;
+    checkpoint_wake_.notify_one();
+  }
+  if (checkpointer_.joinable()) checkpointer_.join();
 }
 
 }  // namespace sealgate::gateway

@@ -1,23 +1,26 @@
-// The durable spool: one file per accepted message, written to incoming/, made
-// durable (fdatasync), renamed into queue/ and the directory fsync'd before the
-// session may answer 250. Group commit: the committer thread makes every
-// message that is waiting durable in one pass with a single directory fsync.
-// Must never report a message committed before its bytes and name are on disk.
+// The durable spool: one file per accepted message, written to incoming/ and
+// renamed into queue/, durable before the session may answer 250. Group
+// commit: the committer thread makes every message that is waiting durable in
+// one pass (how: sync_mode). Must never report a message committed before its
+// bytes are on disk in a form that a restart finds.
 #pragma once
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gateway/smtp_protocol.hpp"
+#include "gateway/spool_journal.hpp"
 
 namespace sealgate::gateway {
 
@@ -41,30 +44,38 @@ bool decode_envelope(std::string_view file, spooled_envelope& out, size_t& conte
 
 struct spool_stats {
   uint64_t commits = 0;       // messages made durable
-  uint64_t file_syncs = 0;    // fdatasync calls
-  uint64_t dir_syncs = 0;     // directory fsync calls (sync_mode::file)
-  uint64_t fs_syncs = 0;      // syncfs calls (sync_mode::filesystem)
+  uint64_t file_syncs = 0;    // fdatasync calls (of message files, or of the journal)
+  uint64_t dir_syncs = 0;     // fsync calls of queue/ (and of journal/ for a new segment)
+  uint64_t fs_syncs = 0;      // syncfs calls (a group in filesystem mode, a checkpoint in journal mode)
+  uint64_t checkpoint_failures = 0;  // journal checkpoints whose syncfs or clean-up failed (retried)
+  uint64_t replayed = 0;      // queue/ files that recover() wrote again from the journal
 };
 
 // How a group is made durable.
-//   file        fdatasync each message file, then fsync queue/ (the default: cost
-//               independent of anything else on the file system)
+//   journal     the group's messages are appended to a write-ahead journal
+//               (spool_journal.hpp) with one fdatasync; their queue/ files are
+//               written unsynced and made durable by a checkpoint (one syncfs
+//               about once a second) that then retires the journal (the default:
+//               one disk flush per group)
+//   file        fdatasync each message file, then fsync queue/ (a flush per
+//               message; nothing to replay after a reboot)
 //   filesystem  one syncfs(2) of the spool's file system for the whole group: as
-//               durable, far fewer disk flushes, but it also flushes whatever
-//               else is dirty on that file system, so use it when the spool has a
-//               file system of its own
-enum class sync_mode { file, filesystem };
+//               durable, but it also flushes whatever else is dirty on that file
+//               system, so use it when the spool has a file system of its own
+enum class sync_mode { journal, file, filesystem };
 
 class spool {
  public:
-  explicit spool(std::filesystem::path dir, sync_mode mode = sync_mode::file);
+  explicit spool(std::filesystem::path dir, sync_mode mode = sync_mode::journal);
   ~spool();
   spool(const spool&) = delete;
   spool& operator=(const spool&) = delete;
 
   // Creates incoming/ and queue/ (0700), removes incoming/ leftovers (never
-  // acknowledged), moves files whose envelope does not parse to corrupt/, and
-  // returns the ids of committed messages in queue/, oldest first.
+  // acknowledged), replays the journal of an earlier run (after a reboot:
+  // spool_journal.hpp) and retires it, moves files whose envelope does not
+  // parse to corrupt/, and returns the ids of committed messages in queue/,
+  // oldest first. Throws when the journal cannot be replayed.
   std::vector<std::string> recover();
   // Ids that recover() moved to corrupt/.
   const std::vector<std::string>& corrupt() const { return corrupt_; }
@@ -92,6 +103,7 @@ class spool {
     bool open_file();
     bool spill();
     boost::system::error_code persist(bool sync_data);
+    boost::system::error_code write_unsynced();
     std::string id_;
     std::filesystem::path incoming_, final_;
     int fd_ = -1;
@@ -134,6 +146,9 @@ class spool {
   void enqueue(std::unique_ptr<message> m, boost::asio::any_io_executor ex,
                boost::asio::any_completion_handler<void(boost::system::error_code)> h);
   void run_committer();
+  void run_checkpointer();
+  void checkpoint();
+  void replay_journal();
   std::string next_id();
 
   std::filesystem::path dir_, incoming_, queue_;
@@ -148,6 +163,13 @@ class spool {
   uint64_t last_id_ = 0;
   std::vector<std::string> corrupt_;
   std::thread committer_;
+  std::unique_ptr<spool_journal> journal_;  // sync_mode::journal only
+  std::condition_variable checkpoint_wake_;
+  bool checkpoint_stopping_ = false;
+  std::thread checkpointer_;
+  // How long a checkpoint waits for the next: bounds how much of the journal a
+  // reboot replays, and how much unsynced work a syncfs meets.
+  static constexpr std::chrono::milliseconds checkpoint_interval{1000};
   // fdatasync is a wait for the disk, not CPU: a few threads let one group's
   // syncs overlap.
   static constexpr int sync_thread_count = 8;

@@ -81,7 +81,7 @@ TEST_F(ConfigTest, UnknownKeys) {
             "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, spool_sync, "
             "database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, threads)");
   EXPECT_EQ(error_of(std::string(minimal) + "spool_sync: sometimes\n"),
-            "sealgate.yaml:3:13: spool_sync: unknown value 'sometimes' (valid: file, filesystem)");
+            "sealgate.yaml:3:13: spool_sync: unknown value 'sometimes' (valid: journal, file, filesystem)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
             "sealgate.yaml:2:15: listeners[0].prot: unknown key (valid: name, address, port, tls, auth)");
 }
