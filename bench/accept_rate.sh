@@ -6,10 +6,12 @@
 #      master.cf, queue and data directories), smtpd on 127.0.0.1 only, no DNS,
 #      accepted mail kept in the queue (nothing is delivered), then counted.
 #   2. sealgate: the same smtp-source command; every message must be in
-#      spool/queue/ afterwards (a policy that holds every recipient keeps it
-#      there, as Postfix's hold queue does).
-#   3. sealgate fsyncs per message: (fdatasync + dir_fsync) / commits from the
-#      "spool stats" line it logs on SIGTERM.
+#      spool/queue/ afterwards. Its queue is paused (accepted mail waits, as in
+#      Postfix's hold queue); with POSTFIX_MODE=defer the queue runs instead
+#      and a policy that holds every recipient keeps the mail, the counterpart
+#      of Postfix's queue manager deferring everything.
+#   3. sealgate fsyncs per message: (fdatasync + dir_fsync + syncfs) / commits
+#      from the "spool stats" line it logs on SIGTERM.
 #   4. memory per idle connection: RSS growth of sealgate with BENCH_IDLE idle
 #      connections (banner read, then silence); the same for Postfix's process
 #      tree (PSS, because each connection is one smtpd process).
@@ -28,15 +30,18 @@
 #                   0: one message per connection          (0)
 #   BENCH_IDLE      idle connections held open to sealgate (1000)
 #   BENCH_PF_IDLE   idle connections to Postfix, 0 skips   (200; one smtpd each)
-#   POSTFIX_MODE    hold: accepted mail goes to the hold queue (default);
-#                   defer: queue manager runs, defer_transports keeps it queued
+#   POSTFIX_MODE    hold: accepted mail goes to the hold queue, and sealgate's
+#                   queue is paused (default);
+#                   defer: Postfix's queue manager runs and defer_transports
+#                   keeps the mail queued; sealgate's queue runs and a policy
+#                   holds every recipient (status file and records for each)
 #   SEALGATE        the binary                (build/gateway/sealgate)
 #   BENCH_TMPDIR    where the temporary directory goes; must be a real disk
 #                   file system, as the servers' fsyncs are what is measured (/tmp)
 #   BENCH_TIMEOUT   seconds one smtp-source run may take before it counts as
 #                   hung (a failure)                       (240)
 #   BENCH_KEEP      1: keep the temporary directory (logs, queues) for inspection
-#   BENCH_SPOOL_SYNC  sealgate's spool_sync: file (default) or filesystem
+#   BENCH_SPOOL_SYNC  sealgate's spool_sync: journal (default), file or filesystem
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,7 +57,7 @@ PF_MODE=${POSTFIX_MODE:-hold}
 SEALGATE=${SEALGATE:-$repo/build/gateway/sealgate}
 TMPPARENT=${BENCH_TMPDIR:-/tmp}
 KEEP=${BENCH_KEEP:-0}
-SPOOL_SYNC=${BENCH_SPOOL_SYNC:-file}
+SPOOL_SYNC=${BENCH_SPOOL_SYNC:-journal}
 LOAD_TIMEOUT=${BENCH_TIMEOUT:-240}
 PY=/usr/bin/python3
 SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
@@ -210,9 +215,11 @@ spool: $sg_dir/spool
 spool_sync: $SPOOL_SYNC
 database: $sg_dir/sealgate.db
 limits: {connections: $((IDLE + SESSIONS + 100 > 5000 ? IDLE + SESSIONS + 100 : 5000))}
-# Keep every message, as Postfix's hold queue does: the policy holds every
-# recipient for an operator, and the resolver is a closed port on 127.0.0.1,
-# so that nothing is looked up or sent outside this machine.
+# Keep every message. POSTFIX_MODE=hold: the queue is paused, as Postfix's
+# hold queue is never scanned. defer: the queue runs and the policy holds every
+# recipient for an operator. The resolver is a closed port on 127.0.0.1, so
+# that nothing is looked up or sent outside this machine.
+queue: {paused: $([ "$PF_MODE" = hold ] && echo true || echo false)}
 policy_file: policy.yaml
 dns: {servers: ["127.0.0.1:$(helper free-port)"], timeout: 2s}
 EOF
@@ -261,11 +268,14 @@ else
     fds=$(kv fdatasync "$stats")
     dirs=$(kv dir_fsync "$stats")
     fss=$(kv syncfs "$stats")
-    dirs=$((dirs + ${fss:-0}))  # filesystem mode: one syncfs per group instead
+    fss=${fss:-0}
+    # Group commits: journal mode syncs each group's journal append (fdatasync);
+    # file mode fsyncs queue/ once per group; filesystem mode does one syncfs.
+    case $SPOOL_SYNC in journal) groups=$fds ;; file) groups=$dirs ;; *) groups=$fss ;; esac
     say "  $stats"
     ((commits == N)) || fail "sealgate: spool stats say commits=$commits, expected $N"
-    ((commits > 0)) && sg_fsyncs=$(calc "($fds + $dirs) / $commits" 3) &&
-      say "  fsyncs per message: ($fds + $dirs) / $commits = $sg_fsyncs ($(calc "$commits / ($dirs > 0 ? $dirs : 1)" 1) messages per group commit)"
+    ((commits > 0)) && sg_fsyncs=$(calc "($fds + $dirs + $fss) / $commits" 3) &&
+      say "  fsyncs per message: ($fds + $dirs + $fss) / $commits = $sg_fsyncs ($(calc "$commits / ($groups > 0 ? $groups : 1)" 1) messages per group commit)"
   fi
   # Every accepted message also gets an audit record (informational).
   if command -v sqlite3 >/dev/null && [ -f "$sg_dir/sealgate.db" ]; then
