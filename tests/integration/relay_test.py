@@ -973,6 +973,9 @@ class Durability(GatewayTestCase):
     def test_kill_9_during_load_with_filesystem_sync(self):
         self.kill_9_during_load("filesystem")
 
+    def test_kill_9_during_load_with_file_sync(self):
+        self.kill_9_during_load("file")
+
     def kill_9_during_load(self, spool_sync):
         gw = Gateway(self, spool_sync=spool_sync).start()
         stop = threading.Event()
@@ -1052,9 +1055,19 @@ class Durability(GatewayTestCase):
         self.assertLess(len(source), 2000)
         self.assertEqual(errors, [], "refusals during the load")
         left_incoming = gw.incoming()
+        journal_dir = os.path.join(gw.spool_dir, "journal")
+        if spool_sync is None:
+            # The default journal mode: the kill left the segment of the last
+            # second's groups, not yet checkpointed.
+            self.assertTrue(os.listdir(journal_dir), "no journal segment at the kill")
 
         gw.start()
         queued = set(gw.queued())
+        if spool_sync is None:
+            # Same boot: the page cache holds every queue file, nothing is
+            # replayed, and the old segments are retired at once.
+            self.assertEqual(os.listdir(journal_dir), [])
+            self.assertNotIn("restored from the spool journal", gw.log_tail(100000))
         self.assertEqual(gw.incoming(), [], "spool/incoming must be emptied at start (%d left by the kill)"
                          % len(left_incoming))
         missing = sorted(q for q in list(raw) + source if q not in queued)
