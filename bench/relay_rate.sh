@@ -48,7 +48,7 @@
 #   BENCH_STALL        seconds without progress after which a relay counts as
 #                      stuck (a failure)                               (120)
 #   BENCH_KEEP         1: keep the temporary directory (logs, queues, database)
-#   BENCH_SPOOL_SYNC   sealgate's spool_sync: file (default) or filesystem
+#   BENCH_SPOOL_SYNC   sealgate's spool_sync: journal (default), file or filesystem
 # shellcheck disable=SC2317  # functions called by name through wait_drained and the EXIT trap
 set -uo pipefail
 
@@ -65,7 +65,7 @@ PF_TLS_REUSE=${BENCH_PF_TLS_REUSE:-0}
 SEALGATE=${SEALGATE:-$repo/build/gateway/sealgate}
 TMPPARENT=${BENCH_TMPDIR:-/tmp}
 KEEP=${BENCH_KEEP:-0}
-SPOOL_SYNC=${BENCH_SPOOL_SYNC:-file}
+SPOOL_SYNC=${BENCH_SPOOL_SYNC:-journal}
 LOAD_TIMEOUT=${BENCH_TIMEOUT:-600}
 STALL=${BENCH_STALL:-120}
 PY=/usr/bin/python3
