@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <iostream>
@@ -62,6 +63,10 @@ asio::awaitable<destination_facts> probe_facts(prober* probe, std::string domain
   }
   co_return f;
 }
+
+// How long a stopping gateway lets sessions finish the message they are
+// receiving (Postfix simply drops them; a client retries what got no 250).
+constexpr std::chrono::seconds shutdown_grace{5};
 
 constexpr const char* usage_text =
     "usage: sealgate COMMAND [OPTIONS]\n"
@@ -208,12 +213,28 @@ int cmd_run(const std::vector<std::string>& args) {
       queue.start(waiting);
     control_socket control(io.get_executor(), cfg.spool, [&queue](const std::string& id) { queue.flush(id); });
     srv.start();
+    // On SIGTERM/SIGINT: no new connections or deliveries; sessions waiting
+    // for a command get 421 at once, a message being received or committed
+    // is finished first; after shutdown_grace whatever is left is dropped
+    // (nothing that got a 250 is lost either way).
+    boost::asio::steady_timer drain(io);
+    const auto drain_deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+    std::function<void()> wait_for_sessions = [&] {
+      if (srv.active_connections() == 0 || std::chrono::steady_clock::now() >= *drain_deadline) {
+        if (auto left = srv.active_connections()) log_info(std::to_string(left) + " connections dropped at shutdown");
+        io.stop();
+        return;
+      }
+      drain.expires_after(std::chrono::milliseconds(20));
+      drain.async_wait([&](const boost::system::error_code&) { wait_for_sessions(); });
+    };
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       log_info("signal " + std::to_string(sig) + ": stopping");
       srv.stop();
       queue.stop();
-      io.stop();
+      *drain_deadline = std::chrono::steady_clock::now() + shutdown_grace;
+      wait_for_sessions();
     });
     std::function<void()> wait_hangup = [&] {
       hangup.async_wait([&](const boost::system::error_code& ec, int) {

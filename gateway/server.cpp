@@ -13,7 +13,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <functional>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "crypto/tls_context.hpp"
 #include "gateway/data_reader.hpp"
@@ -38,6 +41,9 @@ struct server::shared_state {
   std::shared_ptr<ssl::context> tls;
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopping{false};
+  // Live sessions, for stop(): each is told on its own strand.
+  std::mutex sessions_mutex;
+  std::unordered_map<void*, std::function<void()>> on_stop;
 };
 
 namespace {
@@ -75,7 +81,13 @@ class session : public std::enable_shared_from_this<session> {
   static awaitable<void> run(std::shared_ptr<session> self) { co_await self->serve(); }
   static awaitable<void> watchdog(std::shared_ptr<session> self) { co_await self->watch(); }
 
-  ~session() { state_->connections.fetch_sub(1); }
+  ~session() {
+    {
+      std::lock_guard lock(state_->sessions_mutex);
+      state_->on_stop.erase(this);
+    }
+    state_->connections.fetch_sub(1);
+  }
 
  private:
   connection_facts make_facts() {
@@ -201,6 +213,15 @@ class session : public std::enable_shared_from_this<session> {
   awaitable<void> serve() {
     asio::co_spawn(socket_.get_executor(), watchdog(shared_from_this()),
                    [](std::exception_ptr e) { log_exception(e, "watchdog"); });
+    {
+      std::lock_guard lock(state_->sessions_mutex);
+      state_->on_stop[this] = [weak = weak_from_this(), ex = socket_.get_executor()] {
+        asio::post(ex, [weak] {
+          if (auto self = weak.lock()) self->begin_shutdown();
+        });
+      };
+    }
+    if (state_->stopping) begin_shutdown();  // stop() ran between the accept and here
     const std::string& client = protocol_.facts().client_address;
     log_info("connect from [" + client + "] listener=" + listener_.name);
     if (listener_.tls == listener_tls::implicit) {
@@ -248,7 +269,17 @@ class session : public std::enable_shared_from_this<session> {
         case smtp_protocol::action::read_line:
           break;
       }
+      if (shutting_down_) {
+        step = protocol_.on_shutdown();
+        continue;
+      }
+      waiting_for_line_ = true;
       auto status = co_await read_line(line);
+      waiting_for_line_ = false;
+      if (shutting_down_ && status != line_status::ok && status != line_status::too_long) {
+        step = protocol_.on_shutdown();  // the wait was cut short by begin_shutdown()
+        continue;
+      }
       if (status == line_status::timed_out) {
         step = protocol_.on_timeout();
         log_info("timeout from [" + client + "]");
@@ -256,6 +287,18 @@ class session : public std::enable_shared_from_this<session> {
       }
       if (status == line_status::closed) co_return finish();
       step = status == line_status::too_long ? protocol_.on_line_too_long() : protocol_.on_line(line);
+    }
+  }
+
+  // On the session's strand. A session waiting for the client's next line
+  // stops waiting and says 421; one in the middle of a message finishes it
+  // first (its next wait for a line sees shutting_down_).
+  void begin_shutdown() {
+    if (shutting_down_ || closed_) return;
+    shutting_down_ = true;
+    if (waiting_for_line_) {
+      error_code ec;
+      lowest().cancel(ec);
     }
   }
 
@@ -392,6 +435,8 @@ class session : public std::enable_shared_from_this<session> {
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   bool timed_out_ = false;
   bool closed_ = false;
+  bool shutting_down_ = false;
+  bool waiting_for_line_ = false;
   const listener_config& listener_;
   std::shared_ptr<server::shared_state> state_;
   smtp_protocol protocol_;
@@ -463,6 +508,8 @@ void server::stop() {
     error_code ec;
     acceptor->close(ec);
   }
+  std::lock_guard lock(state_->sessions_mutex);
+  for (auto& [key, notify] : state_->on_stop) notify();
 }
 
 size_t server::active_connections() const { return state_->connections.load(); }

@@ -20,7 +20,10 @@ class server {
   // bind fails); accepting starts with start().
   server(boost::asio::io_context& io, const config& cfg, spool& spool, boost::asio::thread_pool& workers);
   void start();
-  void stop();  // closes the listeners; sessions finish on their own
+  // Closes the listeners and asks every session to end: one waiting for a
+  // command gets 421 at once; one receiving or committing a message finishes
+  // it (so that a message made durable gets its 250) and gets 421 after.
+  void stop();
 
   size_t active_connections() const;
 

@@ -50,6 +50,10 @@ smtp_protocol::step smtp_protocol::on_timeout() {
   return reply(421, "4.4.2", facts_.hostname + " Error: timeout exceeded", action::close);
 }
 
+smtp_protocol::step smtp_protocol::on_shutdown() {
+  return reply(421, "4.3.2", facts_.hostname + " Service shutting down, closing transmission channel", action::close);
+}
+
 smtp_protocol::step smtp_protocol::on_line_too_long() {
   if (auth_step_ != auth_step::none) {
     auth_step_ = auth_step::none;

@@ -71,6 +71,8 @@ class smtp_protocol {
   step on_line(std::string_view line);
   step on_line_too_long();
   step on_timeout();
+  // The gateway is stopping: 421, then close (RFC 5321 3.8).
+  step on_shutdown();
   step tls_started(std::string protocol_name, std::string cipher, int secret_bits, int algorithm_bits);
   step auth_result(bool ok);
   step data_done(const data_result& result);

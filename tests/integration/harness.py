@@ -258,6 +258,17 @@ class Gateway:
         if rc != 0:
             raise AssertionError("gateway exited %d after SIGTERM:\n%s" % (rc, self.log_tail()))
 
+    def signal_stop(self):
+        """SIGTERM without waiting; wait_stopped() then expects exit status 0."""
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout=15):
+        proc, self.proc = self.proc, None
+        rc = proc.wait(timeout)
+        self._close_log()
+        if rc != 0:
+            raise AssertionError("gateway exited %d after SIGTERM:\n%s" % (rc, self.log_tail()))
+
     SANITIZER_MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer")
 
     def _cleanup(self):

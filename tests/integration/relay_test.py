@@ -1182,17 +1182,35 @@ class Durability(GatewayTestCase):
     def test_sigterm_stops_cleanly_with_clients_connected(self):
         gw = Gateway(self).start()
         idle = self.session(gw)
-        busy = self.session(gw)
-        busy.send("MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (SENDER, RCPT))
-        self.assertEqual([r.code for r in busy.replies(3)], [250, 250, 354])
+        stalled = self.session(gw)
+        finishing = self.session(gw)
+        for c in (stalled, finishing):
+            c.send("MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (SENDER, RCPT))
+            self.assertEqual([r.code for r in c.replies(3)], [250, 250, 354])
         # An unfinished message, large enough to be streamed to spool/incoming/ (> 256 KiB).
-        busy.send("Subject: unfinished\r\n\r\n" + ("x" * 70 + "\r\n") * 5000)
+        stalled.send("Subject: unfinished\r\n\r\n" + ("x" * 70 + "\r\n") * 5000)
+        finishing.send("Subject: finished after SIGTERM\r\n\r\n")
         self.assertEqual(idle.cmd("NOOP").text, "250 2.0.0 Ok")  # the gateway is up and serving
-        gw.stop()  # SIGTERM; the harness requires exit status 0 within 15 s
-        self.assertNothingSpooled(gw)  # the unfinished message never got a 250: nothing kept
-        self.assertTrue(idle.read_until_closed(10)[1])
-        self.assertTrue(busy.read_until_closed(10)[1])
-        self.assertIn("signal 15: stopping", gw.read_log())
+        started = time.monotonic()
+        gw.signal_stop()
+        # A client waiting between commands hears why at once (RFC 5321 3.8).
+        data, closed = idle.read_until_closed(3)
+        self.assertTrue(closed)
+        self.assertTrue(data.startswith(b"421 4.3.2 gw.test Service shutting down"), data)
+        # A message being received when the signal came is finished: 250, then 421.
+        finishing.send("body\r\n.\r\n")
+        qid = self.assertQueued(finishing.reply())
+        self.assertTrue(finishing.reply().text.startswith("421 4.3.2 "))
+        self.assertTrue(finishing.read_until_closed(3)[1])
+        # One that stalls is dropped after the grace period, and nothing of it is kept.
+        self.assertTrue(stalled.read_until_closed(10)[1])
+        self.assertGreater(time.monotonic() - started, 4)
+        gw.wait_stopped()  # exit status 0 within 15 s
+        self.assertEqual(gw.queued(), [qid])
+        self.assertEqual(gw.incoming(), [])
+        log = gw.read_log()
+        self.assertIn("signal 15: stopping", log)
+        self.assertIn("1 connections dropped at shutdown", log)
 
     def test_smtp_source_load_is_all_spooled(self):
         gw = Gateway(self).start()
