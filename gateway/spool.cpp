@@ -6,6 +6,8 @@
 // a syncfs that began after it was closed (so after its queue/ files were written).
 #include "gateway/spool.hpp"
 
+#include "gateway/log.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,12 +15,12 @@
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/post.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstring>
-#include <algorithm>
-#include <cctype>
 #include <latch>
 #include <stdexcept>
 
@@ -440,11 +442,21 @@ void spool::checkpoint() {
   // its record was appended, so a syncfs that starts now covers them all.
   auto segments = journal_->rotate();
   if (segments.empty()) return;
-  bool ok = ::syncfs(queue_fd_) == 0;
-  ok = ok && !journal_->retire(segments);
-  std::lock_guard lock(mutex_);
-  ++stats_.fs_syncs;
-  if (!ok) ++stats_.checkpoint_failures;  // the segments stay; the next checkpoint tries again
+  std::string failure;
+  if (::syncfs(queue_fd_) != 0)
+    failure = std::string("syncfs: ") + std::strerror(errno);
+  else if (auto ec = journal_->retire(segments))
+    failure = "removing journal segments: " + ec.message();
+  bool first_failure = false;
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.fs_syncs;
+    if (!failure.empty()) first_failure = stats_.checkpoint_failures++ == 0 || checkpoint_ok_;
+    checkpoint_ok_ = failure.empty();
+  }
+  // The segments stay and the next checkpoint tries again; said once per run
+  // of failures, since the journal then grows until one succeeds.
+  if (first_failure) log_error("spool " + dir_.string() + ": journal checkpoint failed (" + failure + "); retrying");
 }
 
 void spool::stop() {

@@ -166,6 +166,7 @@ class spool {
   std::unique_ptr<spool_journal> journal_;  // sync_mode::journal only
   std::condition_variable checkpoint_wake_;
   bool checkpoint_stopping_ = false;
+  bool checkpoint_ok_ = true;  // the last checkpoint succeeded
   std::thread checkpointer_;
   // How long a checkpoint waits for the next: bounds how much of the journal a
   // reboot replays, and how much unsynced work a syncfs meets.
