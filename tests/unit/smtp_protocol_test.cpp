@@ -174,6 +174,9 @@ TEST(Protocol, SimpleCommands) {
   EXPECT_EQ(p.on_line("QUIT").next, action::close);
   EXPECT_EQ(last(p.on_line_too_long()), "500 5.5.2");
   EXPECT_EQ(last(p.on_timeout()), "421 4.4.2");
+  auto bye = p.on_shutdown();
+  EXPECT_EQ(last(bye), "421 4.3.2");
+  EXPECT_EQ(bye.next, action::close);
 }
 
 TEST(Protocol, ReceivedHeaderSaysHowTheHopWent) {
