@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "dns/resolver.hpp"
+#include "gateway/cli_args.hpp"
 #include "gateway/cli_text.hpp"
 #include "gateway/config.hpp"
 #include "crypto/password.hpp"
@@ -149,25 +150,15 @@ void print(const report& r, const std::string& name, const std::string& type, bo
 
 int run_dns_command(const std::vector<std::string>& args) {
   if (args.empty() || args[0] != "lookup") return usage("dns: expected 'lookup'");
-  std::string config_file;
-  bool json = false;
-  std::vector<std::string> positional;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const auto& a = args[i];
-    if (a == "--config" || a == "-c") {
-      if (i + 1 >= args.size()) return usage(a + " needs a file");
-      config_file = args[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_file = a.substr(9);
-    } else if (a == "--json") {
-      json = true;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage("unknown option " + a);
-    } else {
-      positional.push_back(a);
-    }
+  cli_args o;
+  try {
+    o = parse_cli(args, 1, {.values = {}, .flags = {"--json"}});
+  } catch (const cli_usage_error& e) {
+    return usage(e.what());
   }
-  if (config_file.empty()) return usage("--config FILE is required");
+  const std::string config_file = o.value("--config");
+  const bool json = o.has("--json");
+  const auto& positional = o.positional;
   if (positional.size() != 2) return usage("dns lookup takes TYPE and NAME");
   std::string type;
   for (char c : positional[0]) type += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

@@ -17,6 +17,7 @@
 #include "crypto/service.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/config.hpp"
+#include "gateway/cli_args.hpp"
 #include "gateway/cli_text.hpp"
 
 namespace sealgate::gateway {
@@ -170,38 +171,21 @@ struct encrypt_job {
 int run_keys_command(const std::vector<std::string>& args) {
   if (args.empty() || (args[0] != "lookup" && args[0] != "encrypt")) return usage("keys: expected 'lookup' or 'encrypt'");
   bool is_lookup = args[0] == "lookup";
-  std::string config_file;
-  bool json = false;
-  encrypt_job job;
-  std::vector<std::string> positional;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const auto& a = args[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= args.size()) return false;
-      out = args[++i];
-      return true;
-    };
-    if (a == "--config" || a == "-c") {
-      if (!value(config_file)) return usage(a + " needs a file");
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_file = a.substr(9);
-    } else if (is_lookup && a == "--json") {
-      json = true;
-    } else if (!is_lookup && a == "--to") {
-      std::string to;
-      if (!value(to)) return usage("--to needs an address");
-      job.to.push_back(to);
-    } else if (!is_lookup && a == "--method") {
-      if (!value(job.method) || (job.method != "pgp" && job.method != "smime")) return usage("--method is pgp or smime");
-    } else if (!is_lookup && a == "--sign") {
-      job.sign = true;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage("unknown option " + a);
-    } else {
-      positional.push_back(a);
-    }
+  cli_args o;
+  try {
+    o = is_lookup ? parse_cli(args, 1, {.values = {}, .flags = {"--json"}})
+                  : parse_cli(args, 1, {.values = {"--to", "--method"}, .flags = {"--sign"}});
+  } catch (const cli_usage_error& e) {
+    return usage(e.what());
   }
-  if (config_file.empty()) return usage("--config FILE is required");
+  const std::string config_file = o.value("--config");
+  const bool json = o.has("--json");
+  const auto& positional = o.positional;
+  encrypt_job job;
+  job.to = o.all("--to");
+  job.method = o.value("--method", job.method);
+  job.sign = o.has("--sign");
+  if (o.has("--method") && job.method != "pgp" && job.method != "smime") return usage("--method is pgp or smime");
   if (is_lookup && positional.size() != 1) return usage("keys lookup takes one ADDRESS");
   if (!is_lookup && (!positional.empty() || job.to.empty())) return usage("keys encrypt takes --to ADDRESS and the message on stdin");
   for (auto& a : is_lookup ? positional : job.to)

@@ -21,6 +21,7 @@
 #include "crypto/password.hpp"
 #include "crypto/service.hpp"
 #include "dns/resolver.hpp"
+#include "gateway/cli_args.hpp"
 #include "gateway/config.hpp"
 #include "gateway/control.hpp"
 #include "gateway/database.hpp"
@@ -92,28 +93,15 @@ int usage(const std::string& problem) {
 // Parses "--config FILE" and positional arguments; false on anything unknown.
 bool parse_args(const std::vector<std::string>& args, std::string& config_file, std::vector<std::string>& positional,
                 std::string& problem) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    if (a == "--config" || a == "-c") {
-      if (i + 1 >= args.size()) {
-        problem = a + " needs a file";
-        return false;
-      }
-      config_file = args[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_file = a.substr(9);
-    } else if (!a.empty() && a[0] == '-') {
-      problem = "unknown option " + a;
-      return false;
-    } else {
-      positional.push_back(a);
-    }
-  }
-  if (config_file.empty()) {
-    problem = "--config FILE is required";
+  try {
+    auto o = parse_cli(args, 0, {});
+    config_file = o.value("--config");
+    positional = o.positional;
+    return true;
+  } catch (const cli_usage_error& e) {
+    problem = e.what();
     return false;
   }
-  return true;
 }
 
 bool load(const std::string& file, config& out) {
@@ -218,10 +206,20 @@ int cmd_run(const std::vector<std::string>& args) {
     // is finished first; after shutdown_grace whatever is left is dropped
     // (nothing that got a 250 is lost either way).
     boost::asio::steady_timer drain(io);
-    const auto drain_deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+    auto drain_deadline = std::chrono::steady_clock::time_point::max();
+    bool aborted = false;
     std::function<void()> wait_for_sessions = [&] {
-      if (srv.active_connections() == 0 || std::chrono::steady_clock::now() >= *drain_deadline) {
-        if (auto left = srv.active_connections()) log_info(std::to_string(left) + " connections dropped at shutdown");
+      if (srv.active_connections() > 0 && std::chrono::steady_clock::now() >= drain_deadline) {
+        if (aborted) {
+          io.stop();  // sessions that did not even notice their closed sockets
+          return;
+        }
+        log_info(std::to_string(srv.active_connections()) + " connections dropped at shutdown");
+        srv.abort_sessions();
+        aborted = true;
+        drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      }
+      if (srv.active_connections() == 0) {
         io.stop();
         return;
       }
@@ -233,7 +231,7 @@ int cmd_run(const std::vector<std::string>& args) {
       log_info("signal " + std::to_string(sig) + ": stopping");
       srv.stop();
       queue.stop();
-      *drain_deadline = std::chrono::steady_clock::now() + shutdown_grace;
+      drain_deadline = std::chrono::steady_clock::now() + shutdown_grace;
       wait_for_sessions();
     });
     std::function<void()> wait_hangup = [&] {

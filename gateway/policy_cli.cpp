@@ -19,6 +19,7 @@
 #include "crypto/service.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/cli_text.hpp"
+#include "gateway/cli_args.hpp"
 #include "gateway/config.hpp"
 #include "gateway/probe.hpp"
 #include "policy/classify.hpp"
@@ -83,19 +84,14 @@ std::optional<pol::policy> load_checked(const std::filesystem::path& file) {
 }
 
 int cmd_check(const std::vector<std::string>& args) {
-  std::string config_file;
-  std::vector<std::string> positional;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--config" || args[i] == "-c") {
-      if (i + 1 >= args.size()) return usage(args[i] + " needs a file");
-      config_file = args[++i];
-    } else if (!args[i].empty() && args[i][0] == '-') {
-      return usage("unknown option " + args[i]);
-    } else {
-      positional.push_back(args[i]);
-    }
+  cli_args o;
+  try {
+    o = parse_cli(args, 0, {});
+  } catch (const cli_usage_error& e) {
+    return usage(e.what());
   }
-  if (config_file.empty()) return usage("--config FILE is required");
+  const std::string config_file = o.value("--config");
+  const auto& positional = o.positional;
   if (positional.size() > 1) return usage("check takes at most one POLICY_FILE");
   config cfg;
   if (!load_gateway_config(config_file, cfg)) return 1;
@@ -164,33 +160,37 @@ void parse_fact_option(explain_options& o, const std::string& a, const std::stri
 explain_options parse_explain(const std::vector<std::string>& args) {
   explain_options o;
   o.domain.tls_version = 12;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw usage_error{a + " needs a value"};
-      return args[++i];
-    };
-    if (a == "--config" || a == "-c") o.config_file = value();
-    else if (a == "--from") o.from = value();
-    else if (a == "--to") o.to.push_back(value());
-    else if (a == "--message") o.message_file = value();
-    else if (a == "--listener") o.listener = value(), o.listener_given = true;
-    else if (a == "--auth-user") o.auth_user = value();
-    else if (a == "--json") o.json = true;
-    else if (a == "--offline") o.offline = true;
-    else if (a == "--starttls" || a == "--verified" || a == "--pgp-key" || a == "--smime-cert" ||
-             a == "--tls-version" || a == "--dane" || a == "--mta-sts" || a == "--portal") {
+  static const std::vector<std::string> fact_options = {"--starttls", "--verified", "--pgp-key", "--smime-cert",
+                                                         "--tls-version", "--dane", "--mta-sts", "--portal"};
+  cli_spec spec{.values = {"--from", "--to", "--message", "--listener", "--auth-user", "--failed"},
+                .flags = {"--json", "--offline"},
+                .config_required = false};
+  spec.values.insert(spec.values.end(), fact_options.begin(), fact_options.end());
+  cli_args a;
+  try {
+    a = parse_cli(args, 0, spec);
+  } catch (const cli_usage_error& e) {
+    throw usage_error{e.what()};
+  }
+  if (!a.positional.empty()) throw usage_error{"explain takes no argument '" + a.positional[0] + "'"};
+  o.config_file = a.value("--config");
+  o.from = a.value("--from");
+  o.to = a.all("--to");
+  o.message_file = a.value("--message");
+  o.listener_given = a.has("--listener");
+  o.listener = a.value("--listener", o.listener);
+  o.auth_user = a.value("--auth-user");
+  o.json = a.has("--json");
+  o.offline = a.has("--offline");
+  for (const auto& name : fact_options)
+    for (const auto& v : a.all(name)) {
       o.facts_given = true;
-      parse_fact_option(o, a, value());
+      parse_fact_option(o, name, v);
     }
-    else if (a == "--failed") {
-      auto v = value();
-      auto m = pol::parse_method(v);
-      if (!m) throw usage_error{"--failed takes a method (pgp, smime, tls, portal, plain), not '" + v + "'"};
-      o.failed.push_back(*m);
-    } else {
-      throw usage_error{a.empty() || a[0] != '-' ? "explain takes no argument '" + a + "'" : "unknown option " + a};
-    }
+  for (const auto& v : a.all("--failed")) {
+    auto m = pol::parse_method(v);
+    if (!m) throw usage_error{"--failed takes a method (pgp, smime, tls, portal, plain), not '" + v + "'"};
+    o.failed.push_back(*m);
   }
   if (o.config_file.empty()) throw usage_error{"--config FILE is required"};
   if (o.to.empty()) throw usage_error{"--to ADDR is required (at least one)"};

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "dns/resolver.hpp"
+#include "gateway/cli_args.hpp"
 #include "gateway/cli_text.hpp"
 #include "gateway/config.hpp"
 #include "gateway/log.hpp"
@@ -187,32 +188,22 @@ void log_exception(std::exception_ptr e) {
 }  // namespace
 
 int run_probe_command(const std::vector<std::string>& args) {
-  std::string config_file;
-  bool json = false;
-  size_t burst = 0;
-  std::vector<std::string> positional;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    if (a == "--config" || a == "-c") {
-      if (i + 1 >= args.size()) return usage(a + " needs a file");
-      config_file = args[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_file = a.substr(9);
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--burst") {
-      if (i + 1 >= args.size()) return usage("--burst needs a number");
-      const auto& v = args[++i];
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), burst);
-      if (ec != std::errc{} || p != v.data() + v.size() || burst < 1 || burst > 100000)
-        return usage("--burst takes a number from 1 to 100000");
-    } else if (!a.empty() && a[0] == '-') {
-      return usage("unknown option " + a);
-    } else {
-      positional.push_back(a);
-    }
+  cli_args o;
+  try {
+    o = parse_cli(args, 0, {.values = {"--burst"}, .flags = {"--json"}});
+  } catch (const cli_usage_error& e) {
+    return usage(e.what());
   }
-  if (config_file.empty()) return usage("--config FILE is required");
+  const std::string config_file = o.value("--config");
+  const bool json = o.has("--json");
+  const auto& positional = o.positional;
+  size_t burst = 0;
+  if (o.has("--burst")) {
+    const auto v = o.value("--burst");
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), burst);
+    if (ec != std::errc{} || p != v.data() + v.size() || burst < 1 || burst > 100000)
+      return usage("--burst takes a number from 1 to 100000");
+  }
   if (positional.size() != 1) return usage("probe takes one DOMAIN");
   std::string domain = dns::canonical_name(positional[0]);
   if (domain.empty() || dns::build_query(domain, dns::rr_type::a, 0).empty()) return usage("invalid domain " + positional[0]);

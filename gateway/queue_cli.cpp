@@ -19,6 +19,7 @@
 #include "gateway/control.hpp"
 #include "gateway/database.hpp"
 #include "gateway/queue_state.hpp"
+#include "gateway/cli_args.hpp"
 #include "gateway/cli_text.hpp"
 
 namespace sealgate::gateway {
@@ -46,25 +47,21 @@ struct options {
 };
 
 options parse(const std::vector<std::string>& args, bool report) {
-  options o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    auto value = [&](const char* name) {
-      if (i + 1 >= args.size()) throw usage_error{std::string(name) + " needs a value"};
-      return args[++i];
-    };
-    if (a == "--config" || a == "-c") o.config_file = value("--config");
-    else if (a.rfind("--config=", 0) == 0) o.config_file = a.substr(9);
-    else if (a == "--json") o.json = true;
-    else if (report && a == "--since") o.since = value("--since");
-    else if (report && a == "--by") o.by = value("--by");
-    else if (report && a == "--format") o.format = value("--format");
-    else if (report && a == "--message") o.message = value("--message");
-    else if (!a.empty() && a[0] == '-') throw usage_error{"unknown option " + a};
-    else o.positional.push_back(a);
+  cli_args a;
+  try {
+    a = report ? parse_cli(args, 0, {.values = {"--since", "--by", "--format", "--message"}, .flags = {"--json"}})
+               : parse_cli(args, 0, {.values = {}, .flags = {"--json"}});
+  } catch (const cli_usage_error& e) {
+    throw usage_error{e.what()};
   }
-  if (o.config_file.empty()) throw usage_error{"--config FILE is required"};
-  if (o.json) o.format = "json";
+  options o;
+  o.config_file = a.value("--config");
+  o.positional = a.positional;
+  o.json = a.has("--json");
+  o.since = a.value("--since");
+  o.by = a.value("--by", o.by);
+  o.format = o.json ? "json" : a.value("--format", o.format);
+  o.message = a.value("--message");
   return o;
 }
 

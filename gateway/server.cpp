@@ -43,7 +43,7 @@ struct server::shared_state {
   std::atomic<bool> stopping{false};
   // Live sessions, for stop(): each is told on its own strand.
   std::mutex sessions_mutex;
-  std::unordered_map<void*, std::function<void()>> on_stop;
+  std::unordered_map<void*, std::function<void(bool)>> on_stop;  // argument: abort (close now)
 };
 
 namespace {
@@ -215,9 +215,9 @@ class session : public std::enable_shared_from_this<session> {
                    [](std::exception_ptr e) { log_exception(e, "watchdog"); });
     {
       std::lock_guard lock(state_->sessions_mutex);
-      state_->on_stop[this] = [weak = weak_from_this(), ex = socket_.get_executor()] {
-        asio::post(ex, [weak] {
-          if (auto self = weak.lock()) self->begin_shutdown();
+      state_->on_stop[this] = [weak = weak_from_this(), ex = socket_.get_executor()](bool abort) {
+        asio::post(ex, [weak, abort] {
+          if (auto self = weak.lock()) abort ? self->abort() : self->begin_shutdown();
         });
       };
     }
@@ -300,6 +300,14 @@ class session : public std::enable_shared_from_this<session> {
       error_code ec;
       lowest().cancel(ec);
     }
+  }
+
+  // On the session's strand: whatever it is waiting for ends with an error,
+  // and the session ends without a reply.
+  void abort() {
+    if (closed_) return;
+    error_code ec;
+    lowest().close(ec);
   }
 
   awaitable<bool> handshake() {
@@ -509,7 +517,12 @@ void server::stop() {
     acceptor->close(ec);
   }
   std::lock_guard lock(state_->sessions_mutex);
-  for (auto& [key, notify] : state_->on_stop) notify();
+  for (auto& [key, notify] : state_->on_stop) notify(false);
+}
+
+void server::abort_sessions() {
+  std::lock_guard lock(state_->sessions_mutex);
+  for (auto& [key, notify] : state_->on_stop) notify(true);
 }
 
 size_t server::active_connections() const { return state_->connections.load(); }

@@ -24,6 +24,9 @@ class server {
   // command gets 421 at once; one receiving or committing a message finishes
   // it (so that a message made durable gets its 250) and gets 421 after.
   void stop();
+  // After stop(): closes the connections of the sessions still running (their
+  // clients got no 250 for what they were sending, and will send it again).
+  void abort_sessions();
 
   size_t active_connections() const;
 
