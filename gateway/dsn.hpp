@@ -49,6 +49,11 @@ bool notify_wants(std::string_view notify, dsn_kind kind);
 // without recipients.
 std::string make_dsn(const dsn_input& input);
 
+// Whether the report is an internationalised one (RFC 6533: the original
+// message was SMTPUTF8): message/global-delivery-status, "utf-8" addresses as
+// they are, message/global-headers. Such a DSN must itself be sent with SMTPUTF8.
+bool dsn_is_global(const dsn_input& input);
+
 // The header block of a message (its header lines, CRLF, without the empty line).
 std::string header_block(std::string_view content);
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 using namespace sealgate::gateway;
@@ -145,4 +146,42 @@ TEST(Dsn, HeaderFieldIsFoundUnfoldedAndCaseInsensitively) {
 TEST(Dsn, HeaderBlockStopsAtTheEmptyLine) {
   EXPECT_EQ(header_block("A: 1\r\nB: 2\r\n\r\nbody\r\n"), "A: 1\r\nB: 2\r\n");
   EXPECT_EQ(header_block("A: 1\r\n"), "A: 1\r\n");
+}
+
+TEST(Dsn, SmtputfMessageGetsAnInternationalisedReport) {
+  // RFC 6533: addresses as they are, in a message/global-delivery-status part.
+  auto in = failure_input();
+  in.params.smtputf8 = true;
+  in.params.ret = "HDRS";
+  in.sender = "klinik@bücher.example";
+  in.recipients[0].address = "δοκιμή@παράδειγμα.example";
+  in.recipients[0].orcpt = "";
+  ASSERT_TRUE(dsn_is_global(in));
+  auto m = make_dsn(in);
+  EXPECT_NE(m.find("To: <klinik@bücher.example>\r\n"), std::string::npos);
+  EXPECT_NE(m.find("Content-Type: text/plain; charset=utf-8\r\n"), std::string::npos);
+  EXPECT_NE(m.find("<δοκιμή@παράδειγμα.example>: 550 5.1.1"), std::string::npos);
+  EXPECT_NE(m.find("Content-Type: message/global-delivery-status\r\n"), std::string::npos);
+  EXPECT_NE(m.find("Final-Recipient: utf-8; δοκιμή@παράδειγμα.example\r\n"), std::string::npos);
+  EXPECT_NE(m.find("Content-Type: message/global-headers\r\n"), std::string::npos);
+  EXPECT_EQ(m.find("message/delivery-status"), std::string::npos);
+  EXPECT_EQ(m.find("HbA1c"), std::string::npos);  // still no body
+}
+
+TEST(Dsn, OnlyWellFormedUtf8PassesIntoAGlobalReport) {
+  auto in = failure_input();
+  in.params.smtputf8 = true;
+  // An overlong '/', a lone continuation byte, a surrogate and a cut-off sequence.
+  in.recipients[0].address = std::string("a\xC0\xAF" "b\x80" "c\xED\xA0\x80" "d\xE2\x82@example.org");
+  auto m = make_dsn(in);
+  EXPECT_NE(m.find("Final-Recipient: utf-8; a??b?c???d??@example.org\r\n"), std::string::npos);
+}
+
+TEST(Dsn, AsciiReportNeverCarriesEightBitOctets) {
+  auto in = failure_input();
+  in.recipients[0].address = "δ@example.org";  // not SMTPUTF8: the classic report
+  ASSERT_FALSE(dsn_is_global(in));
+  auto m = make_dsn(in);
+  EXPECT_NE(m.find("Final-Recipient: rfc822; ??@example.org\r\n"), std::string::npos);
+  EXPECT_TRUE(std::all_of(m.begin(), m.end(), [](char c) { return static_cast<unsigned char>(c) < 128; }));
 }
