@@ -397,17 +397,36 @@ struct pending_recipient {
   std::vector<method> failed;
 };
 
-// Decides, acts and sends for the due recipients of one domain.
+// Decides, acts and sends for the due recipients of one domain. Facts are
+// looked up only where the policy can read them (policy::needed_facts): a
+// recipient whose rule holds or rejects costs no DNS query and no key search,
+// and is given unknown facts, which could only make decide() defer.
 asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, std::vector<size_t> indexes,
-                                     std::shared_ptr<const std::string> content, policy::message_facts facts) {
+                                     std::shared_ptr<const std::string> content,
+                                     std::shared_ptr<const policy::message_facts> facts) {
   const auto& env = p.message->envelope;
-  destination_facts destination = co_await s->services.domain_facts(domain);
-  if (!destination.takes_mail) {
-    for (size_t i : indexes)
-      finish_recipient(s, p, i, rcpt_state::bounced, destination.status, destination.reason, "none", nullptr, nullptr);
-    co_return;
+  std::map<size_t, std::vector<policy::class_match>> classes;
+  bool domain_needed = false;
+  for (size_t i : indexes) {
+    policy::decide_input in;
+    in.envelope = {env.sender, env.recipients[i].recipient, env.listener, env.auth_user};
+    in.classes = policy::classify(*p.policy, *facts, in.envelope);
+    in.portal_configured = s->services.portal_configured;
+    domain_needed = domain_needed || policy::needed_facts(*p.policy, in).domain;
+    classes[i] = std::move(in.classes);
   }
-  const policy::domain_facts& dfacts = destination.policy;
+  // Later rounds only remove methods, so they never need more than the first.
+  policy::domain_facts dfacts = policy::unknown_domain();
+  if (domain_needed) {
+    destination_facts destination = co_await s->services.domain_facts(domain);
+    if (!destination.takes_mail) {
+      for (size_t i : indexes)
+        finish_recipient(s, p, i, rcpt_state::bounced, destination.status, destination.reason, "none", nullptr,
+                         nullptr);
+      co_return;
+    }
+    dfacts = destination.policy;
+  }
   std::vector<pending_recipient> round;
   for (size_t i : indexes) round.push_back({i, {}});
   std::map<size_t, policy::key_facts> keys;
@@ -446,14 +465,17 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
 
     for (const auto& r : round) {
       const auto& rcpt = env.recipients[r.index];
-      if (!keys.count(r.index)) keys[r.index] = co_await s->services.key_facts(rcpt.recipient);
       policy::decide_input in;
       in.envelope = {env.sender, rcpt.recipient, env.listener, env.auth_user};
-      in.classes = policy::classify(*p.policy, facts, in.envelope);
+      in.classes = classes[r.index];
       in.domain = dfacts;
-      in.keys = keys[r.index];
       in.portal_configured = s->services.portal_configured;
       in.failed = r.failed;
+      in.keys = policy::unknown_keys();
+      if (policy::needed_facts(*p.policy, in).keys) {
+        if (!keys.count(r.index)) keys[r.index] = co_await s->services.key_facts(rcpt.recipient);
+        in.keys = keys[r.index];
+      }
       policy::decision d = policy::decide(*p.policy, in);
       std::string name(policy::to_string(d.chosen));
       switch (d.chosen) {
@@ -631,9 +653,9 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
     auto content = std::make_shared<std::string>(m->file_size - m->content_offset, '\0');
     ssize_t n = ::pread(fd, content->data(), content->size(), static_cast<off_t>(m->content_offset));
     if (n != static_cast<ssize_t>(content->size())) throw std::runtime_error("cannot read the spool file");
-    policy::message_facts facts = policy::read_message(*content);
+    auto facts = std::make_shared<const policy::message_facts>(policy::read_message(*content));
     if (s->db) {
-      std::string message_id = header_value(facts, "Message-ID");
+      std::string message_id = header_value(*facts, "Message-ID");
       if (!message_id.empty()) s->db->set_message_id(id, message_id);
     }
     std::shared_ptr<const std::string> shared = content;
