@@ -619,11 +619,12 @@ asio::awaitable<void> close_pass(state_ptr s, pass& p) {
 }
 
 asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
-  auto m = load_queued(s->settings.spool_dir, id);
-  if (!m) co_return;  // deleted by an operator, or already finished
-  // An operator's `sealgate queue delete` takes the same lock.
+  if (!valid_queue_id(id)) co_return;
+  // An operator's `sealgate queue delete` takes the same lock. The file is
+  // opened once: the lock, the envelope, the status and the content (one
+  // read for a small message) all come through this descriptor.
   int fd = ::open(queue_file(s->settings.spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) co_return;
+  if (fd < 0) co_return;  // deleted by an operator, or already finished
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     s->schedule(id, unix_now() + 5);
@@ -633,6 +634,9 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
     int fd;
     ~closer() { ::close(fd); }
   } lock_holder{fd};
+  auto content = std::make_shared<std::string>();
+  auto m = read_queued(fd, s->settings.spool_dir, id, content.get());
+  if (!m) co_return;  // its envelope does not parse: left for an operator
 
   pass p;
   p.id = id;
@@ -650,9 +654,11 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
     by_domain[domain_of(m->envelope.recipients[i].recipient)].push_back(i);
   }
   if (!by_domain.empty()) {
-    auto content = std::make_shared<std::string>(m->file_size - m->content_offset, '\0');
-    ssize_t n = ::pread(fd, content->data(), content->size(), static_cast<off_t>(m->content_offset));
-    if (n != static_cast<ssize_t>(content->size())) throw std::runtime_error("cannot read the spool file");
+    if (content->size() != m->file_size - m->content_offset) {  // a large message: read now that it is needed
+      content->resize(m->file_size - m->content_offset);
+      ssize_t n = ::pread(fd, content->data(), content->size(), static_cast<off_t>(m->content_offset));
+      if (n != static_cast<ssize_t>(content->size())) throw std::runtime_error("cannot read the spool file");
+    }
     auto facts = std::make_shared<const policy::message_facts>(policy::read_message(*content));
     if (s->db) {
       std::string message_id = header_value(*facts, "Message-ID");
