@@ -111,6 +111,8 @@ database::database(const std::filesystem::path& file) : file_(file) {
           " WHERE queue_id=?1 AND idx=?2",
           update_recipient_);
   prepare("UPDATE messages SET message_id=? WHERE queue_id=? AND message_id IS NULL", update_message_id_);
+  prepare("BEGIN", begin_);
+  prepare("COMMIT", commit_);
   for (const char* suffix : {"-wal", "-shm"}) {
     auto side = file.string() + suffix;
     ::chmod(side.c_str(), 0600);
@@ -124,7 +126,7 @@ database::~database() {
   }
   queue_wake_.notify_all();
   if (writer_.joinable()) writer_.join();
-  for (auto* st : {insert_, insert_recipient_, insert_attempt_, update_recipient_, update_message_id_})
+  for (auto* st : {insert_, insert_recipient_, insert_attempt_, update_recipient_, update_message_id_, begin_, commit_})
     sqlite3_finalize(st);
   sqlite3_close(db_);
 }
@@ -132,6 +134,13 @@ database::~database() {
 void database::prepare(const char* sql, sqlite3_stmt*& st) {
   if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK)
     throw std::runtime_error(file_.string() + ": " + sqlite3_errmsg(db_));
+}
+
+void database::step(sqlite3_stmt* st) {
+  int rc = sqlite3_step(st);
+  std::string why = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db_);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) throw std::runtime_error("database: " + why);
 }
 
 void database::exec(const char* sql) {
@@ -182,7 +191,7 @@ void database::record_attempts(const std::vector<attempt_row>& rows) { write({},
 void database::write(const std::vector<std::pair<std::string, std::string>>& message_ids,
                      const std::vector<attempt_row>& rows) {
   std::lock_guard lock(mutex_);
-  exec("BEGIN");
+  step(begin_);
   for (const auto& [queue_id, message_id] : message_ids) {
     bind_text(update_message_id_, 1, message_id, false);
     bind_text(update_message_id_, 2, queue_id, false);
@@ -190,7 +199,7 @@ void database::write(const std::vector<std::pair<std::string, std::string>>& mes
     sqlite3_reset(update_message_id_);
   }
   for (const auto& r : rows) write_row(r);
-  exec("COMMIT");
+  step(commit_);
 }
 
 // One row: its attempt, then its recipient's current state. Called inside

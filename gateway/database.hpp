@@ -66,6 +66,7 @@ class database {
 
  private:
   void exec(const char* sql);
+  void step(sqlite3_stmt* st);  // runs a prepared statement without result rows; throws on failure
   void prepare(const char* sql, sqlite3_stmt*& st);
   void run_writer();
   // One transaction: message ids, then rows. Throws std::runtime_error.
@@ -78,6 +79,8 @@ class database {
   sqlite3_stmt* insert_attempt_ = nullptr;
   sqlite3_stmt* update_recipient_ = nullptr;
   sqlite3_stmt* update_message_id_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;  // the writer's BEGIN and COMMIT, prepared once
+  sqlite3_stmt* commit_ = nullptr;
   std::mutex mutex_;  // the connection and its statements
 
   // The writer thread's queue.
