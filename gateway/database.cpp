@@ -110,6 +110,9 @@ database::database(const std::filesystem::path& file) : file_(file) {
           " final_at=CASE WHEN ?3 IN ('delivered','bounced','expired','deleted') THEN ?14 ELSE NULL END"
           " WHERE queue_id=?1 AND idx=?2",
           update_recipient_);
+  prepare("UPDATE messages SET message_id=? WHERE queue_id=? AND message_id IS NULL", update_message_id_);
+  prepare("BEGIN", begin_);
+  prepare("COMMIT", commit_);
   for (const char* suffix : {"-wal", "-shm"}) {
     auto side = file.string() + suffix;
     ::chmod(side.c_str(), 0600);
@@ -123,13 +126,21 @@ database::~database() {
   }
   queue_wake_.notify_all();
   if (writer_.joinable()) writer_.join();
-  for (auto* st : {insert_, insert_recipient_, insert_attempt_, update_recipient_}) sqlite3_finalize(st);
+  for (auto* st : {insert_, insert_recipient_, insert_attempt_, update_recipient_, update_message_id_, begin_, commit_})
+    sqlite3_finalize(st);
   sqlite3_close(db_);
 }
 
 void database::prepare(const char* sql, sqlite3_stmt*& st) {
   if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK)
     throw std::runtime_error(file_.string() + ": " + sqlite3_errmsg(db_));
+}
+
+void database::step(sqlite3_stmt* st) {
+  int rc = sqlite3_step(st);
+  std::string why = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db_);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) throw std::runtime_error("database: " + why);
 }
 
 void database::exec(const char* sql) {
@@ -175,33 +186,39 @@ void database::record_accepted(const std::vector<const spooled_envelope*>& messa
   exec("COMMIT");
 }
 
-void database::record_attempts(const std::vector<attempt_row>& rows) {
+void database::record_attempts(const std::vector<attempt_row>& rows) { write({}, rows); }
+
+void database::write(const std::vector<std::pair<std::string, std::string>>& message_ids,
+                     const std::vector<attempt_row>& rows) {
   std::lock_guard lock(mutex_);
-  exec("BEGIN");
-  for (const auto& r : rows) {
-    // The recipient row exists from acceptance; after a crash that lost the
-    // acceptance group's rows it may not, so make sure of it first.
-    bind_text(insert_recipient_, 1, r.queue_id, false);
-    sqlite3_bind_int64(insert_recipient_, 2, static_cast<int64_t>(r.index));
-    bind_text(insert_recipient_, 3, r.address, false);
-    bind_text(insert_recipient_, 4, domain_of(r.address), false);
-    bind_text(insert_recipient_, 5, "queued", false);
-    sqlite3_bind_int64(insert_recipient_, 6, r.at);
-    sqlite3_step(insert_recipient_);
-    sqlite3_reset(insert_recipient_);
-    if (r.attempted) {
-      auto* a = insert_attempt_;
-      bind_text(a, 1, r.queue_id, false);
-      sqlite3_bind_int64(a, 2, static_cast<int64_t>(r.index));
-      sqlite3_bind_int64(a, 3, r.at);
-      bind_text(a, 4, r.outcome, false);
-      int i = 5;
-      for (const auto* f : {&r.method, &r.rule, &r.policy_sha256, &r.mx_host, &r.mx_address, &r.tls_protocol,
-                            &r.tls_cipher, &r.certificate, &r.reply})
-        bind_text(a, i++, *f, true);
-      sqlite3_step(a);
-      sqlite3_reset(a);
-    }
+  step(begin_);
+  for (const auto& [queue_id, message_id] : message_ids) {
+    bind_text(update_message_id_, 1, message_id, false);
+    bind_text(update_message_id_, 2, queue_id, false);
+    sqlite3_step(update_message_id_);
+    sqlite3_reset(update_message_id_);
+  }
+  for (const auto& r : rows) write_row(r);
+  step(commit_);
+}
+
+// One row: its attempt, then its recipient's current state. Called inside
+// write()'s transaction, with mutex_ held.
+void database::write_row(const attempt_row& r) {
+  if (r.attempted) {
+    auto* a = insert_attempt_;
+    bind_text(a, 1, r.queue_id, false);
+    sqlite3_bind_int64(a, 2, static_cast<int64_t>(r.index));
+    sqlite3_bind_int64(a, 3, r.at);
+    bind_text(a, 4, r.outcome, false);
+    int i = 5;
+    for (const auto* f : {&r.method, &r.rule, &r.policy_sha256, &r.mx_host, &r.mx_address, &r.tls_protocol,
+                          &r.tls_cipher, &r.certificate, &r.reply})
+      bind_text(a, i++, *f, true);
+    sqlite3_step(a);
+    sqlite3_reset(a);
+  }
+  auto update = [&] {
     auto* u = update_recipient_;
     bind_text(u, 1, r.queue_id, false);
     sqlite3_bind_int64(u, 2, static_cast<int64_t>(r.index));
@@ -215,26 +232,39 @@ void database::record_attempts(const std::vector<attempt_row>& rows) {
     sqlite3_bind_int64(u, 14, r.at);
     sqlite3_step(u);
     sqlite3_reset(u);
-  }
-  exec("COMMIT");
+    return sqlite3_changes(db_) > 0;
+  };
+  if (update()) return;
+  // The recipient row exists from acceptance; after a crash that lost the
+  // acceptance group's rows it may not: create it, then update it.
+  bind_text(insert_recipient_, 1, r.queue_id, false);
+  sqlite3_bind_int64(insert_recipient_, 2, static_cast<int64_t>(r.index));
+  bind_text(insert_recipient_, 3, r.address, false);
+  bind_text(insert_recipient_, 4, domain_of(r.address), false);
+  bind_text(insert_recipient_, 5, "queued", false);
+  sqlite3_bind_int64(insert_recipient_, 6, r.at);
+  sqlite3_step(insert_recipient_);
+  sqlite3_reset(insert_recipient_);
+  update();
 }
 
 void database::set_message_id(const std::string& queue_id, const std::string& message_id) {
-  std::lock_guard lock(mutex_);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, "UPDATE messages SET message_id=? WHERE queue_id=? AND message_id IS NULL", -1, &st,
-                         nullptr) == SQLITE_OK) {
-    bind_text(st, 1, message_id, false);
-    bind_text(st, 2, queue_id, false);
-    sqlite3_step(st);
-  }
-  sqlite3_finalize(st);
+  batch b;
+  b.message_id = {queue_id, message_id};
+  enqueue(std::move(b));
 }
 
 void database::submit(std::vector<attempt_row> rows, std::function<void(bool)> on_committed) {
+  batch b;
+  b.rows = std::move(rows);
+  b.on_committed = std::move(on_committed);
+  enqueue(std::move(b));
+}
+
+void database::enqueue(batch b) {
   {
     std::lock_guard lock(queue_mutex_);
-    queue_.push_back({std::move(rows), std::move(on_committed)});
+    queue_.push_back(std::move(b));
     if (!writer_.joinable()) writer_ = std::thread([this] { run_writer(); });
   }
   queue_wake_.notify_one();
@@ -256,10 +286,14 @@ void database::run_writer() {
       writing_ = true;
     }
     std::vector<attempt_row> rows;
-    for (auto& b : work) rows.insert(rows.end(), std::make_move_iterator(b.rows.begin()), std::make_move_iterator(b.rows.end()));
+    std::vector<std::pair<std::string, std::string>> message_ids;
+    for (auto& b : work) {
+      if (!b.message_id.first.empty()) message_ids.push_back(std::move(b.message_id));
+      rows.insert(rows.end(), std::make_move_iterator(b.rows.begin()), std::make_move_iterator(b.rows.end()));
+    }
     bool ok = true;
     try {
-      record_attempts(rows);
+      write(message_ids, rows);
     } catch (const std::exception& e) {
       // The status files hold the truth: callers keep their files when told
       // the rows are not written, and the next start writes them again.

@@ -53,7 +53,9 @@ class database {
   void submit(std::vector<attempt_row> rows, std::function<void(bool)> on_committed);
   // Writes rows at once, in one transaction (the writer thread and tests).
   void record_attempts(const std::vector<attempt_row>& rows);
-  // Sets the Message-ID of a message (read from its header by the delivery side).
+  // Sets the Message-ID of a message (read from its header by the delivery
+  // side) unless it has one. Queued for the writer thread like submit(), so
+  // it costs the caller no statement and no transaction of its own.
   void set_message_id(const std::string& queue_id, const std::string& message_id);
   // Waits until every submitted row is committed.
   void flush();
@@ -64,21 +66,30 @@ class database {
 
  private:
   void exec(const char* sql);
+  void step(sqlite3_stmt* st);  // runs a prepared statement without result rows; throws on failure
   void prepare(const char* sql, sqlite3_stmt*& st);
   void run_writer();
+  // One transaction: message ids, then rows. Throws std::runtime_error.
+  void write(const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows);
+  void write_row(const attempt_row& r);
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* insert_recipient_ = nullptr;
   sqlite3_stmt* insert_attempt_ = nullptr;
   sqlite3_stmt* update_recipient_ = nullptr;
+  sqlite3_stmt* update_message_id_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;  // the writer's BEGIN and COMMIT, prepared once
+  sqlite3_stmt* commit_ = nullptr;
   std::mutex mutex_;  // the connection and its statements
 
   // The writer thread's queue.
   struct batch {
     std::vector<attempt_row> rows;
     std::function<void(bool)> on_committed;
+    std::pair<std::string, std::string> message_id;  // (queue id, Message-ID) when set
   };
+  void enqueue(batch b);
   std::mutex queue_mutex_;
   std::condition_variable queue_wake_, queue_idle_;
   std::vector<batch> queue_;

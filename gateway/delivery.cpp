@@ -397,17 +397,36 @@ struct pending_recipient {
   std::vector<method> failed;
 };
 
-// Decides, acts and sends for the due recipients of one domain.
+// Decides, acts and sends for the due recipients of one domain. Facts are
+// looked up only where the policy can read them (policy::needed_facts): a
+// recipient whose rule holds or rejects costs no DNS query and no key search,
+// and is given unknown facts, which could only make decide() defer.
 asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, std::vector<size_t> indexes,
-                                     std::shared_ptr<const std::string> content, policy::message_facts facts) {
+                                     std::shared_ptr<const std::string> content,
+                                     std::shared_ptr<const policy::message_facts> facts) {
   const auto& env = p.message->envelope;
-  destination_facts destination = co_await s->services.domain_facts(domain);
-  if (!destination.takes_mail) {
-    for (size_t i : indexes)
-      finish_recipient(s, p, i, rcpt_state::bounced, destination.status, destination.reason, "none", nullptr, nullptr);
-    co_return;
+  std::map<size_t, std::vector<policy::class_match>> classes;
+  bool domain_needed = false;
+  for (size_t i : indexes) {
+    policy::decide_input in;
+    in.envelope = {env.sender, env.recipients[i].recipient, env.listener, env.auth_user};
+    in.classes = policy::classify(*p.policy, *facts, in.envelope);
+    in.portal_configured = s->services.portal_configured;
+    domain_needed = domain_needed || policy::needed_facts(*p.policy, in).domain;
+    classes[i] = std::move(in.classes);
   }
-  const policy::domain_facts& dfacts = destination.policy;
+  // Later rounds only remove methods, so they never need more than the first.
+  policy::domain_facts dfacts = policy::unknown_domain();
+  if (domain_needed) {
+    destination_facts destination = co_await s->services.domain_facts(domain);
+    if (!destination.takes_mail) {
+      for (size_t i : indexes)
+        finish_recipient(s, p, i, rcpt_state::bounced, destination.status, destination.reason, "none", nullptr,
+                         nullptr);
+      co_return;
+    }
+    dfacts = destination.policy;
+  }
   std::vector<pending_recipient> round;
   for (size_t i : indexes) round.push_back({i, {}});
   std::map<size_t, policy::key_facts> keys;
@@ -446,14 +465,17 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
 
     for (const auto& r : round) {
       const auto& rcpt = env.recipients[r.index];
-      if (!keys.count(r.index)) keys[r.index] = co_await s->services.key_facts(rcpt.recipient);
       policy::decide_input in;
       in.envelope = {env.sender, rcpt.recipient, env.listener, env.auth_user};
-      in.classes = policy::classify(*p.policy, facts, in.envelope);
+      in.classes = classes[r.index];
       in.domain = dfacts;
-      in.keys = keys[r.index];
       in.portal_configured = s->services.portal_configured;
       in.failed = r.failed;
+      in.keys = policy::unknown_keys();
+      if (policy::needed_facts(*p.policy, in).keys) {
+        if (!keys.count(r.index)) keys[r.index] = co_await s->services.key_facts(rcpt.recipient);
+        in.keys = keys[r.index];
+      }
       policy::decision d = policy::decide(*p.policy, in);
       std::string name(policy::to_string(d.chosen));
       switch (d.chosen) {
@@ -597,11 +619,12 @@ asio::awaitable<void> close_pass(state_ptr s, pass& p) {
 }
 
 asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
-  auto m = load_queued(s->settings.spool_dir, id);
-  if (!m) co_return;  // deleted by an operator, or already finished
-  // An operator's `sealgate queue delete` takes the same lock.
+  if (!valid_queue_id(id)) co_return;
+  // An operator's `sealgate queue delete` takes the same lock. The file is
+  // opened once: the lock, the envelope, the status and the content (one
+  // read for a small message) all come through this descriptor.
   int fd = ::open(queue_file(s->settings.spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) co_return;
+  if (fd < 0) co_return;  // deleted by an operator, or already finished
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     s->schedule(id, unix_now() + 5);
@@ -611,6 +634,9 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
     int fd;
     ~closer() { ::close(fd); }
   } lock_holder{fd};
+  auto content = std::make_shared<std::string>();
+  auto m = read_queued(fd, s->settings.spool_dir, id, content.get());
+  if (!m) co_return;  // its envelope does not parse: left for an operator
 
   pass p;
   p.id = id;
@@ -628,12 +654,14 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
     by_domain[domain_of(m->envelope.recipients[i].recipient)].push_back(i);
   }
   if (!by_domain.empty()) {
-    auto content = std::make_shared<std::string>(m->file_size - m->content_offset, '\0');
-    ssize_t n = ::pread(fd, content->data(), content->size(), static_cast<off_t>(m->content_offset));
-    if (n != static_cast<ssize_t>(content->size())) throw std::runtime_error("cannot read the spool file");
-    policy::message_facts facts = policy::read_message(*content);
+    if (content->size() != m->file_size - m->content_offset) {  // a large message: read now that it is needed
+      content->resize(m->file_size - m->content_offset);
+      ssize_t n = ::pread(fd, content->data(), content->size(), static_cast<off_t>(m->content_offset));
+      if (n != static_cast<ssize_t>(content->size())) throw std::runtime_error("cannot read the spool file");
+    }
+    auto facts = std::make_shared<const policy::message_facts>(policy::read_message(*content));
     if (s->db) {
-      std::string message_id = header_value(facts, "Message-ID");
+      std::string message_id = header_value(*facts, "Message-ID");
       if (!message_id.empty()) s->db->set_message_id(id, message_id);
     }
     std::shared_ptr<const std::string> shared = content;

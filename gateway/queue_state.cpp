@@ -10,8 +10,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "gateway/smtp_syntax.hpp"
@@ -32,13 +30,32 @@ bool number(std::string_view s, T& out) {
   return ec == std::errc{} && p == s.data() + s.size();
 }
 
+// The whole of a small file ("" when it does not exist), with plain reads:
+// this runs once per delivery pass.
 std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  std::string out;
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  struct stat st {};
+  size_t want = ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 4096;
+  for (;;) {
+    size_t have = out.size();
+    out.resize(have + want);
+    ssize_t n = ::read(fd, out.data() + have, want);
+    if (n < 0 && errno == EINTR) {
+      out.resize(have);
+      continue;
+    }
+    out.resize(have + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n <= 0) break;  // end of file (a status file only grows at its end)
+    want = 4096;
+  }
+  ::close(fd);
+  return out;
 }
+
+// Files up to this size are read whole, with one pread, when a pass opens them.
+constexpr uint64_t read_whole_limit = 1024 * 1024;
 }  // namespace
 
 std::string_view to_string(rcpt_state s) {
@@ -137,36 +154,50 @@ std::filesystem::path status_file(const std::filesystem::path& spool_dir, std::s
   return spool_dir / "status" / std::string(id);
 }
 
+bool valid_queue_id(std::string_view id) {
+  return id.size() == 16 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
 std::optional<queued_message> load_queued(const std::filesystem::path& spool_dir, std::string_view id) {
-  // Queue ids are 16 hex digits; anything else is not ours (and must not
-  // become a path outside the spool).
-  if (id.size() != 16 || !std::all_of(id.begin(), id.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }))
-    return std::nullopt;
-  auto path = queue_file(spool_dir, id);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (!valid_queue_id(id)) return std::nullopt;
+  int fd = ::open(queue_file(spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
+  auto m = read_queued(fd, spool_dir, id, nullptr);
+  ::close(fd);
+  return m;
+}
+
+std::optional<queued_message> read_queued(int fd, const std::filesystem::path& spool_dir, std::string_view id,
+                                          std::string* content) {
+  if (content) content->clear();
+  if (!valid_queue_id(id)) return std::nullopt;
   struct stat st {};
-  ::fstat(fd, &st);
-  // The envelope is at the start and ends at the first "\n.\n"; 64 KiB holds
+  if (::fstat(fd, &st) != 0) return std::nullopt;
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  // The envelope is at the start and ends at the first "\n.\n". A small file
+  // is read whole (one read for envelope and content); otherwise 64 KiB hold
   // a thousand recipients with room to spare, and more is read if needed.
   std::string head;
   size_t offset = 0;
-  for (size_t want = 65536;; want *= 4) {
+  for (size_t want = size <= read_whole_limit ? static_cast<size_t>(size) : 65536;; want *= 4) {
     head.resize(want);
     ssize_t n = ::pread(fd, head.data(), want, 0);
     head.resize(n > 0 ? static_cast<size_t>(n) : 0);
     queued_message m;
     if (decode_envelope(head, m.envelope, offset)) {
-      ::close(fd);
       m.content_offset = offset;
-      m.file_size = static_cast<uint64_t>(st.st_size);
+      m.file_size = size;
       m.envelope.content_size = m.file_size - offset;
       m.status = load_status(status_file(spool_dir, id), m.envelope.recipients.size());
+      if (content && head.size() == size) {
+        head.erase(0, offset);
+        *content = std::move(head);
+      }
       return m;
     }
-    if (head.size() < want) break;  // the whole file was read and did not parse
+    if (head.size() < want || head.size() >= size) break;  // the whole file was read and did not parse
   }
-  ::close(fd);
   return std::nullopt;
 }
 

@@ -74,6 +74,17 @@ std::filesystem::path status_file(const std::filesystem::path& spool_dir, std::s
 // (or no longer) in the queue or its envelope does not parse.
 std::optional<queued_message> load_queued(const std::filesystem::path& spool_dir, std::string_view id);
 
+// The same from fd, the message's queue file opened (and locked) by the
+// caller. When the file is small (up to 1 MiB) it is read with one pread
+// and *content gets the message content too; otherwise *content is left
+// empty and the caller reads the content itself when it needs it.
+std::optional<queued_message> read_queued(int fd, const std::filesystem::path& spool_dir, std::string_view id,
+                                          std::string* content);
+
+// A queue id as the spool makes them (16 hex digits): anything else is not
+// ours, and must not become a path outside the spool.
+bool valid_queue_id(std::string_view id);
+
 // Ids of every message in spool/queue/, oldest first (reading only).
 std::vector<std::string> list_queue(const std::filesystem::path& spool_dir);
 

@@ -3,6 +3,7 @@
 #include "gateway/smtp_reply.hpp"
 
 #include <cctype>
+#include <cstring>
 #include <utility>
 
 namespace sealgate::gateway {
@@ -136,25 +137,40 @@ smtp_extensions parse_ehlo_reply(const remote_reply& ehlo) {
 std::string dot_stuff(std::string_view piece, bool& at_line_start, bool last, bool& pending_cr) {
   std::string out;
   out.reserve(piece.size() + piece.size() / 64 + 8);
-  for (char c : piece) {
+  const char* p = piece.data();
+  const char* end = p + piece.size();
+  while (p < end) {
+    char c = *p;
     if (pending_cr) {
       pending_cr = false;
       out += "\r\n";
       at_line_start = true;
-      if (c == '\n') continue;  // the CRLF we just wrote
+      if (c == '\n') {  // the CRLF we just wrote
+        ++p;
+        continue;
+      }
     }
     if (c == '\r') {
       pending_cr = true;
+      ++p;
       continue;
     }
     if (c == '\n') {  // bare LF
       out += "\r\n";
       at_line_start = true;
+      ++p;
       continue;
     }
     if (at_line_start && c == '.') out += '.';
-    out += c;
+    // The rest of the line up to its CR or LF goes out as it is, in one
+    // append (memchr finds both ends quickly; a line normally ends in CRLF).
+    const char* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<size_t>(end - p)));
+    const char* stop = cr ? cr : end;
+    const char* lf = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(stop - p)));
+    if (lf) stop = lf;
+    out.append(p, static_cast<size_t>(stop - p));
     at_line_start = false;
+    p = stop;
   }
   if (last) {
     if (pending_cr) {

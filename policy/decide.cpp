@@ -192,6 +192,35 @@ const rule* select_rule(const policy& p, const envelope_facts& e, const std::vec
   return nullptr;
 }
 
+facts_needed needed_facts(const policy& p, const decide_input& in) {
+  facts_needed n;
+  const rule* r = select_rule(p, in.envelope, in.classes);
+  if (!r) return n;
+  // The same walk as decide(): a method already failed is skipped; one that
+  // always applies ends it (reject and hold before the transport is worked
+  // out, so they read no domain facts; portal reads them for its transport).
+  for (method m : r->methods) {
+    if (std::find(in.failed.begin(), in.failed.end(), m) != in.failed.end()) continue;
+    switch (m) {
+      case method::pgp:
+      case method::smime:
+        n.keys = true;
+        n.domain = true;  // chosen, it travels by SMTP under the domain's demands
+        break;
+      case method::tls:
+      case method::plain: n.domain = true; break;
+      case method::portal:
+        if (!in.portal_configured) break;
+        n.domain = true;
+        return n;
+      case method::reject:
+      case method::hold: return n;
+      case method::defer: break;
+    }
+  }
+  return n;
+}
+
 decision decide(const policy& p, const decide_input& in) {
   decision d;
   std::string classes;

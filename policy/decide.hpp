@@ -76,4 +76,25 @@ struct decision {
 const rule* select_rule(const policy& p, const envelope_facts& e, const std::vector<class_match>& classes);
 decision decide(const policy& p, const decide_input& in);
 
+// Which facts decide() can read for this input. The rule follows from the
+// envelope and the classes alone, and the walk over its methods (minus those
+// in `failed`) ends at the first method that always applies (reject, hold,
+// portal when configured). Key facts matter only when pgp or smime can be
+// reached, domain facts only when a method that travels by SMTP can. Reads
+// envelope, classes, portal_configured and failed; ignores keys and domain.
+// Lets the delivery side skip lookups (a DNS query, a keyring search) that
+// cannot change the decision.
+struct facts_needed {
+  bool keys = false;
+  bool domain = false;
+};
+facts_needed needed_facts(const policy& p, const decide_input& in);
+
+// What to give decide() in place of a fact that was not looked up: unknown,
+// so that a lookup skipped by mistake could only defer, never downgrade.
+inline key_facts unknown_keys() { return {fact::tempfail, fact::tempfail}; }
+inline domain_facts unknown_domain() {
+  return {fact::tempfail, 0, fact::tempfail, dane_state::unknown, mta_sts_state::unknown};
+}
+
 }  // namespace sealgate::policy

@@ -29,6 +29,7 @@ struct script {
   std::vector<outbound_transfer> sent;
   std::map<std::string, policy::domain_facts> facts;  // default: STARTTLS, TLS 1.3, verified
   int fact_lookups = 0;
+  int key_lookups = 0;
 };
 
 asio::awaitable<destination_facts> scripted_facts(script* s, std::string domain) {
@@ -50,7 +51,10 @@ asio::awaitable<destination_facts> scripted_facts(script* s, std::string domain)
   co_return out;
 }
 
-asio::awaitable<policy::key_facts> no_keys(std::string) { co_return policy::key_facts{}; }
+asio::awaitable<policy::key_facts> no_keys(script* s, std::string) {
+  ++s->key_lookups;
+  co_return policy::key_facts{};
+}
 
 asio::awaitable<std::vector<recipient_result>> scripted_send(script* s, outbound_transfer t) {
   s->sent.push_back(t);
@@ -115,7 +119,7 @@ class Delivery : public ::testing::Test {
   void start(std::vector<std::string> ids = {}) {
     delivery_services sv;
     sv.domain_facts = [this](std::string d) { return scripted_facts(&script_, std::move(d)); };
-    sv.key_facts = [](std::string a) { return no_keys(std::move(a)); };
+    sv.key_facts = [this](std::string a) { return no_keys(&script_, std::move(a)); };
     sv.send = [this](outbound_transfer t) { return scripted_send(&script_, std::move(t)); };
     std::function<std::shared_ptr<const policy::policy>()> pol;
     if (policy_) pol = [this] { return policy_; };
@@ -366,6 +370,33 @@ TEST_F(Delivery, ADomainThatTakesNoMailBouncesWithoutAskingThePolicy) {
   ASSERT_EQ(script_.sent.size(), 1u);  // only the DSN
   EXPECT_NE(script_.sent[0].content->find("Status: 5.1.10"), std::string::npos);
   EXPECT_NE(script_.sent[0].content->find("null MX"), std::string::npos);
+}
+
+TEST_F(Delivery, FactsThePolicyCannotReadAreNeverLookedUp) {
+  use_policy(
+      "rules:\n  - name: wait\n    match: {domains: 'held.example'}\n    methods: [hold]\n"
+      "  - name: e2e\n    match: {domains: 'enc.example'}\n    methods: [pgp, tls]\n"
+      "  - name: default\n    methods: [tls]\n");
+  start();
+  // hold reads neither key nor domain facts: no probe, no key search.
+  auto held_id = submit("app@ours.example", {"x@held.example"});
+  run_until([&] { return !rows("SELECT 1 FROM recipients WHERE status = 'held'").empty(); });
+  EXPECT_EQ(script_.fact_lookups, 0);
+  EXPECT_EQ(script_.key_lookups, 0);
+  auto m = load_queued(dir_, held_id);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status[0].detail, "held by policy rule wait");
+  // tls reads the domain's facts, never keys.
+  auto id = submit("app@ours.example", {"y@tls.example"});
+  run_until([&] { return gone(id); });
+  EXPECT_EQ(script_.fact_lookups, 1);
+  EXPECT_EQ(script_.key_lookups, 0);
+  ASSERT_EQ(script_.sent.size(), 1u);
+  // pgp reads keys: one search, then tls (no key found) over the probed domain.
+  auto enc_id = submit("app@ours.example", {"z@enc.example"});
+  run_until([&] { return gone(enc_id); });
+  EXPECT_EQ(script_.fact_lookups, 2);
+  EXPECT_EQ(script_.key_lookups, 1);
 }
 
 TEST_F(Delivery, UnknownFactsDeferWithoutConnecting) {

@@ -236,3 +236,141 @@ TEST(Decide, IsAPureFunction) {
   EXPECT_EQ(a.chosen, b.chosen);
   EXPECT_EQ(a.reasons, b.reasons);
 }
+
+// needed_facts() may only leave out a fact that cannot change the decision:
+// for every rule, class, portal setting and failed set, a fact it calls
+// unneeded is varied over all its values, and decide() must not notice.
+namespace {
+
+const char* needs_policy = R"(rules:
+  - name: hold-only
+    match: {domains: held.example}
+    methods: [hold]
+  - name: reject-only
+    match: {domains: refused.example}
+    methods: [reject]
+    reject_text: not here
+  - name: tls-only
+    match: {domains: tls.example}
+    methods: [tls]
+    on_failure: defer
+  - name: portal-first
+    match: {domains: portal.example}
+    methods: [portal, pgp, tls]
+  - name: pgp-then-hold
+    match: {domains: late.example}
+    methods: [pgp, hold]
+  - name: default
+    methods: [plain]
+)";
+
+struct decision_key {
+  method chosen;
+  std::string rule;
+  tls_level transport;
+  int min_tls_version;
+  on_failure fail;
+  std::vector<std::string> tags;
+  bool operator==(const decision_key&) const = default;
+};
+
+decision_key key_of(const decision& d) {
+  return {d.chosen, d.rule, d.transport, d.min_tls_version, d.on_failure, d.strip_subject_tags};
+}
+
+std::vector<domain_facts> every_domain() {
+  std::vector<domain_facts> out;
+  for (fact starttls : {F, A, T})
+    for (int version : {11, 12, 13})
+      for (fact verified : {F, A, T})
+        for (auto dane : {dane_state::none, dane_state::secure, dane_state::mismatch, dane_state::unknown})
+          for (auto sts : {mta_sts_state::none, mta_sts_state::testing, mta_sts_state::enforce, mta_sts_state::unknown})
+            out.push_back({starttls, starttls == F ? version : 0, verified, dane, sts});
+  return out;
+}
+
+std::vector<key_facts> every_keys() {
+  std::vector<key_facts> out;
+  for (fact pgp : {F, A, T})
+    for (fact smime : {F, A, T}) out.push_back({pgp, smime});
+  return out;
+}
+
+}  // namespace
+
+TEST(NeededFacts, AnUnneededFactNeverChangesTheDecision) {
+  temp_policy t1, t2;
+  std::vector<policy> policies{t1.load(test_policy), t2.load(needs_policy)};
+  const char* recipients[] = {"a@x.example",    "b@e2e.example",  "a@strict.example", "a@dane.example",
+                              "a@held.example", "a@refused.example", "a@tls.example", "a@portal.example",
+                              "a@late.example", "a@other.example"};
+  const std::vector<std::vector<method>> failed_sets{
+      {}, {method::pgp}, {method::tls}, {method::pgp, method::smime}, {method::pgp, method::smime, method::tls},
+      {method::portal}, {method::hold}};
+  auto domains = every_domain();
+  auto keys = every_keys();
+  size_t skipped_keys = 0, skipped_domain = 0;
+  for (const auto& p : policies)
+    for (const char* rcpt : recipients)
+      for (bool phi : {false, true})
+        for (bool portal : {false, true})
+          for (const auto& failed : failed_sets) {
+            decide_input in;
+            in.envelope = {"s@ours.example", rcpt, "smarthost", ""};
+            if (phi) in.classes.push_back({"phi", "header X-Sensitivity equals 'phi'"});
+            in.portal_configured = portal;
+            in.failed = failed;
+            auto need = needed_facts(p, in);
+            std::string where = std::string(rcpt) + (phi ? " phi" : "") + (portal ? " portal" : "") + " failed=" +
+                                std::to_string(failed.size());
+            // Every value of the unneeded fact (member), under every value of the other.
+            auto invariant = [&](auto member, const auto& values, auto unknown, auto other, const auto& others) {
+              for (const auto& o : others) {
+                in.*other = o;
+                in.*member = unknown;
+                auto expected = key_of(decide(p, in));
+                for (const auto& v : values) {
+                  in.*member = v;
+                  ASSERT_TRUE(key_of(decide(p, in)) == expected) << where << ": an unneeded fact changed the decision";
+                }
+              }
+            };
+            if (!need.keys) {
+              ++skipped_keys;
+              invariant(&decide_input::keys, keys, unknown_keys(), &decide_input::domain, domains);
+            }
+            if (!need.domain) {
+              ++skipped_domain;
+              invariant(&decide_input::domain, domains, unknown_domain(), &decide_input::keys, keys);
+            }
+          }
+  // The table above must exercise both skips, or it proves nothing.
+  EXPECT_GT(skipped_keys, 50u);
+  EXPECT_GT(skipped_domain, 20u);
+}
+
+TEST(NeededFacts, FollowTheRuleAndItsWalk) {
+  temp_policy t1, t2;
+  auto base = t1.load(test_policy);
+  auto needs = t2.load(needs_policy);
+  auto need = [](const policy& p, const char* rcpt, bool portal = false, std::vector<method> failed = {}) {
+    decide_input in;
+    in.envelope = {"s@ours.example", rcpt, "smarthost", ""};
+    in.portal_configured = portal;
+    in.failed = std::move(failed);
+    auto n = needed_facts(p, in);
+    return std::string(n.keys ? "keys" : "-") + "," + (n.domain ? "domain" : "-");
+  };
+  EXPECT_EQ(need(needs, "a@held.example"), "-,-");        // hold only: nothing to look up
+  EXPECT_EQ(need(needs, "a@refused.example"), "-,-");     // reject only
+  EXPECT_EQ(need(needs, "a@tls.example"), "-,domain");    // tls only: no key lookup
+  EXPECT_EQ(need(needs, "a@late.example"), "keys,domain");
+  EXPECT_EQ(need(needs, "a@late.example", false, {method::pgp}), "-,-");  // only hold is left
+  EXPECT_EQ(need(needs, "a@other.example"), "-,domain");                  // the default: plain
+  EXPECT_EQ(need(needs, "a@portal.example", true), "-,domain");  // portal configured ends the walk
+  EXPECT_EQ(need(needs, "a@portal.example", false), "keys,domain");
+  EXPECT_EQ(need(base, "a@x.example"), "keys,domain");
+  EXPECT_EQ(need(base, "a@x.example", false, {method::pgp, method::smime}), "-,domain");
+  EXPECT_EQ(need(base, "b@e2e.example"), "keys,domain");
+  EXPECT_EQ(need(base, "b@e2e.example", false, {method::pgp, method::smime}), "-,-");  // only hold is left
+}

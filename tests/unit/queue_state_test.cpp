@@ -3,7 +3,9 @@
 #include "gateway/queue_state.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -135,4 +137,38 @@ TEST_F(QueueState, AnEnvelopeLongerThanTheFirstReadIsStillRead) {
   auto m = load_queued(dir_, "00000000000000CD");
   ASSERT_TRUE(m);
   EXPECT_EQ(m->envelope.recipients.size(), 3000u);
+}
+
+TEST_F(QueueState, ReadQueuedGivesASmallMessagesContentFromTheSameRead) {
+  spool_message("00000000000000EF", 2);
+  append_status(status_file(dir_, "00000000000000EF"), {{1, {rcpt_state::delivered, 5, 1, 0, false, "tls", "250 ok"}}});
+  int fd = ::open(queue_file(dir_, "00000000000000EF").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string content = "stale";
+  auto m = read_queued(fd, dir_, "00000000000000EF", &content);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(content, "Subject: x\r\n\r\nbody\r\n");
+  EXPECT_EQ(m->envelope.content_size, content.size());
+  EXPECT_EQ(m->status[1].state, rcpt_state::delivered);
+  EXPECT_FALSE(read_queued(fd, dir_, "../../etc/passwd", &content));
+  ::close(fd);
+}
+
+TEST_F(QueueState, ReadQueuedLeavesALargeMessagesContentToTheCaller) {
+  spooled_envelope e;
+  e.queue_id = "0000000000000ABC";
+  e.sender = "app@ours.example";
+  e.listener = e.client_address = e.helo = "x";
+  e.recipients.push_back({"r@example.org", {}});
+  std::string body(2 * 1024 * 1024, 'a');
+  std::ofstream(queue_file(dir_, e.queue_id), std::ios::binary) << encode_envelope(e) << body;
+  int fd = ::open(queue_file(dir_, e.queue_id).c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string content = "stale";
+  auto m = read_queued(fd, dir_, e.queue_id, &content);
+  ::close(fd);
+  ASSERT_TRUE(m);
+  EXPECT_TRUE(content.empty());
+  EXPECT_EQ(m->envelope.content_size, body.size());
+  EXPECT_EQ(m->file_size - m->content_offset, body.size());
 }

@@ -14,6 +14,7 @@
 #include <boost/beast/_experimental/test/stream.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 
 #include "crypto/tls_context.hpp"
 #include "gateway/smtp_client.hpp"
@@ -337,6 +338,60 @@ TEST(SmtpDotStuff, PiecesBareLineEndsAndTheFinalDot) {
   EXPECT_EQ(dot_stuff("", b2, true, c2), ".\r\n");
   bool b3 = true, c3 = false;
   EXPECT_EQ(dot_stuff(".\r\n", b3, true, c3), "..\r\n.\r\n");
+}
+
+// dot_stuff copies whole runs of a line at once; it must give exactly what
+// the rule does one character at a time, however the content is cut into
+// pieces and whatever mix of CR, LF, dots and text it holds.
+TEST(SmtpDotStuff, RunsGiveTheSameOctetsAsOneCharacterAtATime) {
+  auto reference = [](std::string_view content) {
+    std::string out;
+    bool bol = true, pending = false;
+    auto feed = [&](char c) {
+      if (pending) {
+        pending = false;
+        out += "\r\n";
+        bol = true;
+        if (c == '\n') return;
+      }
+      if (c == '\r') {
+        pending = true;
+        return;
+      }
+      if (c == '\n') {
+        out += "\r\n";
+        bol = true;
+        return;
+      }
+      if (bol && c == '.') out += '.';
+      out += c;
+      bol = false;
+    };
+    for (char c : content) feed(c);
+    if (pending) {
+      out += "\r\n";
+      bol = true;
+    }
+    if (!bol) out += "\r\n";
+    return out + ".\r\n";
+  };
+  std::mt19937 rng(20251126);
+  const char alphabet[] = {'\r', '\n', '.', 'a', 'b', ' '};
+  for (int round = 0; round < 3000; ++round) {
+    std::string content(rng() % 40, ' ');
+    for (auto& c : content) c = alphabet[rng() % sizeof alphabet];
+    std::vector<size_t> cuts;
+    for (size_t at = 0; at < content.size(); at += 1 + rng() % 7) cuts.push_back(at);
+    cuts.push_back(content.size());
+    std::string out;
+    bool bol = true, cr = false;
+    size_t from = 0;
+    for (size_t i = 0; i < cuts.size(); ++i) {
+      out += dot_stuff(std::string_view(content).substr(from, cuts[i] - from), bol, i + 1 == cuts.size(), cr);
+      from = cuts[i];
+    }
+    ASSERT_EQ(out, reference(content)) << "round " << round;
+  }
 }
 
 // -- deadlines, over real TCP -----------------------------------------------------------
