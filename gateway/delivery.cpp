@@ -376,6 +376,7 @@ asio::awaitable<void> spool_dsn(state_ptr s, dsn_kind kind, const pass& p, std::
   e.client_address = "127.0.0.1";
   e.helo = s->settings.hostname;
   e.sender = "";
+  e.params.smtputf8 = dsn_is_global(in);  // RFC 6533: a report with UTF-8 addresses needs SMTPUTF8 on its way
   e.recipients = {parsed_rcpt{p.message->envelope.sender, {}}};
   e.content_size = text.size();
   std::string dsn_id = e.queue_id;

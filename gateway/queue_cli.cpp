@@ -291,15 +291,22 @@ int show_message(const config& cfg, const std::string& id, bool json) {
 
 int cmd_delete(const config& cfg, const std::string& id) {
   auto path = queue_file(cfg.spool, id);
-  auto m = load_queued(cfg.spool, id);
-  if (!m) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     std::cerr << "sealgate: " << id << ": no such message in the queue\n";
     return 1;
   }
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    if (fd >= 0) ::close(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
     std::cerr << "sealgate: " << id << ": being delivered right now; try again in a moment\n";
+    return 1;
+  }
+  // Read under the lock: a pass that ended just before may have delivered
+  // recipients (or removed the message) since the file was opened.
+  auto m = load_queued(cfg.spool, id);
+  if (!m) {
+    ::close(fd);
+    std::cerr << "sealgate: " << id << ": no such message in the queue\n";
     return 1;
   }
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
