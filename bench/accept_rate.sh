@@ -90,6 +90,7 @@ fi
 install_cleanup
 make_work "$SEALGATE" "$repo"
 pf_dir=$work/postfix
+fresh_fs postfix
 pf_etc=$pf_dir/etc
 pf_queue=$pf_dir/queue
 pf_dirs=("$pf_dir")
@@ -114,7 +115,7 @@ run_load() {
 }
 
 say "accept_rate: $N messages of $SIZE bytes, $SESSIONS parallel sessions, $per_session"
-say "  machine: $(nproc) CPUs, $(uname -r), work directory $work ($fstype)"
+say "  machine: $(nproc) CPUs, $(uname -r), work directory $work ($fstype); $([ "${BENCH_FRESH_FS:-1}" = 1 ] && echo "each server's queue on a fresh journaled ext4 (loop)" || echo "queues in the work directory")"
 say "  load average now: $(cut -d' ' -f1-3 /proc/loadavg) (anything well above 0 on $(nproc) CPUs makes the rates noisy)"
 say "  sealgate: $SEALGATE (built $sg_built; tree $sg_rev); Postfix $(postconf -d -h mail_version 2>/dev/null); smtp-source $SMTP_SOURCE"
 
@@ -205,7 +206,7 @@ sg_kib=
 sg_fsyncs=
 sg_port=$(helper free-port)
 sg_dir=$work/sealgate
-mkdir -p "$sg_dir"
+fresh_fs sealgate
 cat >"$sg_dir/sealgate.yaml" <<EOF
 hostname: bench.test
 listeners:

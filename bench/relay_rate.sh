@@ -107,6 +107,7 @@ install_cleanup
 make_work "$SEALGATE" "$repo"
 sink_dir=$work/sink
 pf_dir=$work/postfix
+fresh_fs postfix
 dns_dir=$work/dns
 pf_dirs=("$pf_dir" "$sink_dir")
 
@@ -174,7 +175,7 @@ count_files() { find "$@" -type f 2>/dev/null | wc -l; }
 vm() { sed -n "s/^$1:[[:space:]]*\\([0-9]*\\) kB/\\1/p" "/proc/$2/status"; }
 
 say "relay_rate: $N messages of $SIZE bytes, $SESSIONS parallel sessions (one message per SMTP session), relayed with forced TLS to a Postfix sink"
-say "  machine: $(nproc) CPUs, $(uname -r), work directory $work ($fstype)"
+say "  machine: $(nproc) CPUs, $(uname -r), work directory $work ($fstype); $([ "${BENCH_FRESH_FS:-1}" = 1 ] && echo "each server's queue on a fresh journaled ext4 (loop)" || echo "queues in the work directory")"
 say "  load average now: $load_start (anything well above 0 on $(nproc) CPUs makes the rates noisy)"
 say "  sealgate: $SEALGATE (built $sg_built; tree $sg_rev); Postfix $(postconf -d -h mail_version 2>/dev/null); $($UNBOUND -V 2>/dev/null | head -1)"
 
@@ -329,7 +330,7 @@ sg_kib=
 next_reply=
 sg_dir=$work/sealgate
 sg_log=$sg_dir/sealgate.log
-mkdir -p "$sg_dir"
+fresh_fs sealgate
 # sg_config PORT: the gateway's configuration, listening on 127.0.0.1:PORT.
 sg_config() {
   cat <<EOF
