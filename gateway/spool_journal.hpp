@@ -15,11 +15,15 @@
 // delivered in the last second before the power went may then be delivered
 // twice, as with Postfix, whose queue file removals are not synced either.
 //
-// Segment format: a line "sealgate-journal 1 BOOT_ID\n", then records
+// Segment format: a line "sealgate-journal 2 BOOT_ID NONCE\n" (NONCE: 32
+// random hex digits, new for every segment), then records
 //   "SGJR" | u32 id length | u64 content length (little-endian) | id | content
-//   | SHA-256 of everything before it in the record
+//   | SHA-256 of NONCE and everything before it in the record
 // A record that is short or fails its digest ends the segment: it is a torn
-// write that no 250 covered.
+// write that no 250 covered, or a record from an earlier use of the file.
+// Retired segments are kept (at most two) and overwritten by later segments,
+// whose fdatasync then writes data only; a retired file's header is zeroed
+// and synced before it gets its "spare-" name, so it can never be replayed.
 #pragma once
 #include <boost/system/error_code.hpp>
 #include <cstdint>
@@ -73,19 +77,23 @@ class spool_journal {
   // closed segment not yet retired. Their queue/ files were written before
   // their records, so once the file system is synced they may go.
   std::vector<std::filesystem::path> rotate();
-  // Removes these segments and fsyncs the directory.
+  // Removes these segments (or keeps them as spares for reuse) and fsyncs the directory.
   boost::system::error_code retire(const std::vector<std::filesystem::path>& segments);
 
  private:
   boost::system::error_code open_segment();
+  bool write_at(std::string_view data);  // at offset_, which it advances
   std::filesystem::path dir_;
   std::string boot_id_;
   int dir_fd_ = -1;
   std::mutex mutex_;  // append against rotate
   int fd_ = -1;       // current segment, -1 when none is open
   uint64_t next_segment_ = 1;
+  uint64_t offset_ = 0;  // where the next record goes in the current segment
+  std::string nonce_;    // the current segment's
   std::filesystem::path current_;
   std::vector<std::filesystem::path> closed_;
+  std::vector<std::filesystem::path> spares_;  // retired, unreadable, ready for reuse
 };
 
 }  // namespace sealgate::gateway

@@ -7,6 +7,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -51,6 +52,15 @@ spooled_envelope sample(const std::string& id) {
   r2.recipient = "\"john doe\"@example.com";
   e.recipients.push_back(r2);
   return e;
+}
+
+// The journal's segments (spare files, kept for reuse, are not segments).
+std::vector<std::filesystem::path> journal_segments(const std::filesystem::path& journal) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(journal))
+    if (!e.path().filename().string().starts_with("spare-")) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string slurp(const std::filesystem::path& p) {
@@ -132,9 +142,9 @@ TEST_P(SpoolCommitTest, CommitMakesAPrivateCompleteFile) {
   EXPECT_EQ(st2.fs_syncs, mode == sync_mode::filesystem ? 1u : 0u);
   if (mode == sync_mode::journal) {
     // Until a checkpoint, the record is in a segment; stop() checkpoints.
-    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_ / "journal"), {}), spilled ? 0 : 1);
+    EXPECT_EQ(journal_segments(dir_ / "journal").size(), spilled ? 0u : 1u);
     s.stop();
-    EXPECT_TRUE(std::filesystem::is_empty(dir_ / "journal"));
+    EXPECT_TRUE(journal_segments(dir_ / "journal").empty());
     EXPECT_EQ(s.stats().fs_syncs, spilled ? 0u : 1u);
   }
 }
@@ -193,12 +203,12 @@ std::string commit_one(spool& s, const std::string& body) {
 
 // The one segment a test left in journal/, with its header's boot id replaced.
 void pretend_written_in_another_boot(const std::filesystem::path& journal) {
-  for (const auto& e : std::filesystem::directory_iterator(journal)) {
-    std::string data = slurp(e.path());
+  for (const auto& path : journal_segments(journal)) {
+    std::string data = slurp(path);
     auto at = data.find(current_boot_id());
     ASSERT_NE(at, std::string::npos);
     data.replace(at, 36, "00000000-0000-0000-0000-000000000000");
-    std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << data;
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
   }
 }
 
@@ -218,7 +228,7 @@ crashed_spool crash_after_commits(const std::filesystem::path& dir, int n) {
     spool s(dir, sync_mode::journal);
     s.recover();
     for (int i = 0; i < n; ++i) c.ids.push_back(commit_one(s, "body " + std::to_string(i) + "\r\n"));
-    for (const auto& e : std::filesystem::directory_iterator(dir / "journal")) segments[e.path()] = slurp(e.path());
+    for (const auto& path : journal_segments(dir / "journal")) segments[path] = slurp(path);
     for (const auto& id : c.ids) c.files[id] = slurp(dir / "queue" / id);
   }
   for (const auto& [path, data] : segments) std::ofstream(path, std::ios::binary) << data;
@@ -230,13 +240,13 @@ TEST_F(SpoolTest, JournalAfterAProcessCrashReplaysNothing) {
   // Same boot: the page cache held every queue/ file, so one that is gone was
   // delivered and removed; bringing it back would deliver it twice.
   auto c = crash_after_commits(dir_, 3);
-  ASSERT_FALSE(std::filesystem::is_empty(dir_ / "journal"));
+  ASSERT_FALSE(journal_segments(dir_ / "journal").empty());
   std::filesystem::remove(dir_ / "queue" / c.ids[1]);
   spool s(dir_, sync_mode::journal);
   auto ids = s.recover();
   EXPECT_EQ(ids, (std::vector<std::string>{c.ids[0], c.ids[2]}));
   EXPECT_EQ(s.stats().replayed, 0u);
-  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "journal"));  // retired at once
+  EXPECT_TRUE(journal_segments(dir_ / "journal").empty());  // retired at once
 }
 
 TEST_F(SpoolTest, JournalAfterARebootRestoresMissingAndDamagedFiles) {
@@ -250,7 +260,7 @@ TEST_F(SpoolTest, JournalAfterARebootRestoresMissingAndDamagedFiles) {
   EXPECT_EQ(ids, c.ids);
   for (const auto& id : c.ids) EXPECT_EQ(slurp(dir_ / "queue" / id), c.files[id]) << id;
   EXPECT_EQ(s.stats().replayed, 2u);
-  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "journal"));
+  EXPECT_TRUE(journal_segments(dir_ / "journal").empty());
   struct stat st{};
   ASSERT_EQ(::stat((dir_ / "queue" / c.ids[0]).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -261,7 +271,7 @@ TEST_F(SpoolTest, JournalTornTailIsIgnored) {
   pretend_written_in_another_boot(dir_ / "journal");
   for (const auto& id : c.ids) std::filesystem::remove(dir_ / "queue" / id);
   // The second record loses its last byte (its digest): a write that no 250 covered.
-  auto segment = std::filesystem::directory_iterator(dir_ / "journal")->path();
+  auto segment = journal_segments(dir_ / "journal").at(0);
   std::filesystem::resize_file(segment, std::filesystem::file_size(segment) - 1);
   spool s(dir_, sync_mode::journal);
   EXPECT_EQ(s.recover(), std::vector<std::string>{c.ids[0]});
@@ -272,7 +282,7 @@ TEST_F(SpoolTest, JournalRecordWithAFlippedByteEndsTheSegment) {
   auto c = crash_after_commits(dir_, 2);
   pretend_written_in_another_boot(dir_ / "journal");
   for (const auto& id : c.ids) std::filesystem::remove(dir_ / "queue" / id);
-  auto segment = std::filesystem::directory_iterator(dir_ / "journal")->path();
+  auto segment = journal_segments(dir_ / "journal").at(0);
   std::string data = slurp(segment);
   auto at = data.find("body 0");
   ASSERT_NE(at, std::string::npos);
@@ -286,12 +296,52 @@ TEST_F(SpoolTest, JournalCheckpointRetiresSegments) {
   spool s(dir_, sync_mode::journal);
   s.recover();
   commit_one(s, "x\r\n");
-  ASSERT_FALSE(std::filesystem::is_empty(dir_ / "journal"));
+  ASSERT_FALSE(journal_segments(dir_ / "journal").empty());
   // The checkpointer runs about once a second.
-  for (int i = 0; i < 50 && !std::filesystem::is_empty(dir_ / "journal"); ++i)
+  for (int i = 0; i < 50 && !journal_segments(dir_ / "journal").empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "journal"));
+  EXPECT_TRUE(journal_segments(dir_ / "journal").empty());
   EXPECT_GE(s.stats().fs_syncs, 1u);
   commit_one(s, "y\r\n");  // a new segment after the rotation
-  EXPECT_FALSE(std::filesystem::is_empty(dir_ / "journal"));
+  EXPECT_FALSE(journal_segments(dir_ / "journal").empty());
+}
+
+TEST_F(SpoolTest, JournalReusesRetiredFilesWithoutReplayingTheirOldRecords) {
+  std::vector<std::string> old_ids, new_ids;
+  std::map<std::filesystem::path, std::string> segments;
+  ino_t reused = 0;
+  {
+    spool s(dir_, sync_mode::journal);
+    s.recover();
+    // Three long messages, then a checkpoint: their segment becomes a spare.
+    for (int i = 0; i < 3; ++i) old_ids.push_back(commit_one(s, std::string(20000, 'o') + "\r\n"));
+    for (int i = 0; i < 50 && !journal_segments(dir_ / "journal").empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(journal_segments(dir_ / "journal").empty());
+    std::vector<std::filesystem::path> spares;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ / "journal")) spares.push_back(e.path());
+    ASSERT_EQ(spares.size(), 1u);
+    struct stat st{};
+    ASSERT_EQ(::stat(spares[0].c_str(), &st), 0);
+    EXPECT_EQ(slurp(spares[0]).substr(0, 16), std::string(16, '\0'));  // unreadable before it was renamed
+    reused = st.st_ino;
+    // One message of the same size: its record overwrites exactly the first
+    // old one, so the parser meets the second old record where a next record
+    // would be. Only the segment's nonce in the digests tells it apart.
+    new_ids.push_back(commit_one(s, std::string(20000, 'n') + "\r\n"));
+    auto now = journal_segments(dir_ / "journal");
+    ASSERT_EQ(now.size(), 1u);
+    ASSERT_EQ(::stat(now[0].c_str(), &st), 0);
+    EXPECT_EQ(st.st_ino, reused);
+    segments[now[0]] = slurp(now[0]);
+    EXPECT_NE(segments[now[0]].find(std::string(1000, 'o')), std::string::npos);
+  }
+  // A power loss: the segment as it was, from another boot, and every queue
+  // file gone. Only the new record may come back, never the old ones.
+  for (const auto& [path, data] : segments) std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+  pretend_written_in_another_boot(dir_ / "journal");
+  for (const auto& e : std::filesystem::directory_iterator(dir_ / "queue")) std::filesystem::remove(e.path());
+  spool s(dir_, sync_mode::journal);
+  EXPECT_EQ(s.recover(), new_ids);
+  EXPECT_EQ(s.stats().replayed, 1u);
 }
