@@ -532,6 +532,7 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
         g.transfer.content = body;
       }
       g.transfer.recipients.push_back(rcpt.recipient);
+      g.transfer.recipient_params.push_back(rcpt.params);
       g.indexes.push_back(r.index);
       g.decisions.push_back(d);
       g.failed.push_back(r.failed);

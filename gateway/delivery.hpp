@@ -47,6 +47,9 @@ struct outbound_transfer {
   std::string sender;
   mail_parameters params;
   std::vector<std::string> recipients;
+  // NOTIFY and ORCPT as the client gave them, one per recipient (RFC 3461:
+  // passed on to a next hop that offers DSN).
+  std::vector<recipient_parameters> recipient_params;
   policy::method method = policy::method::tls;
   policy::tls_level transport = policy::tls_level::opportunistic;
   int min_tls_version = 0;

@@ -95,6 +95,17 @@ std::string status_of(const remote_reply& r, const char* fallback) {
   return r.enhanced.empty() ? std::string(fallback) : r.enhanced;
 }
 
+// RFC 3461 5.2: NOTIFY and ORCPT go on unchanged to a next hop that offers DSN.
+std::string rcpt_to(const outbound_transfer& t, size_t i, const smtp_extensions& ext) {
+  std::string line = "RCPT TO:<" + t.recipients[i] + ">";
+  if (ext.dsn && i < t.recipient_params.size()) {
+    const auto& p = t.recipient_params[i];
+    if (!p.notify.empty()) line += " NOTIFY=" + p.notify;
+    if (!p.orcpt.empty()) line += " ORCPT=" + p.orcpt;
+  }
+  return line;
+}
+
 std::string where(const std::string& host, const asio::ip::address& a) { return host + "[" + a.to_string() + "]"; }
 
 std::string mail_from(const outbound_transfer& t, const smtp_extensions& ext) {
@@ -243,7 +254,7 @@ asio::awaitable<session_end> transact(std::shared_ptr<smtp_transport::impl> im, 
   // MAIL and every RCPT in one write when the server pipelines (RFC 2920),
   // one round trip each otherwise.
   std::vector<std::string> lines{mail_from(t, ext)};
-  for (const auto& rcpt : t.recipients) lines.push_back("RCPT TO:<" + rcpt + ">");
+  for (size_t i = 0; i < t.recipients.size(); ++i) lines.push_back(rcpt_to(t, i, ext));
   std::vector<smtp_result> replies;
   if (ext.pipelining) {
     replies = co_await c.pipeline(lines, std::max(opt.timeouts.mail, opt.timeouts.rcpt));

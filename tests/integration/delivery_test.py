@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import smtplib
 import socket
 import sqlite3
 import subprocess
@@ -306,6 +307,31 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
             dump = f.read()
         self.assertIn(b"X-Rcpt-Args: <b@plain.dlv.test>", dump)
         self.assertEqual(re.findall(rb"^X-Rcpt-Args: (.*)$", dump, re.M), [b"<b@plain.dlv.test>"])
+
+    def test_dsn_parameters_go_on_to_the_next_hop(self):
+        # RFC 3461: RET and ENVID on MAIL, NOTIFY and ORCPT on each RCPT, as the
+        # client gave them, to a next hop that offers DSN (smtp-sink does).
+        gw = self.gateway()
+        before = set(self.dump_files("plain"))
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as c:
+            c.ehlo("app.test")
+            c.sendmail("app@ours.dlv.test", ["n1@plain.dlv.test", "n2@plain.dlv.test"],
+                       self.message("dsn params", "n1@plain.dlv.test").encode("utf-8"),
+                       mail_options=["RET=HDRS", "ENVID=batch+2B42"],
+                       rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;clinic+2Bn1@ours.dlv.test"])
+        self.wait_until("both recipients", lambda: self.delivered(gw, "n1@plain.dlv.test")
+                        and self.delivered(gw, "n2@plain.dlv.test"), gw=gw)
+        new = [f for f in self.dump_files("plain") if f not in before]
+        self.assertEqual(len(new), 1)
+        with open(new[0], "rb") as f:
+            dump = f.read()
+        mail_args = re.findall(rb"^X-Mail-Args: (.*)$", dump, re.M)
+        self.assertEqual(len(mail_args), 1)
+        self.assertIn(b"RET=HDRS", mail_args[0])
+        self.assertIn(b"ENVID=batch+2B42", mail_args[0])
+        self.assertEqual(re.findall(rb"^X-Rcpt-Args: (.*)$", dump, re.M),
+                         [b"<n%d@plain.dlv.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;clinic+2Bn1@ours.dlv.test" % i
+                          for i in (1, 2)])
 
     def test_starttls_stripping_man_in_the_middle_never_sees_the_body(self):
         gw = self.gateway()
