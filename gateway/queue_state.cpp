@@ -12,6 +12,7 @@
 #include <cmath>
 #include <system_error>
 
+#include "gateway/file_io.hpp"
 #include "gateway/smtp_syntax.hpp"
 
 namespace sealgate::gateway {
@@ -28,30 +29,6 @@ template <typename T>
 bool number(std::string_view s, T& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc{} && p == s.data() + s.size();
-}
-
-// The whole of a small file ("" when it does not exist), with plain reads:
-// this runs once per delivery pass.
-std::string read_file(const std::filesystem::path& p) {
-  std::string out;
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  struct stat st {};
-  size_t want = ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 4096;
-  for (;;) {
-    size_t have = out.size();
-    out.resize(have + want);
-    ssize_t n = ::read(fd, out.data() + have, want);
-    if (n < 0 && errno == EINTR) {
-      out.resize(have);
-      continue;
-    }
-    out.resize(have + (n > 0 ? static_cast<size_t>(n) : 0));
-    if (n <= 0) break;  // end of file (a status file only grows at its end)
-    want = 4096;
-  }
-  ::close(fd);
-  return out;
 }
 
 // Files up to this size are read whole, with one pread, when a pass opens them.
@@ -100,7 +77,7 @@ bool decode_status_record(std::string_view line, size_t& index, rcpt_status& out
 
 std::vector<rcpt_status> load_status(const std::filesystem::path& file, size_t recipients) {
   std::vector<rcpt_status> out(recipients);
-  std::string data = read_file(file);
+  std::string data = read_file(file).value_or("");  // no status file yet: nothing done
   size_t pos = 0;
   while (pos < data.size()) {
     size_t nl = data.find('\n', pos);

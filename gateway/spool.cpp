@@ -6,6 +6,7 @@
 // a syncfs that began after it was closed (so after its queue/ files were written).
 #include "gateway/spool.hpp"
 
+#include "gateway/file_io.hpp"
 #include "gateway/log.hpp"
 
 #include <dirent.h>
@@ -32,17 +33,6 @@ boost::system::error_code errno_code() { return {errno, boost::system::system_ca
 void make_private_dir(const std::filesystem::path& p) {
   std::filesystem::create_directories(p);
   if (::chmod(p.c_str(), 0700) != 0) throw std::runtime_error(p.string() + ": chmod: " + std::strerror(errno));
-}
-
-std::string read_whole(const std::filesystem::path& p) {
-  std::string out;
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
 }
 
 // Reads just the envelope header (it ends at the first "\n.\n").
@@ -200,7 +190,7 @@ void spool::replay_journal() {
     // The digest vouches for the record; the id still becomes a file name.
     if (r.id.size() != 16 || !std::all_of(r.id.begin(), r.id.end(), [](char c) { return std::isxdigit(c); })) return;
     const auto final_path = queue_ / std::string(r.id);
-    if (std::filesystem::exists(final_path) && read_whole(final_path) == r.content) return;
+    if (read_file(final_path) == r.content) return;  // there and complete
     const auto temp = incoming_ / std::string(r.id);
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     bool ok = fd >= 0 && write_all(fd, r.content);

@@ -1,6 +1,8 @@
 // The spool's write-ahead journal; see spool_journal.hpp.
 #include "gateway/spool_journal.hpp"
 
+#include "gateway/file_io.hpp"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -11,7 +13,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 
 namespace sealgate::gateway {
@@ -55,14 +56,6 @@ std::string digest(std::initializer_list<std::string_view> parts) {
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error(p.string() + ": cannot read: " + std::strerror(errno));
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw std::runtime_error(p.string() + ": read error");
-  return s;
-}
-
 // Segment names are 16 hex digits, in the order they were opened.
 bool segment_name(const std::string& name, uint64_t& seq) {
   if (name.size() != 16) return false;
@@ -71,18 +64,6 @@ bool segment_name(const std::string& name, uint64_t& seq) {
 }
 
 }  // namespace
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 std::string current_boot_id() {
   char buf[64] = {};
@@ -131,7 +112,9 @@ spool_journal::leftovers spool_journal::recover(const std::function<void(const r
   for (const auto& [seq, path] : found) {
     next_segment_ = std::max(next_segment_, seq + 1);
     out.segments.push_back(path);
-    const std::string data = read_file(path);
+    const auto whole = read_file(path);
+    if (!whole) throw std::runtime_error(path.string() + ": cannot read: " + std::strerror(errno));
+    const std::string& data = *whole;
     std::string_view rest(data);
     auto nl = rest.find('\n');
     // A segment without its header line never held a record that was synced:

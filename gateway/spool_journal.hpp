@@ -37,9 +37,6 @@
 
 namespace sealgate::gateway {
 
-// write(2) until all of data is written or an error (not EINTR); false on error.
-bool write_all(int fd, std::string_view data);
-
 // The running kernel's boot id; empty when it cannot be read.
 std::string current_boot_id();
 

@@ -1,0 +1,17 @@
+// Whole-file reads and complete writes with plain system calls, for the spool,
+// its journal and the status files.
+#pragma once
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sealgate::gateway {
+
+// write(2) until all of data is written or an error (not EINTR); false on error.
+bool write_all(int fd, std::string_view data);
+
+// The whole file; nullopt when it cannot be opened or read.
+std::optional<std::string> read_file(const std::filesystem::path& p);
+
+}  // namespace sealgate::gateway
