@@ -152,54 +152,60 @@ void database::exec(const char* sql) {
   }
 }
 
-void database::record_accepted(const std::vector<const spooled_envelope*>& messages) {
-  std::lock_guard lock(mutex_);
-  exec("BEGIN");
-  for (const auto* m : messages) {
-    auto text = [&](int i, const std::string& s, bool null_if_empty) { bind_text(insert_, i, s, null_if_empty); };
-    text(1, m->queue_id, false);
-    sqlite3_bind_int64(insert_, 2, m->received);
-    text(3, m->listener, false);
-    text(4, m->client_address, false);
-    text(5, m->helo, false);
-    text(6, m->auth_user, true);
-    text(7, m->tls_protocol, true);
-    text(8, m->tls_cipher, true);
-    text(9, m->sender, false);
-    sqlite3_bind_int64(insert_, 10, static_cast<int64_t>(m->recipients.size()));
-    sqlite3_bind_int64(insert_, 11, static_cast<int64_t>(m->content_size));
-    text(12, m->message_id, true);
-    sqlite3_step(insert_);
-    sqlite3_reset(insert_);
-    for (size_t i = 0; i < m->recipients.size(); ++i) {
-      const auto& address = m->recipients[i].recipient;
-      bind_text(insert_recipient_, 1, m->queue_id, false);
-      sqlite3_bind_int64(insert_recipient_, 2, static_cast<int64_t>(i));
-      bind_text(insert_recipient_, 3, address, false);
-      bind_text(insert_recipient_, 4, domain_of(address), false);
-      bind_text(insert_recipient_, 5, "queued", false);
-      sqlite3_bind_int64(insert_recipient_, 6, m->received);
-      sqlite3_step(insert_recipient_);
-      sqlite3_reset(insert_recipient_);
-    }
+void database::record_accepted(const std::vector<spooled_envelope>& messages) { write(messages, {}, {}); }
+
+// One accepted message: its row and one row per recipient. Called inside
+// write()'s transaction, with mutex_ held.
+void database::write_accepted(const spooled_envelope& m) {
+  auto text = [&](int i, const std::string& s, bool null_if_empty) { bind_text(insert_, i, s, null_if_empty); };
+  text(1, m.queue_id, false);
+  sqlite3_bind_int64(insert_, 2, m.received);
+  text(3, m.listener, false);
+  text(4, m.client_address, false);
+  text(5, m.helo, false);
+  text(6, m.auth_user, true);
+  text(7, m.tls_protocol, true);
+  text(8, m.tls_cipher, true);
+  text(9, m.sender, false);
+  sqlite3_bind_int64(insert_, 10, static_cast<int64_t>(m.recipients.size()));
+  sqlite3_bind_int64(insert_, 11, static_cast<int64_t>(m.content_size));
+  text(12, m.message_id, true);
+  sqlite3_step(insert_);
+  sqlite3_reset(insert_);
+  for (size_t i = 0; i < m.recipients.size(); ++i) {
+    const auto& address = m.recipients[i].recipient;
+    bind_text(insert_recipient_, 1, m.queue_id, false);
+    sqlite3_bind_int64(insert_recipient_, 2, static_cast<int64_t>(i));
+    bind_text(insert_recipient_, 3, address, false);
+    bind_text(insert_recipient_, 4, domain_of(address), false);
+    bind_text(insert_recipient_, 5, "queued", false);
+    sqlite3_bind_int64(insert_recipient_, 6, m.received);
+    sqlite3_step(insert_recipient_);
+    sqlite3_reset(insert_recipient_);
   }
-  exec("COMMIT");
 }
 
-void database::record_attempts(const std::vector<attempt_row>& rows) { write({}, rows); }
+void database::record_attempts(const std::vector<attempt_row>& rows) { write({}, {}, rows); }
 
-void database::write(const std::vector<std::pair<std::string, std::string>>& message_ids,
+void database::write(const std::vector<spooled_envelope>& accepted,
+                     const std::vector<std::pair<std::string, std::string>>& message_ids,
                      const std::vector<attempt_row>& rows) {
   std::lock_guard lock(mutex_);
   step(begin_);
-  for (const auto& [queue_id, message_id] : message_ids) {
-    bind_text(update_message_id_, 1, message_id, false);
-    bind_text(update_message_id_, 2, queue_id, false);
-    sqlite3_step(update_message_id_);
-    sqlite3_reset(update_message_id_);
+  try {
+    for (const auto& m : accepted) write_accepted(m);
+    for (const auto& [queue_id, message_id] : message_ids) {
+      bind_text(update_message_id_, 1, message_id, false);
+      bind_text(update_message_id_, 2, queue_id, false);
+      sqlite3_step(update_message_id_);
+      sqlite3_reset(update_message_id_);
+    }
+    for (const auto& r : rows) write_row(r);
+    step(commit_);
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
   }
-  for (const auto& r : rows) write_row(r);
-  step(commit_);
 }
 
 // One row: its attempt, then its recipient's current state. Called inside
@@ -254,6 +260,12 @@ void database::set_message_id(const std::string& queue_id, const std::string& me
   enqueue(std::move(b));
 }
 
+void database::submit_accepted(std::vector<spooled_envelope> messages) {
+  batch b;
+  b.accepted = std::move(messages);
+  enqueue(std::move(b));
+}
+
 void database::submit(std::vector<attempt_row> rows, std::function<void(bool)> on_committed) {
   batch b;
   b.rows = std::move(rows);
@@ -276,32 +288,40 @@ void database::flush() {
 }
 
 void database::run_writer() {
+  auto last_commit = std::chrono::steady_clock::time_point{};
   for (;;) {
     std::vector<batch> work;
     {
       std::unique_lock lock(queue_mutex_);
       queue_wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      // Under load, what arrives within transaction_gap of the last commit
+      // waits for it and joins one transaction: each transaction rewrites its
+      // pages in the WAL, so a few large ones cost far less than many small ones.
+      queue_wake_.wait_until(lock, last_commit + transaction_gap, [&] { return stopping_; });
       if (queue_.empty()) return;  // stopping, and nothing left to write
       work.swap(queue_);
       writing_ = true;
     }
     std::vector<attempt_row> rows;
     std::vector<std::pair<std::string, std::string>> message_ids;
+    std::vector<spooled_envelope> accepted;
     for (auto& b : work) {
+      accepted.insert(accepted.end(), std::make_move_iterator(b.accepted.begin()),
+                      std::make_move_iterator(b.accepted.end()));
       if (!b.message_id.first.empty()) message_ids.push_back(std::move(b.message_id));
       rows.insert(rows.end(), std::make_move_iterator(b.rows.begin()), std::make_move_iterator(b.rows.end()));
     }
     bool ok = true;
     try {
-      write(message_ids, rows);
+      write(accepted, message_ids, rows);
     } catch (const std::exception& e) {
-      // The status files hold the truth: callers keep their files when told
-      // the rows are not written, and the next start writes them again.
+      // The spool and the status files hold the truth: callers keep their
+      // files when told the rows are not written, and the next start writes
+      // them again (restore_from_spool for accepted messages).
       ok = false;
-      log_error(std::string("database: delivery records not written: ") + e.what());
-      std::lock_guard lock(mutex_);
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      log_error(std::string("database: records not written: ") + e.what());
     }
+    last_commit = std::chrono::steady_clock::now();
     for (auto& b : work)
       if (b.on_committed) b.on_committed(ok);
     {
@@ -350,10 +370,8 @@ size_t database::restore_from_spool(const std::filesystem::path& queue_dir, cons
     e.content_size = ec ? 0 : size - offset;
     missing.push_back(std::move(e));
   }
-  std::vector<const spooled_envelope*> pointers;
-  for (const auto& e : missing) pointers.push_back(&e);
-  if (!pointers.empty()) record_accepted(pointers);
-  return pointers.size();
+  if (!missing.empty()) record_accepted(missing);
+  return missing.size();
 }
 
 }  // namespace sealgate::gateway

@@ -5,6 +5,7 @@
 #pragma once
 #include <sqlite3.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -41,8 +42,11 @@ class database {
   database(const database&) = delete;
   database& operator=(const database&) = delete;
 
-  // One transaction for the whole group.
-  void record_accepted(const std::vector<const spooled_envelope*>& messages);
+  // Writes the rows of accepted messages at once, in one transaction.
+  void record_accepted(const std::vector<spooled_envelope>& messages);
+  // Queues them for the writer thread (like submit()): the spool's committer
+  // hands each group over without waiting for SQLite.
+  void submit_accepted(std::vector<spooled_envelope> messages);
 
   int64_t accepted_count();
 
@@ -69,8 +73,12 @@ class database {
   void step(sqlite3_stmt* st);  // runs a prepared statement without result rows; throws on failure
   void prepare(const char* sql, sqlite3_stmt*& st);
   void run_writer();
-  // One transaction: message ids, then rows. Throws std::runtime_error.
-  void write(const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows);
+  // One transaction: accepted messages, message ids, then rows (in that
+  // order: a row updates the recipient its message's acceptance created).
+  // Throws std::runtime_error.
+  void write(const std::vector<spooled_envelope>& accepted,
+             const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows);
+  void write_accepted(const spooled_envelope& m);
   void write_row(const attempt_row& r);
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;
@@ -83,11 +91,13 @@ class database {
   sqlite3_stmt* commit_ = nullptr;
   std::mutex mutex_;  // the connection and its statements
 
-  // The writer thread's queue.
+  // The writer thread's queue. Transactions start at least this far apart.
+  static constexpr std::chrono::milliseconds transaction_gap{10};
   struct batch {
     std::vector<attempt_row> rows;
     std::function<void(bool)> on_committed;
     std::pair<std::string, std::string> message_id;  // (queue id, Message-ID) when set
+    std::vector<spooled_envelope> accepted;
   };
   void enqueue(batch b);
   std::mutex queue_mutex_;

@@ -22,14 +22,23 @@ void log(log_level level, std::string_view queue_id, std::string_view text) {
   auto now = std::chrono::system_clock::now();
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[40];
-  size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(stamp + n, sizeof stamp - n, ".%03dZ", static_cast<int>(ms));
+  // The date and time change once a second: formatted once per second and
+  // thread, not for each of the several lines a message makes.
+  thread_local std::time_t stamp_second = -1;
+  thread_local char stamp[32];
+  thread_local size_t stamp_len = 0;
+  if (t != stamp_second) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    stamp_len = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    stamp_second = t;
+  }
+  const char millis[] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                         static_cast<char>('0' + ms % 10), 'Z'};
   std::string line;
   line.reserve(64 + text.size());
-  line += stamp;
+  line.append(stamp, stamp_len);
+  line.append(millis, sizeof millis);
   static const std::string tag = " sealgate[" + std::to_string(::getpid()) + "]: ";
   line += tag;
   line += names[static_cast<int>(level)];

@@ -187,13 +187,14 @@ int cmd_run(const std::vector<std::string>& args) {
     if (policy) policy_snapshot = [&policy] { return policy->get(); };
     queue_manager queue(io.get_executor(), delivery_settings{cfg.hostname, cfg.spool, cfg.queue}, spooler, &db,
                         policy_snapshot, services);
-    spooler.on_committed([&db, &queue](const std::vector<const spooled_envelope*>& messages) {
-      try {
-        db.record_accepted(messages);
-      } catch (const std::exception& e) {
-        log_error(std::string("database: ") + e.what());
-      }
-      for (const auto* m : messages) queue.enqueue(m->queue_id);
+    spooler.on_committed([&db, &queue](std::vector<spooled_envelope> messages) {
+      // The queue first: the rows are queued for the database's writer
+      // thread, ahead of any delivery row for these messages.
+      std::vector<std::string> ids;
+      ids.reserve(messages.size());
+      for (const auto& m : messages) ids.push_back(m.queue_id);
+      db.submit_accepted(std::move(messages));
+      for (auto& id : ids) queue.enqueue(std::move(id));
     });
     if (cfg.queue.paused)
       log_info("queue paused (queue.paused): accepted mail stays in the spool, nothing is delivered");

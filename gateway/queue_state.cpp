@@ -182,7 +182,7 @@ std::vector<std::string> list_queue(const std::filesystem::path& spool_dir) {
   std::vector<std::string> ids;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(spool_dir / "queue", ec))
-    ids.push_back(entry.path().filename().string());
+    if (spool_file_complete(entry.path())) ids.push_back(entry.path().filename().string());  // not one being written
   std::sort(ids.begin(), ids.end());
   return ids;
 }

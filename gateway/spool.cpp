@@ -1,9 +1,10 @@
 // Durable spool; see spool.hpp. Ordering that matters, in file mode: content
 // fdatasync'd before the rename, rename before the directory fsync, directory
 // fsync before any completion handler runs (and so before any 250). In journal
-// mode: queue/ file written and renamed before its journal record is appended,
-// the record fdatasync'd before the handler runs; a segment retired only after
-// a syncfs that began after it was closed (so after its queue/ files were written).
+// mode: the queue/ file complete (mode 0600) and the journal record fdatasync'd
+// before the handler runs; the files of a group written before its segment can
+// be closed (append holds rotate() off), and a segment retired only after a
+// syncfs that began after it was closed.
 #include "gateway/spool.hpp"
 
 #include "gateway/file_io.hpp"
@@ -53,6 +54,11 @@ bool envelope_readable(const std::filesystem::path& p) {
 }
 
 }  // namespace
+
+bool spool_file_complete(const std::filesystem::path& p) {
+  struct stat st{};
+  return ::stat(p.c_str(), &st) == 0 && (st.st_mode & 0777) != 0;
+}
 
 std::string encode_envelope(const spooled_envelope& e) {
   std::string h = "sealgate-spool 1\n";
@@ -163,8 +169,15 @@ std::vector<std::string> spool::recover() {
     if (!std::filesystem::exists(queue_ / entry.path().filename())) std::filesystem::remove(entry.path());
   std::vector<std::string> ids;
   for (const auto& entry : std::filesystem::directory_iterator(queue_)) {
-    // A file in queue/ was complete when it got there; one whose envelope does
-    // not parse was damaged since. Keep it for an operator, out of the way.
+    // Mode 0: a journal-mode file whose writing a crash cut short. Its record
+    // was never appended, so no 250 covered it (after a reboot the journal
+    // replay above has already rewritten every file that had a record).
+    if (!spool_file_complete(entry.path())) {
+      std::filesystem::remove(entry.path());
+      continue;
+    }
+    // A complete file in queue/ whose envelope does not parse was damaged
+    // since. Keep it for an operator, out of the way.
     if (envelope_readable(entry.path())) {
       ids.push_back(entry.path().filename().string());
     } else {
@@ -190,7 +203,8 @@ void spool::replay_journal() {
     // The digest vouches for the record; the id still becomes a file name.
     if (r.id.size() != 16 || !std::all_of(r.id.begin(), r.id.end(), [](char c) { return std::isxdigit(c); })) return;
     const auto final_path = queue_ / std::string(r.id);
-    if (read_file(final_path) == r.content) return;  // there and complete
+    // There and complete (a mode change lost with the power counts as missing).
+    if (spool_file_complete(final_path) && read_file(final_path) == r.content) return;
     const auto temp = incoming_ / std::string(r.id);
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     bool ok = fd >= 0 && write_all(fd, r.content);
@@ -274,20 +288,22 @@ boost::system::error_code spool::message::persist(bool sync_data) {
 
 boost::system::error_code spool::message::write_unsynced() {
   // Journal mode: the journal record is what makes the bytes durable; the
-  // buffer stays for it.
-  if (failed_ || !open_file()) return {EIO, boost::system::system_category()};
-  if (!write_all(fd_, buffer_)) failed_ = true;
-  if (::close(std::exchange(fd_, -1)) != 0) failed_ = true;
-  if (failed_) {
-    ::unlink(incoming_.c_str());
-    return {EIO, boost::system::system_category()};
+  // buffer stays for it. The file is written under its queue/ name at once
+  // (no incoming/ file and rename: a third of the cost of a small message's
+  // file), created with mode 0 and given its 0600 only once complete, as
+  // Postfix marks finished queue files by their mode: recover() removes a
+  // file with mode 0 (a crash while it was written; never acknowledged).
+  if (failed_) return {EIO, boost::system::system_category()};
+  fd_ = ::open(final_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (fd_ < 0) return errno_code();
+  boost::system::error_code ec;
+  if (!write_all(fd_, buffer_) || ::fchmod(fd_, spool_file_mode) != 0) ec = errno_code();
+  if (::close(std::exchange(fd_, -1)) != 0 && !ec) ec = errno_code();
+  if (ec) {
+    if (ec.value() == 0) ec = {EIO, boost::system::system_category()};
+    ::unlink(final_.c_str());
   }
-  if (::rename(incoming_.c_str(), final_.c_str()) != 0) {
-    auto ec = errno_code();
-    ::unlink(incoming_.c_str());
-    return ec;
-  }
-  return {};
+  return ec;
 }
 
 void spool::message::abort() {
@@ -322,7 +338,7 @@ void spool::run_committer() {
       batch.swap(waiting_);
     }
     std::vector<boost::system::error_code> results(batch.size());
-    std::vector<const spooled_envelope*> committed;
+    std::vector<spooled_envelope> committed;
     uint64_t file_syncs = 0, dir_syncs = 0, fs_syncs = 0;
     bool dir_ok = true;
     int dir_errno = 0;
@@ -338,20 +354,23 @@ void spool::run_committer() {
           results[i] = batch[i].msg->persist(true);
           persisted.count_down();
         });
+      // The queue/ files are written while the journal's pages go to the
+      // disk (append's while_flushing): the group waits for the longer of the
+      // two, not for both. append holds off a checkpoint's rotate() until
+      // they are written, so the syncfs that retires the segment covers them.
+      // A file that cannot be written fails its message (451), but its record
+      // is in the journal by then: a replay after a reboot would deliver it
+      // although the client was told to retry (a duplicate, never a loss).
       std::vector<spool_journal::record> records;
-      std::vector<size_t> journalled;
-      for (size_t i : small) {
-        auto& m = *batch[i].msg;
-        results[i] = m.write_unsynced();
-        if (!results[i]) {
-          records.push_back({m.id_, m.buffer_});
-          journalled.push_back(i);
-        }
-      }
+      for (size_t i : small) records.push_back({batch[i].msg->id_, batch[i].msg->buffer_});
       if (!records.empty()) {
         ++file_syncs;
-        if (auto ec = journal_->append(records))
-          for (size_t i : journalled) results[i] = ec;
+        auto write_files = [&] {
+          for (size_t i : small) results[i] = batch[i].msg->write_unsynced();
+        };
+        if (auto ec = journal_->append(records, write_files))
+          for (size_t i : small)
+            if (!results[i]) results[i] = ec;
       }
       persisted.wait();
       if (!spilled.empty()) {
@@ -393,7 +412,7 @@ void spool::run_committer() {
         ::unlink(p.msg->final_.c_str());
         p.msg->abort();
       } else {
-        committed.push_back(&p.msg->envelope);
+        committed.push_back(std::move(p.msg->envelope));
       }
     }
     {
@@ -407,7 +426,7 @@ void spool::run_committer() {
     }
     for (size_t i = 0; i < batch.size(); ++i)
       boost::asio::post(batch[i].executor, boost::asio::append(std::move(batch[i].handler), results[i]));
-    if (on_committed_ && !committed.empty()) on_committed_(committed);
+    if (on_committed_ && !committed.empty()) on_committed_(std::move(committed));
     batch.clear();
   }
 }

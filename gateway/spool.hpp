@@ -24,6 +24,14 @@
 
 namespace sealgate::gateway {
 
+// The mode of a complete queue/ file. A journal-mode file is created with mode
+// 0 and gets this mode once its bytes are all written, so a file that a crash
+// cut short is told apart (and was never acknowledged).
+inline constexpr unsigned spool_file_mode = 0600;
+
+// True for a queue/ file whose writing finished (its mode is not 0).
+bool spool_file_complete(const std::filesystem::path& p);
+
 // What the spool keeps besides the content: the envelope and how it arrived.
 struct spooled_envelope {
   std::string queue_id;
@@ -88,7 +96,7 @@ class spool {
     message& operator=(const message&) = delete;
     ~message();
     const std::string& id() const { return id_; }
-    spooled_envelope envelope;  // what the session accepted; read by on_committed
+    spooled_envelope envelope;  // what the session accepted; moved to on_committed
     // Appends content; false after any write error (the session then answers 451).
     bool write(std::string_view bytes);
     // Drops what was written: the message was refused.
@@ -127,9 +135,12 @@ class spool {
         token, std::move(m));
   }
 
-  // Called on the committer thread after each group, with what was made durable;
-  // used to record accepted messages in the database off the reply path.
-  void on_committed(std::function<void(const std::vector<const spooled_envelope*>&)> f) { on_committed_ = std::move(f); }
+  // Called on the committer thread after each group, with the envelopes of
+  // what was made durable (moved out of the messages); used to hand accepted
+  // messages to the database and the queue off the reply path. It must not
+  // block: the next group waits for it.
+  using committed_handler = std::function<void(std::vector<spooled_envelope>)>;
+  void on_committed(committed_handler f) { on_committed_ = std::move(f); }
 
   spool_stats stats() const;
   const std::filesystem::path& queue_dir() const { return queue_; }
@@ -159,7 +170,7 @@ class spool {
   std::vector<pending> waiting_;
   bool stopping_ = false;
   spool_stats stats_;
-  std::function<void(const std::vector<const spooled_envelope*>&)> on_committed_;
+  committed_handler on_committed_;
   uint64_t last_id_ = 0;
   std::vector<std::string> corrupt_;
   std::thread committer_;

@@ -195,7 +195,8 @@ bool spool_journal::write_at(std::string_view data) {
   return true;
 }
 
-boost::system::error_code spool_journal::append(std::span<const record> group) {
+boost::system::error_code spool_journal::append(std::span<const record> group,
+                                                const std::function<void()>& while_flushing) {
   std::lock_guard lock(mutex_);
   if (fd_ < 0) {
     if (auto ec = open_segment()) return ec;
@@ -215,7 +216,15 @@ boost::system::error_code spool_journal::append(std::span<const record> group) {
       buffer.clear();
     }
   }
-  ok = ok && write_at(buffer) && ::fdatasync(fd_) == 0;
+  ok = ok && write_at(buffer);
+  if (ok && while_flushing) {
+    // Start the writeback now (asynchronous: it only queues the pages), so
+    // that the disk works while the caller does; fdatasync then waits for it
+    // and flushes. A failure shows in fdatasync, so the result is not needed.
+    ::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    while_flushing();
+  }
+  ok = ok && ::fdatasync(fd_) == 0;
   if (!ok) {
     // After a failed write or fdatasync the file's state is unknown (the
     // kernel may have dropped the dirty pages): never append to it again.

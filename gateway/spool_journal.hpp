@@ -2,9 +2,9 @@
 // messages is appended to the current segment file and made durable with one
 // fdatasync before their 250s: one disk flush per group, where one file per
 // message costs a flush per message and one more for the directory. The
-// messages' own queue/ files are written before the append, without a sync; a
-// checkpoint (spool.cpp, about once a second) makes them durable with one
-// syncfs(2) and then retires the segments that covered them.
+// messages' own queue/ files are written while the group's pages go to the
+// disk, without a sync; a checkpoint (spool.cpp, about once a second) makes
+// them durable with one syncfs(2) and then retires the segments that covered them.
 //
 // Replay. Every segment names the boot it was written in
 // (/proc/sys/kernel/random/boot_id). While the kernel has not restarted, its
@@ -68,7 +68,10 @@ class spool_journal {
   // Appends one group and fdatasyncs it (a new segment also fsyncs the
   // directory). After an error the segment is abandoned: the next append
   // starts a new one.
-  boost::system::error_code append(std::span<const record> group);
+  // while_flushing, when given, runs once the group is written and its
+  // writeback has started, before the wait for the disk (the caller's other
+  // work for the group overlaps the flush); rotate() waits until it is done.
+  boost::system::error_code append(std::span<const record> group, const std::function<void()>& while_flushing = {});
 
   // Closes the current segment (later appends open a new one) and returns every
   // closed segment not yet retired. Their queue/ files were written before

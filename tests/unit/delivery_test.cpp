@@ -97,7 +97,7 @@ class Delivery : public ::testing::Test {
     spooler_ = std::make_unique<spool>(dir_);
     spooler_->recover();
     db_ = std::make_unique<database>(dir_ / "audit.db");
-    spooler_->on_committed([this](const std::vector<const spooled_envelope*>& m) { db_->record_accepted(m); });
+    spooler_->on_committed([this](std::vector<spooled_envelope> m) { db_->record_accepted(m); });
     settings_.hostname = "gw.test";
     settings_.spool_dir = dir_;
     settings_.queue.retry_min = std::chrono::seconds(1);
@@ -124,9 +124,9 @@ class Delivery : public ::testing::Test {
     std::function<std::shared_ptr<const policy::policy>()> pol;
     if (policy_) pol = [this] { return policy_; };
     manager_ = std::make_unique<queue_manager>(io_.get_executor(), settings_, *spooler_, db_.get(), pol, sv);
-    spooler_->on_committed([this](const std::vector<const spooled_envelope*>& m) {
+    spooler_->on_committed([this](std::vector<spooled_envelope> m) {
       db_->record_accepted(m);
-      for (auto* e : m) manager_->enqueue(e->queue_id);
+      for (const auto& e : m) manager_->enqueue(e.queue_id);
     });
     manager_->start(ids);
   }

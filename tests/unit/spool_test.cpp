@@ -266,6 +266,35 @@ TEST_F(SpoolTest, JournalAfterARebootRestoresMissingAndDamagedFiles) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+TEST_F(SpoolTest, AQueueFileLeftWithModeZeroWasNeverAcknowledged) {
+  // Journal mode writes a queue/ file under its final name with mode 0 and
+  // gives it 0600 once complete: a crash in between leaves mode 0.
+  auto c = crash_after_commits(dir_, 2);
+  const auto half = dir_ / "queue" / "00000000000000AB";
+  std::ofstream(half) << encode_envelope(sample("00000000000000AB")) << "cut sh";
+  ASSERT_EQ(::chmod(half.c_str(), 0), 0);
+  spool s(dir_, sync_mode::journal);
+  EXPECT_EQ(s.recover(), c.ids);  // same boot: nothing replayed, the cut file gone
+  EXPECT_FALSE(std::filesystem::exists(half));
+  EXPECT_TRUE(s.corrupt().empty());
+}
+
+TEST_F(SpoolTest, JournalAfterARebootRestoresAFileWhoseModeChangeWasLost) {
+  // The bytes reached the disk but the chmod to 0600 did not: the record
+  // says the message was acknowledged, so the file is rewritten, not removed.
+  auto c = crash_after_commits(dir_, 1);
+  pretend_written_in_another_boot(dir_ / "journal");
+  const auto path = dir_ / "queue" / c.ids[0];
+  ASSERT_EQ(::chmod(path.c_str(), 0), 0);
+  spool s(dir_, sync_mode::journal);
+  EXPECT_EQ(s.recover(), c.ids);
+  EXPECT_EQ(s.stats().replayed, 1u);
+  EXPECT_EQ(slurp(path), c.files[c.ids[0]]);
+  struct stat st{};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
 TEST_F(SpoolTest, JournalTornTailIsIgnored) {
   auto c = crash_after_commits(dir_, 2);
   pretend_written_in_another_boot(dir_ / "journal");
