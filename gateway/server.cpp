@@ -13,7 +13,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -64,24 +67,24 @@ void log_exception(std::exception_ptr e, const char* what) {
   }
 }
 
-// An allocator whose resize() leaves new chars uninitialised: the input buffer
-// grows to 64 KiB for every message, and zeroing what read(2) is about to
-// overwrite was a memset of 60 KiB per message.
-template <typename T>
-struct uninitialized_allocator : std::allocator<T> {
-  using std::allocator<T>::allocator;
-  template <typename U>
-  struct rebind {
-    using other = uninitialized_allocator<U>;
-  };
-  template <typename U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
+// A session's input buffer. Unlike std::vector<char>, growing it neither
+// zeroes the new bytes (it grows to 64 KiB for every message, and read(2)
+// overwrites them) nor copies more than the bytes it held.
+class input_buffer {
+ public:
+  char* data() { return bytes_.get(); }
+  size_t size() const { return size_; }
+  // Keeps the first min(size(), n) bytes.
+  void resize(size_t n) {
+    auto fresh = std::make_unique_for_overwrite<char[]>(n);
+    if (bytes_) std::memcpy(fresh.get(), bytes_.get(), std::min(size_, n));
+    bytes_ = std::move(fresh);
+    size_ = n;
   }
-  template <typename U, typename... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
+
+ private:
+  std::unique_ptr<char[]> bytes_;
+  size_t size_ = 0;
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -434,7 +437,6 @@ class session : public std::enable_shared_from_this<session> {
     end_ -= begin_;
     begin_ = 0;
     in_.resize(idle_buffer_size);
-    in_.shrink_to_fit();
   }
 
   // RFC 8446 6.1: a TLS connection ends with a close_notify alert, so that the
@@ -467,7 +469,7 @@ class session : public std::enable_shared_from_this<session> {
   const listener_config& listener_;
   std::shared_ptr<server::shared_state> state_;
   smtp_protocol protocol_;
-  std::vector<char, uninitialized_allocator<char>> in_;
+  input_buffer in_;
   size_t begin_ = 0, end_ = 0;
   std::string out_;
 };
@@ -479,10 +481,12 @@ awaitable<void> refuse(tcp::socket socket, std::string reply) {
 }
 
 awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const listener_config& listener,
-                            std::shared_ptr<server::shared_state> state) {
+                            std::shared_ptr<server::shared_state> state, std::vector<asio::io_context*> loops) {
+  size_t next_loop = 0;
   while (!state->stopping) {
-    // Each connection gets its own strand: its session and watchdog never run at once.
-    auto strand = asio::make_strand(acceptor->get_executor());
+    // Each connection gets its own strand (its session and watchdog never run
+    // at once) on the next event loop in turn; accept(2) puts the socket there.
+    auto strand = asio::make_strand(loops[next_loop++ % loops.size()]->get_executor());
     tcp::socket socket(strand);
     tcp::endpoint peer;  // filled in by accept(2) itself: no getpeername per connection
     auto [ec] = co_await acceptor->async_accept(socket, peer, use_tuple);
@@ -506,7 +510,11 @@ awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const liste
 
 }  // namespace
 
-server::server(asio::io_context& io, const config& cfg, spool& spooler, asio::thread_pool& workers) : io_(io) {
+server::server(asio::io_context& io, const config& cfg, spool& spooler, asio::thread_pool& workers,
+               std::vector<asio::io_context*> session_loops)
+    : io_(io) {
+  loops_.push_back(&io_);
+  loops_.insert(loops_.end(), session_loops.begin(), session_loops.end());
   std::shared_ptr<ssl::context> tls;
   if (!cfg.tls_certificate.empty()) tls = crypto::make_server_context(cfg.tls_certificate, cfg.tls_private_key);
   state_ = std::make_shared<shared_state>(cfg, spooler, workers, tls);
@@ -526,7 +534,7 @@ server::server(asio::io_context& io, const config& cfg, spool& spooler, asio::th
 void server::start() {
   for (auto& [l, acceptor] : acceptors_) {
     log_info("listening on " + l.address + ":" + std::to_string(l.port) + " listener=" + l.name);
-    asio::co_spawn(io_, accept_loop(acceptor, l, state_), [](std::exception_ptr e) { log_exception(e, "listener"); });
+    asio::co_spawn(io_, accept_loop(acceptor, l, state_, loops_), [](std::exception_ptr e) { log_exception(e, "listener"); });
   }
 }
 

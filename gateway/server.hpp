@@ -16,9 +16,12 @@ namespace sealgate::gateway {
 
 class server {
  public:
-  // Binds every listener (throws std::system_error naming the listener when a
-  // bind fails); accepting starts with start().
-  server(boost::asio::io_context& io, const config& cfg, spool& spool, boost::asio::thread_pool& workers);
+  // Binds every listener on io (throws std::system_error naming the listener
+  // when a bind fails); accepting starts with start(). Sessions run on io and
+  // on session_loops, taken in turn: each is one thread's event loop, so a
+  // session's work never meets another thread's in a shared scheduler queue.
+  server(boost::asio::io_context& io, const config& cfg, spool& spool, boost::asio::thread_pool& workers,
+         std::vector<boost::asio::io_context*> session_loops = {});
   void start();
   // Closes the listeners and asks every session to end: one waiting for a
   // command gets 421 at once; one receiving or committing a message finishes
@@ -34,6 +37,7 @@ class server {
 
  private:
   boost::asio::io_context& io_;
+  std::vector<boost::asio::io_context*> loops_;  // where sessions run: io_ first
   std::shared_ptr<shared_state> state_;
   std::vector<std::pair<listener_config, std::shared_ptr<boost::asio::ip::tcp::acceptor>>> acceptors_;
 };
