@@ -274,12 +274,17 @@ void database::submit(std::vector<attempt_row> rows, std::function<void(bool)> o
 }
 
 void database::enqueue(batch b) {
+  bool wake;
   {
     std::lock_guard lock(queue_mutex_);
     queue_.push_back(std::move(b));
     if (!writer_.joinable()) writer_ = std::thread([this] { run_writer(); });
+    // Only a writer waiting for work needs waking: one in its transaction
+    // gap takes what is queued when the gap ends (waking it for every
+    // group was most of the gateway's futex calls).
+    wake = writer_idle_;
   }
-  queue_wake_.notify_one();
+  if (wake) queue_wake_.notify_one();
 }
 
 void database::flush() {
@@ -293,7 +298,9 @@ void database::run_writer() {
     std::vector<batch> work;
     {
       std::unique_lock lock(queue_mutex_);
+      writer_idle_ = true;
       queue_wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      writer_idle_ = false;
       // Under load, what arrives within transaction_gap of the last commit
       // waits for it and joins one transaction: each transaction rewrites its
       // pages in the WAL, so a few large ones cost far less than many small ones.

@@ -104,6 +104,7 @@ class database {
   std::condition_variable queue_wake_, queue_idle_;
   std::vector<batch> queue_;
   bool writing_ = false, stopping_ = false;
+  bool writer_idle_ = false;  // the writer waits for work (not for its transaction gap)
   std::thread writer_;
 };
 
