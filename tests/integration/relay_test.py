@@ -983,6 +983,11 @@ class Durability(GatewayTestCase):
         # records cover (written unsynced) are deleted or cut short, as a power
         # loss can leave them. The restart must restore every one of them.
         damaged = []
+        # Records of the group in flight at the kill whose queue files were not
+        # written yet (they are written while the journal flushes): no 250
+        # covered them, and a replay restores them too (a duplicate of what
+        # the client sends again, never a loss).
+        unwritten = []
 
         def lose_unsynced_files(gw):
             journal_dir = os.path.join(gw.spool_dir, "journal")
@@ -1011,6 +1016,7 @@ class Durability(GatewayTestCase):
                 for i, qid in enumerate(ids):
                     qpath = os.path.join(gw.queue_dir, qid)
                     if not os.path.exists(qpath):
+                        unwritten.append(qid)
                         continue
                     if i % 2:
                         os.truncate(qpath, 100)
@@ -1020,8 +1026,9 @@ class Durability(GatewayTestCase):
             self.assertGreater(len(damaged), 0, "no journal record to lose")
 
         gw = self.kill_9_during_load(None, before_restart=lose_unsynced_files)
-        self.assertTrue(gw.wait_for_log("%d queue files restored from the spool journal" % len(damaged)),
-                        gw.log_tail())
+        self.assertTrue(gw.wait_for_log("%d queue files restored from the spool journal"
+                                        % (len(damaged) + len(unwritten))), gw.log_tail())
+        self.assertLessEqual(len(unwritten), 64, "more than one group in flight at the kill?")
 
     def kill_9_during_load(self, spool_sync, before_restart=None):
         gw = Gateway(self, spool_sync=spool_sync).start()
