@@ -15,6 +15,8 @@
 #   4. memory per idle connection: RSS growth of sealgate with BENCH_IDLE idle
 #      connections (banner read, then silence); the same for Postfix's process
 #      tree (PSS, because each connection is one smtpd process).
+#   5. CPU per message during the load (user + system): sealgate's process; for
+#      Postfix every process of the instance plus what its master reaped.
 #
 # Timing never fails the script. It exits 1 only when something broke: a lost
 # message, a server that did not start, smtp-source reporting an error.
@@ -121,6 +123,7 @@ say "  sealgate: $SEALGATE (built $sg_built; tree $sg_rev); Postfix $(postconf -
 
 # ---------------------------------------------------------------- Postfix ---
 pf_rate=
+pf_ms=
 pf_kib=
 pf_port=$(helper free-port)
 pf_maxproc=$((SESSIONS + PF_IDLE + 20))
@@ -173,9 +176,12 @@ else
     postfix_start || fail "Postfix did not restart"
   fi
   if master=$(pf_master_pid "$pf_dir"); then
+    cpu0=$(helper cpu-postfix "$pf_etc")
     if run_load postfix "$pf_port"; then
       pf_rate=$rate
       pf_elapsed=$elapsed
+      pf_ms=$(calc "($(helper cpu-postfix "$pf_etc") - $cpu0) * 1000 / $N" 3)
+      say "  CPU per message: $pf_ms ms (every process of the instance, and what its master reaped)"
     else
       fail "Postfix: smtp-source reported an error"
     fi
@@ -202,6 +208,7 @@ fi
 
 # --------------------------------------------------------------- sealgate ---
 sg_rate=
+sg_ms=
 sg_kib=
 sg_fsyncs=
 sg_port=$(helper free-port)
@@ -250,9 +257,12 @@ else
       fail "sealgate: idle-connection test failed"
     fi
   fi
+  cpu0=$(helper cpu "$sg_pid")
   if run_load sealgate "$sg_port"; then
     sg_rate=$rate
     sg_elapsed=$elapsed
+    sg_ms=$(calc "($(helper cpu "$sg_pid") - $cpu0) * 1000 / $N" 3)
+    say "  CPU per message: $sg_ms ms"
   else
     fail "sealgate: smtp-source reported an error"
   fi
@@ -295,6 +305,7 @@ printf '  %-36s %s\n' "sealgate accepted messages/s:" "${sg_rate:-n/a}${sg_rate:
 ratio=n/a
 [ -n "$pf_rate" ] && [ -n "$sg_rate" ] && [ "$pf_rate" != 0 ] && ratio=$(calc "$sg_rate / $pf_rate" 2)
 printf '  %-36s %s\n' "ratio sealgate/Postfix:" "$ratio"
+printf '  %-36s %s\n' "CPU per message, Postfix / sealgate:" "${pf_ms:-n/a} / ${sg_ms:-n/a} ms  (user + system; steadier than the rates on a busy machine)"
 printf '  %-36s %s\n' "sealgate fsyncs per message:" "${sg_fsyncs:-n/a}  (Postfix: 1 fsync per queue file, no directory fsync)"
 ((IDLE > 0)) && printf '  %-36s %s\n' "sealgate KiB per idle connection:" "${sg_kib:-n/a}  (VmRSS growth / $IDLE)"
 ((PF_IDLE > 0)) && printf '  %-36s %s\n' "Postfix KiB per idle connection:" "${pf_kib:-n/a}  (PSS growth of its process tree / $PF_IDLE; one smtpd per connection)"
