@@ -414,18 +414,16 @@ class session : public std::enable_shared_from_this<session> {
     // the log line needs now.
     const std::string id = msg->id();
     env.message_id = header_field(header_block(head), "Message-ID");
-    const std::string accepted =
+    std::string accepted =
         "client=[" + env.client_address + "] listener=" + env.listener + " size=" + std::to_string(env.content_size) +
         " nrcpt=" + std::to_string(env.recipients.size()) + (env.auth_user.empty() ? "" : " auth=yes") +
         (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) +
         (env.message_id.empty() ? "" : " message-id=" + env.message_id) + " (queued)";
+    msg->accepted_log = std::move(accepted);  // logged by the committer, before delivery can start
     auto [ec] = co_await spooler.async_commit(std::move(msg), use_tuple);
     result.spool_failed = static_cast<bool>(ec);
     if (ec) log(log_level::error, id, "spool commit failed: " + ec.message());
-    if (!result.spool_failed) {
-      result.queue_id = id;
-      log(log_level::info, id, accepted);
-    }
+    if (!result.spool_failed) result.queue_id = id;
     co_return protocol_.data_done(result);
   }
 

@@ -426,6 +426,8 @@ void spool::run_committer() {
     }
     for (size_t i = 0; i < batch.size(); ++i)
       boost::asio::post(batch[i].executor, boost::asio::append(std::move(batch[i].handler), results[i]));
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (!results[i] && !batch[i].msg->accepted_log.empty()) log(log_level::info, batch[i].msg->id_, batch[i].msg->accepted_log);
     if (on_committed_ && !committed.empty()) on_committed_(std::move(committed));
     batch.clear();
   }

@@ -97,6 +97,10 @@ class spool {
     ~message();
     const std::string& id() const { return id_; }
     spooled_envelope envelope;  // what the session accepted; moved to on_committed
+    // Logged (info, with the queue id) once the message is durable, before
+    // on_committed hands it to delivery: its "queued" line always comes
+    // before any line about its delivery.
+    std::string accepted_log;
     // Appends content; false after any write error (the session then answers 451).
     bool write(std::string_view bytes);
     // Drops what was written: the message was refused.

@@ -266,6 +266,10 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertRegex(self.postfix.log(), r"Anonymous TLS connection established from \S+\[127\.0\.0\.1\]|"
                                              r"TLS connection established from \S+\[127\.0\.0\.1\]: TLSv1\.3")
         self.wait_until("the spool to empty", lambda: gw.queued() == [], gw=gw)
+        # The message's "queued" line comes before any line about its delivery,
+        # although a session and the delivery side run on different threads.
+        lines = [l for l in gw.read_log().splitlines() if "<tls-one@ours.dlv.test>" in l or "to=<pat@tls.dlv.test>" in l]
+        self.assertTrue(lines and lines[0].endswith("(queued)"), lines)
 
     def test_one_connection_carries_several_messages_to_one_mx(self):
         gw = self.gateway()
