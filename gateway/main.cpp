@@ -201,8 +201,8 @@ int cmd_run(const std::vector<std::string>& args) {
     queue_manager queue(io.get_executor(), delivery_settings{cfg.hostname, cfg.spool, cfg.queue}, spooler, &db,
                         policy_snapshot, services);
     spooler.on_committed([&db, &queue](std::vector<spooled_envelope> messages) {
-      // The queue first: the rows are queued for the database's writer
-      // thread, ahead of any delivery row for these messages.
+      // The rows first: queued for the database's writer thread before the
+      // queue can produce any delivery row for these messages.
       std::vector<std::string> ids;
       ids.reserve(messages.size());
       for (const auto& m : messages) ids.push_back(m.queue_id);

@@ -410,16 +410,15 @@ class session : public std::enable_shared_from_this<session> {
                (result.bare_newline ? "bare CR or LF" : result.too_big ? "size limit" : "line length"));
       co_return protocol_.data_done(result);
     }
-    // msg (and env with it) belongs to the committer once handed over: take what
-    // the log line needs now.
+    // msg (and env with it) belongs to the committer once handed over: keep
+    // the id for our own reply and log, and build the accepted line now.
     const std::string id = msg->id();
     env.message_id = header_field(header_block(head), "Message-ID");
-    std::string accepted =
+    msg->accepted_log =  // logged by the committer once durable, before delivery can start
         "client=[" + env.client_address + "] listener=" + env.listener + " size=" + std::to_string(env.content_size) +
         " nrcpt=" + std::to_string(env.recipients.size()) + (env.auth_user.empty() ? "" : " auth=yes") +
         (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) +
         (env.message_id.empty() ? "" : " message-id=" + env.message_id) + " (queued)";
-    msg->accepted_log = std::move(accepted);  // logged by the committer, before delivery can start
     auto [ec] = co_await spooler.async_commit(std::move(msg), use_tuple);
     result.spool_failed = static_cast<bool>(ec);
     if (ec) log(log_level::error, id, "spool commit failed: " + ec.message());

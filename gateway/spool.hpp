@@ -1,5 +1,7 @@
-// The durable spool: one file per accepted message, written to incoming/ and
-// renamed into queue/, durable before the session may answer 250. Group
+// The durable spool: one file per accepted message in queue/ (written there
+// with mode 0 and made 0600 when complete in journal mode; written to incoming/
+// and renamed into queue/ otherwise, and for large messages), durable before
+// the session may answer 250. Group
 // commit: the committer thread makes every message that is waiting durable in
 // one pass (how: sync_mode). Must never report a message committed before its
 // bytes are on disk in a form that a restart finds.
