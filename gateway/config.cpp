@@ -8,9 +8,13 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <set>
+#include <sstream>
+
+#include "policy/yaml_guard.hpp"
 
 namespace sealgate::gateway {
 namespace {
@@ -227,6 +231,33 @@ void load_crypto(reader& r, const YAML::Node& cr, crypto::crypto_options& o) {
 
 }  // namespace
 
+namespace {
+
+// RFC 1123 2.1 host name: dot-separated labels of letters, digits and '-',
+// 1-63 octets each, not starting or ending with '-'; 253 octets at most.
+bool is_host_name(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    auto label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (unsigned char c : label)
+      if (!std::isalnum(c) && c != '-') return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+bool is_listener_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+}  // namespace
+
 config load_config(const std::filesystem::path& file) {
   config c;
   c.file = file;
@@ -234,11 +265,24 @@ config load_config(const std::filesystem::path& file) {
   c.spool = "/var/spool/sealgate";
   c.database = "/var/lib/sealgate/sealgate.db";
   reader r(file);
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw config_error(file.string() + ": cannot read file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    bytes = ss.str();
+  }
+  if (auto problem = policy::check_yaml(bytes)) {
+    YAML::Mark at;
+    at.line = problem->line - 1;
+    at.column = problem->column - 1;
+    r.error(at, "", problem->message);
+    throw config_error(r.errors().front());
+  }
   YAML::Node root;
   try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    throw config_error(file.string() + ": cannot read file");
+    root = YAML::Load(bytes);
   } catch (const YAML::ParserException& e) {
     r.error(e.mark, "", "YAML syntax: " + e.msg);
     throw config_error(r.errors().front());
@@ -250,8 +294,10 @@ config load_config(const std::filesystem::path& file) {
   }
 
   r.string_value(root, "hostname", "", c.hostname);
-  if (auto n = root["hostname"]; n && n.IsScalar() && !n.Scalar().empty() && n.Scalar().find_first_of(" <>\"\\()") != std::string::npos)
-    r.error(n.Mark(), "hostname", "must be a host name");
+  // The hostname goes into the banner, the EHLO reply and every Received
+  // header: anything but a host name (a CR or LF above all) would inject lines.
+  if (auto n = root["hostname"]; n && n.IsScalar() && !is_host_name(n.Scalar()))
+    r.error(n.Mark(), "hostname", "must be a host name (letters, digits, '-' and '.')");
   r.path_value(root, "spool", "", c.spool);
   r.enum_value(root, "spool_sync", "", c.spool_sync, {{"journal", sync_mode::journal}, {"file", sync_mode::file}, {"filesystem", sync_mode::filesystem}});
   r.path_value(root, "database", "", c.database);
@@ -395,6 +441,9 @@ config load_config(const std::filesystem::path& file) {
         l.name = "listener" + std::to_string(i);
         if (!r.check_map(ls[i], path, {"name", "address", "port", "tls", "auth"})) continue;
         r.string_value(ls[i], "name", path, l.name);
+        // Listener names go into logs, the Received header and policy matches.
+        if (auto n = ls[i]["name"]; n && n.IsScalar() && !is_listener_name(n.Scalar()))
+          r.error(n.Mark(), path + ".name", "must be 1-64 letters, digits, '.', '_' or '-'");
         r.string_value(ls[i], "address", path, l.address);
         if (auto a = ls[i]["address"]; a && a.IsScalar()) {
           boost::system::error_code ec;

@@ -393,6 +393,22 @@ asio::awaitable<void> spool_dsn(state_ptr s, dsn_kind kind, const pass& p, std::
   s->schedule(dsn_id, p.now);
 }
 
+// What classification needs of a message's content, computed once per pass.
+struct scanned_message {
+  policy::message_facts facts;
+  policy::content_verdicts verdicts;
+};
+
+// On the content executor: the MIME walk and every content test of the
+// policy (regexes, DLP), whose cost grows with the message.
+asio::awaitable<std::shared_ptr<const scanned_message>> scan_message(std::shared_ptr<const policy::policy> pol,
+                                                                     std::shared_ptr<const std::string> content) {
+  auto out = std::make_shared<scanned_message>();
+  out->facts = policy::read_message(*content);
+  out->verdicts = policy::scan_content(*pol, out->facts);
+  co_return out;
+}
+
 struct pending_recipient {
   size_t index;
   std::vector<method> failed;
@@ -404,14 +420,14 @@ struct pending_recipient {
 // and is given unknown facts, which could only make decide() defer.
 asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, std::vector<size_t> indexes,
                                      std::shared_ptr<const std::string> content,
-                                     std::shared_ptr<const policy::message_facts> facts) {
+                                     std::shared_ptr<const scanned_message> scanned) {
   const auto& env = p.message->envelope;
   std::map<size_t, std::vector<policy::class_match>> classes;
   bool domain_needed = false;
   for (size_t i : indexes) {
     policy::decide_input in;
     in.envelope = {env.sender, env.recipients[i].recipient, env.listener, env.auth_user};
-    in.classes = policy::classify(*p.policy, *facts, in.envelope);
+    in.classes = policy::classify(*p.policy, scanned->verdicts, in.envelope);
     in.portal_configured = s->services.portal_configured;
     domain_needed = domain_needed || policy::needed_facts(*p.policy, in).domain;
     classes[i] = std::move(in.classes);
@@ -661,13 +677,17 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
       ssize_t n = ::pread(fd, content->data(), content->size(), static_cast<off_t>(m->content_offset));
       if (n != static_cast<ssize_t>(content->size())) throw std::runtime_error("cannot read the spool file");
     }
-    auto facts = std::make_shared<const policy::message_facts>(policy::read_message(*content));
+    std::shared_ptr<const std::string> shared = content;
+    std::shared_ptr<const scanned_message> scanned;
+    if (s->services.content_executor)
+      scanned = co_await asio::co_spawn(s->services.content_executor, scan_message(p.policy, shared), asio::use_awaitable);
+    else
+      scanned = co_await scan_message(p.policy, shared);
     if (s->db) {
-      std::string message_id = header_value(*facts, "Message-ID");
+      std::string message_id = header_value(scanned->facts, "Message-ID");
       if (!message_id.empty()) s->db->set_message_id(id, message_id);
     }
-    std::shared_ptr<const std::string> shared = content;
-    for (auto& [domain, indexes] : by_domain) co_await deliver_domain(s, p, domain, indexes, shared, facts);
+    for (auto& [domain, indexes] : by_domain) co_await deliver_domain(s, p, domain, indexes, shared, scanned);
   }
   co_await close_pass(s, p);
 }

@@ -86,6 +86,10 @@ struct delivery_services {
                                                                    std::string* why)>
       encrypt;
   bool portal_configured = false;
+  // Where a message is parsed and classified, once per pass: never the event
+  // loop that accepts connections (a 25 MiB body scanned there would leave
+  // new clients without a banner). Unset: on the queue's own strand (tests).
+  boost::asio::any_io_executor content_executor;
 };
 
 struct delivery_settings {

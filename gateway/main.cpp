@@ -161,10 +161,13 @@ int cmd_run(const std::vector<std::string>& args) {
     boost::asio::signal_set hangup(io, SIGHUP);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     boost::asio::thread_pool workers(2);
+    // Policy reloads (SIGHUP or a changed file) and content classification
+    // run here, one at a time, never on the loop that accepts connections.
+    boost::asio::thread_pool policy_pool(1);
     // Watching starts before any listener: an edit made once the gateway
     // answers must not be missed.
     std::unique_ptr<policy_watcher> watcher;
-    if (policy) watcher = std::make_unique<policy_watcher>(io.get_executor(), *policy);
+    if (policy) watcher = std::make_unique<policy_watcher>(io.get_executor(), policy_pool.get_executor(), *policy);
     spool spooler(cfg.spool, cfg.spool_sync);
     // Bind first (port 25 needs root), then drop root, then touch the spool and database.
     std::vector<boost::asio::io_context*> session_loop_pointers;
@@ -196,6 +199,7 @@ int cmd_run(const std::vector<std::string>& args) {
       return crypto.encrypt_for(m, std::move(address), std::move(content), why);
     };
     services.send = [&transport](outbound_transfer t) { return transport.send(std::move(t)); };
+    services.content_executor = policy_pool.get_executor();
     std::function<std::shared_ptr<const sealgate::policy::policy>()> policy_snapshot;
     if (policy) policy_snapshot = [&policy] { return policy->get(); };
     queue_manager queue(io.get_executor(), delivery_settings{cfg.hostname, cfg.spool, cfg.queue}, spooler, &db,
@@ -254,7 +258,7 @@ int cmd_run(const std::vector<std::string>& args) {
         if (!policy)
           log_info("SIGHUP: no policy_file configured, nothing to reload");
         else
-          reload_policy(*policy, "SIGHUP");
+          boost::asio::post(policy_pool, [&policy] { reload_policy(*policy, "SIGHUP"); });
         wait_hangup();
       });
     };
@@ -274,6 +278,7 @@ int cmd_run(const std::vector<std::string>& args) {
     control.stop();
     spooler.stop();
     workers.join();
+    policy_pool.join();
     auto st = spooler.stats();
     log_info("spool stats: commits=" + std::to_string(st.commits) + " fdatasync=" + std::to_string(st.file_syncs) +
              " dir_fsync=" + std::to_string(st.dir_syncs) + " syncfs=" + std::to_string(st.fs_syncs) +

@@ -407,6 +407,10 @@ std::string current_policy::reload() {
     return "";
   } catch (const policy::policy_error& e) {
     return e.what();
+  } catch (const std::exception& e) {
+    // Whatever else goes wrong (memory, a library's own exception), the
+    // running policy stays and the process with it.
+    return file_.string() + ": cannot load: " + e.what();
   }
 }
 

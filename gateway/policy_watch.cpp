@@ -1,5 +1,6 @@
 // Policy reload on file change (inotify) and the reload logging shared with
-// SIGHUP. Runs on the io_context; the reload itself reads one small file.
+// SIGHUP. Watches on the io_context; the reload itself runs on an executor of
+// its own, so that a slow or hostile policy file never stalls the listeners.
 #include "gateway/policy_watch.hpp"
 
 #include <sys/inotify.h>
@@ -9,6 +10,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
@@ -68,8 +70,9 @@ void reload_policy(current_policy& policy, std::string_view trigger, bool only_i
 }
 
 struct policy_watcher::state {
-  state(asio::any_io_executor ex, current_policy& p, std::chrono::milliseconds quiet)
-      : policy(p), events(ex), quiet_timer(ex), quiet_period(quiet) {}
+  state(asio::any_io_executor ex, asio::any_io_executor reload, current_policy& p, std::chrono::milliseconds quiet)
+      : reload_executor(std::move(reload)), policy(p), events(ex), quiet_timer(ex), quiet_period(quiet) {}
+  asio::any_io_executor reload_executor;
   current_policy& policy;
   asio::posix::stream_descriptor events;
   asio::steady_timer quiet_timer;
@@ -109,7 +112,7 @@ asio::awaitable<void> reload_after_quiet(std::shared_ptr<policy_watcher::state> 
   s->quiet_timer.expires_after(s->quiet_period);
   auto [ec] = co_await s->quiet_timer.async_wait(asio::as_tuple(asio::use_awaitable));
   if (ec || s->stopped) co_return;
-  reload_policy(s->policy, "policy file changed", true);
+  asio::post(s->reload_executor, [s] { reload_policy(s->policy, "policy file changed", true); });
 }
 
 asio::awaitable<void> watch(std::shared_ptr<policy_watcher::state> s) {
@@ -126,9 +129,9 @@ asio::awaitable<void> watch(std::shared_ptr<policy_watcher::state> s) {
 
 }  // namespace
 
-policy_watcher::policy_watcher(asio::any_io_executor executor, current_policy& policy,
-                               std::chrono::milliseconds quiet_period)
-    : state_(std::make_shared<state>(executor, policy, quiet_period)) {
+policy_watcher::policy_watcher(asio::any_io_executor executor, asio::any_io_executor reload_executor,
+                               current_policy& policy, std::chrono::milliseconds quiet_period)
+    : state_(std::make_shared<state>(executor, std::move(reload_executor), policy, quiet_period)) {
   const auto& file = policy.file();
   state_->file_name = file.filename().string();
   std::string dir = file.parent_path().empty() ? "." : file.parent_path().string();

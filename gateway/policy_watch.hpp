@@ -26,8 +26,10 @@ class policy_watcher {
  public:
   // Starts watching at once. When inotify is not available the gateway runs
   // on, reloading on SIGHUP only, and says so in the log.
-  policy_watcher(boost::asio::any_io_executor executor, current_policy& policy,
-                 std::chrono::milliseconds quiet_period = std::chrono::milliseconds(300));
+  // The reload itself (reading, parsing, compiling the regexes) runs on
+  // reload_executor, never on the event loop that accepts connections.
+  policy_watcher(boost::asio::any_io_executor executor, boost::asio::any_io_executor reload_executor,
+                 current_policy& policy, std::chrono::milliseconds quiet_period = std::chrono::milliseconds(300));
   ~policy_watcher();
   policy_watcher(const policy_watcher&) = delete;
   policy_watcher& operator=(const policy_watcher&) = delete;

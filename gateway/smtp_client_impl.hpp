@@ -43,6 +43,7 @@ template <class NextLayer>
 boost::asio::awaitable<boost::system::error_code> basic_smtp_client<NextLayer>::read_line(
     std::string& line, std::chrono::steady_clock::duration timeout) {
   auto use = boost::asio::as_tuple(boost::asio::use_awaitable);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto nl = buffer_.find('\n');
     if (nl != std::string::npos) {
@@ -53,8 +54,12 @@ boost::asio::awaitable<boost::system::error_code> basic_smtp_client<NextLayer>::
       co_return boost::system::error_code{};
     }
     if (buffer_.size() > limits_.line_length + 1) co_return smtp_client_error::line_too_long;
+    // One deadline for the whole line, not one per read: a server that sends
+    // a byte every few seconds must not stretch a stage's timeout for ever.
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) co_return smtp_client_error::timeout;
     char chunk[4096];
-    detail::arm_deadline(stream_.next_layer(), timeout);
+    detail::arm_deadline(stream_.next_layer(), left);
     boost::system::error_code ec;
     size_t n = 0;
     if (tls_.active) std::tie(ec, n) = co_await stream_.async_read_some(boost::asio::buffer(chunk), use);
@@ -184,7 +189,14 @@ boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::start_tls(std:
 template <class NextLayer>
 boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::send_data(std::string content) {
   auto r = co_await command("DATA", timeouts_.data_init);
-  if (!r || r.reply.code != 354) co_return r;
+  if (!r) co_return r;
+  if (r.reply.code != 354) {
+    // Only 354 starts the content (RFC 5321 4.1.1.4). A refusal keeps its
+    // reply; a 250 here would let a hostile server have a message recorded
+    // as delivered that it never received.
+    if (!r.reply.transient() && !r.reply.permanent()) r.error = smtp_client_error::unexpected_reply;
+    co_return r;
+  }
   bool at_line_start = true, pending_cr = false;
   constexpr size_t piece = 64 * 1024;
   for (size_t at = 0; at < content.size() || at == 0; at += piece) {
@@ -196,7 +208,12 @@ boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::send_data(std:
     }
     if (last) break;
   }
-  co_return co_await read_reply(timeouts_.data_done);
+  r = co_await read_reply(timeouts_.data_done);
+  // After the final dot only 2xx means delivered, 4xx/5xx a refusal; a 3xx
+  // (say a second 354) is nonsense and the message's fate unknown.
+  if (r && !r.reply.positive() && !r.reply.transient() && !r.reply.permanent())
+    r.error = smtp_client_error::unexpected_reply;
+  co_return r;
 }
 
 template <class NextLayer>

@@ -69,6 +69,7 @@ bool smtp_protocol::auth_offered() const {
 
 void smtp_protocol::reset_transaction() {
   tx_ = envelope{};
+  recipient_overshoot_ = 0;
   if (phase_ == phase::in_mail) phase_ = phase::ready;
 }
 
@@ -146,6 +147,7 @@ smtp_protocol::step smtp_protocol::cmd_mail(std::string_view args) {
   if (m.params.size && *m.params.size > limits_.message_size)
     return error(552, "5.3.4", "Message size exceeds fixed limit");
   tx_ = envelope{};
+  recipient_overshoot_ = 0;
   tx_.helo = helo_;
   tx_.sender = std::move(m.sender);
   tx_.params = std::move(m.params);
@@ -164,7 +166,15 @@ smtp_protocol::step smtp_protocol::cmd_rcpt(std::string_view args) {
     if (facts_.auth == listener_auth::required) return error(530, "5.7.0", "Authentication required");
     if (!facts_.client_may_relay) return error(554, "5.7.1", "<" + parsed.value->recipient + ">: Relay access denied");
   }
-  if (tx_.recipients.size() >= limits_.recipients) return error(452, "4.5.3", "Error: too many recipients");
+  if (tx_.recipients.size() >= limits_.recipients) {
+    // RFC 5321 4.5.3.1.10: the client is to send the rest in a later
+    // transaction, so an over-limit 452 is no client error; counting it would
+    // end in 421 and lose the recipients already taken. Only a client that
+    // overshoots by another limit's worth is counted (Postfix's
+    // smtpd_recipient_overshoot_limit).
+    if (++recipient_overshoot_ > limits_.recipients) return error(452, "4.5.3", "Error: too many recipients");
+    return reply(452, "4.5.3", "Error: too many recipients");
+  }
   tx_.recipients.push_back(std::move(*parsed.value));
   return reply(250, "2.1.5", "Ok");
 }

@@ -119,6 +119,7 @@ class smtp_protocol {
   std::string authenticated_;
   credentials pending_;
   unsigned errors_ = 0;
+  size_t recipient_overshoot_ = 0;  // RCPTs refused with 452 in this transaction for the recipient limit
   std::string tls_protocol_, tls_cipher_;
   int tls_secret_bits_ = 0, tls_algorithm_bits_ = 0;
 };

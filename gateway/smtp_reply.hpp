@@ -21,6 +21,7 @@ enum class smtp_client_error {
   malformed_reply,    // not "NNN[ -]text", or codes differing between lines
   tls_handshake,      // the TLS handshake failed
   not_connected,
+  unexpected_reply,   // a well-formed reply that makes no sense at this step (250 to DATA, 354 after the dot)
 };
 const boost::system::error_category& smtp_client_category();
 boost::system::error_code make_error_code(smtp_client_error e);
@@ -32,7 +33,9 @@ struct remote_reply {
   int code = 0;
   std::string enhanced;            // "5.7.1", or empty
   std::vector<std::string> lines;  // text after "NNN-"/"NNN ", enhanced code included as sent
-  bool positive() const { return code >= 200 && code < 400; }
+  // Completion (2xx) only: a 3xx is an intermediate reply that a step must
+  // ask for by its code (354 to DATA, 334 to AUTH), never a success.
+  bool positive() const { return code >= 200 && code < 300; }
   bool transient() const { return code >= 400 && code < 500; }
   bool permanent() const { return code >= 500; }
   std::string text() const;  // "NNN line1 / line2" for logs and DSNs; control characters replaced

@@ -306,7 +306,13 @@ asio::awaitable<session_end> transact(std::shared_ptr<smtp_transport::impl> im, 
   r = co_await c.send_data(*t.content);
   for (size_t i : accepted) {
     auto& res = a->results[i];
-    if (!r) {
+    if (r.error == smtp_client_error::unexpected_reply) {
+      // 250 to DATA, or 354 after the dot: whether the server has the
+      // message is unknown, and it is never recorded as delivered.
+      res.result = outcome::deferred;
+      res.status = "4.5.0";
+      res.reply = "protocol error from " + where(host, address) + " during DATA: unexpected reply " + r.reply.text();
+    } else if (!r) {
       // The server may or may not have the message: SMTP's at-least-once
       // window; a retry may deliver it twice, never zero times.
       res.result = outcome::deferred;

@@ -3,6 +3,8 @@
 // output, and message content must not.
 #include "policy/classify.hpp"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -126,22 +128,11 @@ std::string describe(const condition& c) {
   return "?";
 }
 
-// std::regex in libstdc++ recurses per character; searching line by line, in
-// bounded pieces, keeps a hostile body from exhausting the stack.
-bool search_text(const std::regex& re, std::string_view text) {
-  constexpr size_t piece = 4096;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    size_t end = nl == std::string_view::npos ? text.size() : nl;
-    for (size_t p = pos; p < end; p += piece) {
-      auto len = std::min(piece, end - p);
-      if (std::regex_search(text.begin() + p, text.begin() + p + len, re)) return true;
-    }
-    if (end == pos && std::regex_search(text.begin() + pos, text.begin() + pos, re)) return true;
-    pos = end + 1;
-  }
-  return false;
+// The whole text at once: RE2 runs in linear time without recursion, so a
+// hostile body costs no more than its length, and a match across what were
+// once 4096-byte pieces is found.
+bool search_text(const re2::RE2& re, std::string_view text) {
+  return re2::RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), re);
 }
 
 bool dlp_match(dlp_pattern p, std::string_view text) {
@@ -250,64 +241,121 @@ std::string find_mrn(std::string_view t) {
   return "";
 }
 
-bool evaluate(const condition& c, const message_facts& m, const envelope_facts& e, std::string* reason) {
+namespace {
+
+bool is_content_test(condition::kind k) {
+  using K = condition::kind;
+  return k == K::header || k == K::subject_tag || k == K::body || k == K::attachment || k == K::dlp ||
+         k == K::size_over || k == K::size_under;
+}
+
+// A content test against the message itself.
+bool content_test(const condition& c, const message_facts& m) {
+  using K = condition::kind;
+  switch (c.type) {
+    case K::header:
+      for (const auto& [name, value] : m.headers) {
+        if (!iequals(name, c.name)) continue;
+        if (c.regex) {
+          if (search_text(*c.regex, value)) return true;
+        } else if (c.text.empty() || iequals(trim(value), trim(c.text))) {
+          return true;
+        }
+      }
+      return false;
+    case K::subject_tag: return lowered(m.subject).find(lowered(c.text)) != std::string::npos;
+    case K::body: return c.regex && search_text(*c.regex, m.text);
+    case K::attachment:
+      for (const auto& n : m.attachment_names)
+        if (c.regex && search_text(*c.regex, n)) return true;
+      return false;
+    case K::dlp: return dlp_match(c.dlp, m.text);
+    case K::size_over: return m.size > c.size;
+    case K::size_under: return m.size < c.size;
+    default: return false;
+  }
+}
+
+// Where content tests get their answer: the message, or a scan of it.
+struct content_source {
+  const message_facts* message = nullptr;
+  const content_verdicts* verdicts = nullptr;
+  bool test(const condition& c) const {
+    if (verdicts) {
+      auto it = verdicts->leaves.find(&c);
+      return it != verdicts->leaves.end() && it->second;
+    }
+    return content_test(c, *message);
+  }
+};
+
+bool evaluate_with(const condition& c, const content_source& src, const envelope_facts& e, std::string* reason) {
   using K = condition::kind;
   auto hit = [&](bool matched) {
     if (matched && reason) *reason = describe(c);
     return matched;
   };
+  if (is_content_test(c.type)) return hit(src.test(c));
   switch (c.type) {
     case K::any:
       for (const auto& ch : c.children)
-        if (evaluate(ch, m, e, reason)) return true;
+        if (evaluate_with(ch, src, e, reason)) return true;
       return false;
     case K::all: {
       std::string all_reasons;
       for (const auto& ch : c.children) {
         std::string r;
-        if (!evaluate(ch, m, e, &r)) return false;
+        if (!evaluate_with(ch, src, e, &r)) return false;
         all_reasons += (all_reasons.empty() ? "" : " and ") + r;
       }
       if (reason) *reason = all_reasons;
       return true;
     }
     case K::negate:
-      return hit(!c.children.empty() && !evaluate(c.children.front(), m, e, nullptr));
-    case K::header:
-      for (const auto& [name, value] : m.headers) {
-        if (!iequals(name, c.name)) continue;
-        if (c.regex) {
-          if (search_text(*c.regex, value)) return hit(true);
-        } else if (c.text.empty() || iequals(trim(value), trim(c.text))) {
-          return hit(true);
-        }
-      }
-      return false;
-    case K::subject_tag:
-      return hit(lowered(m.subject).find(lowered(c.text)) != std::string::npos);
+      return hit(!c.children.empty() && !evaluate_with(c.children.front(), src, e, nullptr));
     case K::sender: return hit(glob_match(c.text, e.sender));
     case K::recipient: return hit(glob_match(c.text, e.recipient));
     case K::auth_user: return hit(!e.auth_user.empty() && glob_match(c.text, e.auth_user));
     case K::listener: return hit(glob_match(c.text, e.listener));
-    case K::body: return hit(c.regex && search_text(*c.regex, m.text));
-    case K::attachment:
-      for (const auto& n : m.attachment_names)
-        if (c.regex && search_text(*c.regex, n)) return hit(true);
-      return false;
-    case K::dlp: return hit(dlp_match(c.dlp, m.text));
-    case K::size_over: return hit(m.size > c.size);
-    case K::size_under: return hit(m.size < c.size);
+    default: return false;
   }
-  return false;
 }
 
-std::vector<class_match> classify(const policy& p, const message_facts& m, const envelope_facts& e) {
+void scan_tree(const condition& c, const message_facts& m, content_verdicts& out) {
+  if (is_content_test(c.type)) {
+    out.leaves.emplace(&c, content_test(c, m));
+    return;
+  }
+  for (const auto& ch : c.children) scan_tree(ch, m, out);
+}
+
+std::vector<class_match> classify_with(const policy& p, const content_source& src, const envelope_facts& e) {
   std::vector<class_match> out;
   for (const auto& cls : p.classes) {
     std::string reason;
-    if (evaluate(cls.when, m, e, &reason)) out.push_back({cls.name, reason});
+    if (evaluate_with(cls.when, src, e, &reason)) out.push_back({cls.name, reason});
   }
   return out;
+}
+
+}  // namespace
+
+bool evaluate(const condition& c, const message_facts& m, const envelope_facts& e, std::string* reason) {
+  return evaluate_with(c, content_source{&m, nullptr}, e, reason);
+}
+
+std::vector<class_match> classify(const policy& p, const message_facts& m, const envelope_facts& e) {
+  return classify_with(p, content_source{&m, nullptr}, e);
+}
+
+content_verdicts scan_content(const policy& p, const message_facts& m) {
+  content_verdicts out;
+  for (const auto& cls : p.classes) scan_tree(cls.when, m, out);
+  return out;
+}
+
+std::vector<class_match> classify(const policy& p, const content_verdicts& content, const envelope_facts& e) {
+  return classify_with(p, content_source{nullptr, &content}, e);
 }
 
 std::string strip_subject_tags(std::string_view subject, const std::vector<std::string>& tags) {

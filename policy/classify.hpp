@@ -4,6 +4,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "policy/message_facts.hpp"
@@ -25,6 +26,18 @@ struct class_match {
 };
 
 std::vector<class_match> classify(const policy& p, const message_facts& m, const envelope_facts& e);
+
+// The content tests of every class (header, subject tag, body, attachment,
+// DLP, size) evaluated once per message: the expensive part, the same for
+// every recipient. Valid for the policy object it was made from.
+struct content_verdicts {
+  std::unordered_map<const condition*, bool> leaves;
+};
+content_verdicts scan_content(const policy& p, const message_facts& m);
+
+// Classification from a scan: only the envelope tests are evaluated here, so a
+// message to 1,000 recipients is read once, not 1,000 times.
+std::vector<class_match> classify(const policy& p, const content_verdicts& content, const envelope_facts& e);
 
 // Evaluates one condition; reason gets the leaf that decided a match.
 bool evaluate(const condition& c, const message_facts& m, const envelope_facts& e, std::string* reason = nullptr);

@@ -2,8 +2,10 @@
 // collected with its FILE:LINE:COL so an operator fixes the file in one pass;
 // a policy with any error is refused whole, never half-applied.
 #include "policy/policy.hpp"
+#include "policy/yaml_guard.hpp"
 
 #include <openssl/evp.h>
+#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -174,14 +176,20 @@ class reader {
     return false;
   }
 
-  std::shared_ptr<const std::regex> regex(const YAML::Node& n, const std::string& key, const std::string& text) {
-    try {
-      // ECMAScript, case-insensitive: header values and file names vary in case.
-      return std::make_shared<const std::regex>(text, std::regex::ECMAScript | std::regex::icase);
-    } catch (const std::regex_error& e) {
-      error(n.Mark(), key, "bad regex '" + text + "': " + e.what());
+  std::shared_ptr<const re2::RE2> regex(const YAML::Node& n, const std::string& key, const std::string& text) {
+    // RE2, not std::regex: an operator's pattern such as (a+)+$ must not let
+    // one message pin a thread (backtracking is exponential, RE2 is linear and
+    // never recurses). Case-insensitive, as header values and file names vary
+    // in case; ^ and $ match at line ends, as they did line by line before.
+    RE2::Options options;
+    options.set_case_sensitive(false);
+    options.set_log_errors(false);
+    options.set_max_mem(8 << 20);
+    if (re2::RE2 as_written(text, options); !as_written.ok()) {  // the error in the operator's own terms
+      error(n.Mark(), key, "bad regex '" + text + "': " + as_written.error());
       return nullptr;
     }
+    return std::make_shared<const re2::RE2>("(?m)" + text, options);
   }
 
  private:
@@ -412,6 +420,13 @@ policy load_policy(const std::filesystem::path& file) {
   }
   pol.sha256 = sha256_hex(bytes);
   reader r(file);
+  if (auto problem = check_yaml(bytes)) {
+    YAML::Mark at;
+    at.line = problem->line - 1;
+    at.column = problem->column - 1;
+    r.error(at, "", problem->message);
+    throw policy_error(r.errors().front());
+  }
   YAML::Node root;
   try {
     root = YAML::Load(bytes);

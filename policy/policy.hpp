@@ -6,13 +6,16 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "policy/tls_level.hpp"
+
+namespace re2 {
+class RE2;
+}
 
 namespace sealgate::policy {
 
@@ -55,7 +58,7 @@ struct condition {
   std::string name;
   std::string text;
   std::string regex_text;
-  std::shared_ptr<const std::regex> regex;
+  std::shared_ptr<const re2::RE2> regex;  // RE2: linear time, no recursion, whatever the pattern
   dlp_pattern dlp = dlp_pattern::ssn;
   uint64_t size = 0;
   std::vector<condition> children;

@@ -347,3 +347,30 @@ TEST_F(ConfigTest, BadCryptoValues) {
             "sealgate.yaml:4:3: crypto: smime_signing_certificate and smime_signing_key go together");
   EXPECT_EQ(error_of(std::string(minimal) + "crypto: [gnupg_home]\n"), "sealgate.yaml:3:9: crypto: must be a mapping");
 }
+
+TEST_F(ConfigTest, HostnameAndListenerNamesCannotInjectLines) {
+  // Both go into the banner, the EHLO reply and every Received header: a CR
+  // or LF there would let the configuration write protocol lines.
+  EXPECT_EQ(error_of(std::string(minimal) + "hostname: \"gw.example\\r\\nX-Injected: yes\"\n"),
+            "sealgate.yaml:3:11: hostname: must be a host name (letters, digits, '-' and '.')");
+  EXPECT_EQ(error_of(std::string(minimal) + "hostname: \"gw.example\\n250 fake\"\n"),
+            "sealgate.yaml:3:11: hostname: must be a host name (letters, digits, '-' and '.')");
+  EXPECT_EQ(error_of(std::string(minimal) + "hostname: -bad.example\n"),
+            "sealgate.yaml:3:11: hostname: must be a host name (letters, digits, '-' and '.')");
+  EXPECT_EQ(error_of("listeners:\n  - {name: \"a\\r\\nX: y\", tls: none, auth: none}\n"),
+            "sealgate.yaml:2:12: listeners[0].name: must be 1-64 letters, digits, '.', '_' or '-'");
+  EXPECT_EQ(load_config(write(std::string(minimal) + "hostname: mx-1.gw.example\n")).hostname, "mx-1.gw.example");
+}
+
+TEST_F(ConfigTest, DuplicateKeysAndAliasBombsAreRefused) {
+  EXPECT_EQ(error_of(std::string(minimal) + "spool: /a\nspool: /b\n"),
+            "sealgate.yaml:4:1: duplicate key 'spool' (first at line 3, column 1)");
+  std::string bomb = "x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int i = 1; i <= 9; ++i) {
+    bomb += "x" + std::to_string(i) + ": &x" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? ", *x" : "*x") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  auto msg = error_of(bomb);
+  EXPECT_NE(msg.find("aliases expand to more than 100000 nodes"), std::string::npos) << msg;
+}

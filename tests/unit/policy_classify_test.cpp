@@ -272,3 +272,50 @@ TEST_F(ClassifyTest, HugeBodyDoesNotExhaustTheStack) {
   std::string raw = "\r\n" + std::string(3 * 1024 * 1024, 'a');
   EXPECT_EQ(classes(raw), std::vector<std::string>{"big"});
 }
+
+TEST(Classify, BacktrackingPatternsCostLinearTime) {
+  // (a+)+$ over 40 x "a!" took std::regex exponential time: one message
+  // pinned the event loop, also after a restart. RE2 answers at once.
+  temp_policy t;
+  auto p = t.load("classes:\n  - name: evil\n    when: {any: [{body: '(a+)+$'}, {header: {name: X-A, matches: '(a|aa)+$'}}]}\n"
+                  "rules:\n  - name: default\n    methods: [tls]\n");
+  std::string hostile;
+  for (int i = 0; i < 40; ++i) hostile += "a!";
+  auto m = read_message("X-A: " + hostile + "b\r\n\r\n" + hostile + "b\r\n");
+  EXPECT_TRUE(classify(p, m, {}).empty());
+  EXPECT_EQ(names(classify(p, read_message("\r\nxx aaaa"), {})), std::vector<std::string>{"evil"});
+}
+
+TEST(Classify, BodyRegexSeesTheWholeTextNotPieces) {
+  // The body was searched in 4096-byte pieces: a keyword across a piece
+  // boundary was missed, and ^ matched in the middle of a line at 4096.
+  temp_policy t;
+  auto p = t.load("classes:\n  - name: word\n    when: {body: 'diagnosis'}\n  - name: start\n    when: {body: '^secret'}\n"
+                  "rules:\n  - name: default\n    methods: [tls]\n");
+  std::string across = "\r\n" + std::string(4096 - 4, 'x') + "diagnosis follows\r\n";
+  auto m = read_message(across);
+  ASSERT_EQ(m.text.find("diagnosis"), 4096u - 4);
+  EXPECT_EQ(names(classify(p, m, {})), std::vector<std::string>{"word"});
+  std::string midline = "\r\n" + std::string(4096, 'x') + "secret\r\n";
+  EXPECT_TRUE(classify(p, read_message(midline), {}).empty());
+  EXPECT_EQ(names(classify(p, read_message("\r\nfirst line\r\nsecret second\r\n"), {})),
+            std::vector<std::string>{"start"});
+}
+
+TEST(Classify, OneScanPerMessageGivesTheSameClassesForEveryRecipient) {
+  temp_policy t;
+  auto p = t.load("classes:\n  - name: phi\n    when: {all: [{dlp: ssn}, {recipient: '*@partner.example'}]}\n"
+                  "  - name: nophi\n    when: {not: {dlp: ssn}}\n"
+                  "rules:\n  - name: default\n    methods: [tls]\n");
+  auto m = read_message("\r\nSSN 123-45-6789\r\n");
+  auto scan = scan_content(p, m);
+  for (const char* rcpt : {"a@partner.example", "b@elsewhere.example"}) {
+    envelope_facts e{"s@x.example", rcpt, "smarthost", ""};
+    auto direct = classify(p, m, e);
+    auto scanned = classify(p, scan, e);
+    EXPECT_EQ(names(direct), names(scanned)) << rcpt;
+    ASSERT_EQ(direct.size(), scanned.size());
+    for (size_t i = 0; i < direct.size(); ++i) EXPECT_EQ(direct[i].reason, scanned[i].reason);
+  }
+  EXPECT_EQ(names(classify(p, scan, {"s@x.example", "a@partner.example", "", ""})), std::vector<std::string>{"phi"});
+}

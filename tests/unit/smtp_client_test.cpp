@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -14,6 +15,7 @@
 #include <boost/beast/_experimental/test/stream.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "crypto/tls_context.hpp"
@@ -72,6 +74,12 @@ asio::awaitable<smtp_result> greeting_then_ehlo(memory_client* c) {
 }
 
 asio::awaitable<smtp_result> greeting_only(memory_client* c) { co_return co_await c->greeting(); }
+
+asio::awaitable<smtp_result> greeting_then_data(memory_client* c) {
+  auto r = co_await c->greeting();
+  if (!r) co_return r;
+  co_return co_await c->send_data("Subject: x\r\n\r\nbody\r\n");
+}
 
 asio::awaitable<std::vector<smtp_result>> pipelined(memory_client* c) {
   std::vector<smtp_result> out;
@@ -175,6 +183,34 @@ TEST(SmtpClient, HostileRepliesAreTransportErrors) {
     EXPECT_EQ(r.error, make_error_code(c.expected)) << c.input << ": " << r.error.message();
     EXPECT_EQ(r.reply.code, 0) << c.input;
   }
+}
+
+TEST(SmtpClient, OnlyA354StartsTheContentAndOnlyA2xxAfterTheDotDelivers) {
+  // A hostile MX answering 250 to DATA never saw the message; one answering
+  // 354 after the final dot never said it took it. Neither is a success.
+  pair early("220 mx\r\n250 2.0.0 Ok: queued\r\n");
+  auto r = run(early.ioc, greeting_then_data(early.client.get()));
+  EXPECT_EQ(r.error, make_error_code(smtp_client_error::unexpected_reply)) << r.error.message();
+  EXPECT_EQ(r.reply.code, 250);
+  EXPECT_EQ(early.server.str(), "DATA\r\n");  // no content after a reply that was not 354
+
+  pair late("220 mx\r\n354 go ahead\r\n354 go ahead again\r\n");
+  r = run(late.ioc, greeting_then_data(late.client.get()));
+  EXPECT_EQ(r.error, make_error_code(smtp_client_error::unexpected_reply)) << r.error.message();
+
+  pair refused("220 mx\r\n554 5.7.1 no thanks\r\n");
+  r = run(refused.ioc, greeting_then_data(refused.client.get()));
+  EXPECT_FALSE(r.error) << r.error.message();  // a refusal is a reply, kept as such
+  EXPECT_EQ(r.reply.code, 554);
+
+  pair ok("220 mx\r\n354 go ahead\r\n250 2.0.0 Ok\r\n");
+  r = run(ok.ioc, greeting_then_data(ok.client.get()));
+  EXPECT_FALSE(r.error) << r.error.message();
+  EXPECT_TRUE(r.reply.positive());
+
+  remote_reply intermediate;
+  intermediate.code = 354;
+  EXPECT_FALSE(intermediate.positive());
 }
 
 TEST(SmtpClient, ReplyLinesAndCountsAreBounded) {
@@ -422,6 +458,35 @@ TEST(SmtpClient, SilentServerHitsTheBannerDeadline) {
   EXPECT_EQ(r.error, make_error_code(smtp_client_error::timeout)) << r.error.message();
   EXPECT_GE(elapsed, std::chrono::milliseconds(900));
   EXPECT_LT(elapsed, std::chrono::seconds(3));
+}
+
+TEST(SmtpClient, TricklingServerHitsTheBannerDeadline) {
+  // A banner sent a byte at a time, each byte well inside the 1 s helo
+  // timeout, must still end at the deadline: one deadline per reply.
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.3.40"), 0});
+  asio::ip::tcp::socket accepted(ioc);
+  asio::steady_timer tick(ioc);
+  const std::string banner = "220 trickle.example.net ESMTP\r\n";
+  size_t sent = 0;
+  std::function<void()> drip = [&] {
+    if (sent >= banner.size() || !accepted.is_open()) return;
+    boost::system::error_code ec;
+    accepted.write_some(asio::buffer(banner.data() + sent, 1), ec);
+    if (ec) return;
+    ++sent;
+    tick.expires_after(std::chrono::milliseconds(150));
+    tick.async_wait([&](boost::system::error_code e) {
+      if (!e) drip();
+    });
+  };
+  acceptor.async_accept(accepted, [&](boost::system::error_code ec) {
+    if (!ec) drip();
+  });
+  auto [ec, r] = run(ioc, connect_and_greet(acceptor.local_endpoint()));
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(r.error, make_error_code(smtp_client_error::timeout)) << r.error.message() << " after " << sent << " bytes";
+  EXPECT_LT(sent, banner.size());
 }
 
 TEST(SmtpClient, RefusedConnectionIsAnError) {

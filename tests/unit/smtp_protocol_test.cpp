@@ -154,7 +154,8 @@ TEST(Protocol, LimitsAndErrors) {
   p.on_line("MAIL FROM:<a@b.example> SIZE=1000");
   p.on_line("RCPT TO:<c@d.example>");
   p.on_line("RCPT TO:<e@d.example>");
-  EXPECT_EQ(last(p.on_line("RCPT TO:<f@d.example>")), "452 4.5.3");
+  EXPECT_EQ(last(p.on_line("RCPT TO:<f@d.example>")), "452 4.5.3");  // not an error (RFC 5321 4.5.3.1.10)
+  EXPECT_EQ(p.on_line("BOGUS").next, action::read_line);
   auto s = p.on_line("BOGUS");
   EXPECT_EQ(s.next, action::close);
   EXPECT_NE(s.output.find("421 4.7.0 gw.test Error: too many errors"), std::string::npos);
@@ -205,4 +206,39 @@ TEST(Protocol, RequireTlsOnlyInsideTlsAndKeptInTheEnvelope) {
   EXPECT_EQ(last(p.on_line("MAIL FROM:<a@b.example> REQUIRETLS=yes")), "501 5.5.4");
   EXPECT_EQ(last(p.on_line("MAIL FROM:<a@b.example> REQUIRETLS")), "250 2.1.0");
   EXPECT_TRUE(p.transaction().params.requiretls);
+}
+
+TEST(Protocol, RecipientsOverTheLimitAreDeferredNotCountedAsErrors) {
+  // 1,010 RCPTs against a limit of 1,000 and 20 errors: the ten extra get 452
+  // and the transaction goes on with its 1,000 recipients (it once ended in
+  // 421 and lost them all).
+  protocol_limits lim;
+  lim.recipients = 1000;
+  lim.errors = 20;
+  smtp_protocol p(facts(), lim);
+  p.on_line("EHLO c");
+  p.on_line("MAIL FROM:<a@b.example>");
+  for (int i = 0; i < 1010; ++i) {
+    auto s = p.on_line("RCPT TO:<r" + std::to_string(i) + "@d.example>");
+    ASSERT_EQ(s.next, action::read_line) << i;
+    EXPECT_EQ(last(s), i < 1000 ? "250 2.1.5" : "452 4.5.3") << i;
+  }
+  EXPECT_EQ(p.transaction().recipients.size(), 1000u);
+  EXPECT_EQ(p.on_line("DATA").next, action::receive_data);
+}
+
+TEST(Protocol, EndlessOverLimitRecipientsAreCountedInTheEnd) {
+  // A client that goes on past another limit's worth of 452s is not taking
+  // the hint: those count, so it cannot hold the session for ever.
+  protocol_limits lim;
+  lim.recipients = 2;
+  lim.errors = 3;
+  smtp_protocol p(facts(), lim);
+  p.on_line("EHLO c");
+  p.on_line("MAIL FROM:<a@b.example>");
+  smtp_protocol::step s;
+  int sent = 0;
+  while (s.next != action::close && sent < 100) s = p.on_line("RCPT TO:<r" + std::to_string(sent++) + "@d.example>");
+  EXPECT_EQ(s.next, action::close);
+  EXPECT_EQ(sent, 2 + 2 + 3);  // two taken, two forgiven, then three errors
 }
