@@ -332,19 +332,25 @@ config load_config(const std::filesystem::path& file) {
 
   if (auto limits = root["limits"]) {
     if (r.check_map(limits, "limits", {"message_size", "recipients", "command_line_length", "data_line_length",
-                                       "connections", "errors"})) {
+                                       "connections", "connections_per_client", "min_data_rate", "errors",
+                                       "auth_failures", "auth_window"})) {
       r.size_value(limits, "message_size", "limits", c.limits.message_size);
       r.integer_value(limits, "recipients", "limits", c.limits.recipients, 1, 100000);
       r.integer_value(limits, "command_line_length", "limits", c.limits.command_line_length, 512, 65536);
       r.integer_value(limits, "data_line_length", "limits", c.limits.data_line_length, 78, 1000000);
       r.integer_value(limits, "connections", "limits", c.limits.connections, 1, 1000000);
       r.integer_value(limits, "errors", "limits", c.limits.errors, 1, 1000);
+      r.integer_value(limits, "connections_per_client", "limits", c.limits.connections_per_client, 0, 1000000);
+      r.size_value(limits, "min_data_rate", "limits", c.limits.min_data_rate);
+      r.integer_value(limits, "auth_failures", "limits", c.limits.auth_failures, 1, 1000);
+      r.duration_value(limits, "auth_window", "limits", c.limits.auth_window);
     }
   }
 
   if (auto t = root["timeouts"]) {
-    if (r.check_map(t, "timeouts", {"command", "data", "tls_handshake", "reply"})) {
+    if (r.check_map(t, "timeouts", {"command", "command_under_stress", "data", "tls_handshake", "reply"})) {
       r.duration_value(t, "command", "timeouts", c.timeouts.command);
+      r.duration_value(t, "command_under_stress", "timeouts", c.timeouts.command_under_stress);
       r.duration_value(t, "data", "timeouts", c.timeouts.data);
       r.duration_value(t, "tls_handshake", "timeouts", c.timeouts.tls_handshake);
       r.duration_value(t, "reply", "timeouts", c.timeouts.reply);

@@ -30,13 +30,20 @@ struct limits_config {
   size_t recipients = 1000;                     // per message (RFC 5321 4.5.3.1.8 asks for at least 100)
   size_t command_line_length = 2048;            // RFC 5321 4.5.3.1.4 says 512; AUTH and DSN need more
   size_t data_line_length = 998;                // RFC 5322 2.1.1 (1000 with CRLF)
-  size_t connections = 1000;                    // concurrent inbound connections, all listeners
+  size_t connections = 1000;                    // concurrent inbound connections, all listeners (lowered at start
+                                                // to what RLIMIT_NOFILE leaves after the gateway's own files)
+  size_t connections_per_client = 50;           // from one client address, outside relay.networks (Postfix's
+                                                // smtpd_client_connection_count_limit); 0 = no limit
+  uint64_t min_data_rate = 500;                 // bytes/s that extend the DATA deadline (Postfix smtpd_min_data_rate)
+  unsigned auth_failures = 5;                   // failed AUTHs from one address (or for one user) in auth_window
+  std::chrono::seconds auth_window{300};        // before further attempts get 454 without a password check
   unsigned errors = 10;                         // replies >= 400 before 421 and disconnect
 };
 
 struct timeouts_config {
-  std::chrono::seconds command{300};        // waiting for a command line (Postfix smtpd_timeout)
-  std::chrono::seconds data{600};           // waiting for each block of message content
+  std::chrono::seconds command{300};        // for a whole command line, however it trickles in (Postfix smtpd_timeout)
+  std::chrono::seconds command_under_stress{10};  // the same when connections pass 80% of limits.connections
+  std::chrono::seconds data{600};           // for the whole content, extended by limits.min_data_rate
   std::chrono::seconds tls_handshake{60};
   std::chrono::seconds reply{60};           // writing a reply to a client that does not read
 };

@@ -3,6 +3,7 @@
 // Postfix's tools and the sysexits spirit: 0 success, 1 failure, 2 usage.
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <cstdint>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -124,6 +126,35 @@ void drop_privileges(const std::string& user) {
   if (::setuid(0) == 0) throw std::runtime_error("privileges were not dropped");
 }
 
+// Descriptors the gateway needs besides its inbound connections: outbound
+// connections and probes (queue.concurrency each at most), the spool file of
+// each delivery pass, and a fixed set (listeners, journal, database, DNS,
+// inotify, control socket, logs, worker pipes).
+size_t reserved_descriptors(const config& cfg) { return 3 * cfg.queue.concurrency + 64; }
+
+// Raises the soft RLIMIT_NOFILE to the hard one (systemd and most shells
+// start with 1024), then lowers limits.connections to what is left after the
+// reserve, so that a full house of clients can never starve the spool, the
+// database or delivery of descriptors.
+void fit_connections_to_descriptors(config& cfg) {
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) return;
+  if (nofile.rlim_cur < nofile.rlim_max) {
+    rlimit raised = nofile;
+    raised.rlim_cur = nofile.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
+  }
+  const size_t reserve = reserved_descriptors(cfg);
+  const size_t available = nofile.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<size_t>(nofile.rlim_cur);
+  const size_t room = available > reserve + 16 ? available - reserve : 16;
+  if (cfg.limits.connections > room) {
+    log_warning("limits.connections " + std::to_string(cfg.limits.connections) + " lowered to " + std::to_string(room) +
+                ": RLIMIT_NOFILE is " + std::to_string(available) + " and " + std::to_string(reserve) +
+                " descriptors are kept for the spool, the database and delivery (raise LimitNOFILE or ulimit -n)");
+    cfg.limits.connections = room;
+  }
+}
+
 int cmd_run(const std::vector<std::string>& args) {
   std::string file, problem;
   std::vector<std::string> positional;
@@ -131,6 +162,7 @@ int cmd_run(const std::vector<std::string>& args) {
   if (!positional.empty()) return usage("run takes no arguments");
   config cfg;
   if (!load(file, cfg)) return 1;
+  fit_connections_to_descriptors(cfg);
   // The policy is validated before anything binds: a gateway that cannot
   // decide how to deliver must not accept mail it would then have to hold.
   std::unique_ptr<current_policy> policy;

@@ -35,15 +35,87 @@ using asio::ip::tcp;
 using boost::system::error_code;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// Failed AUTH attempts per client address and per user name, in a sliding
+// window: past the limit, further attempts get 454 without a password check,
+// so that one attacker can neither guess quickly nor fill the scrypt pool that
+// legitimate clients wait on. The user count only throttles addresses that
+// have failed themselves: a distributed guess at one account must not lock
+// its rightful owner out.
+class auth_throttle {
+ public:
+  using clock = std::chrono::steady_clock;
+  void configure(unsigned limit, std::chrono::seconds window) {
+    limit_ = limit;
+    window_ = window;
+  }
+  bool allowed(const std::string& address, const std::string& user) {
+    std::lock_guard lock(mutex_);
+    auto now = clock::now();
+    unsigned by_address = count(addresses_, address, now);
+    if (by_address >= limit_) return false;
+    return by_address == 0 || count(users_, user, now) < limit_ * 2;
+  }
+  void failed(const std::string& address, const std::string& user) {
+    std::lock_guard lock(mutex_);
+    auto now = clock::now();
+    bump(addresses_, address, now);
+    bump(users_, user, now);
+  }
+  void succeeded(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    addresses_.erase(address);
+  }
+
+ private:
+  struct entry {
+    unsigned failures = 0;
+    clock::time_point since;
+  };
+  using table = std::unordered_map<std::string, entry>;
+  unsigned count(table& t, const std::string& key, clock::time_point now) {
+    auto it = t.find(key);
+    if (it == t.end()) return 0;
+    if (now - it->second.since > window_) {
+      t.erase(it);
+      return 0;
+    }
+    return it->second.failures;
+  }
+  void bump(table& t, const std::string& key, clock::time_point now) {
+    if (t.size() > 100000) {  // bounded memory: forget windows that have passed
+      for (auto it = t.begin(); it != t.end();) it = now - it->second.since > window_ ? t.erase(it) : std::next(it);
+    }
+    auto& e = t[key];
+    if (e.failures == 0 || now - e.since > window_) e = entry{0, now};
+    ++e.failures;
+  }
+  std::mutex mutex_;
+  unsigned limit_ = 5;
+  std::chrono::seconds window_{300};
+  table addresses_, users_;
+};
+
 struct server::shared_state {
   shared_state(const config& c, spool& s, asio::thread_pool& w, std::shared_ptr<ssl::context> t)
-      : cfg(c), spooler(s), workers(w), tls(std::move(t)) {}
+      : cfg(c), spooler(s), workers(w), tls(std::move(t)) {
+    auth_failures.configure(c.limits.auth_failures, c.limits.auth_window);
+  }
   const config& cfg;
   spool& spooler;
   asio::thread_pool& workers;
   std::shared_ptr<ssl::context> tls;
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopping{false};
+  // Connections per client address (outside relay.networks), for
+  // limits.connections_per_client; touched by the accept loop and by sessions
+  // ending on other threads.
+  std::mutex per_client_mutex;
+  std::unordered_map<std::string, size_t> per_client;
+  auth_throttle auth_failures;
+  // Under stress (connections past 80% of the limit) a command line gets the
+  // short timeout, as Postfix's stress-dependent smtpd_timeout: idle and
+  // trickling clients make room for new ones instead of holding every slot.
+  bool under_stress() const { return connections.load() * 5 >= cfg.limits.connections * 4; }
   // Live sessions, for stop(): each is told on its own strand.
   std::mutex sessions_mutex;
   std::unordered_map<void*, std::function<void(bool)>> on_stop;  // argument: abort (close now)
@@ -65,6 +137,18 @@ void log_exception(std::exception_ptr e, const char* what) {
   } catch (const std::exception& ex) {
     log_error(std::string(what) + ": " + ex.what());
   }
+}
+
+asio::ip::address client_address(const tcp::endpoint& peer) {
+  auto addr = peer.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  return addr;
+}
+
+bool in_relay_networks(const config& cfg, const asio::ip::address& addr) {
+  for (const auto& n : cfg.relay_networks)
+    if (n.contains(addr)) return true;
+  return false;
 }
 
 // A session's input buffer. Unlike std::vector<char>, growing it neither
@@ -94,10 +178,11 @@ class session : public std::enable_shared_from_this<session> {
   static constexpr std::chrono::seconds tls_shutdown_timeout{5};
 
  public:
+  // per_client_key: the address counted in per_client, or empty.
   session(tcp::socket socket, const tcp::endpoint& peer, const listener_config& listener,
-          std::shared_ptr<server::shared_state> state)
+          std::shared_ptr<server::shared_state> state, std::string per_client_key)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(listener), state_(std::move(state)),
-        protocol_(make_facts(peer), make_limits()) {
+        protocol_(make_facts(peer), make_limits()), per_client_key_(std::move(per_client_key)) {
     in_.resize(idle_buffer_size);
     timer_.expires_at(std::chrono::steady_clock::time_point::max());
   }
@@ -110,6 +195,11 @@ class session : public std::enable_shared_from_this<session> {
       std::lock_guard lock(state_->sessions_mutex);
       state_->on_stop.erase(this);
     }
+    if (!per_client_key_.empty()) {
+      std::lock_guard lock(state_->per_client_mutex);
+      auto it = state_->per_client.find(per_client_key_);
+      if (it != state_->per_client.end() && --it->second == 0) state_->per_client.erase(it);
+    }
     state_->connections.fetch_sub(1);
   }
 
@@ -120,11 +210,9 @@ class session : public std::enable_shared_from_this<session> {
     f.listener = listener_.name;
     f.tls = listener_.tls;
     f.auth = listener_.auth;
-    auto addr = peer.address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    auto addr = client_address(peer);
     f.client_address = addr.to_string();
-    for (const auto& n : state_->cfg.relay_networks)
-      if (n.contains(addr)) f.client_may_relay = true;
+    f.client_may_relay = in_relay_networks(state_->cfg, addr);
     return f;
   }
   protocol_limits make_limits() {
@@ -140,8 +228,9 @@ class session : public std::enable_shared_from_this<session> {
   // Moves the deadline. The watchdog sleeps until the timer's expiry and then
   // looks at deadline_, so a later deadline costs nothing; an earlier one
   // (a reply after a long command wait) must move the timer itself.
-  void arm(std::chrono::seconds timeout) {
-    deadline_ = std::chrono::steady_clock::now() + timeout;
+  void arm(std::chrono::seconds timeout) { arm_until(std::chrono::steady_clock::now() + timeout); }
+  void arm_until(std::chrono::steady_clock::time_point deadline) {
+    deadline_ = deadline;
     if (deadline_ < timer_.expiry()) timer_.expires_at(deadline_);
   }
 
@@ -169,7 +258,10 @@ class session : public std::enable_shared_from_this<session> {
   tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
 
   // ---- bytes in and out ----------------------------------------------------
-  awaitable<error_code> read_more(std::chrono::seconds timeout) {
+  // Reads what the client sent, waiting until `deadline` at most: the
+  // caller's deadline for a whole line or a whole message, never one per read
+  // (a byte every few seconds must not hold a connection for ever).
+  awaitable<error_code> read_more(std::chrono::steady_clock::time_point deadline) {
     if (!out_.empty()) {
       // About to wait for the client: send the replies batched so far (RFC 2920).
       if (auto ec = co_await flush()) co_return ec;
@@ -184,7 +276,7 @@ class session : public std::enable_shared_from_this<session> {
         in_.resize(in_.size() * 2);  // bounded: read_line discards past the line limit
       }
     }
-    arm(timeout);
+    arm_until(deadline);
     auto buf = asio::buffer(in_.data() + end_, in_.size() - end_);
     auto [ec, n] = tls_ ? co_await tls_->async_read_some(buf, use_tuple) : co_await socket_.async_read_some(buf, use_tuple);
     end_ += n;
@@ -207,6 +299,9 @@ class session : public std::enable_shared_from_this<session> {
   // DATA framing is strict, see data_reader).
   awaitable<line_status> read_line(std::string& line) {
     const size_t limit = state_->cfg.limits.command_line_length;
+    const auto& t = state_->cfg.timeouts;
+    const auto deadline =
+        std::chrono::steady_clock::now() + (state_->under_stress() ? std::min(t.command, t.command_under_stress) : t.command);
     bool discarding = false;
     while (true) {
       const char* start = in_.data() + begin_;
@@ -224,7 +319,7 @@ class session : public std::enable_shared_from_this<session> {
         discarding = true;  // drop what we have, keep looking for the end of the line
         begin_ = end_ = 0;
       }
-      auto ec = co_await read_more(state_->cfg.timeouts.command);
+      auto ec = co_await read_more(deadline);
       if (ec == asio::error::timed_out) co_return line_status::timed_out;
       if (ec) co_return line_status::closed;
     }
@@ -267,9 +362,17 @@ class session : public std::enable_shared_from_this<session> {
         }
         case smtp_protocol::action::verify_auth: {
           auto creds = protocol_.pending_credentials();
+          if (!state_->auth_failures.allowed(client, creds.user)) {
+            std::fill(creds.password.begin(), creds.password.end(), '\0');
+            log_warning("[" + client + "]: authentication refused: too many failures lately");
+            step = protocol_.auth_throttled();
+            continue;
+          }
           bool ok = co_await asio::co_spawn(state_->workers, verify_on_worker(state_->cfg.users_file, creds.user, creds.password),
                                             asio::use_awaitable);
           std::fill(creds.password.begin(), creds.password.end(), '\0');
+          if (ok) state_->auth_failures.succeeded(client);
+          else state_->auth_failures.failed(client, creds.user);
           if (!ok) {
             log_warning("[" + client + "]: authentication failed");
             // Each wrong password costs the client a second before its 535
@@ -373,10 +476,17 @@ class session : public std::enable_shared_from_this<session> {
     std::string head;
     bool head_done = false;
     if (in_.size() < 65536) in_.resize(65536);  // DATA reads in larger blocks
+    // One deadline for the content, extended by what arrives at the minimum
+    // rate (Postfix's smtpd_min_data_rate): a large message on a slow link
+    // gets its time, a client trickling bytes does not keep the slot.
+    const auto data_start = std::chrono::steady_clock::now();
+    const uint64_t min_rate = state_->cfg.limits.min_data_rate;
+    uint64_t received_bytes = 0;
     while (true) {
       chunk.clear();
       size_t used = reader.feed(std::string_view(in_.data() + begin_, end_ - begin_), chunk);
       begin_ += used;
+      received_bytes += used;
       if (!chunk.empty()) {
         msg->write(chunk);
         if (!head_done) {
@@ -385,7 +495,8 @@ class session : public std::enable_shared_from_this<session> {
         }
       }
       if (reader.state() != data_reader::status::reading) break;
-      auto ec = co_await read_more(state_->cfg.timeouts.data);
+      auto earned = min_rate ? std::chrono::milliseconds(received_bytes * 1000 / min_rate) : std::chrono::milliseconds(0);
+      auto ec = co_await read_more(data_start + state_->cfg.timeouts.data + earned);
       if (ec == asio::error::timed_out) {
         msg->abort();
         log_info("timeout after DATA from [" + env.client_address + "]");
@@ -469,6 +580,7 @@ class session : public std::enable_shared_from_this<session> {
   input_buffer in_;
   size_t begin_ = 0, end_ = 0;
   std::string out_;
+  std::string per_client_key_;
 };
 
 awaitable<void> refuse(tcp::socket socket, std::string reply) {
@@ -477,9 +589,36 @@ awaitable<void> refuse(tcp::socket socket, std::string reply) {
   socket.close(ec);
 }
 
+// Why accept(2) failed for want of a resource that a closing connection
+// gives back (descriptors, socket buffers): wait, do not spin.
+bool out_of_resources(const error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+         ec == error_code(ENFILE, boost::system::system_category());
+}
+
 awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const listener_config& listener,
                             std::shared_ptr<server::shared_state> state, std::vector<asio::io_context*> loops) {
   size_t next_loop = 0;
+  // Out of descriptors, accept(2) fails at once for as long as it lasts: the
+  // loop pauses (10 ms, doubling to 1 s) and logs once per 10 s with a count,
+  // instead of 99% CPU and millions of log lines. The pending clients wait in
+  // the listen backlog meanwhile.
+  std::chrono::milliseconds pause{0};
+  asio::steady_timer backoff(acceptor->get_executor());
+  // What a flood of clients can make happen is logged at most once per 10 s
+  // each, with a count: logging every refusal would let them fill the disk.
+  struct rate_limited_warning {
+    std::chrono::steady_clock::time_point last{};
+    size_t unlogged = 0;
+    void operator()(const std::string& message) {
+      auto now = std::chrono::steady_clock::now();
+      ++unlogged;
+      if (now - last < std::chrono::seconds(10)) return;
+      log_warning(message + (unlogged > 1 ? " (" + std::to_string(unlogged) + " times since the last report)" : ""));
+      last = now;
+      unlogged = 0;
+    }
+  } accept_failed, over_limit, over_client_limit;
   while (!state->stopping) {
     // Each connection gets its own strand (its session and watchdog never run
     // at once) on the next event loop in turn; accept(2) puts the socket there.
@@ -489,18 +628,45 @@ awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const liste
     auto [ec] = co_await acceptor->async_accept(socket, peer, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || state->stopping) break;
-      log_warning("accept on " + listener.name + ": " + ec.message());
+      accept_failed("accept on " + listener.name + ": " + ec.message() +
+                    (out_of_resources(ec) ? "; pausing new connections until resources free up" : ""));
+      pause = std::clamp(pause * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+      backoff.expires_after(out_of_resources(ec) ? pause : std::chrono::milliseconds(1));
+      co_await backoff.async_wait(use_tuple);
       continue;
     }
+    pause = std::chrono::milliseconds(0);
     socket.set_option(tcp::no_delay(true), ec);
     if (state->connections.load() >= state->cfg.limits.connections) {
-      log_warning("connection limit reached; refusing a client on " + listener.name);
+      over_limit("connection limit (" + std::to_string(state->cfg.limits.connections) + ") reached; refusing clients on " +
+                 listener.name);
       asio::co_spawn(strand, refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname + " Error: too many connections\r\n"),
                      [](std::exception_ptr e) { log_exception(e, "refuse"); });
       continue;
     }
+    // One address may hold only so many of the slots (relay.networks are
+    // trusted applications and exempt, as Postfix exempts mynetworks).
+    std::string per_client_key;
+    if (size_t cap = state->cfg.limits.connections_per_client; cap > 0) {
+      auto addr = client_address(peer);
+      if (!in_relay_networks(state->cfg, addr)) {
+        per_client_key = addr.to_string();
+        std::lock_guard lock(state->per_client_mutex);
+        auto& n = state->per_client[per_client_key];
+        if (n >= cap) {
+          over_client_limit("[" + per_client_key + "]: connection limit per client (" + std::to_string(cap) +
+                            ") reached; refusing it on " + listener.name);
+          asio::co_spawn(strand,
+                         refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname +
+                                                       " Error: too many connections from your address\r\n"),
+                         [](std::exception_ptr e) { log_exception(e, "refuse"); });
+          continue;
+        }
+        ++n;
+      }
+    }
     state->connections.fetch_add(1);
-    auto s = std::make_shared<session>(std::move(socket), peer, listener, state);
+    auto s = std::make_shared<session>(std::move(socket), peer, listener, state, std::move(per_client_key));
     asio::co_spawn(strand, session::run(s), [](std::exception_ptr e) { log_exception(e, "session"); });
   }
 }

@@ -312,6 +312,11 @@ smtp_protocol::step smtp_protocol::auth_result(bool ok) {
   return reply(235, "2.7.0", "Authentication successful");
 }
 
+smtp_protocol::step smtp_protocol::auth_throttled() {
+  forget_credentials();
+  return error(454, "4.7.0", "Temporary authentication failure: too many failed attempts, try again later");
+}
+
 std::string received_header(const smtp_protocol& s, std::string_view queue_id, std::string_view date) {
   const auto& f = s.facts();
   const auto& tx = s.transaction();

@@ -75,6 +75,9 @@ class smtp_protocol {
   step on_shutdown();
   step tls_started(std::string protocol_name, std::string cipher, int secret_bits, int algorithm_bits);
   step auth_result(bool ok);
+  // The credentials were not checked: this client or user failed too often
+  // lately (RFC 4954 6: 454 4.7.0, try again later). Counts as an error.
+  step auth_throttled();
   step data_done(const data_result& result);
 
   struct credentials {

@@ -74,9 +74,15 @@ class Gateway:
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
 
-    def start(self):
+    def start(self, nofile=None):
+        """nofile: RLIMIT_NOFILE (soft and hard) for the gateway process."""
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BIN, "run", "--config", self.config], stdout=self.log, stderr=self.log)
+        limit = None
+        if nofile:
+            import resource
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self.proc = subprocess.Popen([BIN, "run", "--config", self.config], stdout=self.log, stderr=self.log,
+                                     preexec_fn=limit)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
