@@ -167,6 +167,10 @@ struct queue_manager::state : std::enable_shared_from_this<queue_manager::state>
   std::multimap<int64_t, std::string> due;  // when -> id
   std::map<std::string, int64_t> when;      // id -> its key in due
   std::set<std::string> in_flight, rerun, forced;
+  // Recipient outcomes that could not be written to their status file (the
+  // spool disk was full): kept here and laid over the file's on every pass
+  // until a write succeeds, so that a delivered recipient is never sent again.
+  std::map<std::string, std::map<size_t, rcpt_status>> unwritten;
   std::map<std::string, size_t> per_domain;
   std::map<std::string, std::vector<std::shared_ptr<asio::steady_timer>>> slot_waiters;
   size_t running = 0;
@@ -598,8 +602,35 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
 }
 
 // Closes a pass: status lines, DSNs, records; removes the message when done.
+// Writes this pass's status lines, with any that earlier passes could not
+// write. On failure they stay in memory (state::unwritten) and the error is
+// logged every time: throwing here once meant the pass was retried from the
+// stale file, and a full disk had the same message delivered again every
+// retry_min.
+void write_status(const state_ptr& s, const pass& p) {
+  auto pending = s->unwritten.find(p.id);
+  if (p.changes.empty() && pending == s->unwritten.end()) return;
+  std::vector<std::pair<size_t, rcpt_status>> lines;
+  if (pending != s->unwritten.end()) lines.assign(pending->second.begin(), pending->second.end());
+  lines.insert(lines.end(), p.changes.begin(), p.changes.end());
+  try {
+    append_status(status_file(s->settings.spool_dir, p.id), lines);
+    if (pending != s->unwritten.end()) {
+      s->unwritten.erase(pending);
+      log(log_level::warning, p.id, "recipient status written to the spool at last");
+    }
+  } catch (const std::exception& e) {
+    auto& keep = s->unwritten[p.id];
+    for (const auto& [i, st] : p.changes) keep[i] = st;  // the latest line per recipient is the one that counts
+    log(log_level::error, p.id,
+        std::string("CANNOT WRITE RECIPIENT STATUS TO THE SPOOL (") + e.what() + "): " + std::to_string(keep.size()) +
+            " outcomes kept in memory only; delivered recipients are not sent again while the gateway runs, but a "
+            "restart before the spool has room would resend them");
+  }
+}
+
 asio::awaitable<void> close_pass(state_ptr s, pass& p) {
-  if (!p.changes.empty()) append_status(status_file(s->settings.spool_dir, p.id), p.changes);
+  write_status(s, p);
   if (!p.failures.empty()) co_await spool_dsn(s, dsn_kind::failure, p, std::move(p.failures));
   if (!p.delays.empty()) co_await spool_dsn(s, dsn_kind::delay, p, std::move(p.delays));
   bool done = p.message->complete();
@@ -628,6 +659,7 @@ asio::awaitable<void> close_pass(state_ptr s, pass& p) {
   } else if (done) {
     remove_queued(dir, id);
   }
+  if (done) s->unwritten.erase(id);
   if (!done) {
     int64_t next = held;
     for (const auto& st : p.message->status)
@@ -655,6 +687,9 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
   auto content = std::make_shared<std::string>();
   auto m = read_queued(fd, s->settings.spool_dir, id, content.get());
   if (!m) co_return;  // its envelope does not parse: left for an operator
+  if (auto kept = s->unwritten.find(id); kept != s->unwritten.end())
+    for (const auto& [i, st] : kept->second)
+      if (i < m->status.size()) m->status[i] = st;
 
   pass p;
   p.id = id;

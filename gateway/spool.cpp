@@ -347,7 +347,14 @@ void spool::run_committer() {
       // own fdatasync, on the sync threads); the others are written to queue/
       // here and then journalled as one group with one fdatasync.
       std::vector<size_t> spilled, small;
-      for (size_t i = 0; i < batch.size(); ++i) (batch[i].msg->fd_ >= 0 ? spilled : small).push_back(i);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        // A message whose bytes could not all be kept (its incoming/ file
+        // could not be created or written) is refused, and never journaled:
+        // a record of its first part, with a valid digest, would be restored
+        // after a power loss and delivered cut short.
+        if (batch[i].msg->failed_) results[i] = {EIO, boost::system::system_category()};
+        else (batch[i].msg->fd_ >= 0 ? spilled : small).push_back(i);
+      }
       std::latch persisted(static_cast<std::ptrdiff_t>(spilled.size()));
       for (size_t i : spilled)
         boost::asio::post(sync_threads_, [&, i] {

@@ -270,6 +270,28 @@ TEST_F(Delivery, ATemporaryFailureIsRetriedAndDeliveredLater) {
   EXPECT_EQ(rows("SELECT attempts FROM recipients WHERE queue_id='" + id + "'")[0][0], "2");
 }
 
+TEST_F(Delivery, AStatusThatCannotBeWrittenNeverSendsADeliveredRecipientAgain) {
+  // The spool disk full after a delivery: the status line could not be
+  // written, the pass threw and was retried from the stale file, and the same
+  // message went out again every retry_min (4 copies in 45 s), with no
+  // attempt rows. A directory where the status file belongs makes every
+  // write fail here.
+  script_.outcomes["retry.example"] = {recipient_result::outcome::deferred, recipient_result::outcome::delivered};
+  start();
+  auto id = submit("app@ours.example", {"a@ok.example", "x@retry.example"});
+  std::filesystem::create_directory(status_file(dir_, id));
+  run_until([&] { return gone(id); });
+  size_t to_ok = 0;
+  for (const auto& t : script_.sent) to_ok += t.domain == "ok.example";
+  EXPECT_EQ(to_ok, 1u) << "a delivered recipient was sent again";
+  EXPECT_EQ(script_.sent.size(), 3u);
+  auto r = rows("SELECT address, status FROM recipients WHERE queue_id='" + id + "' ORDER BY idx");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0], (std::vector<std::string>{"a@ok.example", "delivered"}));
+  EXPECT_EQ(r[1], (std::vector<std::string>{"x@retry.example", "delivered"}));
+  EXPECT_EQ(rows("SELECT count(*) FROM attempts WHERE queue_id='" + id + "'")[0][0], "3");
+}
+
 TEST_F(Delivery, APermanentFailureBouncesWithADsnThatHoldsNoContent) {
   script_.outcomes["bounce.example"] = {recipient_result::outcome::bounced};
   start();

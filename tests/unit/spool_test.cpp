@@ -236,6 +236,43 @@ crashed_spool crash_after_commits(const std::filesystem::path& dir, int n) {
 }
 }  // namespace
 
+TEST_F(SpoolTest, AMessageRefusedForWantOfItsFileIsNeverJournaled) {
+  // A message over 256 KiB whose incoming/ file could not be created was
+  // answered 451 but journaled cut short with a valid digest: after a power
+  // loss 292,181 of its 409,660 bytes were restored and delivered.
+  auto c = crash_after_commits(dir_, 1);  // a segment in place, from "another boot" below
+  std::map<std::filesystem::path, std::string> segments;
+  std::string refused_id;
+  {
+    spool s(dir_, sync_mode::journal);
+    s.recover();
+    std::filesystem::remove_all(dir_ / "incoming");
+    std::ofstream(dir_ / "incoming") << "a file where the directory was: open(2) fails";
+    boost::asio::io_context io;
+    auto m = s.begin();
+    refused_id = m->id();
+    m->envelope = sample(refused_id);
+    m->write(encode_envelope(m->envelope));
+    std::string body = "REFUSED-MARKER\r\n" + std::string(400 * 1024, 'x') + "\r\n";
+    EXPECT_FALSE(m->write(body));
+    boost::system::error_code result = boost::asio::error::would_block;
+    s.async_commit(std::move(m), boost::asio::bind_executor(io, [&](boost::system::error_code ec) { result = ec; }));
+    while (result == boost::asio::error::would_block) io.run_for(std::chrono::milliseconds(10)), io.restart();
+    EXPECT_TRUE(result) << "a message that was not stored whole was acknowledged";
+    for (const auto& path : journal_segments(dir_ / "journal")) {
+      segments[path] = slurp(path);
+      EXPECT_EQ(segments[path].find("REFUSED-MARKER"), std::string::npos) << path;
+    }
+  }
+  std::filesystem::remove(dir_ / "incoming");
+  for (const auto& [path, data] : segments) std::ofstream(path, std::ios::binary) << data;
+  pretend_written_in_another_boot(dir_ / "journal");
+  spool s(dir_, sync_mode::journal);
+  auto ids = s.recover();
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), refused_id), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "queue" / refused_id));
+}
+
 TEST_F(SpoolTest, JournalAfterAProcessCrashReplaysNothing) {
   // Same boot: the page cache held every queue/ file, so one that is gone was
   // delivered and removed; bringing it back would deliver it twice.
