@@ -2,7 +2,11 @@
 #include "dns/domain_name.hpp"
 
 #include <arpa/inet.h>
+#include <idn2.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
 #include <string>
 
 namespace sealgate::dns {
@@ -24,6 +28,55 @@ bool is_valid_domain(std::string_view name, bool allow_utf8) {
     if (!ok) return false;
   }
   return true;
+}
+
+bool is_valid_utf8(std::string_view text) {
+  static constexpr uint32_t least[] = {0, 0x80, 0x800, 0x10000};  // shortest form per sequence length
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t n;  // continuation bytes
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (text.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      unsigned char cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+std::optional<std::string> to_ascii_domain(std::string_view name) {
+  bool ascii = std::all_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  if (ascii) {
+    std::string out(name);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  }
+  if (!is_valid_utf8(name)) return std::nullopt;
+  char* converted = nullptr;
+  std::string input(name);
+  if (idn2_to_ascii_8z(input.c_str(), &converted, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK) return std::nullopt;
+  std::string out(converted);
+  idn2_free(converted);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!is_valid_domain(out, false)) return std::nullopt;
+  return out;
 }
 
 bool is_address_literal(std::string_view text) {

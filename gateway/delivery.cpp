@@ -23,6 +23,7 @@
 #include <set>
 
 #include "crypto/password.hpp"
+#include "dns/domain_name.hpp"
 #include "gateway/dsn.hpp"
 #include "gateway/log.hpp"
 #include "gateway/smtp_protocol.hpp"
@@ -704,7 +705,11 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
     const auto& st = m->status[i];
     if (is_final(st.state)) continue;
     if (!forced && st.next_try > p.now) continue;
-    by_domain[domain_of(m->envelope.recipients[i].recipient)].push_back(i);
+    // The destination as the DNS knows it (RFC 5891 A-labels): an SMTPUTF8
+    // recipient's U-label domain was looked up raw, found nothing, and the
+    // message expired after max_age. The address itself goes on as written.
+    std::string domain = domain_of(m->envelope.recipients[i].recipient);
+    by_domain[dns::to_ascii_domain(domain).value_or(domain)].push_back(i);
   }
   if (!by_domain.empty()) {
     if (content->size() != m->file_size - m->content_offset) {  // a large message: read now that it is needed

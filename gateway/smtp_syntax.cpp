@@ -54,6 +54,9 @@ parse_result<std::string> parse_path(std::string_view text, address_role role, b
   std::string_view addr = text.substr(1, close - 1);
   rest = text.substr(close + 1);
   if (addr.size() > 254) return bad(501, "5.1.3", "Address too long (RFC 5321 4.5.3.1.3)");
+  // RFC 6531 3.3: a non-ASCII address is UTF-8; anything else (\xff\xfe) is
+  // no address at all, and would reach logs, the record and the next hop.
+  if (utf8 && !dns::is_valid_utf8(addr)) return bad(553, "5.6.7", "Address is not valid UTF-8");
   if (addr.empty()) {
     if (role == address_role::sender) { r.value = std::string(); return r; }
     return bad(501, "5.1.3", "Null recipient not allowed");
@@ -121,6 +124,9 @@ parse_result<std::string> parse_path(std::string_view text, address_role role, b
     bool has_8bit = std::any_of(domain.begin(), domain.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
     if (has_8bit && !utf8) return bad(553, "5.6.7", "Non-ASCII address requires SMTPUTF8 (RFC 6531)");
     if (!dns::is_valid_domain(domain, utf8)) return bad(501, role == address_role::sender ? "5.1.7" : "5.1.2", "Bad domain in address");
+    // A U-label must be valid IDNA 2008: its A-label is what the DNS is asked.
+    if (has_8bit && !dns::to_ascii_domain(domain))
+      return bad(553, role == address_role::sender ? "5.1.7" : "5.1.2", "Bad internationalized domain in address (IDNA 2008)");
   }
   r.value = std::string(addr);
   return r;

@@ -277,9 +277,9 @@ TEST_F(Delivery, AStatusThatCannotBeWrittenNeverSendsADeliveredRecipientAgain) {
   // attempt rows. A directory where the status file belongs makes every
   // write fail here.
   script_.outcomes["retry.example"] = {recipient_result::outcome::deferred, recipient_result::outcome::delivered};
-  start();
-  auto id = submit("app@ours.example", {"a@ok.example", "x@retry.example"});
-  std::filesystem::create_directory(status_file(dir_, id));
+  auto id = submit("app@ours.example", {"a@ok.example", "x@retry.example"});  // queued before the queue starts
+  ASSERT_TRUE(std::filesystem::create_directory(status_file(dir_, id)));
+  start({id});
   run_until([&] { return gone(id); });
   size_t to_ok = 0;
   for (const auto& t : script_.sent) to_ok += t.domain == "ok.example";
@@ -290,6 +290,17 @@ TEST_F(Delivery, AStatusThatCannotBeWrittenNeverSendsADeliveredRecipientAgain) {
   EXPECT_EQ(r[0], (std::vector<std::string>{"a@ok.example", "delivered"}));
   EXPECT_EQ(r[1], (std::vector<std::string>{"x@retry.example", "delivered"}));
   EXPECT_EQ(rows("SELECT count(*) FROM attempts WHERE queue_id='" + id + "'")[0][0], "3");
+}
+
+TEST_F(Delivery, AnInternationalizedDomainIsLookedUpByItsALabel) {
+  // The U-label domain went to the DNS raw (nothing found) and the message
+  // expired after five days.
+  start();
+  auto id = submit("app@ours.example", {"j\xC3\xB6rg@b\xC3\xBC" "cher.example"});
+  run_until([&] { return gone(id); });
+  ASSERT_EQ(script_.sent.size(), 1u);
+  EXPECT_EQ(script_.sent[0].domain, "xn--bcher-kva.example");
+  EXPECT_EQ(script_.sent[0].recipients, std::vector<std::string>{"j\xC3\xB6rg@b\xC3\xBC" "cher.example"});
 }
 
 TEST_F(Delivery, APermanentFailureBouncesWithADsnThatHoldsNoContent) {

@@ -2,6 +2,7 @@
 // enhanced status and reason, since clients and operators act on those.
 #include <gtest/gtest.h>
 
+#include "dns/domain_name.hpp"
 #include "gateway/smtp_syntax.hpp"
 
 using namespace sealgate::gateway;
@@ -122,4 +123,33 @@ TEST(Xtext, EncodeAndValidate) {
   EXPECT_FALSE(is_xtext("a+zz"));
   EXPECT_FALSE(is_xtext("a=b"));
   EXPECT_FALSE(is_xtext("a b"));
+}
+
+TEST(RcptTo, InvalidUtf8AndInvalidIdnaAreRefused) {
+  // RCPT TO:<\xff\xfe@remote.test> used to get 250 under SMTPUTF8.
+  auto bad = parse_rcpt_to("TO:<\xff\xfe@remote.test>", true);
+  ASSERT_FALSE(bad.value);
+  EXPECT_EQ(bad.error.code, 553);
+  EXPECT_EQ(bad.error.text, "Address is not valid UTF-8");
+  EXPECT_FALSE(parse_rcpt_to("TO:<a@b\xC3\x28.example>", true).value);    // a broken two-byte sequence
+  EXPECT_FALSE(parse_rcpt_to("TO:<a@\xC0\xAF.example>", true).value);     // an overlong "/"
+  EXPECT_FALSE(parse_rcpt_to("TO:<a@\xED\xA0\x80.example>", true).value);  // a UTF-16 surrogate
+  // U+2603 SNOWMAN is DISALLOWED in IDNA 2008.
+  auto snowman = parse_rcpt_to("TO:<a@\xE2\x98\x83.example>", true);
+  ASSERT_FALSE(snowman.value);
+  EXPECT_EQ(snowman.error.status, "5.1.2");
+  EXPECT_TRUE(parse_rcpt_to("TO:<j\xC3\xB6rg@b\xC3\xBC" "cher.example>", true).value);
+}
+
+TEST(DomainName, ToAsciiDomainGivesALabels) {
+  using sealgate::dns::to_ascii_domain;
+  EXPECT_EQ(to_ascii_domain("b\xC3\xBC" "cher.example"), "xn--bcher-kva.example");
+  EXPECT_EQ(to_ascii_domain("B\xC3\x9C" "CHER.Example"), "xn--bcher-kva.example");  // case folded
+  EXPECT_EQ(to_ascii_domain("Mail.Example.ORG"), "mail.example.org");
+  EXPECT_EQ(to_ascii_domain("\xE2\x98\x83.example"), std::nullopt);
+  EXPECT_EQ(to_ascii_domain("\xff.example"), std::nullopt);
+  EXPECT_TRUE(sealgate::dns::is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(sealgate::dns::is_valid_utf8("\xF0\x9F\x93\xA7"));   // U+1F4E7
+  EXPECT_FALSE(sealgate::dns::is_valid_utf8("\xF4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(sealgate::dns::is_valid_utf8("\xE2\x98"));            // cut short
 }
