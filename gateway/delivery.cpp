@@ -108,42 +108,6 @@ std::shared_ptr<const policy::policy> builtin_policy() {
   return p;
 }
 
-std::string strip_subject_tags_in(std::string_view content, const std::vector<std::string>& tags) {
-  if (tags.empty()) return std::string(content);
-  size_t header_end = content.find("\r\n\r\n");
-  if (header_end == std::string_view::npos) header_end = content.size();
-  // Find the Subject field at the start of a line within the header block.
-  size_t pos = 0;
-  while (pos < header_end) {
-    size_t eol = content.find("\r\n", pos);
-    if (eol == std::string_view::npos) eol = content.size();
-    if (content.size() - pos >= 8 && lower(std::string(content.substr(pos, 8))) == "subject:") {
-      size_t end = eol;  // the field goes on over folded lines
-      while (end + 2 < content.size() && (content[end + 2] == ' ' || content[end + 2] == '\t')) {
-        size_t next = content.find("\r\n", end + 2);
-        end = next == std::string_view::npos ? content.size() : next;
-      }
-      std::string raw(content.substr(pos + 8, end - pos - 8));
-      std::string unfolded;
-      for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n') {
-          ++i;
-          continue;
-        }
-        unfolded += raw[i];
-      }
-      std::string decoded = policy::decode_rfc2047(unfolded);
-      std::string stripped = policy::strip_subject_tags(decoded, tags);
-      if (stripped == decoded) return std::string(content);
-      bool ascii = std::all_of(stripped.begin(), stripped.end(), [](unsigned char c) { return c < 128 && c >= 32; });
-      std::string field = ascii ? "Subject: " + stripped : "Subject: =?UTF-8?B?" + crypto::base64_encode(stripped) + "?=";
-      return std::string(content.substr(0, pos)) + field + std::string(content.substr(end));
-    }
-    pos = eol + 2;
-  }
-  return std::string(content);
-}
-
 struct queue_manager::state : std::enable_shared_from_this<queue_manager::state> {
   state(asio::any_io_executor ex, delivery_settings st, spool& sp, database* d,
         std::function<std::shared_ptr<const policy::policy>()> p, delivery_services sv)

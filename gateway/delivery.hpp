@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/subject_tags.hpp"
 #include "gateway/database.hpp"
 #include "gateway/queue_state.hpp"
 #include "gateway/spool.hpp"
@@ -102,11 +103,6 @@ struct delivery_settings {
 // recipient by TLS 1.2 or better, deferred when that is not possible, never
 // in clear.
 std::shared_ptr<const policy::policy> builtin_policy();
-
-// Removes the tags from the Subject header of a message (RFC 2047 words
-// decoded first, re-encoded when the result is not ASCII). Content other than
-// the Subject line is returned byte for byte.
-std::string strip_subject_tags_in(std::string_view content, const std::vector<std::string>& tags);
 
 class queue_manager {
  public:

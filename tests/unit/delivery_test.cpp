@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 
+#include "policy/message_facts.hpp"
 #include "policy_test_util.hpp"
 
 using namespace sealgate;
@@ -523,4 +524,54 @@ TEST(StripSubjectTags, PlainEncodedAndFolded) {
             "Subject: a very long subject\r\n\r\nb\r\n");
   std::string untouched = "Subject: nothing here\r\n\r\nb\r\n";
   EXPECT_EQ(strip_subject_tags_in(untouched, {"[secure]"}), untouched);
+}
+
+TEST(StripSubjectTags, EachEncodedWordKeepsItsCharset) {
+  // An ISO-8859-1 word was decoded and labelled UTF-8: "Gr\xFC\xDFe" shown as garbage.
+  auto out = strip_subject_tags_in("Subject: =?ISO-8859-1?Q?[secure]_Gr=FC=DFe?= und =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\nb\r\n",
+                                   {"[secure]"});
+  EXPECT_EQ(out, "Subject: =?ISO-8859-1?B?R3L832U=?= und =?UTF-8?B?R3LDvMOfZQ==?=\r\n\r\nb\r\n");
+  EXPECT_EQ(sealgate::policy::decode_rfc2047("=?ISO-8859-1?B?R3L832U=?="), "Gr\xFC\xDF" "e");
+}
+
+TEST(StripSubjectTags, TheRewrittenFieldIsFoldedWithinRfc5322Limits) {
+  // A long subject came out as one 2,078-byte line.
+  std::string words;
+  for (int i = 0; i < 60; ++i) words += "=?UTF-8?Q?Befund_Nr=2E_" + std::to_string(i) + "_f=C3=BCr_Sie?= ";
+  std::string in = "Subject: [secure] " + words + "\r\nX-After: 1\r\n\r\nbody\r\n";
+  auto out = strip_subject_tags_in(in, {"[secure]"});
+  size_t end = out.find("\r\nX-After: 1\r\n\r\nbody\r\n");
+  ASSERT_NE(end, std::string::npos) << out;
+  std::string field = out.substr(0, end);
+  size_t lines = 0;
+  for (size_t pos = 0; pos <= field.size();) {
+    size_t eol = field.find("\r\n", pos);
+    std::string line = field.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    EXPECT_LE(line.size(), 78u) << line;
+    if (lines > 0) {
+      EXPECT_EQ(line.front(), ' ') << "a continuation line starts with whitespace";
+    }
+    ++lines;
+    if (eol == std::string::npos) break;
+    pos = eol + 2;
+  }
+  EXPECT_GT(lines, 20u);
+  // What a reader decodes is the original text without the tag.
+  std::string unfolded;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field.compare(i, 2, "\r\n") == 0) {
+      ++i;
+      continue;
+    }
+    unfolded += field[i];
+  }
+  std::string expected;
+  for (int i = 0; i < 60; ++i) expected += "Befund Nr. " + std::to_string(i) + " f\xC3\xBCr Sie";
+  EXPECT_EQ(sealgate::policy::decode_rfc2047(unfolded.substr(9)), expected);
+}
+
+TEST(StripSubjectTags, SpacesAroundEncodedWordsStayAsTheyShowed) {
+  EXPECT_EQ(strip_subject_tags_in("Subject: Re: [SECURE] =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=!\r\n\r\nb\r\n", {"[secure]"}),
+            "Subject: Re: =?UTF-8?B?R3LDvMOfZQ==?=!\r\n\r\nb\r\n");
+  EXPECT_EQ(strip_subject_tags_in("Subject: [secure]\r\n\r\nb\r\n", {"[secure]"}), "Subject:\r\n\r\nb\r\n");
 }
