@@ -370,12 +370,36 @@ struct scanned_message {
 
 // On the content executor: the MIME walk and every content test of the
 // policy (regexes, DLP), whose cost grows with the message.
+// A large message is read here whole for the MIME walk and let go again:
+// one at a time on that executor, so at most one such copy at once.
 asio::awaitable<std::shared_ptr<const scanned_message>> scan_message(std::shared_ptr<const policy::policy> pol,
-                                                                     std::shared_ptr<const std::string> content) {
+                                                                     std::shared_ptr<const message_content> content) {
   auto out = std::make_shared<scanned_message>();
-  out->facts = policy::read_message(*content);
+  if (const std::string* whole = content->memory()) {
+    out->facts = policy::read_message(*whole);
+  } else {
+    std::string bytes;
+    if (!content->read_all(bytes)) throw std::runtime_error("cannot read the spool file");
+    out->facts = policy::read_message(bytes);
+  }
   out->verdicts = policy::scan_content(*pol, out->facts);
   co_return out;
+}
+
+// The Subject rewrite on the header block alone: the body is still read from
+// the spool file as it is sent. A header block longer than 1 MiB is left as it is.
+std::shared_ptr<const message_content> strip_subject_tags_of(const std::shared_ptr<const message_content>& content,
+                                                             const std::vector<std::string>& tags) {
+  if (const std::string* whole = content->memory())
+    return message_content::in_memory(strip_subject_tags_in(*whole, tags));
+  std::string head;
+  if (!content->read(0, 1 << 20, head)) return content;
+  size_t end = head.find("\r\n\r\n");
+  if (end == std::string::npos) return content;
+  head.resize(end + 4);
+  std::string rewritten = strip_subject_tags_in(head, tags);
+  if (rewritten == head) return content;
+  return content->with_start_replaced(head.size(), std::move(rewritten));
 }
 
 struct pending_recipient {
@@ -388,7 +412,7 @@ struct pending_recipient {
 // recipient whose rule holds or rejects costs no DNS query and no key search,
 // and is given unknown facts, which could only make decide() defer.
 asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, std::vector<size_t> indexes,
-                                     std::shared_ptr<const std::string> content,
+                                     std::shared_ptr<const message_content> content,
                                      std::shared_ptr<const scanned_message> scanned) {
   const auto& env = p.message->envelope;
   std::map<size_t, std::vector<policy::class_match>> classes;
@@ -484,20 +508,27 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
         default:
           break;
       }
-      std::shared_ptr<const std::string> body = content;
-      if (!d.strip_subject_tags.empty())
-        body = std::make_shared<const std::string>(strip_subject_tags_in(*content, d.strip_subject_tags));
+      std::shared_ptr<const message_content> body = content;
+      if (!d.strip_subject_tags.empty()) body = strip_subject_tags_of(content, d.strip_subject_tags);
       std::string key = name + "|" + std::string(policy::to_string(d.transport)) + "|" + std::to_string(d.min_tls_version);
       for (const auto& t : d.strip_subject_tags) key += "|" + t;
       if (d.chosen == method::pgp || d.chosen == method::smime) {
+        // Encryption needs the whole message in memory, and its result is
+        // held until sent: up to twice the message size per such transfer.
+        auto plain = std::make_shared<std::string>();
+        if (!body->read_all(*plain)) {
+          defer_recipient(s, p, r.index, "4.3.0", "cannot read the message from the spool", name, &d, nullptr);
+          continue;
+        }
         std::string why = "no encryption engine is configured";
         std::optional<std::string> encrypted;
-        if (s->services.encrypt) encrypted = co_await s->services.encrypt(d.chosen, rcpt.recipient, body, &why);
+        if (s->services.encrypt) encrypted = co_await s->services.encrypt(d.chosen, rcpt.recipient, plain, &why);
+        plain.reset();
         if (!encrypted) {
           method_failure(r, d, why, nullptr);
           continue;
         }
-        body = std::make_shared<const std::string>(std::move(*encrypted));
+        body = message_content::in_memory(std::move(*encrypted));
         key += "|" + std::to_string(r.index);  // encrypted for this recipient alone
       }
       auto& g = groups[key];
@@ -645,12 +676,11 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
     s->schedule(id, unix_now() + 5);
     co_return;
   }
-  struct closer {
-    int fd;
-    ~closer() { ::close(fd); }
-  } lock_holder{fd};
-  auto content = std::make_shared<std::string>();
-  auto m = read_queued(fd, s->settings.spool_dir, id, content.get());
+  // The lock lasts as long as the descriptor: the pass and its transfers,
+  // which read a large message's content through it as they send it.
+  auto file = std::make_shared<const shared_fd>(fd);
+  std::string small;
+  auto m = read_queued(fd, s->settings.spool_dir, id, &small);
   if (!m) co_return;  // its envelope does not parse: left for an operator
   if (auto kept = s->unwritten.find(id); kept != s->unwritten.end())
     for (const auto& [i, st] : kept->second)
@@ -676,12 +706,12 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
     by_domain[dns::to_ascii_domain(domain).value_or(domain)].push_back(i);
   }
   if (!by_domain.empty()) {
-    if (content->size() != m->file_size - m->content_offset) {  // a large message: read now that it is needed
-      content->resize(m->file_size - m->content_offset);
-      ssize_t n = ::pread(fd, content->data(), content->size(), static_cast<off_t>(m->content_offset));
-      if (n != static_cast<ssize_t>(content->size())) throw std::runtime_error("cannot read the spool file");
-    }
-    std::shared_ptr<const std::string> shared = content;
+    // A small message was read with its envelope; a large one (over 1 MiB)
+    // is read from the file a piece at a time as each transfer sends it.
+    const uint64_t length = m->file_size - m->content_offset;
+    std::shared_ptr<const message_content> shared =
+        small.size() == length ? message_content::in_memory(std::move(small))
+                               : message_content::from_file(file, m->content_offset, length);
     std::shared_ptr<const scanned_message> scanned;
     if (s->services.content_executor)
       scanned = co_await asio::co_spawn(s->services.content_executor, scan_message(p.policy, shared), asio::use_awaitable);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/message_content.hpp"
 #include "gateway/subject_tags.hpp"
 #include "gateway/database.hpp"
 #include "gateway/queue_state.hpp"
@@ -59,7 +60,7 @@ struct outbound_transfer {
   // offers REQUIRETLS, pass REQUIRETLS on in MAIL FROM, and report anything
   // less as a method failure, which bounces (5.7.30) rather than waits.
   bool requiretls = false;
-  std::shared_ptr<const std::string> content;  // CRLF lines, ready to send (dot-stuffing is the client's)
+  std::shared_ptr<const message_content> content;  // CRLF lines, ready to send (dot-stuffing is the client's)
 };
 
 // What the queue learns about a recipient domain before deciding: the facts

@@ -19,6 +19,7 @@
 
 #include "crypto/tls_context.hpp"
 #include "gateway/delivery_options.hpp"
+#include "gateway/message_content.hpp"
 #include "gateway/smtp_reply.hpp"
 
 namespace sealgate::gateway {
@@ -60,7 +61,13 @@ class basic_smtp_client {
   // results carry that error.
   boost::asio::awaitable<std::vector<smtp_result>> pipeline(std::vector<std::string> lines, std::chrono::seconds timeout);
   // DATA, content (CRLF lines, dot-stuffed here) and the final reply.
-  boost::asio::awaitable<smtp_result> send_data(std::string content);
+  // The content is read from its source a piece at a time (64 KiB), never
+  // copied whole. A source that cannot be read drops the connection: the
+  // server never sees a final dot for a message we could not send whole.
+  boost::asio::awaitable<smtp_result> send_data(std::shared_ptr<const message_content> content);
+  boost::asio::awaitable<smtp_result> send_data(std::string content) {
+    return send_data(message_content::in_memory(std::move(content)));
+  }
   // QUIT, its reply, close_notify under TLS, then close.
   boost::asio::awaitable<smtp_result> quit();
   // One reply within timeout.

@@ -187,7 +187,7 @@ boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::start_tls(std:
 }
 
 template <class NextLayer>
-boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::send_data(std::string content) {
+boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::send_data(std::shared_ptr<const message_content> content) {
   auto r = co_await command("DATA", timeouts_.data_init);
   if (!r) co_return r;
   if (r.reply.code != 354) {
@@ -199,9 +199,17 @@ boost::asio::awaitable<smtp_result> basic_smtp_client<NextLayer>::send_data(std:
   }
   bool at_line_start = true, pending_cr = false;
   constexpr size_t piece = 64 * 1024;
-  for (size_t at = 0; at < content.size() || at == 0; at += piece) {
-    bool last = at + piece >= content.size();
-    std::string stuffed = dot_stuff(std::string_view(content).substr(at, piece), at_line_start, last, pending_cr);
+  const uint64_t size = content->size();
+  std::string raw;
+  for (uint64_t at = 0; at < size || at == 0; at += piece) {
+    bool last = at + piece >= size;
+    if (!content->read(at, piece, raw)) {
+      // No final dot may follow a message we could not read whole: hang up.
+      boost::beast::get_lowest_layer(stream_).close();
+      r.error = smtp_client_error::content_unreadable;
+      co_return r;
+    }
+    std::string stuffed = dot_stuff(raw, at_line_start, last, pending_cr);
     if (auto ec = co_await write(std::move(stuffed), timeouts_.data_xfer)) {
       r.error = ec;
       co_return r;

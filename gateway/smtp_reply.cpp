@@ -22,6 +22,7 @@ class category_impl : public boost::system::error_category {
       case smtp_client_error::tls_handshake: return "TLS handshake failed";
       case smtp_client_error::not_connected: return "not connected";
       case smtp_client_error::unexpected_reply: return "unexpected reply";
+      case smtp_client_error::content_unreadable: return "the message could not be read from the spool";
     }
     return "unknown error";
   }

@@ -22,6 +22,7 @@ enum class smtp_client_error {
   tls_handshake,      // the TLS handshake failed
   not_connected,
   unexpected_reply,   // a well-formed reply that makes no sense at this step (250 to DATA, 354 after the dot)
+  content_unreadable, // the message could not be read from the spool while it was sent
 };
 const boost::system::error_category& smtp_client_category();
 boost::system::error_code make_error_code(smtp_client_error e);

@@ -303,7 +303,7 @@ asio::awaitable<session_end> transact(std::shared_ptr<smtp_transport::impl> im, 
     *reusable = rset && rset.reply.positive();
     co_return session_end::finished;
   }
-  r = co_await c.send_data(*t.content);
+  r = co_await c.send_data(t.content);
   for (size_t i : accepted) {
     auto& res = a->results[i];
     if (r.error == smtp_client_error::unexpected_reply) {

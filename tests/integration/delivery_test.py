@@ -26,6 +26,7 @@ from gateway_harness import BIN, Gateway
 
 A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD = ("127.0.5.11", "127.0.5.14", "127.0.5.16", "127.0.5.17",
                                                              "127.0.5.18", "127.0.5.19", "127.0.5.20")
+A_EARLY, A_LATE = "127.0.5.21", "127.0.5.22"  # hostile MX hosts: 250 to DATA, 354 after the final dot
 MARKER = "BODY-MARKER-4b1d"  # stands for content that must never travel in clear
 
 POLICY = """\
@@ -36,7 +37,8 @@ rules:
     tls: {min_version: "1.2", verify: none}
     on_failure: next
   - name: clear-ok
-    match: {domains: [plain.dlv.test, flaky.dlv.test, bounce.dlv.test, ours.dlv.test, load.dlv.test]}
+    match: {domains: [plain.dlv.test, flaky.dlv.test, bounce.dlv.test, ours.dlv.test, load.dlv.test, early.dlv.test,
+                      late.dlv.test]}
     methods: [tls, plain]
     tls: {min_version: "1.2", verify: none}
     on_failure: next
@@ -49,11 +51,12 @@ rules:
 
 def local_data():
     hosts = {"mx-tls": A_TLS, "mx-plain": A_PLAIN, "mx-strip": A_STRIP, "mx-flaky": A_FLAKY, "mx-bounce": A_BOUNCE,
-             "mx-dsn": A_DSN, "mx-load": A_LOAD}
+             "mx-dsn": A_DSN, "mx-load": A_LOAD, "mx-early": A_EARLY, "mx-late": A_LATE}
     rr = ["dlv.test. 600 IN SOA ns.dlv.test. hostmaster.dlv.test. 1 3600 600 86400 60"]
     rr += ["%s.dlv.test. 300 IN A %s" % kv for kv in hosts.items()]
     for domain, mx in (("tls", "mx-tls"), ("plain", "mx-plain"), ("strip", "mx-strip"), ("flaky", "mx-flaky"),
-                       ("bounce", "mx-bounce"), ("ours", "mx-dsn"), ("load", "mx-load"), ("pgp", "mx-plain")):
+                       ("bounce", "mx-bounce"), ("ours", "mx-dsn"), ("load", "mx-load"), ("pgp", "mx-plain"),
+                       ("early", "mx-early"), ("late", "mx-late")):
         rr.append("%s.dlv.test. 300 IN MX 10 %s.dlv.test." % (domain, mx))
     rr.append("nullmx.dlv.test. 300 IN MX 0 .")
     return rr
@@ -131,6 +134,65 @@ class StripProxy:
         self.sock.close()
 
 
+class HostileMx:
+    """An MX that lies about DATA: `early` answers 250 to the DATA command
+    itself, `late` answers 354 again after the final dot. Counts the DATA
+    commands and the final dots it saw."""
+
+    def __init__(self, address, port, mode):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, port))
+        self.sock.listen(16)
+        self.data_commands = 0
+        self.final_dots = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        f = conn.makefile("rb")
+        try:
+            conn.sendall(b"220 hostile ESMTP\r\n")
+            in_data = False
+            for line in f:
+                if in_data:
+                    if line == b".\r\n":
+                        in_data = False
+                        self.final_dots += 1
+                        conn.sendall(b"354 send it again\r\n" if self.mode == "late" else b"250 ok\r\n")
+                    continue
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    conn.sendall(b"250-hostile\r\n250 PIPELINING\r\n")
+                elif verb == b"DATA":
+                    self.data_commands += 1
+                    if self.mode == "early":
+                        conn.sendall(b"250 2.0.0 Ok: queued as NOTHING\r\n")
+                    else:
+                        in_data = True
+                        conn.sendall(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
+
+
 @unittest.skipUnless(os.geteuid() == 0, "a private Postfix instance needs root to start")
 class Delivery(peers.PeersTestCase, unittest.TestCase):
     @classmethod
@@ -140,7 +202,7 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
             cls.cleanups.append(lambda: shutil.rmtree(d, True))
         ca = cls.ca = peers.TestCA(d)
         cls.tls_cert = ca.issue("mx-tls", ["mx-tls.dlv.test", "mx.dane.test", "mxbad.dane.test", "mx-strip.dlv.test"])
-        cls.port = peers.free_port_on([A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD])
+        cls.port = peers.free_port_on([A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD, A_EARLY, A_LATE])
         cls.postfix = peers.Postfix(os.path.join(d, "postfix"), cls.port, [
             {"address": A_TLS, "hostname": "mx-tls.dlv.test",
              "options": {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cls.tls_cert[0],
@@ -153,6 +215,10 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
             cls.start_sink(name, address, flags)
         cls.proxy = StripProxy(A_STRIP, cls.port, (A_TLS, cls.port))
         cls.cleanups.append(cls.proxy.stop)
+        cls.hostile = {mode: HostileMx(address, cls.port, mode) for mode, address in (("early", A_EARLY),
+                                                                                     ("late", A_LATE))}
+        for h in cls.hostile.values():
+            cls.cleanups.append(h.stop)
         os.makedirs(os.path.join(d, "dns"))
         signed = {"dane.test": signed_zone(cls.port, peers.spki_sha256(cls.tls_cert[0]))}
         cls.dns = peers.Dns(os.path.join(d, "dns"), signed, {}, "dlv.test", local_data(), cls.cleanups)
@@ -354,6 +420,37 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertEqual(r["state"], "deferred")
         self.assertIn("does not offer STARTTLS", r["last_reply"])
         self.assertIsNone(self.recipient(gw, "pat@strip.dlv.test")[3], "nothing was sent to any MX")
+
+    def test_a_hostile_mx_never_gets_a_message_recorded_as_delivered(self):
+        # 250 to DATA (the content never sent) or 354 after the final dot: both
+        # were recorded "delivered" and the message removed from the spool.
+        gw = self.gateway(queue="{retry_min: 300s, retry_max: 600s}")
+        for mode in ("early", "late"):
+            rcpt = "x@%s.dlv.test" % mode
+            self.send(gw, "app@ours.dlv.test", [rcpt], self.message("hostile " + mode, rcpt))
+            self.wait_until("the attempt on " + mode, lambda: (self.recipient(gw, rcpt) or ("queued",))[0] != "queued",
+                            gw=gw)
+            status, _, _, mx, _, _, reply, _ = self.recipient(gw, rcpt)
+            self.assertEqual(status, "deferred", reply)
+            self.assertIn("unexpected reply", reply)
+            self.assertEqual(mx, "mx-%s.dlv.test" % mode)
+        self.assertEqual(self.hostile["early"].final_dots, 0, "no content after a 250 to DATA")
+        self.assertGreaterEqual(self.hostile["late"].final_dots, 1)
+        self.assertEqual(len(gw.queued()), 2, "both messages stay in the spool for another try")
+
+    def test_a_large_message_streams_from_the_spool_and_arrives_identical(self):
+        # Over 1 MiB a transfer reads the spool file as it sends, piece by piece.
+        gw = self.gateway()
+        before = set(self.dump_files("plain"))
+        lines = "".join("%06d %s\r\n" % (i, "x" * 70) for i in range(40000))  # 3.1 MB
+        content = self.message("large", "big@plain.dlv.test", extra="X-Size: large\r\n") + lines
+        self.send(gw, "app@ours.dlv.test", ["big@plain.dlv.test"], content)
+        self.wait_until("delivery of the large message", lambda: self.delivered(gw, "big@plain.dlv.test"), gw=gw)
+        new = set(self.dump_files("plain")) - before
+        self.assertEqual(len(new), 1)
+        with open(new.pop(), "rb") as f:
+            got = f.read().replace(b"\r\n", b"\n")
+        self.assertIn(content.replace("\r\n", "\n").encode("utf-8"), got)
 
     def test_a_451_then_250_is_delivered_on_retry(self):
         sink = self.start_sink("flaky", A_FLAKY, ["-r", "RCPT"])

@@ -14,6 +14,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <unistd.h>
 
 #include "policy/message_facts.hpp"
 #include "policy_test_util.hpp"
@@ -32,6 +33,13 @@ struct script {
   int fact_lookups = 0;
   int key_lookups = 0;
 };
+
+// What a transfer would send, read from its source (memory or the spool file).
+std::string text_of(const outbound_transfer& t) {
+  std::string out;
+  EXPECT_TRUE(t.content->read_all(out));
+  return out;
+}
 
 asio::awaitable<destination_facts> scripted_facts(script* s, std::string domain) {
   ++s->fact_lookups;
@@ -133,7 +141,8 @@ class Delivery : public ::testing::Test {
   }
 
   std::string submit(const std::string& sender, std::vector<std::string> recipients, int64_t received = 0,
-                     const std::string& ret = "", const std::string& subject = "Lab results", bool requiretls = false) {
+                     const std::string& ret = "", const std::string& subject = "Lab results", bool requiretls = false,
+                     const std::string& body = "SECRET BODY 123-45-6789\r\n") {
     auto msg = spooler_->begin();
     auto& e = msg->envelope;
     e.queue_id = msg->id();
@@ -145,7 +154,7 @@ class Delivery : public ::testing::Test {
     e.params.ret = ret;
     e.params.requiretls = requiretls;
     for (auto& r : recipients) e.recipients.push_back({r, {}});
-    std::string content = "Subject: " + subject + "\r\nMessage-ID: <m1@ours.example>\r\n\r\nSECRET BODY 123-45-6789\r\n";
+    std::string content = "Subject: " + subject + "\r\nMessage-ID: <m1@ours.example>\r\n\r\n" + body;
     e.content_size = content.size();
     msg->write(encode_envelope(e));
     msg->write(content);
@@ -315,7 +324,7 @@ TEST_F(Delivery, APermanentFailureBouncesWithADsnThatHoldsNoContent) {
     if (t.sender.empty()) dsn = &t;
   ASSERT_NE(dsn, nullptr);
   EXPECT_EQ(dsn->recipients, std::vector<std::string>{"app@ours.example"});
-  const std::string& text = *dsn->content;
+  const std::string text = text_of(*dsn);
   EXPECT_NE(text.find("Final-Recipient: rfc822; x@bounce.example"), std::string::npos);
   EXPECT_NE(text.find("Diagnostic-Code: smtp; 550 5.1.1 <x@bounce.example>: user unknown"), std::string::npos);
   EXPECT_EQ(text.find("y@ok.example"), std::string::npos) << "only the failed recipient is reported";
@@ -342,7 +351,7 @@ TEST_F(Delivery, RetHdrsReturnsTheHeadersButNotTheBody) {
   start();
   auto id = submit("app@ours.example", {"x@bounce.example"}, 0, "HDRS");
   run_until([&] { return gone(id) && script_.sent.size() >= 2; });
-  const std::string& text = *script_.sent.back().content;
+  const std::string text = text_of(script_.sent.back());
   EXPECT_NE(text.find("Content-Type: text/rfc822-headers"), std::string::npos);
   EXPECT_NE(text.find("Subject: Lab results"), std::string::npos);
   EXPECT_EQ(text.find("SECRET BODY"), std::string::npos);
@@ -394,7 +403,7 @@ TEST_F(Delivery, RequireTlsRaisesTheTransportAndBouncesWhenItCannotBeHonoured) {
     EXPECT_NE(t.method, policy::method::plain) << "never the clear fallback";
   }
   EXPECT_EQ(rows("SELECT status FROM recipients WHERE queue_id='" + id + "'")[0][0], "bounced");
-  EXPECT_NE(dsn->content->find("Status: 5.7.30"), std::string::npos);
+  EXPECT_NE(text_of(*dsn).find("Status: 5.7.30"), std::string::npos);
 }
 
 TEST_F(Delivery, ADomainThatTakesNoMailBouncesWithoutAskingThePolicy) {
@@ -402,8 +411,8 @@ TEST_F(Delivery, ADomainThatTakesNoMailBouncesWithoutAskingThePolicy) {
   auto id = submit("app@ours.example", {"x@nullmx.example"});
   run_until([&] { return gone(id) && !script_.sent.empty(); });
   ASSERT_EQ(script_.sent.size(), 1u);  // only the DSN
-  EXPECT_NE(script_.sent[0].content->find("Status: 5.1.10"), std::string::npos);
-  EXPECT_NE(script_.sent[0].content->find("null MX"), std::string::npos);
+  EXPECT_NE(text_of(script_.sent[0]).find("Status: 5.1.10"), std::string::npos);
+  EXPECT_NE(text_of(script_.sent[0]).find("null MX"), std::string::npos);
 }
 
 TEST_F(Delivery, FactsThePolicyCannotReadAreNeverLookedUp) {
@@ -455,8 +464,8 @@ TEST_F(Delivery, PolicyRejectBouncesWithTheConfiguredText) {
   run_until([&] { return gone(id) && script_.sent.size() >= 1; });
   ASSERT_EQ(script_.sent.size(), 1u);  // only the DSN
   EXPECT_TRUE(script_.sent[0].sender.empty());
-  EXPECT_NE(script_.sent[0].content->find("Status: 5.7.1"), std::string::npos);
-  EXPECT_NE(script_.sent[0].content->find("Not to competitors."), std::string::npos);
+  EXPECT_NE(text_of(script_.sent[0]).find("Status: 5.7.1"), std::string::npos);
+  EXPECT_NE(text_of(script_.sent[0]).find("Not to competitors."), std::string::npos);
 }
 
 TEST_F(Delivery, AnOldMessageExpiresInsteadOfBeingRetried) {
@@ -466,7 +475,7 @@ TEST_F(Delivery, AnOldMessageExpiresInsteadOfBeingRetried) {
   auto id = submit("app@ours.example", {"x@retry.example"}, ::time(nullptr) - 7200);
   run_until([&] { return gone(id) && !script_.sent.empty() && script_.sent.back().sender.empty(); });
   EXPECT_EQ(manager_->stats().expired, 1u);
-  const std::string& text = *script_.sent.back().content;
+  const std::string text = text_of(script_.sent.back());
   EXPECT_NE(text.find("Status: 4.4.7"), std::string::npos);
   EXPECT_NE(text.find("delivery time expired; last problem: 451 4.7.1 greylisted"), std::string::npos);
 }
@@ -481,7 +490,7 @@ TEST_F(Delivery, ADelayNoticeIsSentOnce) {
   EXPECT_EQ(manager_->stats().dsns, 1u);
   bool found = false;
   for (const auto& t : script_.sent)
-    if (t.sender.empty()) found = t.content->find("Action: delayed") != std::string::npos;
+    if (t.sender.empty()) found = text_of(t).find("Action: delayed") != std::string::npos;
   EXPECT_TRUE(found);
 }
 
@@ -511,8 +520,53 @@ TEST_F(Delivery, SubjectTagIsStrippedWhenTheRuleSaysSo) {
   auto id = submit("app@ours.example", {"x@ok.example"}, 0, "", "[secure] Lab results");
   run_until([&] { return gone(id); });
   ASSERT_EQ(script_.sent.size(), 1u);
-  EXPECT_NE(script_.sent[0].content->find("Subject: Lab results\r\n"), std::string::npos) << *script_.sent[0].content;
-  EXPECT_NE(script_.sent[0].content->find("SECRET BODY"), std::string::npos) << "the body is untouched";
+  EXPECT_NE(text_of(script_.sent[0]).find("Subject: Lab results\r\n"), std::string::npos) << text_of(script_.sent[0]);
+  EXPECT_NE(text_of(script_.sent[0]).find("SECRET BODY"), std::string::npos) << "the body is untouched";
+}
+
+TEST_F(Delivery, ALargeMessageIsSentFromTheSpoolFileNotFromMemory) {
+  // Each pass held the whole message: 20 x 20 MiB to a slow MX took 536 MB.
+  // Over 1 MiB, a transfer reads the spool file as it sends; a Subject
+  // rewrite replaces the header block alone.
+  use_policy(
+      "classes:\n  - name: secure\n    when: {subject_tag: '[secure]'}\n"
+      "rules:\n  - name: s\n    match: {classes: secure}\n    methods: [tls]\n    strip_subject_tag: true\n"
+      "  - name: default\n    methods: [tls]\n");
+  start();
+  std::string body;
+  for (int i = 0; body.size() < 3 * 1024 * 1024; ++i) body += "line " + std::to_string(i) + " of a large report\r\n";
+  auto plain = submit("app@ours.example", {"x@ok.example"}, 0, "", "Large", false, body);
+  auto tagged = submit("app@ours.example", {"y@ok.example"}, 0, "", "[secure] Large", false, body);
+  run_until([&] { return gone(plain) && gone(tagged); });
+  ASSERT_EQ(script_.sent.size(), 2u);
+  for (const auto& t : script_.sent) {
+    EXPECT_EQ(t.content->memory(), nullptr) << "a 3 MiB message was copied into memory";
+    std::string text = text_of(t);
+    EXPECT_EQ(text, "Subject: Large\r\nMessage-ID: <m1@ours.example>\r\n\r\n" + body);
+    EXPECT_EQ(t.content->size(), text.size());
+  }
+}
+
+TEST(MessageContent, PiecesFromMemoryAndFile) {
+  char path[] = "/tmp/sealgate-content-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::unlink(path);
+  std::string file = "ENVELOPE\n.\nSubject: x\r\n\r\nbody\r\n";
+  ASSERT_EQ(::write(fd, file.data(), file.size()), static_cast<ssize_t>(file.size()));
+  auto shared = std::make_shared<const shared_fd>(fd);
+  auto c = message_content::from_file(shared, 11, file.size() - 11);
+  std::string out;
+  ASSERT_TRUE(c->read_all(out));
+  EXPECT_EQ(out, "Subject: x\r\n\r\nbody\r\n");
+  auto r = c->with_start_replaced(12, "Subject: y\r\nX: 1\r\n");
+  ASSERT_TRUE(r->read(0, 100, out));
+  EXPECT_EQ(out, "Subject: y\r\nX: 1\r\n\r\nbody\r\n");
+  ASSERT_TRUE(r->read(15, 4, out));
+  EXPECT_EQ(out, "1\r\n\r");
+  // A file shorter than it should be is an error, never a short message.
+  auto past = message_content::from_file(shared, 11, file.size());
+  EXPECT_FALSE(past->read_all(out));
 }
 
 TEST(StripSubjectTags, PlainEncodedAndFolded) {
