@@ -440,6 +440,9 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
   std::vector<pending_recipient> round;
   for (size_t i : indexes) round.push_back({i, {}});
   std::map<size_t, policy::key_facts> keys;
+  // One rewrite per set of tags, not one per recipient (a large message's
+  // header block is read from the file for it).
+  std::map<std::vector<std::string>, std::shared_ptr<const message_content>> stripped;
 
   // Each round decides for the recipients still open; a method failure with
   // on_failure: next sends the recipient into the next round without it.
@@ -509,7 +512,11 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
           break;
       }
       std::shared_ptr<const message_content> body = content;
-      if (!d.strip_subject_tags.empty()) body = strip_subject_tags_of(content, d.strip_subject_tags);
+      if (!d.strip_subject_tags.empty()) {
+        auto& rewritten = stripped[d.strip_subject_tags];
+        if (!rewritten) rewritten = strip_subject_tags_of(content, d.strip_subject_tags);
+        body = rewritten;
+      }
       std::string key = name + "|" + std::string(policy::to_string(d.transport)) + "|" + std::to_string(d.min_tls_version);
       for (const auto& t : d.strip_subject_tags) key += "|" + t;
       if (d.chosen == method::pgp || d.chosen == method::smime) {
