@@ -118,7 +118,14 @@ struct server::shared_state {
   bool under_stress() const { return connections.load() * 5 >= cfg.limits.connections * 4; }
   // Live sessions, for stop(): each is told on its own strand.
   std::mutex sessions_mutex;
-  std::unordered_map<void*, std::function<void(bool)>> on_stop;  // argument: abort (close now)
+  enum class notice { shut_down, abort, evict };
+  struct registration {
+    std::function<void(notice)> notify;  // posts to the session's strand
+    // When the session began to wait for a command line (steady clock,
+    // nanoseconds), 0 while it is not waiting for one: what eviction reads.
+    std::atomic<int64_t>* line_wait_since;
+  };
+  std::unordered_map<void*, registration> sessions;
 };
 
 namespace {
@@ -193,7 +200,7 @@ class session : public std::enable_shared_from_this<session> {
   ~session() {
     {
       std::lock_guard lock(state_->sessions_mutex);
-      state_->on_stop.erase(this);
+      state_->sessions.erase(this);
     }
     if (!per_client_key_.empty()) {
       std::lock_guard lock(state_->per_client_mutex);
@@ -300,8 +307,7 @@ class session : public std::enable_shared_from_this<session> {
   awaitable<line_status> read_line(std::string& line) {
     const size_t limit = state_->cfg.limits.command_line_length;
     const auto& t = state_->cfg.timeouts;
-    const auto deadline =
-        std::chrono::steady_clock::now() + (state_->under_stress() ? std::min(t.command, t.command_under_stress) : t.command);
+    const auto line_start = std::chrono::steady_clock::now();
     bool discarding = false;
     while (true) {
       const char* start = in_.data() + begin_;
@@ -319,7 +325,10 @@ class session : public std::enable_shared_from_this<session> {
         discarding = true;  // drop what we have, keep looking for the end of the line
         begin_ = end_ = 0;
       }
-      auto ec = co_await read_more(deadline);
+      // Judged again at every read: stress that begins while a client
+      // trickles its line shortens that line too.
+      auto ec = co_await read_more(line_start + (state_->under_stress() ? std::min(t.command, t.command_under_stress)
+                                                                         : t.command));
       if (ec == asio::error::timed_out) co_return line_status::timed_out;
       if (ec) co_return line_status::closed;
     }
@@ -331,11 +340,17 @@ class session : public std::enable_shared_from_this<session> {
                    [](std::exception_ptr e) { log_exception(e, "watchdog"); });
     {
       std::lock_guard lock(state_->sessions_mutex);
-      state_->on_stop[this] = [weak = weak_from_this(), ex = socket_.get_executor()](bool abort) {
-        asio::post(ex, [weak, abort] {
-          if (auto self = weak.lock()) abort ? self->abort() : self->begin_shutdown();
+      using notice = server::shared_state::notice;
+      auto notify = [weak = weak_from_this(), ex = socket_.get_executor()](notice n) {
+        asio::post(ex, [weak, n] {
+          auto self = weak.lock();
+          if (!self) return;
+          if (n == notice::abort) self->abort();
+          else if (n == notice::evict) self->evict();
+          else self->begin_shutdown();
         });
       };
+      state_->sessions[this] = {std::move(notify), &line_wait_since_};
     }
     if (state_->stopping) begin_shutdown();  // stop() ran between the accept and here
     const std::string& client = protocol_.facts().client_address;
@@ -398,10 +413,17 @@ class session : public std::enable_shared_from_this<session> {
         continue;
       }
       waiting_for_line_ = true;
+      line_wait_since_ = std::chrono::steady_clock::now().time_since_epoch().count();
       auto status = co_await read_line(line);
       waiting_for_line_ = false;
+      line_wait_since_ = 0;
       if (shutting_down_ && status != line_status::ok && status != line_status::too_long) {
         step = protocol_.on_shutdown();  // the wait was cut short by begin_shutdown()
+        continue;
+      }
+      if (evicted_ && status != line_status::ok && status != line_status::too_long) {
+        step = protocol_.on_timeout();  // the wait was cut short by evict()
+        log_info("idle client [" + client + "] disconnected to make room for a new one");
         continue;
       }
       if (status == line_status::timed_out) {
@@ -424,6 +446,17 @@ class session : public std::enable_shared_from_this<session> {
       error_code ec;
       lowest().cancel(ec);
     }
+  }
+
+  // On the session's strand, when the server is full and this session has
+  // waited longest for a command line: it gets the 421 of a timeout, and a
+  // new client its slot. Only a wait for a command is cut short, never a
+  // message being received.
+  void evict() {
+    if (!waiting_for_line_ || closed_ || shutting_down_) return;
+    evicted_ = true;
+    error_code ec;
+    lowest().cancel(ec);
   }
 
   // On the session's strand: whatever it is waiting for ends with an error,
@@ -495,8 +528,12 @@ class session : public std::enable_shared_from_this<session> {
         }
       }
       if (reader.state() != data_reader::status::reading) break;
+      // Under stress the base is the short command timeout: a client that
+      // trickles content must not keep its slot for timeouts.data.
+      const auto& t = state_->cfg.timeouts;
+      auto base = state_->under_stress() ? std::min(t.data, t.command_under_stress) : t.data;
       auto earned = min_rate ? std::chrono::milliseconds(received_bytes * 1000 / min_rate) : std::chrono::milliseconds(0);
-      auto ec = co_await read_more(data_start + state_->cfg.timeouts.data + earned);
+      auto ec = co_await read_more(data_start + base + earned);
       if (ec == asio::error::timed_out) {
         msg->abort();
         log_info("timeout after DATA from [" + env.client_address + "]");
@@ -574,6 +611,8 @@ class session : public std::enable_shared_from_this<session> {
   bool closed_ = false;
   bool shutting_down_ = false;
   bool waiting_for_line_ = false;
+  bool evicted_ = false;
+  std::atomic<int64_t> line_wait_since_{0};
   const listener_config& listener_;
   std::shared_ptr<server::shared_state> state_;
   smtp_protocol protocol_;
@@ -587,6 +626,34 @@ awaitable<void> refuse(tcp::socket socket, std::string reply) {
   co_await asio::async_write(socket, asio::buffer(reply), use_tuple);
   error_code ec;
   socket.close(ec);
+}
+
+// At the connection limit: the session that has waited longest for a
+// command line (at least 2 s) is told to go, so that a new client is served
+// rather than refused. Slow or idle clients from many addresses cannot then
+// keep every slot, and one that is busy (sending a command or a message) is
+// never the one to go. A few evictions may be in flight at once: up to
+// eviction_slack connections over the limit, then new clients get 421.
+bool evict_idle_session(server::shared_state& state) {
+  constexpr size_t eviction_slack = 16;
+  constexpr int64_t min_wait = std::chrono::nanoseconds(std::chrono::seconds(2)).count();
+  if (state.connections.load() >= state.cfg.limits.connections + eviction_slack) return false;
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  std::lock_guard lock(state.sessions_mutex);
+  server::shared_state::registration* oldest = nullptr;
+  int64_t oldest_since = now - min_wait;
+  for (auto& [key, r] : state.sessions) {
+    int64_t since = r.line_wait_since->load();
+    if (since != 0 && since <= oldest_since) {
+      oldest = &r;
+      oldest_since = since;
+    }
+  }
+  // Cleared here (unless the session moved on meanwhile), so that the next
+  // new client picks another session rather than the one already told.
+  if (!oldest || !oldest->line_wait_since->compare_exchange_strong(oldest_since, 0)) return false;
+  oldest->notify(server::shared_state::notice::evict);
+  return true;
 }
 
 // Why accept(2) failed for want of a resource that a closing connection
@@ -637,7 +704,7 @@ awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const liste
     }
     pause = std::chrono::milliseconds(0);
     socket.set_option(tcp::no_delay(true), ec);
-    if (state->connections.load() >= state->cfg.limits.connections) {
+    if (state->connections.load() >= state->cfg.limits.connections && !evict_idle_session(*state)) {
       over_limit("connection limit (" + std::to_string(state->cfg.limits.connections) + ") reached; refusing clients on " +
                  listener.name);
       asio::co_spawn(strand, refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname + " Error: too many connections\r\n"),
@@ -708,12 +775,12 @@ void server::stop() {
     acceptor->close(ec);
   }
   std::lock_guard lock(state_->sessions_mutex);
-  for (auto& [key, notify] : state_->on_stop) notify(false);
+  for (auto& [key, r] : state_->sessions) r.notify(shared_state::notice::shut_down);
 }
 
 void server::abort_sessions() {
   std::lock_guard lock(state_->sessions_mutex);
-  for (auto& [key, notify] : state_->on_stop) notify(true);
+  for (auto& [key, r] : state_->sessions) r.notify(shared_state::notice::abort);
 }
 
 size_t server::active_connections() const { return state_->connections.load(); }

@@ -144,6 +144,33 @@ class Slowloris(unittest.TestCase):
             c.close()
 
 
+class Eviction(unittest.TestCase):
+    def test_a_new_client_takes_the_slot_of_the_longest_idle_one(self):
+        # Slow clients from many addresses held every slot and a legitimate
+        # client got 421 each time. At the limit, the session that has waited
+        # longest (at least 2 s) for a command line makes room.
+        g = Gateway(self, limits={"connections": 4})
+        g.start()
+        idle = []
+        for i in range(4):
+            c = Client(g.port, source="127.0.0.%d" % (20 + i))
+            self.assertEqual(c.reply()[0], 220)
+            idle.append(c)
+            time.sleep(0.2)
+        time.sleep(2.5)
+        code, _ = banner(g.port, source="127.0.0.30")
+        self.assertEqual(code, 220)
+        # The first to connect waited longest: it is told to go.
+        code, text = idle[0].reply()
+        self.assertEqual((code, text[:9]), (421, "421 4.4.2"), text)
+        self.assertTrue(idle[0].closed())
+        self.assertIn("idle client [127.0.0.20] disconnected to make room", g.read_log())
+        # The others are still served.
+        self.assertEqual(idle[1].cmd("NOOP")[0], 250)
+        for c in idle:
+            c.close()
+
+
 class AuthFlood(unittest.TestCase):
     def auth(self, port, source, user, password):
         c = Client(port, source=source)
