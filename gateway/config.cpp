@@ -273,13 +273,7 @@ config load_config(const std::filesystem::path& file) {
     ss << in.rdbuf();
     bytes = ss.str();
   }
-  if (auto problem = policy::check_yaml(bytes)) {
-    YAML::Mark at;
-    at.line = problem->line - 1;
-    at.column = problem->column - 1;
-    r.error(at, "", problem->message);
-    throw config_error(r.errors().front());
-  }
+  if (auto problem = policy::check_yaml(bytes)) throw config_error(policy::describe(file, *problem));
   YAML::Node root;
   try {
     root = YAML::Load(bytes);

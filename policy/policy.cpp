@@ -420,13 +420,7 @@ policy load_policy(const std::filesystem::path& file) {
   }
   pol.sha256 = sha256_hex(bytes);
   reader r(file);
-  if (auto problem = check_yaml(bytes)) {
-    YAML::Mark at;
-    at.line = problem->line - 1;
-    at.column = problem->column - 1;
-    r.error(at, "", problem->message);
-    throw policy_error(r.errors().front());
-  }
+  if (auto problem = check_yaml(bytes)) throw policy_error(describe(file, *problem));
   YAML::Node root;
   try {
     root = YAML::Load(bytes);

@@ -119,4 +119,8 @@ std::optional<yaml_problem> check_yaml(std::string_view text, size_t max_expande
   return g.problem;
 }
 
+std::string describe(const std::filesystem::path& file, const yaml_problem& problem) {
+  return file.string() + ":" + std::to_string(problem.line) + ":" + std::to_string(problem.column) + ": " + problem.message;
+}
+
 }  // namespace sealgate::policy

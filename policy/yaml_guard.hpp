@@ -4,6 +4,7 @@
 // hundred bytes that expand to billions of nodes when walked). Reads events
 // only; never builds the tree.
 #pragma once
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,5 +23,8 @@ constexpr size_t yaml_max_expanded_nodes = 100000;
 // The first problem, or nothing. Syntax errors are left to the loader, which
 // reports them with their own position.
 std::optional<yaml_problem> check_yaml(std::string_view text, size_t max_expanded_nodes = yaml_max_expanded_nodes);
+
+// "FILE:LINE:COL: message", as every loader reports a problem.
+std::string describe(const std::filesystem::path& file, const yaml_problem& problem);
 
 }  // namespace sealgate::policy
