@@ -106,9 +106,10 @@ struct server::shared_state {
   std::shared_ptr<ssl::context> tls;
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopping{false};
-  // Connections per client address (outside relay.networks), for
-  // limits.connections_per_client; touched by the accept loop and by sessions
-  // ending on other threads.
+  // Connections per client address, for limits.connections_per_client
+  // (outside relay.networks) and for choosing whom to evict; touched by the
+  // accept loop and by sessions ending on other threads. Lock order:
+  // sessions_mutex before per_client_mutex.
   std::mutex per_client_mutex;
   std::unordered_map<std::string, size_t> per_client;
   auth_throttle auth_failures;
@@ -124,6 +125,7 @@ struct server::shared_state {
     // When the session began to wait for a command line (steady clock,
     // nanoseconds), 0 while it is not waiting for one: what eviction reads.
     std::atomic<int64_t>* line_wait_since;
+    std::string address;  // the client's, as counted in per_client
   };
   std::unordered_map<void*, registration> sessions;
 };
@@ -185,7 +187,7 @@ class session : public std::enable_shared_from_this<session> {
   static constexpr std::chrono::seconds tls_shutdown_timeout{5};
 
  public:
-  // per_client_key: the address counted in per_client, or empty.
+  // per_client_key: the address counted in per_client.
   session(tcp::socket socket, const tcp::endpoint& peer, const listener_config& listener,
           std::shared_ptr<server::shared_state> state, std::string per_client_key)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(listener), state_(std::move(state)),
@@ -202,7 +204,7 @@ class session : public std::enable_shared_from_this<session> {
       std::lock_guard lock(state_->sessions_mutex);
       state_->sessions.erase(this);
     }
-    if (!per_client_key_.empty()) {
+    {
       std::lock_guard lock(state_->per_client_mutex);
       auto it = state_->per_client.find(per_client_key_);
       if (it != state_->per_client.end() && --it->second == 0) state_->per_client.erase(it);
@@ -350,7 +352,7 @@ class session : public std::enable_shared_from_this<session> {
           else self->begin_shutdown();
         });
       };
-      state_->sessions[this] = {std::move(notify), &line_wait_since_};
+      state_->sessions[this] = {std::move(notify), &line_wait_since_, per_client_key_};
     }
     if (state_->stopping) begin_shutdown();  // stop() ran between the accept and here
     const std::string& client = protocol_.facts().client_address;
@@ -628,31 +630,44 @@ awaitable<void> refuse(tcp::socket socket, std::string reply) {
   socket.close(ec);
 }
 
-// At the connection limit: the session that has waited longest for a
-// command line (at least 2 s) is told to go, so that a new client is served
-// rather than refused. Slow or idle clients from many addresses cannot then
-// keep every slot, and one that is busy (sending a command or a message) is
-// never the one to go. A few evictions may be in flight at once: up to
-// eviction_slack connections over the limit, then new clients get 421.
-bool evict_idle_session(server::shared_state& state) {
+// At the connection limit a new client is served rather than refused when
+// some address holds more slots than the newcomer's does: that address's
+// session which has waited longest for a command line (0.5 s at least) is told
+// to go. Slow or idle clients from a few addresses cannot then keep every
+// slot from everyone else, and no address loses a slot to one that holds as
+// many. A session busy with a command or a message is never chosen. A few
+// evictions may be in flight at once: up to eviction_slack connections over
+// the limit, then new clients get 421.
+bool evict_for(server::shared_state& state, const std::string& newcomer) {
   constexpr size_t eviction_slack = 16;
-  constexpr int64_t min_wait = std::chrono::nanoseconds(std::chrono::seconds(2)).count();
+  constexpr int64_t min_wait = std::chrono::nanoseconds(std::chrono::milliseconds(500)).count();
   if (state.connections.load() >= state.cfg.limits.connections + eviction_slack) return false;
   const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-  std::lock_guard lock(state.sessions_mutex);
-  server::shared_state::registration* oldest = nullptr;
-  int64_t oldest_since = now - min_wait;
+  std::lock_guard sessions_lock(state.sessions_mutex);
+  std::lock_guard counts_lock(state.per_client_mutex);
+  auto count_of = [&](const std::string& address) -> size_t {
+    auto it = state.per_client.find(address);
+    return it == state.per_client.end() ? 0 : it->second;
+  };
+  const size_t newcomer_holds = count_of(newcomer);
+  server::shared_state::registration* victim = nullptr;
+  size_t victim_holds = 0;
+  int64_t victim_since = 0;
   for (auto& [key, r] : state.sessions) {
     int64_t since = r.line_wait_since->load();
-    if (since != 0 && since <= oldest_since) {
-      oldest = &r;
-      oldest_since = since;
+    if (since == 0 || since > now - min_wait) continue;
+    size_t holds = count_of(r.address);
+    if (!victim || holds > victim_holds || (holds == victim_holds && since < victim_since)) {
+      victim = &r;
+      victim_holds = holds;
+      victim_since = since;
     }
   }
+  if (!victim || victim_holds <= newcomer_holds) return false;
   // Cleared here (unless the session moved on meanwhile), so that the next
   // new client picks another session rather than the one already told.
-  if (!oldest || !oldest->line_wait_since->compare_exchange_strong(oldest_since, 0)) return false;
-  oldest->notify(server::shared_state::notice::evict);
+  if (!victim->line_wait_since->compare_exchange_strong(victim_since, 0)) return false;
+  victim->notify(server::shared_state::notice::evict);
   return true;
 }
 
@@ -704,36 +719,39 @@ awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const liste
     }
     pause = std::chrono::milliseconds(0);
     socket.set_option(tcp::no_delay(true), ec);
-    if (state->connections.load() >= state->cfg.limits.connections && !evict_idle_session(*state)) {
+    const auto addr = client_address(peer);
+    std::string address = addr.to_string();
+    // One address may hold only so many of the slots (relay.networks are
+    // trusted applications and exempt, as Postfix exempts mynetworks).
+    if (size_t cap = state->cfg.limits.connections_per_client; cap > 0 && !in_relay_networks(state->cfg, addr)) {
+      size_t holds = 0;
+      {
+        std::lock_guard lock(state->per_client_mutex);
+        if (auto it = state->per_client.find(address); it != state->per_client.end()) holds = it->second;
+      }
+      if (holds >= cap) {
+        over_client_limit("[" + address + "]: connection limit per client (" + std::to_string(cap) +
+                          ") reached; refusing it on " + listener.name);
+        asio::co_spawn(strand,
+                       refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname +
+                                                     " Error: too many connections from your address\r\n"),
+                       [](std::exception_ptr e) { log_exception(e, "refuse"); });
+        continue;
+      }
+    }
+    if (state->connections.load() >= state->cfg.limits.connections && !evict_for(*state, address)) {
       over_limit("connection limit (" + std::to_string(state->cfg.limits.connections) + ") reached; refusing clients on " +
                  listener.name);
       asio::co_spawn(strand, refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname + " Error: too many connections\r\n"),
                      [](std::exception_ptr e) { log_exception(e, "refuse"); });
       continue;
     }
-    // One address may hold only so many of the slots (relay.networks are
-    // trusted applications and exempt, as Postfix exempts mynetworks).
-    std::string per_client_key;
-    if (size_t cap = state->cfg.limits.connections_per_client; cap > 0) {
-      auto addr = client_address(peer);
-      if (!in_relay_networks(state->cfg, addr)) {
-        per_client_key = addr.to_string();
-        std::lock_guard lock(state->per_client_mutex);
-        auto& n = state->per_client[per_client_key];
-        if (n >= cap) {
-          over_client_limit("[" + per_client_key + "]: connection limit per client (" + std::to_string(cap) +
-                            ") reached; refusing it on " + listener.name);
-          asio::co_spawn(strand,
-                         refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname +
-                                                       " Error: too many connections from your address\r\n"),
-                         [](std::exception_ptr e) { log_exception(e, "refuse"); });
-          continue;
-        }
-        ++n;
-      }
+    {
+      std::lock_guard lock(state->per_client_mutex);
+      ++state->per_client[address];
     }
     state->connections.fetch_add(1);
-    auto s = std::make_shared<session>(std::move(socket), peer, listener, state, std::move(per_client_key));
+    auto s = std::make_shared<session>(std::move(socket), peer, listener, state, std::move(address));
     asio::co_spawn(strand, session::run(s), [](std::exception_ptr e) { log_exception(e, "session"); });
   }
 }
