@@ -79,7 +79,8 @@ truncate -s "${FULL_MB}M" "$work/full.img" &&
   die "cannot make the small file system: $(tail -2 "$work/full.mkfs.log" 2>/dev/null)"
 mounts+=("$full")
 
-say "soak: sealgate $SEALGATE (built $sg_built; tree $sg_rev), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "soak: sealgate $SEALGATE ($("$SEALGATE" --version 2>/dev/null | head -1), built $sg_built, sha256 $(sha256sum "$SEALGATE" | cut -c1-12)); this repository: $sg_rev"
+say "soak: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "soak: work directory $work; disk-full phase on a ${FULL_MB} MiB ext4 at $full"
 "$PY" "$here/soak.py" --work "$work" --bin "$work/sealgate.bin" --full-fs "$full" &
 py_pid=$!
