@@ -173,12 +173,27 @@ def cpu_seconds(pid):
         return 0.0
 
 
-def count_lines(path):
+def log_range(path, start, end):
+    """(lines, warning or error lines) in bytes [start, end) of a log."""
+    lines = warnings = 0
     try:
         with open(path, "rb") as f:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+            f.seek(start)
+            left = end - start
+            tail = b""
+            while left > 0:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                chunk = tail + chunk
+                cut = chunk.rfind(b"\n") + 1
+                tail, chunk = chunk[cut:], chunk[:cut]
+                lines += chunk.count(b"\n")
+                warnings += chunk.count(b": warning: ") + chunk.count(b": error: ")
     except OSError:
-        return 0
+        pass
+    return lines, warnings
 
 
 # -------------------------------------------------------------- SMTP pieces --
@@ -759,15 +774,32 @@ def drain(env, gw, ledger, domains, timeout):
     return None
 
 
-def banner_check(res, prober, since=None, until=None, ignore=(), label="legit banner"):
+def banner_check(res, prober, since=None, until=None, ignore=(), label="legit banner", excuse=None):
+    """excuse=(t0, t1): failures in that window are counted and shown, but do
+    not make the phase DEGRADED (the descriptor exhaustion, where no server
+    can serve a new client until descriptors free up)."""
     b = prober.summary(since, until, ignore)
     res.banner = b
-    if b["bad"]:
+    if excuse:
+        inside = prober.summary(excuse[0], excuse[1], ignore)
+        res.notes.append("legit client while descriptors were held (failures expected): %d of %d got 220%s"
+                         % (inside["ok"], inside["n"], " (%s)" % ", ".join("%s x%d" % kv for kv in
+                                                                       inside["bad"].most_common())
+                            if inside["bad"] else ""))
+        bad = collections.Counter(s[2] for s in prober.samples if s[2] != "ok" and s[2] not in ignore
+                                  and not excuse[0] <= s[0] <= excuse[1])
+        worst = max((s[1] for s in prober.samples if s[2] == "ok" and not excuse[0] <= s[0] <= excuse[1]),
+                    default=None)
+        d = dict(b, bad=bad, worst=worst)
+        label += " outside that window"
+    else:
+        d = b
+    if d["bad"]:
         res.degraded.append("%s: %d of %d connections got no 220 within %g s (%s)"
-                            % (label, sum(b["bad"].values()), b["n"], S["probe_timeout"],
-                               ", ".join("%s x%d" % kv for kv in b["bad"].most_common())))
-    elif b["worst"] is not None and b["worst"] > S["banner_slo"]:
-        res.degraded.append("%s: worst %.2f s > %g s" % (label, b["worst"], S["banner_slo"]))
+                            % (label, sum(d["bad"].values()), d["n"], S["probe_timeout"],
+                               ", ".join("%s x%d" % kv for kv in d["bad"].most_common())))
+    elif d["worst"] is not None and d["worst"] > S["banner_slo"]:
+        res.degraded.append("%s: worst %.2f s > %g s" % (label, d["worst"], S["banner_slo"]))
     if b["ignored"]:
         res.notes.append("legit client while sealgate was down (expected): %s"
                          % ", ".join("%s x%d" % kv for kv in b["ignored"].most_common()))
@@ -971,22 +1003,24 @@ def phase_fdexhaust(env):
     holder = Holder(gw.port, S["fd_conns"], sources)
     time.sleep(2)
     t_hold = time.time()
-    cpu0, lines0 = gw.cpu(), count_lines(gw.log_path)
+    cpu0, size0 = gw.cpu(), os.path.getsize(gw.log_path)
     time.sleep(dur * 0.5)
     t_rel = time.time()
-    cpu1, lines1 = gw.cpu(), count_lines(gw.log_path)
+    cpu1, size1 = gw.cpu(), os.path.getsize(gw.log_path)
     held = holder.established()
     holder.close()
     span = t_rel - t_hold
     cpu_pct = 100.0 * (cpu1 - cpu0) / span
-    lps = (lines1 - lines0) / span
+    lines, warnings = log_range(gw.log_path, size0, size1)
+    lps = warnings / span
     res.notes.append("held %d connections (%d established) for %.0f s: sealgate CPU %.0f%% of one core, "
-                     "log %.1f lines/s (%d lines)" % (S["fd_conns"], held, span, cpu_pct, lps, lines1 - lines0))
-    res.key = "CPU %.0f%%, %.0f log lines/s" % (cpu_pct, lps)
+                     "%.1f warning/error log lines/s (%d lines in all, %.1f MB)"
+                     % (S["fd_conns"], held, span, cpu_pct, lps, lines, (size1 - size0) / 1e6))
+    res.key = "CPU %.0f%%, %.0f warnings/s" % (cpu_pct, lps)
     if cpu_pct > 50:
         res.degraded.append("sealgate spun at %.0f%% CPU while out of descriptors" % cpu_pct)
-    if lps > 5:
-        res.degraded.append("log flood: %.0f lines/s while out of descriptors" % lps)
+    if lps > 1:
+        res.degraded.append("log flood: %.0f warning/error lines/s while out of descriptors" % lps)
     time.sleep(dur * 0.35)
     load.stop()
     prober.stop()
@@ -1000,16 +1034,13 @@ def phase_fdexhaust(env):
         res.key += ", 220 %.1f s after release" % rec
         if rec > 5:
             res.degraded.append("legit client waited %.1f s after the release for a 220" % rec)
-    during = prober.summary(t_hold, t_rel)
-    res.notes.append("legit client while held: %d of %d got 220 (worst %s s)" % (during["ok"], during["n"],
-                                                                            fmt_s(during["worst"])))
     if gw.alive():
         d = drain(env, gw, ledger, ["sink." + DOMAIN], S["drain"])
         res.notes.append("drained %s" % ("in %.1f s" % d if d is not None else "NOT within %g s" % S["drain"]))
     else:
         res.fail.append("sealgate died: %s" % gw.tail(2))
     account(res, env, ledger, ["sink." + DOMAIN])
-    banner_check(res, prober)
+    banner_check(res, prober, excuse=(t_hold - 2, t_rel))
     if gw.alive():
         gateway_exit(res, gw)
     return res
@@ -1207,6 +1238,9 @@ class AuthFlood:
                 c.starttls()
                 c.cmd("EHLO flood.example")
                 while not self.halt.is_set():
+                    # As fast as answered, at most 10 guesses a second per
+                    # client: the harness must not eat the 2 CPUs itself.
+                    self.halt.wait(0.1)
                     guess += 1
                     tok = base64.b64encode(("\0%s\0wrong-%d-%d" % (USER, i, guess)).encode()).decode()
                     code, _ = c.cmd("AUTH PLAIN " + tok)
@@ -1256,7 +1290,8 @@ def legit_auth(port):
 
 
 def phase_authflood(env):
-    res = Result("authflood", "%d clients guessing AUTH PLAIN passwords in parallel (STARTTLS)" % S["auth_flood"])
+    res = Result("authflood", "%d clients guessing AUTH PLAIN passwords in parallel (STARTTLS), at most 10/s each"
+                 % S["auth_flood"])
     gw = Gateway(env, "authflood").start()
     # The legitimate AUTH before the flood: the reference.
     ref = [legit_auth(gw.port) for _ in range(3)]
