@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "crypto/tls_context.hpp"
 #include "gateway/data_reader.hpp"
@@ -65,6 +66,17 @@ class auth_throttle {
     std::lock_guard lock(mutex_);
     addresses_.erase(address);
   }
+  // One password check at a time per address: the scrypt pool is shared, and
+  // a client opening many connections must not queue many checks ahead of
+  // everyone else's before its first failure is even counted.
+  bool try_begin_check(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    return checking_.insert(address).second;
+  }
+  void end_check(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    checking_.erase(address);
+  }
 
  private:
   struct entry {
@@ -93,6 +105,7 @@ class auth_throttle {
   unsigned limit_ = 5;
   std::chrono::seconds window_{300};
   table addresses_, users_;
+  std::unordered_set<std::string> checking_;
 };
 
 struct server::shared_state {
@@ -385,8 +398,29 @@ class session : public std::enable_shared_from_this<session> {
             step = protocol_.auth_throttled();
             continue;
           }
-          bool ok = co_await asio::co_spawn(state_->workers, verify_on_worker(state_->cfg.users_file, creds.user, creds.password),
-                                            asio::use_awaitable);
+          // Wait for this address's previous check to end (bounded by the
+          // command timeout, as any wait of the client's would be).
+          auto give_up = std::chrono::steady_clock::now() + state_->cfg.timeouts.command;
+          bool turn = state_->auth_failures.try_begin_check(client);
+          while (!turn && std::chrono::steady_clock::now() < give_up && !shutting_down_) {
+            asio::steady_timer wait(socket_.get_executor(), std::chrono::milliseconds(20));
+            co_await wait.async_wait(use_tuple);
+            turn = state_->auth_failures.try_begin_check(client);
+          }
+          if (!turn) {
+            std::fill(creds.password.begin(), creds.password.end(), '\0');
+            step = protocol_.auth_throttled();
+            continue;
+          }
+          bool ok = false;
+          try {
+            ok = co_await asio::co_spawn(state_->workers, verify_on_worker(state_->cfg.users_file, creds.user, creds.password),
+                                         asio::use_awaitable);
+          } catch (...) {
+            state_->auth_failures.end_check(client);
+            throw;
+          }
+          state_->auth_failures.end_check(client);
           std::fill(creds.password.begin(), creds.password.end(), '\0');
           if (ok) state_->auth_failures.succeeded(client);
           else state_->auth_failures.failed(client, creds.user);
