@@ -15,6 +15,7 @@ all=(fuzz_smtp_inbound fuzz_data_reader fuzz_dns fuzz_mime_classify fuzz_config 
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SEALGATE_FUZZ_SECONDS must be a whole number of seconds" >&2; exit 2; }
+command -v clang++ >/dev/null || { echo "fuzz: clang++ not found; scripts/setup.sh installs it" >&2; exit 2; }
 for t in "${targets[@]}"; do
   [ -d "$here/tests/fuzz/corpus/$t" ] || { echo "fuzz: unknown target $t (known: ${all[*]})" >&2; exit 2; }
 done
