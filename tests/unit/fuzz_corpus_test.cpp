@@ -84,7 +84,7 @@ TEST(FuzzCorpus, DataReader) {
 TEST(FuzzCorpus, MimeClassify) {
   parse_counts c;
   EXPECT_GE(replay("fuzz_mime_classify", sealgate::fuzz::feed_mime_classify, c), 5u);
-  EXPECT_GE(c.mime_parts_named, 3u);
+  EXPECT_GE(c.mime_parts_named, 2u);  // scan.dcm, and scan1.pdf inside a message/rfc822
   EXPECT_GE(c.mime_classes, 3u);
 }
 
