@@ -2,6 +2,7 @@
 // parser, EHLO keywords, gateway/smtp_reply) and the DSN path: the RFC 3461
 // parameters of MAIL and RCPT (gateway/smtp_syntax) and the report built from
 // them and a remote reply (gateway/dsn), whose header fields must stay intact.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace sealgate::fuzz {
@@ -41,8 +41,9 @@ void feed_policy(const uint8_t* data, size_t size, parse_counts& counts);
 // Writes bytes to a file of this name in a per-process scratch directory
 // (on tmpfs when there is one, removed at exit) and returns its path: the
 // config and policy loaders read files only, and the fixed policy of
-// fuzz_mime_classify goes through the same loader.
-std::filesystem::path write_scratch(std::string_view name, std::string_view bytes);
+// fuzz_mime_classify goes through the same loader. (A string, not a path:
+// this header is compiled once per target and <filesystem> is slow to parse.)
+std::string write_scratch(std::string_view name, std::string_view bytes);
 
 // Stops the process with a message when a promised invariant does not hold:
 // libFuzzer then saves the input as a crash, like a sanitizer report.

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <system_error>
@@ -28,7 +29,7 @@ void invariant_failed(const char* what, const char* file, int line) {
   std::abort();
 }
 
-std::filesystem::path write_scratch(std::string_view name, std::string_view bytes) {
+std::string write_scratch(std::string_view name, std::string_view bytes) {
   if (scratch_dir.empty()) {
     // tmpfs: thousands of rewrites a second must not wear a disk or wait on it.
     std::error_code ec;
@@ -51,7 +52,7 @@ std::filesystem::path write_scratch(std::string_view name, std::string_view byte
     std::fprintf(stderr, "fuzz: cannot write %s\n", path.c_str());
     std::abort();
   }
-  return path;
+  return path.string();
 }
 
 }  // namespace sealgate::fuzz
