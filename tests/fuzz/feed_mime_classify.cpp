@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/subject_tags.hpp"
 #include "policy/classify.hpp"
 #include "policy/decide.hpp"
 #include "policy/message_facts.hpp"
@@ -112,6 +113,12 @@ void feed_mime_classify(const uint8_t* data, size_t size, parse_counts& counts) 
     SEALGATE_FUZZ_CHECK(known);
   }
   counts.mime_classes += classes.size();
+  // Delivery scans the content once and classifies each recipient from the
+  // scan: it must agree with the direct classification, reasons included.
+  auto scanned = policy::classify(p, policy::scan_content(p, m), e);
+  SEALGATE_FUZZ_CHECK(scanned.size() == classes.size());
+  for (size_t i = 0; i < classes.size() && i < scanned.size(); ++i)
+    SEALGATE_FUZZ_CHECK(scanned[i].name == classes[i].name && scanned[i].reason == classes[i].reason);
 
   policy::decide_input d;
   d.envelope = e;
@@ -124,6 +131,13 @@ void feed_mime_classify(const uint8_t* data, size_t size, parse_counts& counts) 
   SEALGATE_FUZZ_CHECK(!decision.rule.empty());
   (void)policy::needed_facts(p, d);
   (void)policy::strip_subject_tags(m.subject, {"[secure]"});
+  // The rewrite strip_subject_tag asks for touches the Subject field only:
+  // everything from the end of the header block on comes back byte for byte.
+  std::string rewritten = gateway::strip_subject_tags_in(raw, {"[secure]", "(PHI)"});
+  size_t end = raw.find("\r\n\r\n"), end_out = rewritten.find("\r\n\r\n");
+  SEALGATE_FUZZ_CHECK((end == std::string_view::npos) == (end_out == std::string::npos));
+  if (end != std::string_view::npos && end_out != std::string::npos)
+    SEALGATE_FUZZ_CHECK(raw.substr(end) == std::string_view(rewritten).substr(end_out));
 
   // The DLP scanners and decoders on the raw bytes too: the walk only hands
   // them what it decoded.

@@ -85,8 +85,10 @@ void feed_smtp_inbound(const uint8_t* data, size_t size, parse_counts& counts) {
         SEALGATE_FUZZ_CHECK(session.tls_active() && facts.auth != gateway::listener_auth::none);
         ++counts.inbound_auth;
         const auto& c = session.pending_credentials();
-        bool ok = c.user == "alice" && c.password == "secret";
-        step = session.auth_result(ok);
+        // The server checks the password, or refuses to while this client or
+        // user is throttled (the user "mallory" stands for that here).
+        if (c.user == "mallory") step = session.auth_throttled();
+        else step = session.auth_result(c.user == "alice" && c.password == "secret");
         SEALGATE_FUZZ_CHECK(session.pending_credentials().user.empty() && session.pending_credentials().password.empty());
         continue;
       }

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dns/domain_name.hpp"
 #include "gateway/dsn.hpp"
 #include "gateway/smtp_reply.hpp"
 #include "gateway/smtp_syntax.hpp"
@@ -97,6 +98,13 @@ void feed_smtp_reply(const uint8_t* data, size_t size, parse_counts& counts) {
       }
       SEALGATE_FUZZ_CHECK(!r.value->recipient.empty() && r.value->recipient.size() <= 254 &&
                           !has_control(r.value->recipient));
+      // Delivery groups recipients by the domain as the DNS knows it: an
+      // A-label name in lower-case ASCII, or none at all.
+      std::string_view domain = r.value->recipient;
+      domain.remove_prefix(domain.rfind('@') + 1);
+      if (auto ascii = dns::to_ascii_domain(domain)) {
+        for (unsigned char ch : *ascii) SEALGATE_FUZZ_CHECK(ch < 0x80 && !(ch >= 'A' && ch <= 'Z'));
+      }
       ++counts.dsn_params_ok;
       if (rcpts.size() < 8) rcpts.push_back(std::move(*r.value));
     } else {
@@ -110,6 +118,8 @@ void feed_smtp_reply(const uint8_t* data, size_t size, parse_counts& counts) {
   SEALGATE_FUZZ_CHECK(gateway::is_xtext(x));
   SEALGATE_FUZZ_CHECK(gateway::xtext_decode(x) == whole);
   (void)gateway::xtext_decode(whole);
+  (void)dns::is_valid_utf8(whole);
+  (void)dns::to_ascii_domain(whole.substr(0, 300));
 
   // The header lookups DSNs and the log use on the (unvalidated) content.
   std::string headers = gateway::header_block(whole);

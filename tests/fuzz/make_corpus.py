@@ -204,6 +204,9 @@ def inbound_seeds():
         b"MAIL FROM:<a@example.org>\r\nSTARTTLS x\r\nbad\x00char\r\nbad\rchar\r\nMAIL FROM:<a@example.org> REQUIRETLS\r\n"
         b"\x1bshutdown\r\n")
     s["timeout"] = bytes([none]) + b"EHLO c\r\n\x1btimeout\r\n"
+    # The user "mallory" stands for a throttled client or user (454, no password check).
+    s["auth-throttled"] = bytes([implicit | optional]) + (
+        b"EHLO c\r\nAUTH PLAIN AG1hbGxvcnkAeA==\r\nAUTH LOGIN bWFsbG9yeQ==\r\neA==\r\nAUTH PLAIN " + plain_b64 + b"\r\n")
     return s
 
 
@@ -259,6 +262,10 @@ def mime_seeds():
         b"Content-Type: multipart/mixed; boundary=\"d%d\"\r\n\r\n--d%d\r\n" % (i, i) for i in range(24)) + b"x\r\n"
     s["unterminated-multipart"] = bytes([0x01]) + (
         b"Content-Type: multipart/mixed; boundary=\"u\"\r\n\r\n--u\r\nContent-Type: text/plain\r\n\r\n4111111111111111\r\n--u\r\n")
+    s["subject-tag-rewrite"] = bytes([0x00]) + (
+        b"From: a@example.org\r\nSubject: =?iso-8859-1?q?Befund_=5Bsecure=5D_f=FCr?= Patient (PHI)\r\n"
+        b"  " + b"long folded words " * 8 + b"[SECURE]\r\n =?utf-8?b?W3NlY3VyZV0gw6TDtsO8?=\r\nX-Other: [secure]\r\n\r\n"
+        b"[secure] stays in the body\r\n")
     s["bad-encodings"] = bytes([0x20]) + (
         b"Subject: =?x?q?=ZZ?= =?utf-8?b?####?= =?utf-8?q?\r\nContent-Type: text/plain; charset=\"unterminated\r\n"
         b"Content-Transfer-Encoding: base64\r\n\r\n====A===\r\n")
