@@ -48,17 +48,7 @@ outcome read_stream(std::string_view stream, uint64_t max_size, size_t max_line,
 // What a receiver should read back from dot_stuff(raw): bare CR and LF made
 // CRLF, and a last line without its end given one.
 std::string normalized(std::string_view raw) {
-  std::string out;
-  for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '\r') {
-      out += "\r\n";
-      if (i + 1 < raw.size() && raw[i + 1] == '\n') ++i;
-    } else if (raw[i] == '\n') {
-      out += "\r\n";
-    } else {
-      out += raw[i];
-    }
-  }
+  std::string out = with_crlf(raw);
   if (!out.empty() && !(out.size() >= 2 && out.compare(out.size() - 2, 2, "\r\n") == 0)) out += "\r\n";
   return out;
 }

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace sealgate::fuzz {
@@ -48,6 +49,24 @@ inline bool has_bare_newline(std::string_view s) {
     if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) return true;
   }
   return false;
+}
+
+// s with every bare CR or LF made CRLF: message content as the spool holds
+// it (data_reader refuses a message with a bare one, so no other kind exists).
+inline std::string with_crlf(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 16);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r') {
+      out += "\r\n";
+      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
+    } else if (s[i] == '\n') {
+      out += "\r\n";
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
 }
 
 inline bool has_control(std::string_view s) {
