@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is needed, builds with -Werror, runs every
-# unit and integration test, then again under AddressSanitizer and UBSan.
-# SEALGATE_SKIP_SANITIZE=1 skips the second pass (for quick local runs).
+# unit and integration test, then again under AddressSanitizer and UBSan, then
+# every libFuzzer target for a bounded time (scripts/fuzz.sh, 60 s each by
+# default: SEALGATE_FUZZ_SECONDS). SEALGATE_SKIP_SANITIZE=1 skips the second
+# pass and SEALGATE_SKIP_FUZZ=1 the fuzzing (for quick local runs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh"
@@ -13,4 +15,8 @@ if [ "${SEALGATE_SKIP_SANITIZE:-0}" != 1 ]; then
   "$here/scripts/build.sh" "$here/build-asan" -DCMAKE_BUILD_TYPE=Debug -DSEALGATE_SANITIZE=ON
   (cd "$here/build-asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure --timeout 900)
+fi
+
+if [ "${SEALGATE_SKIP_FUZZ:-0}" != 1 ]; then
+  "$here/scripts/fuzz.sh"
 fi

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of the parsers' fuzz target (tests/fuzz/corpus/):
+"""Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/):
 valid DNS answers and the hostile ones of tests/unit/dns_message_test.cpp
 (truncations, compression-pointer loops, wrong rdlength, oversized names and
-labels), MTA-STS records and policies, SMTP replies. Deterministic: rerun it
+labels), MTA-STS records and policies, SMTP replies and DSN parameters,
+inbound SMTP conversations (STARTTLS, AUTH, relay tricks, smuggling), DATA
+streams, MIME messages, configurations and policies. Deterministic: rerun it
 after changing a seed and commit the result. The corpus replay unit test
-(tests/unit/fuzz_corpus_test.cpp) runs every file through the parsers."""
+(tests/unit/fuzz_corpus_test.cpp) runs every file through its target's feed.
+Each target's input layout (the leading switch bytes) is described in its
+tests/fuzz/feed_*.cpp."""
 import os
+import shutil
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
+ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 class Wire:
@@ -64,7 +70,7 @@ def negative(qname, qtype, rcode, soa_ttl=900, minimum=60):
     return bytes(w.b)
 
 
-def seeds():
+def dns_and_sts_seeds():
     s = {}
     m = mx_answer()
     s["dns-mx"] = m
@@ -125,20 +131,239 @@ def seeds():
     s["sts-policy-huge-max-age"] = b"version: STSv1\nmode: testing\nmx: a.example\nmax_age: 99999999999\n"
     s["sts-txt"] = b"v=STSv1; id=20160831085700Z;"
     s["sts-txt-bad"] = b"v=STSv1; id=" + b"x" * 40 + b"; id=2"
+    return s
+
+
+
+
+def smtp_reply_seeds():
+    s = {}
     s["smtp-ehlo"] = (b"250-mx.example.net\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
                       b"250-SMTPUTF8\r\n250-REQUIRETLS\r\n250-AUTH PLAIN LOGIN\r\n250 ENHANCEDSTATUSCODES\r\n")
     s["smtp-mixed-codes"] = b"250-a\r\n251 b\r\n"
     s["smtp-enhanced"] = b"550 5.7.1 Relaying denied\r\n421 4.4.2 timeout\r\n250 2.1000.1 bad\r\n"
     s["smtp-garbage"] = b"hello\r\n\x00\xff\r\n2200\r\n"
+    # A transaction with every DSN parameter, then the reply that bounces it:
+    # enough for the feed to build a report (with the original headers).
+    s["dsn-transaction"] = (b"FROM:<app@example.org> RET=HDRS ENVID=QQ+2B7x+3D1 SIZE=1000 BODY=8BITMIME\r\n"
+                            b"TO:<pat@example.com> NOTIFY=FAILURE,DELAY ORCPT=rfc822;pat+40example.com\r\n"
+                            b"TO:<bob@example.net> NOTIFY=NEVER\r\n"
+                            b"Subject: results\r\nMessage-ID: <1@example.org>\r\n"
+                            b"550-5.1.1 <pat@example.com>: Recipient address rejected:\r\n550 5.1.1 \x1b[31m user unknown\r\n")
+    s["dsn-utf8"] = ("FROM:<app@example.org> SMTPUTF8 RET=FULL\r\nTO:<jürgen@bücher.example> ORCPT=utf-8;j+C3+BCrgen\r\n"
+                     "452 4.2.2 mailbox full\r\n").encode()
+    s["dsn-bad-params"] = (b"FROM:<a@b.example> RET=BODY\r\nFROM:<a@b.example> ENVID=a=b\r\nFROM:<a@b.example> SIZE=1 SIZE=2\r\n"
+                           b"TO:<c@d.example> NOTIFY=SUCCESS,\r\nTO:<c@d.example> ORCPT=;x\r\nTO:<c@d.example> ORCPT=rfc822;+4\r\n"
+                           b"TO:<a%b@c.example>\r\nTO:<@r.example:a@b.example>\r\nTO:<\"a@b\"@c.example>\r\nTO:<x@[192.0.2.1]>\r\n")
     return s
 
 
+def inbound_seeds():
+    # First byte: bits 0-1 TLS (none, starttls, implicit), bits 2-3 AUTH (none,
+    # optional, required), 0x10 client in relay.networks, 0x20 small limits,
+    # 0x40 the spool fails. Then the client's lines; DATA content follows its 354.
+    none, starttls, implicit = 0, 1, 2
+    optional, required = 4, 8
+    relay, small, spool_fails = 0x10, 0x20, 0x40
+    plain_b64 = b"AGFsaWNlAHNlY3JldA=="  # "\0alice\0secret"
+    s = {}
+    s["relay-network"] = bytes([none | relay]) + (
+        b"EHLO client.example\r\nMAIL FROM:<app@example.org> SIZE=100 BODY=8BITMIME\r\n"
+        b"RCPT TO:<pat@example.com> NOTIFY=FAILURE,DELAY ORCPT=rfc822;pat@example.com\r\n"
+        b"RCPT TO:<bob@example.net>\r\nDATA\r\nSubject: hi\r\n\r\nbody\r\n..stuffed\r\n.\r\n"
+        b"RSET\r\nNOOP\r\nVRFY x\r\nHELP\r\nQUIT\r\n")
+    s["starttls-auth-plain"] = bytes([starttls | optional]) + (
+        b"EHLO c.example\r\nAUTH PLAIN " + plain_b64 + b"\r\nSTARTTLS\r\nEHLO c.example\r\nAUTH PLAIN " + plain_b64 +
+        b"\r\nMAIL FROM:<a@example.org> REQUIRETLS SMTPUTF8\r\nRCPT TO:<b@example.com>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n")
+    s["implicit-auth-login"] = bytes([implicit | required]) + (
+        b"EHLO c.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nRSET\r\n"
+        b"AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nMAIL FROM:<>\r\nRCPT TO:<x@example.net>\r\nDATA\r\n.\r\n"
+        b"AUTH LOGIN YWxpY2U=\r\n")
+    s["auth-wrong-and-aborted"] = bytes([implicit | optional]) + (
+        b"EHLO c\r\nAUTH PLAIN\r\nAGJvYgB4\r\nAUTH LOGIN\r\n*\r\nAUTH PLAIN Ym9iAGFsaWNlAHNlY3JldA==\r\n"
+        b"AUTH CRAM-MD5\r\nAUTH PLAIN !!!\r\n")
+    s["smuggling"] = bytes([none | relay]) + (
+        b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+        b"one\r\n\n.\n\r\nMAIL FROM:<evil@example.org>\r\n.\r\n")
+    s["smuggling-cr-dot"] = bytes([none | relay]) + (
+        b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\none\r\n.\r\r\n.\r\n")
+    s["relay-denied-tricks"] = bytes([none | small]) + (
+        b"HELO c\r\nMAIL FROM:<a@example.org> SIZE=10\r\nRCPT TO:<a%b@c.example>\r\nRCPT TO:<@r.example:a@b.example>\r\n"
+        b"RCPT TO:<\"a@b\"@c.example>\r\nRCPT TO:<x@[192.0.2.1]>\r\nRCPT TO:<b!c@d.example>\r\nRCPT TO:<ok@example.com>\r\n"
+        b"DATA\r\nEXPN x\r\n")
+    s["limits-small"] = bytes([none | relay | small]) + (
+        b"EHLO c\r\nMAIL FROM:<a@example.org> SIZE=65\r\nMAIL FROM:<a@example.org> SIZE=64\r\nRCPT TO:<a@example.com>\r\n"
+        b"RCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\nRCPT TO:<d@example.com>\r\nDATA\r\n"
+        b"a line that is much longer than twenty octets\r\n.\r\n"
+        b"MAIL FROM:<a@example.org>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n" + b"x" * 70 + b"\r\n.\r\n" +
+        b"EHLO " + b"h" * 100 + b"\r\n")
+    s["spool-fails"] = bytes([implicit | optional | spool_fails]) + (
+        b"EHLO c\r\nAUTH PLAIN " + plain_b64 + b"\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nx\r\n.\r\n")
+    s["errors-and-events"] = bytes([starttls | relay]) + (
+        b"MAIL FROM:<a@example.org>\r\nFOO\r\nDATA\r\nRSET x\r\nEHLO\r\nHELO <bad>\r\nEHLO ok\r\nMAIL FROM:<a@example.org>\r\n"
+        b"MAIL FROM:<a@example.org>\r\nSTARTTLS x\r\nbad\x00char\r\nbad\rchar\r\nMAIL FROM:<a@example.org> REQUIRETLS\r\n"
+        b"\x1bshutdown\r\n")
+    s["timeout"] = bytes([none]) + b"EHLO c\r\n\x1btimeout\r\n"
+    # The user "mallory" stands for a throttled client or user (454, no password check).
+    s["auth-throttled"] = bytes([implicit | optional]) + (
+        b"EHLO c\r\nAUTH PLAIN AG1hbGxvcnkAeA==\r\nAUTH LOGIN bWFsbG9yeQ==\r\neA==\r\nAUTH PLAIN " + plain_b64 + b"\r\n")
+    return s
+
+
+def data_reader_seeds():
+    # First byte: 0x80 the session's 25 MiB size limit (else 16 + 8 * (b & 0x3f)),
+    # 0x40 the 998-octet line limit (else 4 + (b & 0x0f)). Second byte: how many
+    # of the next bytes give the lengths (each + 1) of the pieces the stream is
+    # fed in. Then the stream.
+    roomy = 0x80 | 0x40
+
+    def seed(limits, cuts, stream):
+        return bytes([limits, len(cuts)]) + bytes(cuts) + stream
+
+    s = {}
+    s["message"] = seed(roomy, [], b"Subject: x\r\n\r\nline\r\n..dot\r\n.\r\nQUIT\r\n")
+    s["message-cut"] = seed(roomy, [0, 2, 6], b"a\r\n.b\r\n\r\n.\r\n")
+    s["empty"] = seed(roomy, [], b".\r\n")
+    s["lf-dot-lf"] = seed(roomy, [1], b"a\n.\nb\r\n.\r\n")
+    s["crlf-dot-lf"] = seed(roomy, [], b"a\r\n.\nb\r\n.\r\n")
+    s["lf-dot-crlf"] = seed(roomy, [3], b"a\n.\r\nb\r\n.\r\n")
+    s["dot-cr-x"] = seed(roomy, [], b"a\r\n.\rx\r\n.\r\n")
+    s["bare-cr"] = seed(roomy, [0], b"a\rb\r\n.\r\n")
+    s["too-big"] = seed(0x40 | 1, [7], b"0123456789" * 4 + b"\r\n.\r\n")
+    s["line-too-long"] = seed(0x80 | 2, [], b"short\r\n" + b"y" * 12 + b"\r\n.\r\n")
+    s["eight-bit"] = seed(roomy, [1, 1], "Grüße\r\n.\r\n".encode())
+    s["unterminated"] = seed(roomy, [], b"no end\r\n.")
+    return s
+
+
+def mime_seeds():
+    # First byte: bit 0 small walk limits, bit 1 a sender in example.org, bit 2
+    # a recipient in lab.example.org, bit 3 an AUTH user, bit 4 a PGP key found,
+    # bit 5 STARTTLS unknown. Then the message as the client sent it.
+    s = {}
+    s["phi-multipart"] = bytes([0x16]) + (
+        b"From: App <app@example.org>\r\nSubject: =?utf-8?q?Results_=5Bsecure=5D?=\r\nX-Sensitivity: phi\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"SSN 078-05-1120 and DOB 12/31/1980, diagnos=\r\nis attached.=20\r\n--b1\r\n"
+        b"Content-Type: application/dicom; name=\"scan.dcm\"\r\nContent-Disposition: attachment; filename=\"scan.dcm\"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b1--\r\nepilogue\r\n")
+    s["nested-rfc822"] = bytes([0x01]) + (
+        b"Subject: fwd\r\nContent-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=\"in\"\r\n\r\n"
+        b"--in\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\nQ2FyZCA0MTExIDExMTEgMTExMSAxMTEx\r\n"
+        b"--in\r\nContent-Type: text/plain\r\n\r\nMRN: 12345678\r\n--in--\r\n--outer\r\n"
+        b"Content-Type: application/pdf; name*=scan1.pdf\r\nContent-Disposition: attachment; filename=\"=?utf-8?b?c2NhbjEucGRm?=\"\r\n"
+        b"\r\n%PDF\r\n--outer--\r\n")
+    s["bulk-list"] = bytes([0x0a]) + (
+        b"Precedence: bulk\r\nList-Unsubscribe: <mailto:u@example.org>\r\nSensitivity: Company-Confidential\r\n"
+        b"Subject:\r\n folded [SECURE]\r\n\r\nprescriptions inside\r\n")
+    s["deep-nesting"] = bytes([0x00]) + b"".join(
+        b"Content-Type: multipart/mixed; boundary=\"d%d\"\r\n\r\n--d%d\r\n" % (i, i) for i in range(24)) + b"x\r\n"
+    s["unterminated-multipart"] = bytes([0x01]) + (
+        b"Content-Type: multipart/mixed; boundary=\"u\"\r\n\r\n--u\r\nContent-Type: text/plain\r\n\r\n4111111111111111\r\n--u\r\n")
+    s["subject-tag-rewrite"] = bytes([0x00]) + (
+        b"From: a@example.org\r\nSubject: =?iso-8859-1?q?Befund_=5Bsecure=5D_f=FCr?= Patient (PHI)\r\n"
+        b"  " + b"long folded words " * 8 + b"[SECURE]\r\n =?utf-8?b?W3NlY3VyZV0gw6TDtsO8?=\r\nX-Other: [secure]\r\n\r\n"
+        b"[secure] stays in the body\r\n")
+    s["bad-encodings"] = bytes([0x20]) + (
+        b"Subject: =?x?q?=ZZ?= =?utf-8?b?####?= =?utf-8?q?\r\nContent-Type: text/plain; charset=\"unterminated\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n====A===\r\n")
+    return s
+
+
+def config_seeds():
+    s = {}
+    with open(os.path.join(ROOT, "conf", "sealgate.yaml"), "rb") as f:
+        s["shipped"] = f.read()
+    s["minimal"] = b"listeners:\n  - {name: a, tls: none, auth: none}\n"
+    s["every-section"] = (
+        b"hostname: gw.example.org\nthreads: 2\nspool_sync: file\nuser: sealgate\n"
+        b"listeners:\n  - {name: submit, address: '::1', port: 587, tls: implicit, auth: required}\n"
+        b"  - {name: relay, address: 127.0.0.1, port: 2525, tls: none, auth: none}\n"
+        b"tls: {certificate: /etc/c.pem, private_key: /etc/k.pem}\n"
+        b"relay: {networks: [10.0.0.0/8, 'fd00::/8'], users_file: users}\n"
+        b"limits: {message_size: 10MB, recipients: 100, command_line_length: 4096, data_line_length: 998,"
+        b" connections: 10, errors: 3}\n"
+        b"timeouts: {command: 5m, data: 10m, tls_handshake: 60s, reply: 1h}\n"
+        b"dns: {servers: ['127.0.0.1:5353', '[::1]:53'], cache_max_ttl: 1d, negative_ttl: 5m, timeout: 5s}\n"
+        b"queue: {retry_min: 5m, retry_max: 1h, max_age: 5d, delay_warning: 4h, concurrency: 10,"
+        b" destination_concurrency: 2, paused: true}\n"
+        b"delivery: {port: 25, helo_name: '[192.0.2.1]', probe_max_mx: 3, probe_cache_ttl: 10m, mta_sts_port: 443,"
+        b" timeouts: {connect: 30s, https: 10s}}\n"
+        b"crypto: {}\n")
+    s["bad-values"] = (
+        b"listeners: [{name: a, tls: none, auth: optional}, {name: a, port: 0, address: nowhere}]\n"
+        b"limits: {message_size: 10XB, recipients: -1}\nrelay: {networks: [300.1.1.1/8]}\n"
+        b"queue: {retry_min: 2h, retry_max: 1h}\nunknown_key: 1\nhostname: 'a b'\n")
+    s["yaml-aliases"] = b"base: &b {tls: none, auth: none, name: x}\nlisteners: [*b, *b]\nhostname: &h a\nuser: *h\n"
+    s["yaml-duplicate-keys"] = b"hostname: a\nhostname: b\nlisteners:\n  - {name: a, tls: none, auth: none, tls: starttls}\n"
+    s["yaml-merge"] = b"x: &x {tls: none, auth: none}\nlisteners:\n  - <<: *x\n    name: m\n"
+    s["yaml-syntax"] = b"listeners: [\n  - {name: a\n\t: %\n"
+    s["yaml-deep"] = b"listeners: " + b"[" * 200 + b"]" * 200 + b"\n"
+    return s
+
+
+def policy_seeds():
+    s = {}
+    with open(os.path.join(ROOT, "conf", "policy.yaml"), "rb") as f:
+        s["shipped"] = f.read()
+    s["minimal"] = b"rules:\n  - name: default\n    methods: [tls, plain]\n"
+    s["every-condition"] = (
+        b"classes:\n  - name: c1\n    description: all tests\n    when:\n      all:\n"
+        b"        - any: [{header: {name: X-A}}, {header: {name: X-B, equals: v}}, {header: {name: X-C, matches: '^a+$'}}]\n"
+        b"        - not: {subject_tag: '[secure]'}\n        - sender: ['*@example.org', 'a?b@*']\n"
+        b"        - recipient: '*'\n        - auth_user: u*\n        - listener: smarthost\n"
+        b"        - body: ['diagnos(is|es)', '\\d{3}-\\d{2}']\n        - attachment: '\\.pdf$'\n"
+        b"        - dlp: [ssn, mrn, dob, card]\n        - size_over: 1KiB\n        - size_under: 10MB\n"
+        b"rules:\n  - name: r1\n    description: d\n    match: {recipients: '*@a.example', domains: ['b.example'], senders: '*',"
+        b" listeners: smarthost, classes: c1}\n    methods: [pgp, smime, tls, portal, reject]\n    reject_text: no\n"
+        b"    tls: {min_version: '1.3', verify: dane-or-mta-sts}\n    on_failure: bounce\n    strip_subject_tag: true\n"
+        b"  - name: r2\n    match: {classes: [c1]}\n    methods: [hold]\n    on_failure: defer\n"
+        b"  - name: default\n    methods: [tls, plain]\n    tls: {verify: none}\n")
+    s["bad"] = (
+        b"classes:\n  - name: 'bad name'\n    when: {body: '(unclosed'}\n  - name: c\n    when: {nope: 1}\n"
+        b"rules:\n  - name: r\n    match: {classes: missing}\n    methods: [defer, reject, tls, tls]\n"
+        b"  - name: r\n    methods: []\n")
+    s["no-default"] = b"rules:\n  - name: r\n    match: {senders: a}\n    methods: [tls]\n"
+    s["yaml-aliases"] = (b"classes:\n  - name: a\n    when: &w {header: {name: X}}\n  - name: b\n    when: *w\n"
+                         b"rules:\n  - &r {name: d, methods: [tls]}\n")
+    s["yaml-duplicate-keys"] = b"rules:\n  - name: a\n    name: b\n    methods: [tls]\n    methods: [plain]\n"
+    s["regex-heavy"] = (b"classes:\n  - name: x\n    when: {body: '(a|aa)*b'}\n  - name: y\n    when: {attachment: '^(\\w+\\s?)*$'}\n"
+                        b"rules:\n  - name: d\n    methods: [plain]\n")
+    s["deep-not"] = (b"classes:\n  - name: n\n    when: " + b"{not: " * 60 + b"{dlp: ssn}" + b"}" * 60 +
+                     b"\nrules:\n  - name: d\n    methods: [tls]\n")
+    return s
+
+
+def corpora():
+    dns, sts = {}, {}
+    for name, data in dns_and_sts_seeds().items():
+        (dns if name.startswith("dns-") else sts)[name] = data
+    return {
+        "fuzz_dns": dns,
+        "fuzz_mta_sts": sts,
+        "fuzz_smtp_reply": smtp_reply_seeds(),
+        "fuzz_smtp_inbound": inbound_seeds(),
+        "fuzz_data_reader": data_reader_seeds(),
+        "fuzz_mime_classify": mime_seeds(),
+        "fuzz_config": config_seeds(),
+        "fuzz_policy": policy_seeds(),
+    }
+
+
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    for name, data in sorted(seeds().items()):
-        with open(os.path.join(OUT, name), "wb") as f:
-            f.write(data)
-    print("%d seeds in %s" % (len(seeds()), OUT))
+    # Seeds of the same name keep their bytes; files the generator no longer
+    # writes (and any fuzzer-found ones added by hand) are left alone.
+    total = 0
+    for target, seeds in sorted(corpora().items()):
+        out = os.path.join(OUT, target)
+        os.makedirs(out, exist_ok=True)
+        for name, data in sorted(seeds.items()):
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(data)
+        total += len(seeds)
+    print("%d seeds in %s" % (total, OUT))
 
 
 if __name__ == "__main__":
