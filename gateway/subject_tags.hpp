@@ -14,7 +14,9 @@ namespace sealgate::gateway {
 // ISO-8859-1), in words of at most 75 characters; the field is folded at 78
 // characters where it has whitespace (RFC 5322 2.1.1, RFC 2047 2). Content
 // other than the Subject field is returned byte for byte, and a message whose
-// Subject holds no tag is returned unchanged.
+// Subject holds no tag is returned unchanged. The content must be as the
+// spool holds it: CRLF line ends only (data_reader refuses a bare CR or LF),
+// or a field could run on into the next one.
 std::string strip_subject_tags_in(std::string_view content, const std::vector<std::string>& tags);
 
 }  // namespace sealgate::gateway
