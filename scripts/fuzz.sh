@@ -64,5 +64,7 @@ echo "fuzz: ${seconds} s per target"
 printf '  %s\n' "${summary[@]}"
 if ((${#failed[@]})); then
   echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]} (inputs and logs under $findings)" >&2
-  exit 1
 fi
+# The closing line CI reads: targets that ran clean and targets that failed.
+echo "fuzz: $((${#targets[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
+((${#failed[@]} == 0))
