@@ -28,12 +28,20 @@ def banner(port, source=None, timeout=10):
 
 
 class DescriptorExhaustion(unittest.TestCase):
+    # UBSan checks a vptr by reading the object through a pipe(2) it opens: with
+    # no descriptor left it reports a false "invalid vptr" and ends the process.
+    @unittest.skipIf(os.environ.get("SEALGATE_SANITIZED") == "1",
+                     "UBSan needs descriptors of its own for its vptr checks (false report when they run out)")
     def test_accept_loop_pauses_and_logs_once_when_out_of_descriptors(self):
-        # With 36 descriptors, 60 clients exhaust them. The accept loop used to
-        # retry at once: 99% CPU and millions of log lines in seconds.
+        # Descriptors run out with four clients: the limit is lowered, once the
+        # gateway has started, to what it holds plus four. The accept loop used
+        # to retry at once: 99% CPU and millions of log lines in seconds.
+        import resource
         g = Gateway(self)
-        g.start(nofile=36)
-        self.assertIn("limits.connections 1000 lowered to 16: RLIMIT_NOFILE is 36", g.read_log())
+        g.start(nofile=64)
+        self.assertIn("limits.connections 1000 lowered to 16: RLIMIT_NOFILE is 64", g.read_log())
+        held = len(os.listdir("/proc/%d/fd" % g.proc.pid))
+        resource.prlimit(g.proc.pid, resource.RLIMIT_NOFILE, (held + 4, held + 4))
         clients = []
         for _ in range(60):
             try:
