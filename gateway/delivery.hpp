@@ -88,9 +88,10 @@ struct delivery_services {
                                                                    std::string* why)>
       encrypt;
   bool portal_configured = false;
-  // Where a message is parsed and classified, once per pass: never the event
-  // loop that accepts connections (a 25 MiB body scanned there would leave
-  // new clients without a banner). Unset: on the queue's own strand (tests).
+  // Where a message of 64 KiB or more is parsed and classified, once per
+  // pass: never the event loop that accepts connections (a 25 MiB body
+  // scanned there would leave new clients without a banner). A smaller one,
+  // and every message when this is unset (tests), on the queue's own strand.
   boost::asio::any_io_executor content_executor;
 };
 
