@@ -368,10 +368,10 @@ struct scanned_message {
   policy::content_verdicts verdicts;
 };
 
-// On the content executor: the MIME walk and every content test of the
-// policy (regexes, DLP), whose cost grows with the message.
-// A large message is read here whole for the MIME walk and let go again:
-// one at a time on that executor, so at most one such copy at once.
+// The MIME walk and every content test of the policy (regexes, DLP), whose
+// cost grows with the message: on the content executor for a large message,
+// which is read whole here and let go again, one at a time on that
+// executor, so at most one such copy at once.
 asio::awaitable<std::shared_ptr<const scanned_message>> scan_message(std::shared_ptr<const policy::policy> pol,
                                                                      std::shared_ptr<const message_content> content) {
   auto out = std::make_shared<scanned_message>();
