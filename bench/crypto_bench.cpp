@@ -10,7 +10,7 @@
 #include <iterator>
 
 #include "crypto/service.hpp"
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 
 namespace asio = boost::asio;
 using namespace sealgate;

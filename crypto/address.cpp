@@ -2,19 +2,14 @@
 // Never lower-cases a local part: RFC 7929 3 hashes it as written.
 #include "crypto/address.hpp"
 
+#include "common/text.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
 
 namespace sealgate::crypto {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 std::string fold(std::string_view local) { return std::string(local.substr(0, local.find('+'))); }
 
@@ -38,7 +33,7 @@ std::string hashed_name(std::string_view address, std::string_view label) {
 std::optional<mail_address> parse_address(std::string_view address) {
   size_t at = address.rfind('@');
   if (at == std::string_view::npos || at == 0 || at + 1 >= address.size()) return std::nullopt;
-  std::string domain = lower(address.substr(at + 1));
+  std::string domain = lower_ascii(address.substr(at + 1));
   if (!domain.empty() && domain.back() == '.') domain.pop_back();
   if (domain.empty()) return std::nullopt;
   return mail_address{std::string(address.substr(0, at)), domain};

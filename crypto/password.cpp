@@ -2,6 +2,8 @@
 // The comparison is CRYPTO_memcmp: constant time in the length of the key.
 #include "crypto/password.hpp"
 
+#include "common/text.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -104,35 +106,6 @@ bool verify_password(std::string_view password, std::string_view stored_hash) {
   if (!derive(password, h.salt, h.log2_n, h.r, h.p, key, sizeof key)) return false;
   bool equal = CRYPTO_memcmp(key, h.key.data(), key_length) == 0;
   return well_formed && equal;
-}
-
-std::string base64_encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return out;
-}
-
-std::string base64_decode(std::string_view text, bool& ok) {
-  ok = false;
-  if (text.size() % 4 != 0) return {};
-  for (char c : text)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) return {};
-  auto eq = text.find('=');
-  if (eq != std::string_view::npos && (eq < text.size() - 2 || text.substr(eq).find_first_not_of('=') != std::string_view::npos))
-    return {};
-  std::string out(3 * (text.size() / 4) + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return {};
-  size_t len = static_cast<size_t>(n);
-  // EVP_DecodeBlock counts padding as zero bytes; take them back off.
-  if (text.size() >= 1 && text.back() == '=') --len;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') --len;
-  out.resize(len);
-  ok = true;
-  return out;
 }
 
 }  // namespace sealgate::crypto

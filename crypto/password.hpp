@@ -19,9 +19,4 @@ bool verify_password(std::string_view password, std::string_view stored_hash);
 // A well-formed hash of a random password, for unknown users.
 const std::string& dummy_hash();
 
-std::string base64_encode(std::string_view data);
-// Strict: rejects characters outside the alphabet and bad padding; nullopt-like
-// failure is reported through ok.
-std::string base64_decode(std::string_view text, bool& ok);
-
 }  // namespace sealgate::crypto

@@ -28,7 +28,7 @@ std::shared_ptr<ssl::context> make_server_context(const std::filesystem::path& c
                                                   const std::filesystem::path& private_key) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  SSL_CTX_set_min_proto_version(native, policy::openssl_version(policy::tls_floor));
   // No renegotiation (CVE-2009-3555 class of attacks, and a DoS vector); the server
   // picks the cipher so that clients cannot steer it to the weakest they offer.
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
@@ -41,10 +41,10 @@ std::shared_ptr<ssl::context> make_server_context(const std::filesystem::path& c
   return ctx;
 }
 
-std::shared_ptr<ssl::context> make_client_context(const std::filesystem::path& ca_file, int min_version) {
+std::shared_ptr<ssl::context> make_client_context(const std::filesystem::path& ca_file, policy::tls_version min_version) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX* native = ctx->native_handle();
-  SSL_CTX_set_min_proto_version(native, std::max(min_version, TLS1_2_VERSION));
+  SSL_CTX_set_min_proto_version(native, policy::openssl_version(std::max(min_version, policy::tls_floor)));
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // SSL_VERIFY_NONE still verifies the chain (the result is in
   // SSL_get_verify_result); it only keeps a failure from aborting the

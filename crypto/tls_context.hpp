@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "policy/tls_level.hpp"
+
 namespace sealgate::crypto {
 
 // A server context for inbound SMTP (STARTTLS or implicit TLS). TLS 1.2 is the
@@ -17,14 +19,14 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const std::filesy
                                                                const std::filesystem::path& private_key);
 
 // A client context for outbound SMTP and HTTPS. Trust store: ca_file (PEM) or,
-// when empty, the system store. TLS 1.2 is the floor unless min_version says
-// more (TLS1_2_VERSION, TLS1_3_VERSION). Peer verification does not fail the
+// when empty, the system store. policy::tls_floor is the floor unless
+// min_version says more. Peer verification does not fail the
 // handshake: the chain is still verified and the result kept in the SSL object
 // (peer_verification), so that the caller records it and the policy judges it
 // (opportunistic TLS to a self-signed MX is better than clear text).
 // Throws std::runtime_error naming ca_file when it cannot be loaded.
 std::shared_ptr<boost::asio::ssl::context> make_client_context(const std::filesystem::path& ca_file,
-                                                               int min_version = 0x0303);
+                                                               policy::tls_version min_version = policy::tls_floor);
 
 // The verification facts of a finished client handshake.
 struct peer_verification {

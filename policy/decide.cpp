@@ -3,6 +3,8 @@
 // unknown precondition stops the walk with defer instead of falling through.
 #include "policy/decide.hpp"
 
+#include "common/text.hpp"
+
 #include <algorithm>
 
 namespace sealgate::policy {
@@ -15,12 +17,6 @@ struct verdict {
   std::string why;
 };
 
-std::string version_name(int v) { return v == 13 ? "1.3" : v == 12 ? "1.2" : v == 11 ? "1.1" : v == 10 ? "1.0" : "?"; }
-
-std::string domain_of(const std::string& address) {
-  auto at = address.rfind('@');
-  return at == std::string::npos ? std::string() : address.substr(at + 1);
-}
 
 bool any_glob(const std::vector<std::string>& patterns, const std::string& value) {
   return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) { return glob_match(p, value); });
@@ -81,11 +77,11 @@ verdict tls_precondition(const tls_requirement& req, const domain_facts& d) {
   if (d.starttls == fact::absent) return {avail::unavailable, "the MX does not offer STARTTLS"};
   auto demand = demand_of(d);
   if (demand.unknown) return {avail::unknown, demand.why};
-  if (d.tls_version == 0) return {avail::unknown, "the MX's TLS version is not known"};
+  if (d.tls_version == tls_version::unknown) return {avail::unknown, "the MX's TLS version is not known"};
   if (d.tls_version < req.min_version)
-    return {avail::unavailable, "the MX offers TLS " + version_name(d.tls_version) + " at most; the rule requires " +
-                                    version_name(req.min_version)};
-  std::string offered = "STARTTLS with TLS " + version_name(d.tls_version) + "; ";
+    return {avail::unavailable, "the MX offers TLS " + std::string(to_string(d.tls_version)) + " at most; the rule requires " +
+                                    std::string(to_string(req.min_version))};
+  std::string offered = "STARTTLS with TLS " + std::string(to_string(d.tls_version)) + "; ";
   if (d.dane == dane_state::secure)
     return {avail::available, offered + "DANE: the MX certificate matches the domain's TLSA records"};
   if (d.dane == dane_state::mismatch)
@@ -128,7 +124,7 @@ verdict precondition(method m, const rule& r, const decide_input& in) {
       if (demand.unknown) return {avail::unknown, demand.why};
       if (!demand.verified) return {avail::available, "opportunistic TLS, clear text when STARTTLS is not offered"};
       // The domain's own policy forbids clear text: plain becomes verified TLS.
-      auto v = tls_precondition(tls_requirement{12, tls_verify::none}, in.domain);
+      auto v = tls_precondition(tls_requirement{tls_floor, tls_verify::none}, in.domain);
       v.why = demand.why + ", so plain needs verified TLS: " + v.why;
       return v;
     }
@@ -292,14 +288,14 @@ decision decide(const policy& p, const decide_input& in) {
     d.reasons.push_back(demand.why + ": transport raised from " + std::string(to_string(d.transport)) + " to verified");
     d.transport = tls_level::verified;
   }
-  if (d.transport >= tls_level::required && d.min_tls_version == 0) d.min_tls_version = 12;
+  if (d.transport >= tls_level::required && d.min_tls_version == tls_version::unknown) d.min_tls_version = tls_floor;
 
   if (r->strip_subject_tag)
     for (const auto& c : in.classes)
       for (const auto& cls : p.classes)
         if (cls.name == c.name) collect_tags(cls.when, d.strip_subject_tags);
   d.reasons.push_back("method: " + std::string(to_string(d.chosen)) + ", transport " + std::string(to_string(d.transport)) +
-                      (d.min_tls_version ? " (TLS >= " + version_name(d.min_tls_version) + ")" : ""));
+                      (d.min_tls_version != tls_version::unknown ? " (TLS >= " + std::string(to_string(d.min_tls_version)) + ")" : ""));
   return d;
 }
 

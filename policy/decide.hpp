@@ -30,7 +30,7 @@ std::string_view to_string(mta_sts_state s);
 // What a probe of the recipient domain's MX found.
 struct domain_facts {
   fact starttls = fact::absent;
-  int tls_version = 0;           // best version offered (12, 13), meaningful when starttls is found
+  sealgate::policy::tls_version tls_version = sealgate::policy::tls_version::unknown;  // best offered, when starttls is found
   fact cert_verified = fact::absent;  // chain to the trust store and host name match (PKIX)
   dane_state dane = dane_state::none;
   mta_sts_state mta_sts = mta_sts_state::none;
@@ -64,7 +64,7 @@ struct decision {
   int rule_line = 0;
   // The transport requirement the SMTP client must enforce for the chosen method.
   tls_level transport = tls_level::opportunistic;
-  int min_tls_version = 0;  // 0 when transport is below required
+  tls_version min_tls_version = tls_version::unknown;  // unknown when transport is below required
   enum on_failure on_failure = on_failure::next;
   std::string reject_text;
   std::vector<std::string> strip_subject_tags;  // tags to remove before sending
@@ -94,7 +94,7 @@ facts_needed needed_facts(const policy& p, const decide_input& in);
 // so that a lookup skipped by mistake could only defer, never downgrade.
 inline key_facts unknown_keys() { return {fact::tempfail, fact::tempfail}; }
 inline domain_facts unknown_domain() {
-  return {fact::tempfail, 0, fact::tempfail, dane_state::unknown, mta_sts_state::unknown};
+  return {fact::tempfail, tls_version::unknown, fact::tempfail, dane_state::unknown, mta_sts_state::unknown};
 }
 
 }  // namespace sealgate::policy

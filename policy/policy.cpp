@@ -548,8 +548,8 @@ policy load_policy(const std::filesystem::path& file) {
           if (auto v = t["min_version"]) {
             std::string s;
             if (r.scalar(v, tp + ".min_version", s)) {
-              if (s == "1.2") ru.tls.min_version = 12;
-              else if (s == "1.3") ru.tls.min_version = 13;
+              auto version = parse_tls_version(s);
+              if (version && *version >= tls_floor) ru.tls.min_version = *version;
               else r.error(v.Mark(), tp + ".min_version", "unknown value '" + s + "' (valid: 1.2, 1.3)");
             }
           }
@@ -599,6 +599,10 @@ policy load_policy(const std::filesystem::path& file) {
     throw policy_error(all);
   }
   return pol;
+}
+
+std::string summary(const policy& p) {
+  return std::to_string(p.rules.size()) + " rules, " + std::to_string(p.classes.size()) + " classes, sha256 " + p.sha256;
 }
 
 }  // namespace sealgate::policy

@@ -36,7 +36,7 @@ enum class tls_verify { none = 0, ca = 1, dane_or_mta_sts = 2 };
 std::string_view to_string(tls_verify v);
 
 struct tls_requirement {
-  int min_version = 12;  // 12 = TLS 1.2, 13 = TLS 1.3
+  tls_version min_version = tls_floor;
   tls_verify verify = tls_verify::none;
 };
 
@@ -110,6 +110,9 @@ class policy_error : public std::runtime_error {
 
 // Throws policy_error whose what() holds one "FILE:LINE:COL: key: message" line per problem.
 policy load_policy(const std::filesystem::path& file);
+
+// One line for logs and `policy check`: classes, rules and the content hash.
+std::string summary(const policy& p);
 
 // Case-insensitive glob with * and ?; the one matcher rules and conditions share.
 bool glob_match(std::string_view pattern, std::string_view text);

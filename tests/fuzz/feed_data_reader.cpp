@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/data_reader.hpp"
-#include "gateway/smtp_reply.hpp"
+#include "gateway/inbound/data_reader.hpp"
+#include "gateway/smtp_client/smtp_reply.hpp"
 #include "tests/fuzz/fuzz_input.hpp"
 #include "tests/fuzz/fuzz_parsers.hpp"
 

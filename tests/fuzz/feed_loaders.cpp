@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 #include "policy/classify.hpp"
 #include "policy/decide.hpp"
 #include "policy/policy.hpp"
@@ -101,7 +101,7 @@ void feed_policy(const uint8_t* data, size_t size, parse_counts& counts) {
     d.envelope = e;
     d.classes = policy::classify(p, message, e);
     d.domain.starttls = i ? policy::fact::tempfail : policy::fact::found;
-    d.domain.tls_version = 12;
+    d.domain.tls_version = sealgate::policy::tls_version::v1_2;
     d.keys.smime = policy::fact::found;
     d.portal_configured = i;
     auto decision = policy::decide(p, d);

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/subject_tags.hpp"
+#include "gateway/methods/subject_tags.hpp"
 #include "policy/classify.hpp"
 #include "policy/decide.hpp"
 #include "policy/message_facts.hpp"
@@ -125,7 +125,7 @@ void feed_mime_classify(const uint8_t* data, size_t size, parse_counts& counts) 
   d.classes = classes;
   d.keys.pgp = (setup & 16) ? policy::fact::found : policy::fact::absent;
   d.domain.starttls = (setup & 32) ? policy::fact::tempfail : policy::fact::found;
-  d.domain.tls_version = 13;
+  d.domain.tls_version = sealgate::policy::tls_version::v1_3;
   d.domain.cert_verified = policy::fact::found;
   auto decision = policy::decide(p, d);
   SEALGATE_FUZZ_CHECK(!decision.rule.empty());

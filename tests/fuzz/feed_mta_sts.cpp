@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/mta_sts.hpp"
+#include "gateway/facts/mta_sts.hpp"
 #include "tests/fuzz/fuzz_parsers.hpp"
 
 namespace sealgate::fuzz {

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/data_reader.hpp"
-#include "gateway/smtp_protocol.hpp"
+#include "gateway/inbound/data_reader.hpp"
+#include "gateway/inbound/smtp_protocol.hpp"
 #include "tests/fuzz/fuzz_input.hpp"
 #include "tests/fuzz/fuzz_parsers.hpp"
 

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "dns/domain_name.hpp"
-#include "gateway/dsn.hpp"
-#include "gateway/smtp_reply.hpp"
-#include "gateway/smtp_syntax.hpp"
+#include "gateway/queue/dsn.hpp"
+#include "gateway/smtp_client/smtp_reply.hpp"
+#include "gateway/mail/smtp_syntax.hpp"
 #include "tests/fuzz/fuzz_input.hpp"
 #include "tests/fuzz/fuzz_parsers.hpp"
 

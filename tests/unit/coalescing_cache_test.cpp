@@ -11,7 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include "gateway/coalescing_cache.hpp"
+#include "gateway/facts/coalescing_cache.hpp"
 
 using sealgate::gateway::coalescing_cache;
 namespace asio = boost::asio;

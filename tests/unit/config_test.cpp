@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 
 using namespace sealgate::gateway;
 

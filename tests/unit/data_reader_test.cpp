@@ -2,7 +2,7 @@
 // are split across reads; every smuggling variant stops the reader.
 #include <gtest/gtest.h>
 
-#include "gateway/data_reader.hpp"
+#include "gateway/inbound/data_reader.hpp"
 
 using namespace sealgate::gateway;
 

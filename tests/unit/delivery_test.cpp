@@ -3,7 +3,7 @@
 // method failures, expiry, restart from status files, and the records. The
 // SMTP client itself is tested against real Postfix peers elsewhere; here the
 // transport is a script so that every outcome can be forced.
-#include "gateway/delivery.hpp"
+#include "gateway/queue/delivery.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -55,7 +55,7 @@ asio::awaitable<destination_facts> scripted_facts(script* s, std::string domain)
     co_return out;
   }
   out.policy.starttls = policy::fact::found;
-  out.policy.tls_version = 13;
+  out.policy.tls_version = sealgate::policy::tls_version::v1_3;
   out.policy.cert_verified = policy::fact::found;
   co_return out;
 }
@@ -234,7 +234,7 @@ TEST_F(Delivery, OneTransferPerDomainAndMethodThenTheMessageLeavesTheSpool) {
   // No policy file: the built-in policy, TLS 1.2 at least, never in clear.
   EXPECT_EQ(script_.sent[0].method, policy::method::tls);
   EXPECT_EQ(script_.sent[0].transport, policy::tls_level::required);
-  EXPECT_EQ(script_.sent[0].min_tls_version, 12);
+  EXPECT_EQ(script_.sent[0].min_tls_version, sealgate::policy::tls_version::v1_2);
   EXPECT_FALSE(std::filesystem::exists(status_file(dir_, id)));
   auto r = rows("SELECT address, status, method, rule, policy_sha256, mx_host, tls_protocol, certificate, attempts"
                 " FROM recipients WHERE queue_id='" + id + "' ORDER BY idx");

@@ -1,6 +1,6 @@
 // DSNs: structure, no content without RET, headers only with it, hostile
 // remote replies contained, NOTIFY honoured.
-#include "gateway/dsn.hpp"
+#include "gateway/queue/dsn.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // and the mx pattern rule, with the exact reason for every refusal.
 #include <gtest/gtest.h>
 
-#include "gateway/mta_sts.hpp"
+#include "gateway/facts/mta_sts.hpp"
 
 using namespace sealgate::gateway;
 

@@ -1,9 +1,12 @@
 // scrypt hashes: round trip, refusal of wrong and malformed input.
 #include <gtest/gtest.h>
 
+#include "common/text.hpp"
 #include "crypto/password.hpp"
 
 using namespace sealgate::crypto;
+using sealgate::base64_decode;
+using sealgate::base64_encode;
 
 TEST(Password, HashVerifies) {
   auto h = hash_password("correct horse");

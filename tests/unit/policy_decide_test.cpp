@@ -43,7 +43,7 @@ constexpr auto T = fact::tempfail;
 
 domain_facts mx(fact starttls, int version = 12, fact verified = A, dane_state dane = dane_state::none,
                 mta_sts_state sts = mta_sts_state::none) {
-  return {starttls, starttls == F ? version : 0, verified, dane, sts};
+  return {starttls, static_cast<tls_version>(starttls == F ? version : 0), verified, dane, sts};
 }
 
 struct row {
@@ -179,7 +179,7 @@ TEST_P(DecideTable, Row) {
   EXPECT_EQ(d.rule, r.rule);
   if (r.expected != method::defer) {
     EXPECT_EQ(to_string(d.transport), to_string(r.transport)) << all_text(d);
-    EXPECT_EQ(d.min_tls_version, r.min_version);
+    EXPECT_EQ(static_cast<int>(d.min_tls_version), r.min_version);
   }
   EXPECT_NE(all_text(d).find(r.reason), std::string::npos) << "expected '" << r.reason << "' in:\n" << all_text(d);
 }
@@ -275,7 +275,7 @@ struct decision_key {
 };
 
 decision_key key_of(const decision& d) {
-  return {d.chosen, d.rule, d.transport, d.min_tls_version, d.on_failure, d.strip_subject_tags};
+  return {d.chosen, d.rule, d.transport, static_cast<int>(d.min_tls_version), d.on_failure, d.strip_subject_tags};
 }
 
 std::vector<domain_facts> every_domain() {
@@ -285,7 +285,7 @@ std::vector<domain_facts> every_domain() {
       for (fact verified : {F, A, T})
         for (auto dane : {dane_state::none, dane_state::secure, dane_state::mismatch, dane_state::unknown})
           for (auto sts : {mta_sts_state::none, mta_sts_state::testing, mta_sts_state::enforce, mta_sts_state::unknown})
-            out.push_back({starttls, starttls == F ? version : 0, verified, dane, sts});
+            out.push_back({starttls, static_cast<tls_version>(starttls == F ? version : 0), verified, dane, sts});
   return out;
 }
 

@@ -49,11 +49,11 @@ TEST(PolicyLoad, ModelIsFilledIn) {
   EXPECT_EQ(r.match.classes, std::vector<std::string>{"phi"});
   EXPECT_EQ(r.match.domains, (std::vector<std::string>{"*.example", "example.org"}));
   EXPECT_EQ(r.methods, (std::vector<method>{method::pgp, method::tls, method::hold}));
-  EXPECT_EQ(r.tls.min_version, 13);
+  EXPECT_EQ(r.tls.min_version, sealgate::policy::tls_version::v1_3);
   EXPECT_EQ(r.tls.verify, tls_verify::dane_or_mta_sts);
   EXPECT_EQ(r.on_failure, on_failure::bounce);
   EXPECT_TRUE(r.strip_subject_tag);
-  EXPECT_EQ(p.rules[1].tls.min_version, 12);
+  EXPECT_EQ(p.rules[1].tls.min_version, sealgate::policy::tls_version::v1_2);
   EXPECT_EQ(p.rules[1].tls.verify, tls_verify::none);
   EXPECT_EQ(p.rules[1].on_failure, on_failure::next);
   ASSERT_EQ(p.classes[0].when.type, condition::kind::any);

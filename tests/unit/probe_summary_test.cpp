@@ -4,7 +4,7 @@
 // hosts; a failed MTA-STS fetch is unknown.
 #include <gtest/gtest.h>
 
-#include "gateway/probe.hpp"
+#include "gateway/facts/probe.hpp"
 
 using namespace sealgate::gateway;
 using sealgate::policy::dane_state;
@@ -59,11 +59,11 @@ domain_probe with_sts(domain_probe d, dns::outcome status, sts_mode mode = sts_m
 
 TEST(ProbeSummary, BestVersionAndAnyVerifiedHost) {
   auto d = domain({tls_host("a.example.net", "TLSv1.2", false), tls_host("b.example.net", "TLSv1.3", true)});
-  EXPECT_EQ(d.summary.best_tls_version, 13);
+  EXPECT_EQ(d.summary.best_tls_version, sealgate::policy::tls_version::v1_3);
   EXPECT_EQ(d.summary.verified, fact::found);
   auto f = to_domain_facts(d);
   EXPECT_EQ(f.starttls, fact::found);
-  EXPECT_EQ(f.tls_version, 13);
+  EXPECT_EQ(f.tls_version, sealgate::policy::tls_version::v1_3);
   EXPECT_EQ(f.cert_verified, fact::found);
   EXPECT_EQ(f.dane, dane_state::none);
   EXPECT_EQ(f.mta_sts, mta_sts_state::none);
@@ -92,7 +92,7 @@ TEST(ProbeSummary, UnreachedIsUnknownNeverAbsent) {
   auto d = domain({failed});
   EXPECT_EQ(d.summary.starttls, fact::found);
   EXPECT_EQ(d.summary.verified, fact::tempfail);
-  EXPECT_EQ(to_domain_facts(d).tls_version, 0);  // the policy then defers: the version is unknown
+  EXPECT_EQ(to_domain_facts(d).tls_version, sealgate::policy::tls_version::unknown);  // the policy then defers: the version is unknown
 }
 
 TEST(ProbeSummary, DnsTemporaryFailureMakesEverythingUnknown) {
@@ -160,8 +160,11 @@ TEST(ProbeSummary, MtaStsTable) {
 }
 
 TEST(ProbeSummary, TlsVersionNumbers) {
-  EXPECT_EQ(tls_version_number("TLSv1.3"), 13);
-  EXPECT_EQ(tls_version_number("TLSv1.2"), 12);
-  EXPECT_EQ(tls_version_number("SSLv3"), 0);
-  EXPECT_EQ(tls_version_number(""), 0);
+  using sealgate::policy::tls_version;
+  using sealgate::policy::tls_version_from_protocol;
+  EXPECT_EQ(tls_version_from_protocol("TLSv1.3"), tls_version::v1_3);
+  EXPECT_EQ(tls_version_from_protocol("TLSv1.2"), tls_version::v1_2);
+  EXPECT_EQ(tls_version_from_protocol("TLSv1"), tls_version::v1_0);
+  EXPECT_EQ(tls_version_from_protocol("SSLv3"), tls_version::unknown);
+  EXPECT_EQ(tls_version_from_protocol(""), tls_version::unknown);
 }

@@ -1,6 +1,6 @@
 // Per-recipient status records, their file, the retry schedule, and reading a
 // queued message back from the spool.
-#include "gateway/queue_state.hpp"
+#include "gateway/spool/queue_state.hpp"
 
 #include <gtest/gtest.h>
 #include <fcntl.h>

@@ -19,8 +19,8 @@
 #include <random>
 
 #include "crypto/tls_context.hpp"
-#include "gateway/smtp_client.hpp"
-#include "gateway/smtp_client_impl.hpp"
+#include "gateway/smtp_client/smtp_client.hpp"
+#include "gateway/smtp_client/smtp_client_impl.hpp"
 
 // g++ 12 reports a false -Wmismatched-new-delete for some coroutine frames
 // (Asio's awaitable frames pair their own operator new and delete).

@@ -2,8 +2,8 @@
 // like an SMTP transcript and checks every reply code and status.
 #include <gtest/gtest.h>
 
-#include "crypto/password.hpp"
-#include "gateway/smtp_protocol.hpp"
+#include "common/text.hpp"
+#include "gateway/inbound/smtp_protocol.hpp"
 
 using namespace sealgate::gateway;
 using action = smtp_protocol::action;
@@ -30,7 +30,7 @@ std::string last(const smtp_protocol::step& s) {
   auto status_end = s.output.find(' ', start + 4);
   return s.output.substr(start, status_end - start);
 }
-std::string b64(std::string_view s) { return sealgate::crypto::base64_encode(s); }
+std::string b64(std::string_view s) { return sealgate::base64_encode(s); }
 }  // namespace
 
 TEST(Protocol, GreetingAndEhloExtensions) {

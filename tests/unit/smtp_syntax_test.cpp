@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "dns/domain_name.hpp"
-#include "gateway/smtp_syntax.hpp"
+#include "gateway/mail/smtp_syntax.hpp"
 
 using namespace sealgate::gateway;
 

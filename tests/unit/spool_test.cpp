@@ -13,7 +13,7 @@
 #include <thread>
 #include <sstream>
 
-#include "gateway/spool.hpp"
+#include "gateway/spool/spool.hpp"
 
 using namespace sealgate::gateway;
 

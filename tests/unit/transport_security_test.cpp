@@ -1,6 +1,6 @@
 // The live-connection check, as a table: every row is a demand, what the
 // connection showed, and the verdict with its reason.
-#include "gateway/transport_security.hpp"
+#include "gateway/outbound/transport_security.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@ connection_security tls(int version, bool verified, bool named, bool dane = fals
   connection_security c;
   c.starttls_offered = true;
   c.tls_active = true;
-  c.tls_version = version;
+  c.tls_version = static_cast<sealgate::policy::tls_version>(version);
   c.chain_verified = verified;
   c.name_matched = named;
   c.dane_matched = dane;
@@ -28,7 +28,7 @@ connection_security tls(int version, bool verified, bool named, bool dane = fals
 security_demand level(tls_level l, int min = 12) {
   security_demand d;
   d.level = l;
-  d.min_tls_version = min;
+  d.min_tls_version = static_cast<sealgate::policy::tls_version>(min);
   return d;
 }
 

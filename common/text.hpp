@@ -1,0 +1,22 @@
+// Text vocabulary every folder shares, written once: ASCII case folding (mail
+// names and keywords compare without regard to ASCII case; other octets of
+// UTF-8 stay as they are), the domain of an address, base64 (RFC 4648 4).
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace sealgate {
+
+// A-Z to a-z; every other octet unchanged.
+std::string lower_ascii(std::string_view s);
+bool iequals_ascii(std::string_view a, std::string_view b);
+
+// The part after the last '@', lower case (ASCII); "" without an '@'.
+std::string domain_of(std::string_view address);
+
+std::string base64_encode(std::string_view data);
+// Strict: rejects characters outside the alphabet and bad padding; nullopt-like
+// failure is reported through ok.
+std::string base64_decode(std::string_view text, bool& ok);
+
+}  // namespace sealgate

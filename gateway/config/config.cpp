@@ -1,0 +1,485 @@
+// YAML configuration loader; see config.hpp. Every problem is collected with
+// its position so that an operator fixes the file in one pass.
+#include "gateway/config/config.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "policy/yaml_guard.hpp"
+
+namespace sealgate::gateway {
+namespace {
+
+class reader {
+ public:
+  explicit reader(std::filesystem::path file) : file_(std::move(file)) {
+    std::error_code ec;
+    base_ = std::filesystem::absolute(file_, ec).parent_path();
+  }
+
+  void error(const YAML::Mark& m, std::string_view key, std::string_view message) {
+    std::string line = file_.string() + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
+    if (!key.empty()) line += std::string(key) + ": ";
+    line += message;
+    errors_.push_back(std::move(line));
+  }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  // Reports keys not in valid, and returns false when node is not a map.
+  bool check_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> valid) {
+    if (!node.IsMap()) {
+      error(node.Mark(), path, "must be a mapping");
+      return false;
+    }
+    std::string list;
+    for (auto v : valid) list += (list.empty() ? "" : ", ") + std::string(v);
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
+      if (std::find(valid.begin(), valid.end(), key) == valid.end())
+        error(it->first.Mark(), join(path, key), "unknown key (valid: " + list + ")");
+    }
+    return true;
+  }
+
+  static std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+
+  bool scalar(const YAML::Node& n, const std::string& key, std::string& out) {
+    if (!n.IsScalar()) {
+      error(n.Mark(), key, "must be a string");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+
+  void string_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::string& out) {
+    if (auto n = parent[std::string(name)]) {
+      std::string v;
+      if (scalar(n, join(path, name), v)) {
+        if (v.empty()) error(n.Mark(), join(path, name), "must not be empty");
+        else out = v;
+      }
+    }
+  }
+
+  void path_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::filesystem::path& out) {
+    std::string v;
+    string_value(parent, name, path, v);
+    if (!v.empty()) out = resolve(v);
+  }
+
+  std::filesystem::path resolve(const std::string& p) const {
+    std::filesystem::path fp(p);
+    if (fp.is_relative()) fp = base_ / fp;
+    return fp.lexically_normal();
+  }
+
+  struct unit {
+    std::string_view suffix;
+    uint64_t factor;
+  };
+
+  // A whole number with an optional unit suffix, scaled, within [min, max];
+  // reports message and returns nullopt otherwise. Absent keys are nullopt too.
+  std::optional<uint64_t> scaled_value(const YAML::Node& parent, std::string_view name, const std::string& path,
+                                       std::initializer_list<unit> units, uint64_t min, uint64_t max,
+                                       const std::string& message) {
+    auto n = parent[std::string(name)];
+    if (!n) return std::nullopt;
+    std::string key = join(path, name), v;
+    if (!scalar(n, key, v)) return std::nullopt;
+    uint64_t x = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    std::string_view suffix(p, v.data() + v.size() - p);
+    if (ec == std::errc{} && p != v.data())
+      for (const auto& u : units)
+        if (suffix == u.suffix && x <= max / u.factor && x * u.factor >= min) return x * u.factor;
+    error(n.Mark(), key, message);
+    return std::nullopt;
+  }
+
+  template <typename Int>
+  void integer_value(const YAML::Node& parent, std::string_view name, const std::string& path, Int& out, uint64_t min,
+                     uint64_t max) {
+    if (auto x = scaled_value(parent, name, path, {{"", 1}}, min, max,
+                              "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max)))
+      out = static_cast<Int>(*x);
+  }
+
+  // 25MiB, 10MB, 512KiB, 1048576
+  void size_value(const YAML::Node& parent, std::string_view name, const std::string& path, uint64_t& out) {
+    if (auto x = scaled_value(parent, name, path,
+                              {{"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000}, {"KiB", 1024},
+                               {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024}},
+                              1, uint64_t{1} << 40,
+                              "must be a size such as 25MiB, 10MB or 1048576 (valid units: B, KB, MB, GB, KiB, MiB, GiB)"))
+      out = *x;
+  }
+
+  // 300, 30s, 5m, 1h
+  void duration_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::chrono::seconds& out) {
+    if (auto x = scaled_value(parent, name, path, {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}}, 1, 86400 * 7,
+                              "must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)"))
+      out = std::chrono::seconds(*x);
+  }
+
+  // true or false, nothing else (YAML 1.1's yes/no/on/off are refused as ambiguous).
+  void bool_value(const YAML::Node& parent, std::string_view name, const std::string& path, bool& out) {
+    auto n = parent[std::string(name)];
+    if (!n) return;
+    std::string key = join(path, name), v;
+    if (!scalar(n, key, v)) return;
+    if (v == "true") out = true;
+    else if (v == "false") out = false;
+    else error(n.Mark(), key, "must be true or false");
+  }
+
+  template <typename E>
+  void enum_value(const YAML::Node& parent, std::string_view name, const std::string& path, E& out,
+                  std::initializer_list<std::pair<std::string_view, E>> table) {
+    auto n = parent[std::string(name)];
+    if (!n) return;
+    std::string key = join(path, name), v, list;
+    if (!scalar(n, key, v)) return;
+    for (auto& [s, e] : table) {
+      if (s == v) {
+        out = e;
+        return;
+      }
+      list += (list.empty() ? "" : ", ") + std::string(s);
+    }
+    error(n.Mark(), key, "unknown value '" + v + "' (valid: " + list + ")");
+  }
+
+ private:
+  std::filesystem::path file_, base_;
+  std::vector<std::string> errors_;
+};
+
+std::string default_hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+  return buf;
+}
+
+// The crypto: section (crypto/options.hpp holds the defaults).
+void load_crypto(reader& r, const YAML::Node& cr, crypto::crypto_options& o) {
+  if (!r.check_map(cr, "crypto", {"gnupg_home", "smime_certificates", "smime_ca_file", "pgp_signing_key",
+                                  "smime_signing_certificate", "smime_signing_key", "smime_cipher", "rsa_padding",
+                                  "subject", "protected_headers", "fold_plus_tag", "sources", "dns_require_secure",
+                                  "cache_ttl", "wkd_port", "wkd_ca_file", "wkd_timeout"}))
+    return;
+  r.path_value(cr, "gnupg_home", "crypto", o.gnupg_home);
+  r.path_value(cr, "smime_certificates", "crypto", o.smime_certificates);
+  r.path_value(cr, "smime_ca_file", "crypto", o.smime_ca_file);
+  r.string_value(cr, "pgp_signing_key", "crypto", o.pgp_signing_key);
+  if (auto n = cr["pgp_signing_key"]; n && n.IsScalar()) {
+    // A full fingerprint (v4: 40 hex digits, v5: 64): a short key ID can collide.
+    const std::string& v = n.Scalar();
+    bool hex = std::all_of(v.begin(), v.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); });
+    if (!v.empty() && (!hex || (v.size() != 40 && v.size() != 64))) {
+      r.error(n.Mark(), "crypto.pgp_signing_key", "must be a full fingerprint (40 or 64 hex digits)");
+      o.pgp_signing_key.clear();
+    }
+  }
+  r.path_value(cr, "smime_signing_certificate", "crypto", o.smime_signing_certificate);
+  r.path_value(cr, "smime_signing_key", "crypto", o.smime_signing_key);
+  if (o.smime_signing_certificate.empty() != o.smime_signing_key.empty())
+    r.error(cr.Mark(), "crypto", "smime_signing_certificate and smime_signing_key go together");
+  r.enum_value(cr, "smime_cipher", "crypto", o.cipher,
+               {{"aes-256-cbc", crypto::smime_cipher::aes_256_cbc}, {"aes-256-gcm", crypto::smime_cipher::aes_256_gcm}});
+  r.enum_value(cr, "rsa_padding", "crypto", o.padding,
+               {{"oaep", crypto::rsa_padding::oaep}, {"pkcs1v15", crypto::rsa_padding::pkcs1v15}});
+  if (auto n = cr["subject"]) {
+    std::string v;
+    if (r.scalar(n, "crypto.subject", v)) {
+      // It goes into a header field as it is: printable ASCII only (no CR/LF injection, no RFC 2047 needed).
+      bool ok = !v.empty() && v.size() <= 200 &&
+                std::all_of(v.begin(), v.end(), [](char ch) { return ch >= 0x20 && ch < 0x7f; });
+      if (ok) o.subject = v;
+      else r.error(n.Mark(), "crypto.subject", "must be 1 to 200 printable ASCII characters");
+    }
+  }
+  r.bool_value(cr, "protected_headers", "crypto", o.protected_headers);
+  r.bool_value(cr, "fold_plus_tag", "crypto", o.fold_plus_tag);
+  r.bool_value(cr, "dns_require_secure", "crypto", o.dns_require_secure);
+  r.duration_value(cr, "cache_ttl", "crypto", o.cache_ttl);
+  r.integer_value(cr, "wkd_port", "crypto", o.wkd_port, 1, 65535);
+  r.path_value(cr, "wkd_ca_file", "crypto", o.wkd_ca_file);
+  r.duration_value(cr, "wkd_timeout", "crypto", o.wkd_timeout);
+  if (auto s = cr["sources"]) {
+    if (r.check_map(s, "crypto.sources", {"keyring", "smime_directory", "dns_openpgpkey", "dns_smimea", "wkd"})) {
+      r.bool_value(s, "keyring", "crypto.sources", o.sources.keyring);
+      r.bool_value(s, "smime_directory", "crypto.sources", o.sources.smime_directory);
+      r.bool_value(s, "dns_openpgpkey", "crypto.sources", o.sources.dns_openpgpkey);
+      r.bool_value(s, "dns_smimea", "crypto.sources", o.sources.dns_smimea);
+      r.bool_value(s, "wkd", "crypto.sources", o.sources.wkd);
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// RFC 1123 2.1 host name: dot-separated labels of letters, digits and '-',
+// 1-63 octets each, not starting or ending with '-'; 253 octets at most.
+bool is_host_name(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    auto label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (unsigned char c : label)
+      if (!std::isalnum(c) && c != '-') return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+bool is_listener_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (unsigned char c : s)
+    if (!std::isalnum(c) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+}  // namespace
+
+config load_config(const std::filesystem::path& file) {
+  config c;
+  c.file = file;
+  c.hostname = default_hostname();
+  c.spool = "/var/spool/sealgate";
+  c.database = "/var/lib/sealgate/sealgate.db";
+  reader r(file);
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw config_error(file.string() + ": cannot read file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    bytes = ss.str();
+  }
+  if (auto problem = policy::check_yaml(bytes)) throw config_error(policy::describe(file, *problem));
+  YAML::Node root;
+  try {
+    root = YAML::Load(bytes);
+  } catch (const YAML::ParserException& e) {
+    r.error(e.mark, "", "YAML syntax: " + e.msg);
+    throw config_error(r.errors().front());
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
+                              "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "threads"})) {
+    throw config_error(r.errors().front());
+  }
+
+  r.string_value(root, "hostname", "", c.hostname);
+  // The hostname goes into the banner, the EHLO reply and every Received
+  // header: anything but a host name (a CR or LF above all) would inject lines.
+  if (auto n = root["hostname"]; n && n.IsScalar() && !is_host_name(n.Scalar()))
+    r.error(n.Mark(), "hostname", "must be a host name (letters, digits, '-' and '.')");
+  r.path_value(root, "spool", "", c.spool);
+  r.enum_value(root, "spool_sync", "", c.spool_sync, {{"journal", sync_mode::journal}, {"file", sync_mode::file}, {"filesystem", sync_mode::filesystem}});
+  r.path_value(root, "database", "", c.database);
+  r.path_value(root, "policy_file", "", c.policy_file);
+  r.string_value(root, "user", "", c.user);
+  r.integer_value(root, "threads", "", c.threads, 0, 64);
+
+  if (auto tls = root["tls"]) {
+    if (r.check_map(tls, "tls", {"certificate", "private_key"})) {
+      r.path_value(tls, "certificate", "tls", c.tls_certificate);
+      r.path_value(tls, "private_key", "tls", c.tls_private_key);
+    }
+  }
+
+  if (auto relay = root["relay"]) {
+    if (r.check_map(relay, "relay", {"networks", "users_file"})) {
+      r.path_value(relay, "users_file", "relay", c.users_file);
+      if (auto nets = relay["networks"]) {
+        if (!nets.IsSequence()) {
+          r.error(nets.Mark(), "relay.networks", "must be a list of CIDR networks");
+        } else {
+          for (size_t i = 0; i < nets.size(); ++i) {
+            std::string key = "relay.networks[" + std::to_string(i) + "]", v, why;
+            if (!r.scalar(nets[i], key, v)) continue;
+            if (auto net = ip_network::parse(v, &why)) c.relay_networks.push_back(*net);
+            else r.error(nets[i].Mark(), key, "'" + v + "' is not a CIDR network: " + why);
+          }
+        }
+      }
+    }
+  }
+
+  if (auto limits = root["limits"]) {
+    if (r.check_map(limits, "limits", {"message_size", "recipients", "command_line_length", "data_line_length",
+                                       "connections", "connections_per_client", "min_data_rate", "errors",
+                                       "auth_failures", "auth_window"})) {
+      r.size_value(limits, "message_size", "limits", c.limits.message_size);
+      r.integer_value(limits, "recipients", "limits", c.limits.recipients, 1, 100000);
+      r.integer_value(limits, "command_line_length", "limits", c.limits.command_line_length, 512, 65536);
+      r.integer_value(limits, "data_line_length", "limits", c.limits.data_line_length, 78, 1000000);
+      r.integer_value(limits, "connections", "limits", c.limits.connections, 1, 1000000);
+      r.integer_value(limits, "errors", "limits", c.limits.errors, 1, 1000);
+      r.integer_value(limits, "connections_per_client", "limits", c.limits.connections_per_client, 0, 1000000);
+      r.size_value(limits, "min_data_rate", "limits", c.limits.min_data_rate);
+      r.integer_value(limits, "auth_failures", "limits", c.limits.auth_failures, 1, 1000);
+      r.duration_value(limits, "auth_window", "limits", c.limits.auth_window);
+    }
+  }
+
+  if (auto t = root["timeouts"]) {
+    if (r.check_map(t, "timeouts", {"command", "command_under_stress", "data", "tls_handshake", "reply"})) {
+      r.duration_value(t, "command", "timeouts", c.timeouts.command);
+      r.duration_value(t, "command_under_stress", "timeouts", c.timeouts.command_under_stress);
+      r.duration_value(t, "data", "timeouts", c.timeouts.data);
+      r.duration_value(t, "tls_handshake", "timeouts", c.timeouts.tls_handshake);
+      r.duration_value(t, "reply", "timeouts", c.timeouts.reply);
+    }
+  }
+
+  if (auto d = root["dns"]) {
+    if (r.check_map(d, "dns", {"servers", "cache_max_ttl", "negative_ttl", "timeout"})) {
+      if (auto servers = d["servers"]) {
+        if (!servers.IsSequence()) {
+          r.error(servers.Mark(), "dns.servers", "must be a list of resolver addresses");
+        } else {
+          for (size_t i = 0; i < servers.size(); ++i) {
+            std::string key = "dns.servers[" + std::to_string(i) + "]", v, why;
+            if (!r.scalar(servers[i], key, v)) continue;
+            if (auto s = dns::parse_server_address(v, &why)) c.dns.servers.push_back(*s);
+            else r.error(servers[i].Mark(), key, "'" + v + "' is not a resolver address: " + why + " (e.g. 127.0.0.1, 127.0.0.1:5353, [::1]:53)");
+          }
+        }
+      }
+      r.duration_value(d, "cache_max_ttl", "dns", c.dns.cache_max_ttl);
+      r.duration_value(d, "negative_ttl", "dns", c.dns.negative_ttl);
+      std::chrono::seconds timeout{0};
+      r.duration_value(d, "timeout", "dns", timeout);
+      if (timeout.count() > 0) c.dns.timeout = timeout;
+    }
+  }
+
+  if (auto q = root["queue"]) {
+    if (r.check_map(q, "queue", {"retry_min", "retry_max", "max_age", "delay_warning", "concurrency",
+                                 "destination_concurrency", "paused"})) {
+      r.bool_value(q, "paused", "queue", c.queue.paused);
+      r.duration_value(q, "retry_min", "queue", c.queue.retry_min);
+      r.duration_value(q, "retry_max", "queue", c.queue.retry_max);
+      r.duration_value(q, "max_age", "queue", c.queue.max_age);
+      r.duration_value(q, "delay_warning", "queue", c.queue.delay_warning);
+      r.integer_value(q, "concurrency", "queue", c.queue.concurrency, 1, 100000);
+      r.integer_value(q, "destination_concurrency", "queue", c.queue.destination_concurrency, 1, 10000);
+      if (c.queue.retry_min > c.queue.retry_max)
+        r.error(q.Mark(), "queue.retry_min", "must not exceed queue.retry_max");
+      if (c.queue.destination_concurrency > c.queue.concurrency)
+        r.error(q.Mark(), "queue.destination_concurrency", "must not exceed queue.concurrency");
+    }
+  }
+
+  if (auto d = root["delivery"]) {
+    if (r.check_map(d, "delivery", {"port", "ca_file", "helo_name", "probe_max_mx", "probe_cache_ttl", "mta_sts_port",
+                                    "timeouts"})) {
+      r.integer_value(d, "port", "delivery", c.delivery.port, 1, 65535);
+      r.path_value(d, "ca_file", "delivery", c.delivery.ca_file);
+      r.string_value(d, "helo_name", "delivery", c.delivery.helo_name);
+      // RFC 5321 4.1.1.1: the EHLO argument is a domain or an address literal, never free text.
+      if (auto n = d["helo_name"]; n && n.IsScalar() && !n.Scalar().empty() &&
+                                   n.Scalar().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") !=
+                                       std::string::npos)
+        r.error(n.Mark(), "delivery.helo_name", "must be a host name or an address literal");
+      r.integer_value(d, "probe_max_mx", "delivery", c.delivery.probe_max_mx, 1, 20);
+      r.duration_value(d, "probe_cache_ttl", "delivery", c.delivery.probe_cache_ttl);
+      r.integer_value(d, "mta_sts_port", "delivery", c.delivery.mta_sts_port, 1, 65535);
+      if (auto t = d["timeouts"]) {
+        if (r.check_map(t, "delivery.timeouts", {"connect", "helo", "starttls", "mail", "rcpt", "data_init", "data_xfer",
+                                                 "data_done", "quit", "https"})) {
+          auto& to = c.delivery.timeouts;
+          const std::string p = "delivery.timeouts";
+          r.duration_value(t, "connect", p, to.connect);
+          r.duration_value(t, "helo", p, to.helo);
+          r.duration_value(t, "starttls", p, to.starttls);
+          r.duration_value(t, "mail", p, to.mail);
+          r.duration_value(t, "rcpt", p, to.rcpt);
+          r.duration_value(t, "data_init", p, to.data_init);
+          r.duration_value(t, "data_xfer", p, to.data_xfer);
+          r.duration_value(t, "data_done", p, to.data_done);
+          r.duration_value(t, "quit", p, to.quit);
+          r.duration_value(t, "https", p, to.https);
+        }
+      }
+    }
+  }
+  if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.hostname;
+
+  if (auto cr = root["crypto"]) load_crypto(r, cr, c.crypto);
+  // WKD's HTTPS trusts what delivery's HTTPS (MTA-STS) trusts unless told otherwise.
+  if (c.crypto.wkd_ca_file.empty()) c.crypto.wkd_ca_file = c.delivery.ca_file;
+
+  bool any_tls = false, any_auth = false;
+  if (auto ls = root["listeners"]) {
+    if (!ls.IsSequence() || ls.size() == 0) {
+      r.error(ls.Mark(), "listeners", "must be a non-empty list");
+    } else {
+      std::set<std::string> names;
+      for (size_t i = 0; i < ls.size(); ++i) {
+        std::string path = "listeners[" + std::to_string(i) + "]";
+        listener_config l;
+        l.name = "listener" + std::to_string(i);
+        if (!r.check_map(ls[i], path, {"name", "address", "port", "tls", "auth"})) continue;
+        r.string_value(ls[i], "name", path, l.name);
+        // Listener names go into logs, the Received header and policy matches.
+        if (auto n = ls[i]["name"]; n && n.IsScalar() && !is_listener_name(n.Scalar()))
+          r.error(n.Mark(), path + ".name", "must be 1-64 letters, digits, '.', '_' or '-'");
+        r.string_value(ls[i], "address", path, l.address);
+        if (auto a = ls[i]["address"]; a && a.IsScalar()) {
+          boost::system::error_code ec;
+          boost::asio::ip::make_address(a.Scalar(), ec);
+          if (ec) r.error(a.Mark(), path + ".address", "'" + a.Scalar() + "' is not an IP address");
+        }
+        r.integer_value(ls[i], "port", path, l.port, 1, 65535);
+        r.enum_value(ls[i], "tls", path, l.tls,
+                     {{"none", listener_tls::none}, {"starttls", listener_tls::starttls}, {"implicit", listener_tls::implicit}});
+        r.enum_value(ls[i], "auth", path, l.auth,
+                     {{"none", listener_auth::none}, {"optional", listener_auth::optional}, {"required", listener_auth::required}});
+        if (l.auth != listener_auth::none && l.tls == listener_tls::none)
+          r.error(ls[i].Mark(), path + ".auth", "needs tls: starttls or implicit (passwords never travel in clear)");
+        if (!names.insert(l.name).second) r.error(ls[i].Mark(), path + ".name", "duplicate listener name '" + l.name + "'");
+        any_tls |= l.tls != listener_tls::none;
+        any_auth |= l.auth != listener_auth::none;
+        c.listeners.push_back(l);
+      }
+    }
+  } else {
+    c.listeners.push_back(listener_config{.name = "smarthost"});
+    any_tls = any_auth = true;
+  }
+
+  YAML::Mark top;  // 1:1 for problems that belong to the file as a whole
+  if (any_tls && (c.tls_certificate.empty() || c.tls_private_key.empty()))
+    r.error(root["tls"] ? root["tls"].Mark() : top, "tls", "certificate and private_key are needed by a listener with tls: starttls or implicit");
+  if (any_auth && c.users_file.empty())
+    r.error(root["relay"] ? root["relay"].Mark() : top, "relay.users_file", "is needed by a listener with auth: optional or required");
+
+  if (!r.errors().empty()) {
+    std::string all;
+    for (auto& e : r.errors()) all += (all.empty() ? "" : "\n") + e;
+    throw config_error(all);
+  }
+  return c;
+}
+
+}  // namespace sealgate::gateway

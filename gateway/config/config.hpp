@@ -1,0 +1,110 @@
+// The gateway's typed configuration, loaded from YAML. Defaults live here in
+// code; unknown keys, wrong types and bad values are refused with
+// FILE:LINE:COL: key: message, all of them at once, and nothing starts.
+#pragma once
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "crypto/options.hpp"
+#include "dns/options.hpp"
+#include "gateway/config/delivery_options.hpp"
+#include "gateway/config/ip_network.hpp"
+
+namespace sealgate::gateway {
+
+// How a listener offers TLS and AUTH (config key listeners[].tls, .auth).
+enum class listener_tls { none, starttls, implicit };
+enum class listener_auth { none, optional, required };
+
+// How a group is made durable.
+//   journal     the group's messages are appended to a write-ahead journal
+//               (spool_journal.hpp) with one fdatasync; their queue/ files are
+//               written unsynced and made durable by a checkpoint (one syncfs
+//               about once a second) that then retires the journal (the default:
+//               one disk flush per group)
+//   file        fdatasync each message file, then fsync queue/ (a flush per
+//               message; nothing to replay after a reboot)
+//   filesystem  one syncfs(2) of the spool's file system for the whole group: as
+//               durable, but it also flushes whatever else is dirty on that file
+//               system, so use it when the spool has a file system of its own
+enum class sync_mode { journal, file, filesystem };
+
+
+struct listener_config {
+  std::string name;
+  std::string address = "127.0.0.1";
+  uint16_t port = 2525;
+  listener_tls tls = listener_tls::starttls;
+  listener_auth auth = listener_auth::optional;
+};
+
+struct limits_config {
+  uint64_t message_size = 25ull * 1024 * 1024;  // SIZE, as Postfix's message_size_limit but 25 MiB like M365
+  size_t recipients = 1000;                     // per message (RFC 5321 4.5.3.1.8 asks for at least 100)
+  size_t command_line_length = 2048;            // RFC 5321 4.5.3.1.4 says 512; AUTH and DSN need more
+  size_t data_line_length = 998;                // RFC 5322 2.1.1 (1000 with CRLF)
+  size_t connections = 1000;                    // concurrent inbound connections, all listeners (lowered at start
+                                                // to what RLIMIT_NOFILE leaves after the gateway's own files)
+  size_t connections_per_client = 50;           // from one client address, outside relay.networks (Postfix's
+                                                // smtpd_client_connection_count_limit); 0 = no limit
+  uint64_t min_data_rate = 500;                 // bytes/s that extend the DATA deadline (Postfix smtpd_min_data_rate)
+  unsigned auth_failures = 5;                   // failed AUTHs from one address (or for one user) in auth_window
+  std::chrono::seconds auth_window{300};        // before further attempts get 454 without a password check
+  unsigned errors = 10;                         // replies >= 400 before 421 and disconnect
+};
+
+struct timeouts_config {
+  std::chrono::seconds command{300};        // for a whole command line, however it trickles in (Postfix smtpd_timeout)
+  std::chrono::seconds command_under_stress{10};  // the same when connections pass 80% of limits.connections
+  std::chrono::seconds data{600};           // for the whole content, extended by limits.min_data_rate
+  std::chrono::seconds tls_handshake{60};
+  std::chrono::seconds reply{60};           // writing a reply to a client that does not read
+};
+
+// Outbound scheduling; the names and defaults follow Postfix's qmgr
+// (minimal_backoff_time, maximal_backoff_time, maximal_queue_lifetime,
+// delay_warning_time, default_destination_concurrency_limit).
+struct queue_config {
+  std::chrono::seconds retry_min{300};
+  std::chrono::seconds retry_max{4000};
+  std::chrono::seconds max_age{5 * 86400};
+  std::chrono::seconds delay_warning{4 * 3600};  // a value >= max_age means no delay warnings
+  size_t concurrency = 100;                      // outbound connections, all destinations
+  size_t destination_concurrency = 20;           // per destination (one recipient domain's MX set)
+  bool paused = false;                           // accept and spool, deliver nothing (maintenance)
+};
+
+struct config {
+  std::filesystem::path file;
+  std::string hostname;
+  std::vector<listener_config> listeners;
+  std::filesystem::path tls_certificate;
+  std::filesystem::path tls_private_key;
+  std::vector<ip_network> relay_networks;
+  std::filesystem::path users_file;
+  std::filesystem::path spool;
+  sync_mode spool_sync = sync_mode::journal;
+  std::filesystem::path database;
+  std::filesystem::path policy_file;  // delivery policy (policy/); empty = none loaded yet
+  std::string user;  // drop to this user after binding, when started as root
+  limits_config limits;
+  timeouts_config timeouts;
+  queue_config queue;
+  dns::resolver_options dns;  // servers empty: /etc/resolv.conf
+  delivery_options delivery;  // helo_name filled with hostname when not set
+  crypto::crypto_options crypto;  // PGP needs gnupg_home; see docs/configuration.md
+  unsigned threads = 0;  // io threads; 0 = one per core
+};
+
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws config_error whose what() holds one "FILE:LINE:COL: key: message" line per problem.
+config load_config(const std::filesystem::path& file);
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,272 @@
+// `sealgate run`: the gateway's process. Wires the stages together (inbound
+// listeners, the spool, the queue with the probe, key discovery, crypto and
+// the SMTP transport, the record) on one set of event loops, and runs until
+// SIGTERM or SIGINT.
+#include "gateway/daemon/run.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cstdint>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/log.hpp"
+#include "crypto/service.hpp"
+#include "dns/resolver.hpp"
+#include "gateway/daemon/control.hpp"
+#include "gateway/daemon/current_policy.hpp"
+#include "gateway/daemon/policy_watch.hpp"
+#include "gateway/facts/probe.hpp"
+#include "gateway/inbound/server.hpp"
+#include "gateway/outbound/smtp_transport.hpp"
+#include "gateway/queue/delivery.hpp"
+#include "gateway/record/database.hpp"
+#include "gateway/spool/spool.hpp"
+
+namespace sealgate::gateway {
+namespace {
+namespace asio = boost::asio;
+
+// Named coroutines for the queue's services (no capturing coroutine lambdas
+// with g++ 12; DESIGN.md 2).
+asio::awaitable<destination_facts> probe_facts(prober* probe, std::string domain) {
+  auto p = co_await probe->probe_domain(domain);
+  destination_facts f;
+  f.policy = to_domain_facts(p);
+  if (p.mx_status == sealgate::dns::mx_outcome::null_mx) {
+    f.takes_mail = false;
+    f.status = "5.1.10";
+    f.reason = domain + " accepts no mail (null MX, RFC 7505)";
+  } else if (p.mx_status == sealgate::dns::mx_outcome::no_such_domain) {
+    f.takes_mail = false;
+    f.status = "5.1.2";
+    f.reason = domain + " does not exist or has no mail host";
+  }
+  co_return f;
+}
+
+// How long a stopping gateway lets sessions finish the message they are
+// receiving (Postfix simply drops them; a client retries what got no 250).
+constexpr std::chrono::seconds shutdown_grace{5};
+
+void drop_privileges(const std::string& user) {
+  if (user.empty() || ::geteuid() != 0) return;
+  struct passwd* pw = ::getpwnam(user.c_str());
+  if (!pw) throw std::runtime_error("user " + user + ": no such user");
+  if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
+    throw std::runtime_error("cannot drop privileges to " + user);
+  if (::setuid(0) == 0) throw std::runtime_error("privileges were not dropped");
+}
+
+// Descriptors the gateway needs besides its inbound connections: outbound
+// connections and probes (queue.concurrency each at most), the spool file of
+// each delivery pass, and a fixed set (listeners, journal, database, DNS,
+// inotify, control socket, logs, worker pipes).
+size_t reserved_descriptors(const config& cfg) { return 3 * cfg.queue.concurrency + 64; }
+
+// Raises the soft RLIMIT_NOFILE to the hard one (systemd and most shells
+// start with 1024), then lowers limits.connections to what is left after the
+// reserve, so that a full house of clients can never starve the spool, the
+// database or delivery of descriptors.
+void fit_connections_to_descriptors(config& cfg) {
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0) return;
+  if (nofile.rlim_cur < nofile.rlim_max) {
+    rlimit raised = nofile;
+    raised.rlim_cur = nofile.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
+  }
+  const size_t reserve = reserved_descriptors(cfg);
+  const size_t available = nofile.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<size_t>(nofile.rlim_cur);
+  const size_t room = available > reserve + 16 ? available - reserve : 16;
+  if (cfg.limits.connections > room) {
+    log_warning("limits.connections " + std::to_string(cfg.limits.connections) + " lowered to " + std::to_string(room) +
+                ": RLIMIT_NOFILE is " + std::to_string(available) + " and " + std::to_string(reserve) +
+                " descriptors are kept for the spool, the database and delivery (raise LimitNOFILE or ulimit -n)");
+    cfg.limits.connections = room;
+  }
+}
+
+}  // namespace
+
+int run_gateway(config cfg, std::string_view version) {
+  fit_connections_to_descriptors(cfg);
+  // The policy is validated before anything binds: a gateway that cannot
+  // decide how to deliver must not accept mail it would then have to hold.
+  std::unique_ptr<current_policy> policy;
+  if (!cfg.policy_file.empty()) {
+    try {
+      policy = std::make_unique<current_policy>(cfg.policy_file);
+    } catch (const sealgate::policy::policy_error& e) {
+      std::cerr << e.what() << "\n";
+      return 1;
+    }
+    log_info("policy " + cfg.policy_file.string() + ": " + policy::summary(*policy->get()));
+  }
+  try {
+    unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+    // One event loop per thread. The first (io) runs the listeners, the
+    // delivery side and its share of the sessions; the others run only
+    // sessions. Loops of their own, rather than threads sharing one: with a
+    // shared loop the threads woke each other and fought over its lock for
+    // every short handler (a third of the CPU of an accepted message went to
+    // that), where a session never needs another thread. Declared before
+    // everything that may post to them, so they outlive it; the session loops
+    // before io, whose pending accept holds a strand of one of them.
+    std::vector<std::unique_ptr<boost::asio::io_context>> session_loops;
+    for (unsigned i = 1; i < threads; ++i) session_loops.push_back(std::make_unique<boost::asio::io_context>(1));
+    boost::asio::io_context io(1);
+    // Signals are caught from here on, before any listener exists: a SIGHUP or
+    // SIGTERM that arrives while we start must not kill the process outright.
+    boost::asio::signal_set hangup(io, SIGHUP);
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    boost::asio::thread_pool workers(2);
+    // Policy reloads (SIGHUP or a changed file) and content classification
+    // run here, one at a time, never on the loop that accepts connections.
+    boost::asio::thread_pool policy_pool(1);
+    // Watching starts before any listener: an edit made once the gateway
+    // answers must not be missed.
+    std::unique_ptr<policy_watcher> watcher;
+    if (policy) watcher = std::make_unique<policy_watcher>(io.get_executor(), policy_pool.get_executor(), *policy);
+    spool spooler(cfg.spool, cfg.spool_sync);
+    // Bind first (port 25 needs root), then drop root, then touch the spool and database.
+    std::vector<boost::asio::io_context*> session_loop_pointers;
+    for (auto& l : session_loops) session_loop_pointers.push_back(l.get());
+    server srv(io, cfg, spooler, workers, session_loop_pointers);
+    drop_privileges(cfg.user);
+    auto waiting = spooler.recover();
+    log_info("spool " + cfg.spool.string() + ": " + std::to_string(waiting.size()) + " messages waiting for delivery");
+    if (auto replayed = spooler.stats().replayed)
+      log(log_level::warning, "", std::to_string(replayed) + " queue files restored from the spool journal (the machine restarted)");
+    for (const auto& id : spooler.corrupt()) log(log_level::error, id, "damaged spool file moved to corrupt/");
+    database db(cfg.database);
+    if (auto missing = db.unrecorded(waiting); !missing.empty()) {
+      std::vector<spooled_envelope> restored;
+      for (const auto& id : missing)
+        if (auto e = spooler.read_envelope(id)) restored.push_back(std::move(*e));  // recover() set damaged files aside
+      if (!restored.empty()) db.record_accepted(restored);
+      log_info("database: " + std::to_string(restored.size()) + " accepted-message records restored from the spool");
+    }
+    // Delivery: the resolver, the domain probe (and its caches), the SMTP
+    // transport and the queue, all on the same io_context.
+    sealgate::dns::resolver resolver(io.get_executor(), cfg.dns);
+    prober probe(io.get_executor(), resolver, cfg.delivery);
+    smtp_transport transport(io.get_executor(), resolver, probe, cfg.delivery);
+    // GPGME and CMS work runs on a pool of its own, never on an io thread, and
+    // apart from the AUTH checks on `workers`.
+    boost::asio::thread_pool crypto_pool(2);
+    sealgate::crypto::crypto_service crypto(cfg.crypto, &resolver, crypto_pool);
+    delivery_services services;
+    services.domain_facts = [&probe](std::string domain) { return probe_facts(&probe, std::move(domain)); };
+    services.key_facts = [&crypto](std::string address) { return crypto.key_facts(std::move(address)); };
+    services.encrypt = [&crypto](sealgate::policy::method m, std::string address,
+                                 std::shared_ptr<const std::string> content, std::string* why) {
+      return crypto.encrypt_for(m, std::move(address), std::move(content), why);
+    };
+    services.send = [&transport](outbound_transfer t) { return transport.send(std::move(t)); };
+    services.content_executor = policy_pool.get_executor();
+    std::function<std::shared_ptr<const sealgate::policy::policy>()> policy_snapshot;
+    if (policy) policy_snapshot = [&policy] { return policy->get(); };
+    queue_manager queue(io.get_executor(), delivery_settings{cfg.hostname, cfg.spool, cfg.queue}, spooler, &db,
+                        policy_snapshot, services);
+    spooler.on_committed([&db, &queue](std::vector<spooled_envelope> messages) {
+      // The rows first: queued for the database's writer thread before the
+      // queue can produce any delivery row for these messages.
+      std::vector<std::string> ids;
+      ids.reserve(messages.size());
+      for (const auto& m : messages) ids.push_back(m.queue_id);
+      db.submit_accepted(std::move(messages));
+      for (auto& id : ids) queue.enqueue(std::move(id));
+    });
+    if (cfg.queue.paused)
+      log_info("queue paused (queue.paused): accepted mail stays in the spool, nothing is delivered");
+    else
+      queue.start(waiting);
+    control_socket control(io.get_executor(), cfg.spool, [&queue](const std::string& id) { queue.flush(id); });
+    srv.start();
+    // On SIGTERM/SIGINT: no new connections or deliveries; sessions waiting
+    // for a command get 421 at once, a message being received or committed
+    // is finished first; after shutdown_grace whatever is left is dropped
+    // (nothing that got a 250 is lost either way).
+    boost::asio::steady_timer drain(io);
+    auto drain_deadline = std::chrono::steady_clock::time_point::max();
+    bool aborted = false;
+    std::function<void()> wait_for_sessions = [&] {
+      if (srv.active_connections() > 0 && std::chrono::steady_clock::now() >= drain_deadline) {
+        if (aborted) {
+          io.stop();  // sessions that did not even notice their closed sockets
+          return;
+        }
+        log_info(std::to_string(srv.active_connections()) + " connections dropped at shutdown");
+        srv.abort_sessions();
+        aborted = true;
+        drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      }
+      if (srv.active_connections() == 0) {
+        io.stop();
+        return;
+      }
+      drain.expires_after(std::chrono::milliseconds(20));
+      drain.async_wait([&](const boost::system::error_code&) { wait_for_sessions(); });
+    };
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      log_info("signal " + std::to_string(sig) + ": stopping");
+      srv.stop();
+      queue.stop();
+      drain_deadline = std::chrono::steady_clock::now() + shutdown_grace;
+      wait_for_sessions();
+    });
+    std::function<void()> wait_hangup = [&] {
+      hangup.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        if (!policy)
+          log_info("SIGHUP: no policy_file configured, nothing to reload");
+        else
+          boost::asio::post(policy_pool, [&policy] { reload_policy(*policy, "SIGHUP"); });
+        wait_hangup();
+      });
+    };
+    wait_hangup();
+    log_info("sealgate " + std::string(version) + " started, hostname=" + cfg.hostname);
+    std::vector<std::thread> pool;
+    std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_running;
+    for (auto& l : session_loops) {
+      keep_running.push_back(boost::asio::make_work_guard(*l));
+      pool.emplace_back([&loop = *l] { loop.run(); });
+    }
+    io.run();
+    // io stops once no session is left (or after shutdown_grace): so do the others.
+    for (auto& l : session_loops) l->stop();
+    for (auto& t : pool) t.join();
+    if (watcher) watcher->stop();
+    control.stop();
+    spooler.stop();
+    workers.join();
+    policy_pool.join();
+    auto st = spooler.stats();
+    log_info("spool stats: commits=" + std::to_string(st.commits) + " fdatasync=" + std::to_string(st.file_syncs) +
+             " dir_fsync=" + std::to_string(st.dir_syncs) + " syncfs=" + std::to_string(st.fs_syncs) +
+             (st.checkpoint_failures ? " checkpoint_failures=" + std::to_string(st.checkpoint_failures) : ""));
+    return 0;
+  } catch (const std::exception& e) {
+    log_error(e.what());
+    return 1;
+  }
+}
+
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,112 @@
+// The audit database (SQLite, the embedded default store): one row per accepted
+// message now; the delivery work adds one per recipient outcome. Written off the
+// reply path: the spool, not this file, is what a 250 promises.
+// Never stores message content.
+#pragma once
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/mail/envelope.hpp"
+
+namespace sealgate::gateway {
+
+// One delivery attempt of one recipient, or a change of its state without an
+// attempt (expired, deleted by an operator). Becomes a row of `attempts` and
+// updates the recipient's row in `recipients`.
+struct attempt_row {
+  std::string queue_id;
+  size_t index = 0;          // the recipient's position in the envelope
+  std::string address;
+  int64_t at = 0;            // unix seconds
+  std::string outcome;       // delivered, deferred, bounced, expired, deleted
+  bool attempted = true;     // false for expired/deleted without a connection
+  std::string method, rule, policy_sha256;
+  std::string mx_host, mx_address, tls_protocol, tls_cipher;
+  std::string certificate;   // how the MX certificate was judged: dane, mta-sts, verified, unverified, none
+  std::string reply;         // the remote reply or our reason; never content
+};
+
+class database {
+ public:
+  // Opens or creates the file (0600) and its schema. Throws std::runtime_error.
+  explicit database(const std::filesystem::path& file);
+  ~database();
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+
+  // Writes the rows of accepted messages at once, in one transaction.
+  void record_accepted(const std::vector<spooled_envelope>& messages);
+  // Queues them for the writer thread (like submit()): the spool's committer
+  // hands each group over without waiting for SQLite.
+  void submit_accepted(std::vector<spooled_envelope> messages);
+
+  int64_t accepted_count();
+
+  // Queues rows for the writer thread, which commits whatever has gathered
+  // in one transaction (so that recording never slows delivery down), then
+  // calls on_committed(written) on that thread; written is false when the
+  // transaction failed (logged). on_committed may be empty.
+  void submit(std::vector<attempt_row> rows, std::function<void(bool)> on_committed);
+  // Writes rows at once, in one transaction (the writer thread and tests).
+  void record_attempts(const std::vector<attempt_row>& rows);
+  // Sets the Message-ID of a message (read from its header by the delivery
+  // side) unless it has one. Queued for the writer thread like submit(), so
+  // it costs the caller no statement and no transaction of its own.
+  void set_message_id(const std::string& queue_id, const std::string& message_id);
+  // Waits until every submitted row is committed.
+  void flush();
+
+  // After a crash the rows of the last group may be missing (they are written
+  // after the 250): of the given queue ids, those without a message row, for
+  // the caller to re-create from the spool (record_accepted).
+  std::vector<std::string> unrecorded(const std::vector<std::string>& ids);
+
+ private:
+  void exec(const char* sql);
+  void step(sqlite3_stmt* st);  // runs a prepared statement without result rows; throws on failure
+  void prepare(const char* sql, sqlite3_stmt*& st);
+  void run_writer();
+  // One transaction: accepted messages, message ids, then rows (in that
+  // order: a row updates the recipient its message's acceptance created).
+  // Throws std::runtime_error.
+  void write(const std::vector<spooled_envelope>& accepted,
+             const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows);
+  void write_accepted(const spooled_envelope& m);
+  void write_row(const attempt_row& r);
+  std::filesystem::path file_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* insert_recipient_ = nullptr;
+  sqlite3_stmt* insert_attempt_ = nullptr;
+  sqlite3_stmt* update_recipient_ = nullptr;
+  sqlite3_stmt* update_message_id_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;  // the writer's BEGIN and COMMIT, prepared once
+  sqlite3_stmt* commit_ = nullptr;
+  std::mutex mutex_;  // the connection and its statements
+
+  // The writer thread's queue. Transactions start at least this far apart.
+  static constexpr std::chrono::milliseconds transaction_gap{10};
+  struct batch {
+    std::vector<attempt_row> rows;
+    std::function<void(bool)> on_committed;
+    std::pair<std::string, std::string> message_id;  // (queue id, Message-ID) when set
+    std::vector<spooled_envelope> accepted;
+  };
+  void enqueue(batch b);
+  std::mutex queue_mutex_;
+  std::condition_variable queue_wake_, queue_idle_;
+  std::vector<batch> queue_;
+  bool writing_ = false, stopping_ = false;
+  bool writer_idle_ = false;  // the writer waits for work (not for its transaction gap)
+  std::thread writer_;
+};
+
+}  // namespace sealgate::gateway
