@@ -31,11 +31,30 @@ HOST = "127.0.0.1"
 KEEP_TMP = os.environ.get("SEALGATE_KEEP_TMP") == "1"
 
 
-def free_port(host=HOST):
-    """A TCP port on host that was free a moment ago (bound to port 0, then released)."""
+def free_port(*addresses):
+    """A TCP port that was free a moment ago on every one of addresses (default
+    127.0.0.1): bound to port 0 on the first, then tried on the others, all
+    released again. Several addresses when one port must serve them all (the
+    gateway's delivery.port is the same for every MX)."""
+    addresses = addresses or (HOST,)
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((addresses[0], 0))
+            port = s.getsockname()[1]
+        if all(_bindable(address, port) for address in addresses[1:]):
+            return port
+    raise RuntimeError("no TCP port free on all of %s" % (addresses,))
+
+
+def _bindable(address, port):
+    # Without SO_REUSEADDR: a port that only binds with it (a connection in
+    # TIME_WAIT) would fail a server that does not set it.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+        try:
+            s.bind((address, port))
+            return True
+        except OSError:
+            return False
 
 
 def make_tempdir(testcase, prefix="sealgate-it-"):
