@@ -39,6 +39,10 @@ import sys
 import threading
 import time
 
+# free_port and make_cert: those of the integration tests (tests/integration/harness.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "integration"))
+from harness import free_port, make_cert  # noqa: E402
+
 # ----------------------------------------------------------------- settings --
 
 
@@ -144,24 +148,6 @@ def on_signal(signum, _frame):
     log("soak: interrupted (signal %d)" % signum)
     cleanup()
     os._exit(130)
-
-
-def free_port_on(addresses):
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind((addresses[0], 0))
-            port = s.getsockname()[1]
-        ok = True
-        for a in addresses:
-            with socket.socket() as t:
-                try:
-                    t.bind((a, port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return port
-    raise RuntimeError("no port free on all of %s" % addresses)
 
 
 def cpu_seconds(pid):
@@ -580,7 +566,7 @@ class Gateway:
         root = spool_root or self.dir
         self.spool = os.path.join(root, "spool")
         self.db = os.path.join(root, "sealgate.db")
-        self.port = free_port_on(["127.0.0.1"])
+        self.port = free_port()
         self.fd_limit = fd_limit
         self.config = os.path.join(self.dir, "sealgate.yaml")
         self.log_path = os.path.join(self.dir, "sealgate.log")
@@ -1418,10 +1404,7 @@ def setup(args):
     env.hostile_report = None
     d = WORK
     # TLS certificate, policy, users file.
-    env.cert, env.key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-days", "2", "-subj", "/CN=gw.soak.test", "-keyout", env.key, "-out", env.cert],
-                   check=True, capture_output=True)
+    env.cert, env.key = make_cert(d)
     os.chmod(env.key, 0o600)
     env.policy = os.path.join(d, "policy.yaml")
     with open(env.policy, "w") as f:
@@ -1430,9 +1413,9 @@ def setup(args):
     env.users = os.path.join(d, "users")
     # MX port: one port on every MX address (delivery.port is global).
     addrs = [SINK, SLOW_SINK] + [a for a, _ in HOSTILE.values()]
-    env.mx_port = free_port_on(addrs)
+    env.mx_port = free_port(*addrs)
     # DNS: unbound with local data.
-    env.dns_port = free_port_on(["127.0.0.1"])
+    env.dns_port = free_port()
     dns = os.path.join(d, "dns")
     os.makedirs(dns)
     data = ["%s. 3600 IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60" % (DOMAIN, DOMAIN, DOMAIN),

@@ -22,7 +22,7 @@ import unittest
 
 import probe_peers as peers
 
-from gateway_harness import BIN, free_port
+from harness import BIN, free_port
 
 SILENT_DNS_ADDR = "127.0.4.11"  # nothing listens here: a resolver that never answers
 F = {}  # the fixture: paths, fingerprints, ports (built once in setUpModule)

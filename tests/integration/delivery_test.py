@@ -22,7 +22,7 @@ import time
 import unittest
 
 import probe_peers as peers
-from gateway_harness import BIN, Gateway
+from harness import BIN, Gateway
 
 A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD = ("127.0.5.11", "127.0.5.14", "127.0.5.16", "127.0.5.17",
                                                              "127.0.5.18", "127.0.5.19", "127.0.5.20")
@@ -242,14 +242,14 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
 
     # ------------------------------------------------------------ helpers --
     def gateway(self, queue="{retry_min: 1s, retry_max: 2s}", extra=""):
-        gw = Gateway(self, listeners=[{"name": "smarthost", "tls": "none", "auth": "none"}])
+        gw = Gateway(self, listeners=[{"name": "smarthost", "tls": "none", "auth": "none"}], queue=queue,
+                     expect_clean_exit=False)
         with open(os.path.join(gw.dir, "policy.yaml"), "w") as f:
             f.write(POLICY)
-        with open(gw.config, "a") as f:
-            f.write("policy_file: policy.yaml\n"
-                    'dns: {servers: ["127.0.0.1:%d"], timeout: 5s}\n'
-                    "delivery: {port: %d, ca_file: %s, probe_cache_ttl: 10m, timeouts: {connect: 5s}}\n"
-                    "queue: %s\n%s" % (self.dns.port, self.port, self.ca.cert, queue, extra))
+        gw.add_config("policy_file: policy.yaml\n"
+                      'dns: {servers: ["127.0.0.1:%d"], timeout: 5s}\n'
+                      "delivery: {port: %d, ca_file: %s, probe_cache_ttl: 10m, timeouts: {connect: 5s}}\n%s"
+                      % (self.dns.port, self.port, self.ca.cert, extra))
         return gw.start()
 
     def send(self, gw, sender, rcpts, content):

@@ -14,7 +14,7 @@ import unittest
 
 import probe_peers as peers
 
-from gateway_harness import BIN, free_port
+from harness import BIN, free_port
 
 TLSA_DATA = "0123456789abcdef" * 4
 OPENPGPKEY_B64 = "mDMEZQ0AABYJKwYBBAHaRw8BAQdA"  # any octets: the resolver does not interpret them

@@ -1,9 +1,8 @@
-"""Test harness for sealgate's relay integration tests (relay_test.py).
-
-Starts the real gateway binary on loopback (127.0.0.0/8 only), each instance
-in its own temporary directory holding its configuration, TLS certificate,
-spool, database, users file and log, and stops everything it started when the
-test ends, also when the test fails (every start registers a cleanup).
+"""The integration tests' harness: starts the real gateway binary on loopback
+(127.0.0.0/8 only), each instance in its own temporary directory holding its
+configuration, TLS certificate, spool, database, users file and log, and stops
+everything it started when the test ends, also when the test fails (every
+Gateway registers a cleanup with its test case).
 
 Peers: swaks, smtp-source, openssl, and a byte-exact raw-socket SMTP client
 (Client) for what those tools cannot do. Python standard library only.
@@ -16,6 +15,7 @@ Environment:
 import base64
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -31,11 +31,30 @@ HOST = "127.0.0.1"
 KEEP_TMP = os.environ.get("SEALGATE_KEEP_TMP") == "1"
 
 
-def free_port(host=HOST):
-    """A TCP port on host that was free a moment ago (bound to port 0, then released)."""
+def free_port(*addresses):
+    """A TCP port that was free a moment ago on every one of addresses (default
+    127.0.0.1): bound to port 0 on the first, then tried on the others, all
+    released again. Several addresses when one port must serve them all (the
+    gateway's delivery.port is the same for every MX)."""
+    addresses = addresses or (HOST,)
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((addresses[0], 0))
+            port = s.getsockname()[1]
+        if all(_bindable(address, port) for address in addresses[1:]):
+            return port
+    raise RuntimeError("no TCP port free on all of %s" % (addresses,))
+
+
+def _bindable(address, port):
+    # Without SO_REUSEADDR: a port that only binds with it (a connection in
+    # TIME_WAIT) would fail a server that does not set it.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+        try:
+            s.bind((address, port))
+            return True
+        except OSError:
+            return False
 
 
 def make_tempdir(testcase, prefix="sealgate-it-"):
@@ -126,15 +145,28 @@ class SpoolFile:
 class Gateway:
     """One sealgate process with its own temporary directory and ports.
 
-    listeners: list of dicts with name, tls, auth (ports are assigned here).
-    networks:  relay.networks
+    listeners:  list of dicts with name, tls, auth and optionally address
+                (default 127.0.0.1); ports are assigned here
+    networks:   relay.networks
     limits, timeouts: dicts of key -> YAML scalar text
+    hostname:   the gateway's hostname (greeting, Received:)
+    spool_sync: the spool_sync setting; None leaves the gateway's default
+    queue:      the queue section as YAML flow text. The default pauses
+                delivery: accepted mail stays in the spool where a test looks
+                at it, and nothing is sent anywhere. A test of delivery gives
+                its own (retry times, concurrency); None leaves the section out.
+    expect_clean_exit: stop() and the cleanup at the end of the test fail when
+                the gateway died by itself (unless kill9() killed it), did not
+                exit 0 within 15 s of SIGTERM, or logged a sanitizer report.
+                False: they only make sure that it is gone.
     """
 
     def __init__(self, testcase, listeners=None, networks=("127.0.0.0/8",), limits=None, timeouts=None,
-                 hostname="gw.test", spool_sync=None):
+                 hostname="gw.test", spool_sync=None, queue="{paused: true}", expect_clean_exit=True):
         self.testcase = testcase
         self.spool_sync = spool_sync
+        self.queue = queue
+        self.expect_clean_exit = expect_clean_exit
         self.dir = make_tempdir(testcase)
         self.cert, self.key = make_cert(self.dir)
         self.hostname = hostname
@@ -142,6 +174,7 @@ class Gateway:
         self.networks = list(networks)
         self.limits = dict(limits or {})
         self.timeouts = dict(timeouts or {})
+        self.extra_config = ""
         self.config = os.path.join(self.dir, "sealgate.yaml")
         self.log_path = os.path.join(self.dir, "sealgate.log")
         self.users_file = os.path.join(self.dir, "users")
@@ -157,10 +190,12 @@ class Gateway:
     # -- configuration --------------------------------------------------------
     def _assign_ports(self):
         for l in self.listeners:
-            l["port"] = free_port()
+            l["port"] = free_port(l.get("address", HOST))
         self.write_config()
 
     def write_config(self):
+        """(Re)writes the configuration file from the attributes and add_config()'s
+        text; start() does so with new ports when one was taken meanwhile."""
         lines = ["hostname: %s" % self.hostname, "listeners:"]
         for l in self.listeners:
             lines.append("  - {name: %s, address: %s, port: %d, tls: %s, auth: %s}"
@@ -171,15 +206,23 @@ class Gateway:
                   "database: sealgate.db"]
         if self.spool_sync:
             lines.append("spool_sync: %s" % self.spool_sync)
-        # These tests are about the inbound side: accepted mail must stay in the
-        # spool where they inspect it (delivery is tested in delivery_test.py).
-        lines.append("queue: {paused: true}")
+        if self.queue is not None:
+            lines.append("queue: %s" % self.queue)
         if self.limits:
             lines.append("limits: {%s}" % ", ".join("%s: %s" % kv for kv in self.limits.items()))
         if self.timeouts:
             lines.append("timeouts: {%s}" % ", ".join("%s: %s" % kv for kv in self.timeouts.items()))
         with open(self.config, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write("\n".join(lines) + "\n" + self.extra_config)
+
+    def add_config(self, text):
+        """Appends top-level YAML (policy_file, dns, delivery, crypto ...) to the
+        configuration. Text appended to the file directly would be lost when
+        start() rewrites it with new ports."""
+        if not text.endswith("\n"):
+            text += "\n"
+        self.extra_config += text
+        self.write_config()
 
     @property
     def port(self):
@@ -195,25 +238,30 @@ class Gateway:
         return r
 
     # -- process --------------------------------------------------------------
-    def start(self, timeout=20):
+    def start(self, timeout=20, nofile=None):
         """Starts the gateway and waits for its 'started' log line (after the
         spool recovery and with every listener bound). Retries with new ports
-        when one was taken meanwhile."""
+        when one was taken meanwhile. nofile: RLIMIT_NOFILE (soft and hard) for
+        the gateway process. Returns self."""
         for attempt in range(3):
-            if self._start_once(timeout):
+            if self._start_once(timeout, nofile):
                 return self
             if "Address already in use" not in self.log_tail() or attempt == 2:
                 break
             self._assign_ports()
         raise AssertionError("gateway did not start:\n" + self.log_tail())
 
-    def _start_once(self, timeout):
+    def _start_once(self, timeout, nofile):
         assert self.proc is None or self.proc.poll() is not None, "already running"
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self._log = open(self.log_path, "ab")
         self._killed = False
+        limit_descriptors = None
+        if nofile:
+            def limit_descriptors():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen([BIN, "run", "--config", self.config], stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log)
+                                     stdout=self._log, stderr=self._log, preexec_fn=limit_descriptors)
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -236,14 +284,15 @@ class Gateway:
         self._close_log()
 
     def stop(self):
-        """SIGTERM and wait; the gateway must exit 0 (and must not have died on its own)."""
+        """SIGTERM and wait up to 15 s (then SIGKILL). With expect_clean_exit the
+        gateway must exit 0 and must not have died on its own before."""
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
         died = proc.poll()
         if died is not None:
             self._close_log()
-            if self._killed:
+            if self._killed or not self.expect_clean_exit:
                 return
             raise AssertionError("gateway died by itself during the test (exit %s):\n%s" % (died, self.log_tail()))
         proc.send_signal(signal.SIGTERM)
@@ -253,9 +302,11 @@ class Gateway:
             proc.kill()
             proc.wait(5)
             self._close_log()
+            if not self.expect_clean_exit:
+                return
             raise AssertionError("gateway did not stop within 15 s of SIGTERM:\n" + self.log_tail())
         self._close_log()
-        if rc != 0:
+        if rc != 0 and self.expect_clean_exit:
             raise AssertionError("gateway exited %d after SIGTERM:\n%s" % (rc, self.log_tail()))
 
     def signal_stop(self):
@@ -263,6 +314,8 @@ class Gateway:
         self.proc.send_signal(signal.SIGTERM)
 
     def wait_stopped(self, timeout=15):
+        """Waits for the exit after signal_stop(); fails unless it is 0 (whatever
+        expect_clean_exit says: a test calls this to check just that)."""
         proc, self.proc = self.proc, None
         rc = proc.wait(timeout)
         self._close_log()
@@ -274,10 +327,12 @@ class Gateway:
     def _cleanup(self):
         try:
             self.stop()
-            log = self.read_log()
-            for marker in self.SANITIZER_MARKERS:  # for sanitizer builds of the gateway
-                if marker in log:
-                    raise AssertionError("sanitizer report in the gateway log:\n" + log[log.index(marker) - 200:][:3000])
+            if self.expect_clean_exit:
+                log = self.read_log()
+                for marker in self.SANITIZER_MARKERS:  # for sanitizer builds of the gateway
+                    if marker in log:
+                        raise AssertionError("sanitizer report in the gateway log:\n"
+                                             + log[log.index(marker) - 200:][:3000])
         finally:
             if self.proc is not None and self.proc.poll() is None:
                 self.proc.kill()

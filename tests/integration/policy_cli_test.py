@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-from gateway_harness import BIN as HARNESS_BIN, Gateway
+from harness import BIN as HARNESS_BIN, Gateway
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.abspath(HARNESS_BIN)  # some runs change directory
@@ -190,8 +190,7 @@ class Run(unittest.TestCase):
         path = os.path.join(gw.dir, "policy.yaml")
         with open(path, "w") as f:
             f.write("rules:\n  - name: d\n    methods: [tls, plian]\n")
-        with open(gw.config, "a") as f:
-            f.write("policy_file: policy.yaml\n")
+        gw.add_config("policy_file: policy.yaml\n")
         r = subprocess.run([BIN, "run", "--config", gw.config], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 1)
         self.assertIn(path + ":3:20: rules[0].methods[1]: unknown method 'plian'; did you mean 'plain'?", r.stderr)
@@ -244,12 +243,11 @@ class Run(unittest.TestCase):
         self.assertIsNone(gw.proc.poll())
 
     def start_with_policy(self, text):
-        gw = Gateway(self)
+        gw = Gateway(self, expect_clean_exit=False)
         path = os.path.join(gw.dir, "policy.yaml")
         with open(path, "w") as f:
             f.write(text)
-        with open(gw.config, "a") as f:
-            f.write("policy_file: policy.yaml\n")
+        gw.add_config("policy_file: policy.yaml\n")
         gw.start()
         return gw, path
 

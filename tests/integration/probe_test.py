@@ -15,7 +15,7 @@ import time
 import unittest
 
 import probe_peers as peers
-from gateway_harness import BIN
+from harness import BIN
 
 A_TLS12, A_TLS13, A_SELF, A_PLAIN, A_DOWN, A_HTTPS = ("127.0.3.11", "127.0.3.12", "127.0.3.13", "127.0.3.14",
                                                         "127.0.3.15", "127.0.3.20")

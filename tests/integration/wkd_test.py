@@ -15,7 +15,7 @@ import unittest
 import crypto_test as ct
 import probe_peers as peers
 
-from gateway_harness import BIN
+from harness import BIN
 
 A_SERVER = "127.0.7.1"  # the WKD server for every name that has one
 A_DOWN = "127.0.7.3"    # nothing listens here
