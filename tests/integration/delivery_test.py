@@ -27,6 +27,8 @@ from harness import BIN, Gateway
 A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD = ("127.0.5.11", "127.0.5.14", "127.0.5.16", "127.0.5.17",
                                                              "127.0.5.18", "127.0.5.19", "127.0.5.20")
 A_EARLY, A_LATE = "127.0.5.21", "127.0.5.22"  # hostile MX hosts: 250 to DATA, 354 after the final dot
+# spare.dlv.test: a first MX that answers 451 to MAIL, a second that counts connections (in front of the Postfix)
+A_BUSY, A_COUNT = "127.0.5.23", "127.0.5.24"
 MARKER = "BODY-MARKER-4b1d"  # stands for content that must never travel in clear
 
 POLICY = """\
@@ -38,7 +40,7 @@ rules:
     on_failure: next
   - name: clear-ok
     match: {domains: [plain.dlv.test, flaky.dlv.test, bounce.dlv.test, ours.dlv.test, load.dlv.test, early.dlv.test,
-                      late.dlv.test]}
+                      late.dlv.test, spare.dlv.test]}
     methods: [tls, plain]
     tls: {min_version: "1.2", verify: none}
     on_failure: next
@@ -51,7 +53,8 @@ rules:
 
 def local_data():
     hosts = {"mx-tls": A_TLS, "mx-plain": A_PLAIN, "mx-strip": A_STRIP, "mx-flaky": A_FLAKY, "mx-bounce": A_BOUNCE,
-             "mx-dsn": A_DSN, "mx-load": A_LOAD, "mx-early": A_EARLY, "mx-late": A_LATE}
+             "mx-dsn": A_DSN, "mx-load": A_LOAD, "mx-early": A_EARLY, "mx-late": A_LATE, "mx-busy": A_BUSY,
+             "mx-count": A_COUNT}
     rr = ["dlv.test. 600 IN SOA ns.dlv.test. hostmaster.dlv.test. 1 3600 600 86400 60"]
     rr += ["%s.dlv.test. 300 IN A %s" % kv for kv in hosts.items()]
     for domain, mx in (("tls", "mx-tls"), ("plain", "mx-plain"), ("strip", "mx-strip"), ("flaky", "mx-flaky"),
@@ -59,6 +62,8 @@ def local_data():
                        ("early", "mx-early"), ("late", "mx-late")):
         rr.append("%s.dlv.test. 300 IN MX 10 %s.dlv.test." % (domain, mx))
     rr.append("nullmx.dlv.test. 300 IN MX 0 .")
+    rr.append("spare.dlv.test. 300 IN MX 10 mx-busy.dlv.test.")
+    rr.append("spare.dlv.test. 300 IN MX 20 mx-count.dlv.test.")
     return rr
 
 
@@ -75,12 +80,14 @@ def signed_zone(port, tlsa_good):
 
 class StripProxy:
     """A man in the middle in front of an MX: relays both ways, and from its
-    second connection on (the first is the gateway's probe) replaces STARTTLS
-    in the server's replies, as a downgrade attacker does. Keeps every octet the
-    client sent, so a test can prove what crossed in clear."""
+    connection number strip_from on (the first is the gateway's probe) replaces
+    STARTTLS in the server's replies, as a downgrade attacker does; with
+    strip_from None it only counts connections. Keeps every octet the client
+    sent, so a test can prove what crossed in clear."""
 
-    def __init__(self, address, port, upstream):
+    def __init__(self, address, port, upstream, strip_from=2):
         self.upstream = upstream
+        self.strip_from = strip_from
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((address, port))
@@ -98,7 +105,7 @@ class StripProxy:
             except OSError:
                 return
             self.connections += 1
-            strip = self.connections >= 2
+            strip = self.strip_from is not None and self.connections >= self.strip_from
             try:
                 server = socket.create_connection(self.upstream, timeout=10)
             except OSError:
@@ -137,7 +144,8 @@ class StripProxy:
 class HostileMx:
     """An MX that lies about DATA: `early` answers 250 to the DATA command
     itself, `late` answers 354 again after the final dot. Counts the DATA
-    commands and the final dots it saw."""
+    commands and the final dots it saw. `busy` answers 451 to MAIL, which
+    sends a client on to the next MX."""
 
     def __init__(self, address, port, mode):
         self.mode = mode
@@ -172,6 +180,8 @@ class HostileMx:
                 verb = line[:4].upper()
                 if verb == b"EHLO":
                     conn.sendall(b"250-hostile\r\n250 PIPELINING\r\n")
+                elif verb == b"MAIL" and self.mode == "busy":
+                    conn.sendall(b"451 4.3.2 busy, try another MX\r\n")
                 elif verb == b"DATA":
                     self.data_commands += 1
                     if self.mode == "early":
@@ -202,7 +212,8 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
             cls.cleanups.append(lambda: shutil.rmtree(d, True))
         ca = cls.ca = peers.TestCA(d)
         cls.tls_cert = ca.issue("mx-tls", ["mx-tls.dlv.test", "mx.dane.test", "mxbad.dane.test", "mx-strip.dlv.test"])
-        cls.port = peers.free_port_on([A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD, A_EARLY, A_LATE])
+        cls.port = peers.free_port_on([A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD, A_EARLY, A_LATE,
+                                       A_BUSY, A_COUNT])
         cls.postfix = peers.Postfix(os.path.join(d, "postfix"), cls.port, [
             {"address": A_TLS, "hostname": "mx-tls.dlv.test",
              "options": {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cls.tls_cert[0],
@@ -215,8 +226,11 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
             cls.start_sink(name, address, flags)
         cls.proxy = StripProxy(A_STRIP, cls.port, (A_TLS, cls.port))
         cls.cleanups.append(cls.proxy.stop)
+        cls.counter = StripProxy(A_COUNT, cls.port, (A_TLS, cls.port), strip_from=None)
+        cls.cleanups.append(cls.counter.stop)
         cls.hostile = {mode: HostileMx(address, cls.port, mode) for mode, address in (("early", A_EARLY),
-                                                                                     ("late", A_LATE))}
+                                                                                     ("late", A_LATE),
+                                                                                     ("busy", A_BUSY))}
         for h in cls.hostile.values():
             cls.cleanups.append(h.stop)
         os.makedirs(os.path.join(d, "dns"))
@@ -241,15 +255,15 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         return p
 
     # ------------------------------------------------------------ helpers --
-    def gateway(self, queue="{retry_min: 1s, retry_max: 2s}", extra=""):
+    def gateway(self, queue="{retry_min: 1s, retry_max: 2s}", extra="", delivery=""):
         gw = Gateway(self, listeners=[{"name": "smarthost", "tls": "none", "auth": "none"}], queue=queue,
                      expect_clean_exit=False)
         with open(os.path.join(gw.dir, "policy.yaml"), "w") as f:
             f.write(POLICY)
         gw.add_config("policy_file: policy.yaml\n"
                       'dns: {servers: ["127.0.0.1:%d"], timeout: 5s}\n'
-                      "delivery: {port: %d, ca_file: %s, probe_cache_ttl: 10m, timeouts: {connect: 5s}}\n%s"
-                      % (self.dns.port, self.port, self.ca.cert, extra))
+                      "delivery: {port: %d, ca_file: %s, probe_cache_ttl: 10m, timeouts: {connect: 5s}%s}\n%s"
+                      % (self.dns.port, self.port, self.ca.cert, delivery, extra))
         return gw.start()
 
     def send(self, gw, sender, rcpts, content):
@@ -378,6 +392,18 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertIn(b"X-Rcpt-Args: <b@plain.dlv.test>", dump)
         self.assertEqual(re.findall(rb"^X-Rcpt-Args: (.*)$", dump, re.M), [b"<b@plain.dlv.test>"])
 
+    def test_an_mx_the_probe_did_not_see_gets_only_the_delivery_connection(self):
+        # mx-busy answers 451 to MAIL, so the transport moves on to mx-count,
+        # which the probe never saw (probe_max_mx: 1). Its TLSA state comes
+        # from the DNS: the one connection it gets is the delivery's (before
+        # issue 13 a probe connection went first, only to learn TLSA records).
+        gw = self.gateway(delivery=", probe_max_mx: 1")
+        before = self.counter.connections
+        self.send(gw, "app@ours.dlv.test", ["pat@spare.dlv.test"], self.message("spare", "pat@spare.dlv.test"))
+        self.wait_until("delivery through the second MX", lambda: self.delivered(gw, "pat@spare.dlv.test"), gw=gw)
+        self.assertEqual(self.recipient(gw, "pat@spare.dlv.test")[3], "mx-count.dlv.test")
+        self.assertEqual(self.counter.connections - before, 1, "the delivery alone")
+
     def test_dsn_parameters_go_on_to_the_next_hop(self):
         # RFC 3461: RET and ENVID on MAIL, NOTIFY and ORCPT on each RCPT, as the
         # client gave them, to a next hop that offers DSN (smtp-sink does).
@@ -404,13 +430,16 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
                           for i in (1, 2)])
 
     def test_starttls_stripping_man_in_the_middle_never_sees_the_body(self):
-        gw = self.gateway()
+        # No retry within the test: the count below is one attempt's.
+        gw = self.gateway(queue="{retry_min: 10m, retry_max: 20m}")
         qid = self.send(gw, "app@ours.dlv.test", ["pat@strip.dlv.test"], self.message("strip", "pat@strip.dlv.test"))
         self.wait_until("the stripped attempt", lambda: "does not offer STARTTLS" in gw.read_log(), gw=gw)
         time.sleep(0.5)
         with self.proxy.lock:
             seen = bytes(self.proxy.from_client)
-        self.assertGreaterEqual(self.proxy.connections, 2, "the probe and the delivery attempt")
+        # The default rule reads the domain's facts: one probe connection, then
+        # the delivery attempt. TLSA records come from the DNS, not a third.
+        self.assertEqual(self.proxy.connections, 2, "the probe and the delivery attempt")
         self.assertNotIn(MARKER.encode(), seen)
         self.assertNotIn(b"DATA", seen)
         self.assertNotIn(b"MAIL FROM", seen)
