@@ -48,12 +48,10 @@ asio::awaitable<destination_facts> probe_facts(prober* probe, std::string domain
   f.policy = to_domain_facts(p);
   if (p.mx_status == sealgate::dns::mx_outcome::null_mx) {
     f.takes_mail = false;
-    f.status = "5.1.10";
-    f.reason = domain + " accepts no mail (null MX, RFC 7505)";
+    f.refusal = permanent_outcome("5.1.10", domain + " accepts no mail (null MX, RFC 7505)");
   } else if (p.mx_status == sealgate::dns::mx_outcome::no_such_domain) {
     f.takes_mail = false;
-    f.status = "5.1.2";
-    f.reason = domain + " does not exist or has no mail host";
+    f.refusal = permanent_outcome("5.1.2", domain + " does not exist or has no mail host");
   }
   co_return f;
 }

@@ -33,7 +33,6 @@
 
 namespace sealgate::gateway {
 namespace asio = boost::asio;
-using outcome = recipient_result::outcome;
 
 namespace {
 struct open_connection;
@@ -82,18 +81,14 @@ struct attempt {
   size_t hosts_tried = 0, hosts_failed_on_method = 0;
 };
 
-void set_all(attempt& a, outcome o, const std::string& status, const std::string& reply, bool method_failed = false) {
+void set_all(attempt& a, const outcome& o, bool method_failed = false) {
   for (auto& r : a.results) {
     r.result = o;
-    r.status = status;
-    r.reply = reply;
     r.method_failed = method_failed;
   }
 }
 
-std::string status_of(const remote_reply& r, const char* fallback) {
-  return r.enhanced.empty() ? std::string(fallback) : r.enhanced;
-}
+outcome of(const remote_reply& r) { return reply_outcome(r.code, r.enhanced, r.text()); }
 
 // RFC 3461 5.2: NOTIFY and ORCPT go on unchanged to a next hop that offers DSN.
 std::string rcpt_to(const outbound_transfer& t, size_t i, const smtp_extensions& ext) {
@@ -150,7 +145,7 @@ std::string fail_text(const smtp_result& r) { return r ? r.reply.text() : r.erro
 void note_failure(attempt* a, const std::string& host, const asio::ip::address& address, const std::string& stage,
                   const smtp_result& r) {
   a->last_error = where(host, address) + " " + stage + ": " + fail_text(r);
-  if (r) a->last_status = status_of(r.reply, r.reply.permanent() ? "5.0.0" : "4.0.0");
+  if (r) a->last_status = of(r.reply).enhanced;
 }
 
 // Connects to one address of one MX host: banner, EHLO, STARTTLS, EHLO, and
@@ -240,14 +235,14 @@ asio::awaitable<session_end> transact(std::shared_ptr<smtp_transport::impl> im, 
   }
   const auto& ext = c.extensions();
   if (t.params.smtputf8 && !ext.smtputf8) {
-    set_all(*a, outcome::bounced, "5.6.7",
-            "the message needs SMTPUTF8 and " + where(host, address) + " does not offer it (RFC 6531)");
+    set_all(*a, permanent_outcome("5.6.7", "the message needs SMTPUTF8 and " + where(host, address) +
+                                               " does not offer it (RFC 6531)"));
     *reusable = true;
     co_return session_end::finished;
   }
   if (ext.size && *ext.size > 0 && t.content->size() > *ext.size) {
-    set_all(*a, outcome::bounced, "5.3.4",
-            "the message is larger than " + where(host, address) + " accepts (SIZE " + std::to_string(*ext.size) + ")");
+    set_all(*a, permanent_outcome("5.3.4", "the message is larger than " + where(host, address) + " accepts (SIZE " +
+                                               std::to_string(*ext.size) + ")"));
     *reusable = true;
     co_return session_end::finished;
   }
@@ -274,7 +269,7 @@ asio::awaitable<session_end> transact(std::shared_ptr<smtp_transport::impl> im, 
     note_failure(a, host, address, "MAIL FROM", r);
     if (r && r.reply.permanent()) {
       co_await c.quit();
-      set_all(*a, outcome::bounced, status_of(r.reply, "5.0.0"), r.reply.text());
+      set_all(*a, of(r.reply));
       co_return session_end::finished;
     }
     if (r) co_await c.quit();
@@ -286,15 +281,13 @@ asio::awaitable<session_end> transact(std::shared_ptr<smtp_transport::impl> im, 
     auto& res = a->results[i];
     if (!r) {
       note_failure(a, host, address, "RCPT TO", r);
-      set_all(*a, outcome::deferred, "4.4.2", a->last_error);
+      set_all(*a, temporary_outcome("4.4.2", a->last_error));
       co_return session_end::finished;
     }
-    res.reply = r.reply.text();
     if (r.reply.positive()) {
-      accepted.push_back(i);
+      accepted.push_back(i);  // DATA gives its outcome
     } else {
-      res.result = r.reply.permanent() ? outcome::bounced : outcome::deferred;
-      res.status = status_of(r.reply, r.reply.permanent() ? "5.0.0" : "4.0.0");
+      res.result = of(r.reply);
     }
   }
   if (accepted.empty()) {
@@ -309,19 +302,15 @@ asio::awaitable<session_end> transact(std::shared_ptr<smtp_transport::impl> im, 
     if (r.error == smtp_client_error::unexpected_reply) {
       // 250 to DATA, or 354 after the dot: whether the server has the
       // message is unknown, and it is never recorded as delivered.
-      res.result = outcome::deferred;
-      res.status = "4.5.0";
-      res.reply = "protocol error from " + where(host, address) + " during DATA: unexpected reply " + r.reply.text();
+      res.result = temporary_outcome("4.5.0", "protocol error from " + where(host, address) +
+                                                  " during DATA: unexpected reply " + r.reply.text());
     } else if (!r) {
       // The server may or may not have the message: SMTP's at-least-once
       // window; a retry may deliver it twice, never zero times.
-      res.result = outcome::deferred;
-      res.status = "4.4.2";
-      res.reply = "lost connection with " + where(host, address) + " during DATA: " + r.error.message();
+      res.result = temporary_outcome("4.4.2", "lost connection with " + where(host, address) +
+                                                  " during DATA: " + r.error.message());
     } else {
-      res.result = r.reply.positive() ? outcome::delivered : r.reply.permanent() ? outcome::bounced : outcome::deferred;
-      res.status = status_of(r.reply, r.reply.positive() ? "2.0.0" : r.reply.permanent() ? "5.0.0" : "4.0.0");
-      res.reply = r.reply.text();
+      res.result = of(r.reply);
     }
   }
   *reusable = static_cast<bool>(r);
@@ -339,24 +328,24 @@ asio::awaitable<std::vector<recipient_result>> run_transfer(std::shared_ptr<smtp
                                                             outbound_transfer t) {
   std::vector<recipient_result> results(t.recipients.size());
   attempt a{t, results};
-  set_all(a, outcome::deferred, "4.4.1", "no MX host of " + t.domain + " could be reached");
+  set_all(a, temporary_outcome("4.4.1", "no MX host of " + t.domain + " could be reached"));
 
   auto mx = co_await im->resolver.mx_hosts(t.domain);
   switch (mx.status) {
     case dns::mx_outcome::temporary_failure:
-      set_all(a, outcome::deferred, "4.4.3", "MX lookup for " + t.domain + " failed: " + mx.error);
+      set_all(a, temporary_outcome("4.4.3", "MX lookup for " + t.domain + " failed: " + mx.error));
       co_return results;
     case dns::mx_outcome::null_mx:
-      set_all(a, outcome::bounced, "5.1.10", t.domain + " accepts no mail (null MX, RFC 7505)");
+      set_all(a, permanent_outcome("5.1.10", t.domain + " accepts no mail (null MX, RFC 7505)"));
       co_return results;
     case dns::mx_outcome::no_such_domain:
-      set_all(a, outcome::bounced, "5.1.2", t.domain + " does not exist or has no mail host");
+      set_all(a, permanent_outcome("5.1.2", t.domain + " does not exist or has no mail host"));
       co_return results;
     case dns::mx_outcome::hosts: break;
   }
   auto sts = co_await im->probe.mta_sts(t.domain);
   if (sts.status == dns::outcome::temporary_failure) {
-    set_all(a, outcome::deferred, "4.7.5", "the MTA-STS policy of " + t.domain + " could not be read: " + sts.error);
+    set_all(a, temporary_outcome("4.7.5", "the MTA-STS policy of " + t.domain + " could not be read: " + sts.error));
     co_return results;
   }
   bool enforce = sts.status == dns::outcome::found && sts.policy.mode == sts_mode::enforce;
@@ -439,10 +428,13 @@ asio::awaitable<std::vector<recipient_result>> run_transfer(std::shared_ptr<smtp
   }
   if (a.hosts_tried > 0 && a.hosts_failed_on_method == a.hosts_tried) {
     // Every MX fell short of the requirement: the rule's on_failure decides.
-    set_all(a, outcome::deferred, "4.7.10", a.method_failure, true);
+    set_all(a, temporary_outcome("4.7.10", a.method_failure), true);
   } else {
-    set_all(a, outcome::deferred, a.last_status.empty() || a.last_status[0] != '4' ? "4.4.1" : a.last_status,
-            a.last_error.empty() ? "no MX host of " + t.domain + " could be reached" : a.last_error);
+    // No MX host took the transaction (Postfix's smtp_trouble.c: trouble on a
+    // non-final MX moves on to the next; when the last one fails too, defer).
+    set_all(a, temporary_outcome(a.last_status.empty() || a.last_status[0] != '4' ? "4.4.1" : a.last_status,
+                                 a.last_error.empty() ? "no MX host of " + t.domain + " could be reached"
+                                                      : a.last_error));
   }
   co_return results;
 }

@@ -7,21 +7,19 @@
 #include <vector>
 
 #include "gateway/mail/message_content.hpp"
+#include "gateway/mail/outcome.hpp"
 #include "gateway/mail/smtp_syntax.hpp"
 #include "policy/decide.hpp"
 
 namespace sealgate::gateway {
 
-// What an attempt did for one recipient.
+// What an attempt did for one recipient, and over which connection.
 struct recipient_result {
-  enum class outcome { delivered, deferred, bounced };
-  outcome result = outcome::deferred;
+  outcome result;  // deferred until the attempt says otherwise
   // The method could not be used as required (no STARTTLS, TLS below the
   // minimum, certificate not verified, encryption failed): nothing of the
   // message was sent, and the rule's on_failure says what comes next.
   bool method_failed = false;
-  std::string status;  // enhanced status code, "4.4.1"
-  std::string reply;   // the remote reply ("451 4.7.1 ...") or our reason
   std::string mx_host, mx_address, tls_protocol, tls_cipher;
   std::string certificate;  // dane, mta-sts, verified, unverified, none
 };

@@ -196,14 +196,14 @@ struct pass {
   std::vector<dsn_recipient> failures, delays;
 };
 
-attempt_row row_for(const pass& p, size_t index, const std::string& outcome, const std::string& method_name,
+attempt_row row_for(const pass& p, size_t index, const std::string& state_name, const std::string& method_name,
                     const policy::decision* d, const recipient_result* r, const std::string& reason) {
   attempt_row row;
   row.queue_id = p.id;
   row.index = index;
   row.address = p.message->envelope.recipients[index].recipient;
   row.at = p.now;
-  row.outcome = outcome;
+  row.outcome = state_name;
   row.attempted = r != nullptr;
   row.method = method_name;
   if (d) row.rule = d->rule;
@@ -219,22 +219,23 @@ attempt_row row_for(const pass& p, size_t index, const std::string& outcome, con
   return row;
 }
 
-dsn_recipient dsn_line(const pass& p, size_t index, const std::string& status, const std::string& reason,
-                       const std::string& method_name, const recipient_result* r) {
+// The sender sees the outcome's public text; logs and the record its reason.
+dsn_recipient dsn_line(const pass& p, size_t index, const outcome& o, const std::string& method_name,
+                       const recipient_result* r) {
   dsn_recipient d;
   d.address = p.message->envelope.recipients[index].recipient;
   d.orcpt = p.message->envelope.recipients[index].params.orcpt;
-  d.status = status;
-  d.diagnostic = reason;
+  d.status = o.enhanced;
+  d.diagnostic = o.public_text;
   d.method = method_name;
   d.last_attempt = p.now;
   if (r) d.remote_mta = r->mx_host;
   return d;
 }
 
-void finish_recipient(const state_ptr& s, pass& p, size_t index, rcpt_state final_state, const std::string& status,
-                      const std::string& reason, const std::string& method_name, const policy::decision* d,
-                      const recipient_result* r) {
+void finish_recipient(const state_ptr& s, pass& p, size_t index, rcpt_state final_state, const outcome& o,
+                      const std::string& method_name, const policy::decision* d, const recipient_result* r) {
+  const std::string& reason = o.reason;
   auto st = p.message->status[index];
   st.state = final_state;
   st.time = p.now;
@@ -243,32 +244,33 @@ void finish_recipient(const state_ptr& s, pass& p, size_t index, rcpt_state fina
   st.detail = reason;
   p.message->status[index] = st;
   p.changes.emplace_back(index, st);
-  const char* outcome = final_state == rcpt_state::delivered ? "delivered"
-                        : final_state == rcpt_state::expired ? "expired"
-                                                              : "bounced";
-  p.rows.push_back(row_for(p, index, outcome, method_name, d, r, reason));
+  const char* state_name = final_state == rcpt_state::delivered ? "delivered"
+                           : final_state == rcpt_state::expired ? "expired"
+                                                                 : "bounced";
+  p.rows.push_back(row_for(p, index, state_name, method_name, d, r, reason));
   const auto& rcpt = p.message->envelope.recipients[index];
   std::string where = r && !r->mx_host.empty() ? ", relay=" + r->mx_host + "[" + r->mx_address + "]" : "";
   std::string tls = r && !r->tls_protocol.empty() ? ", tls=" + r->tls_protocol : "";
   log(final_state == rcpt_state::delivered ? log_level::info : log_level::warning, p.id,
-      "to=<" + rcpt.recipient + ">" + where + ", method=" + method_name + tls + ", status=" + outcome + " (" +
+      "to=<" + rcpt.recipient + ">" + where + ", method=" + method_name + tls + ", status=" + state_name + " (" +
           reason + ")");
   if (final_state == rcpt_state::delivered) {
     s->count(&queue_manager::counters::delivered);
   } else {
     s->count(final_state == rcpt_state::expired ? &queue_manager::counters::expired : &queue_manager::counters::bounced);
     if (notify_wants(rcpt.params.notify, dsn_kind::failure))
-      p.failures.push_back(dsn_line(p, index, status, reason, method_name, r));
+      p.failures.push_back(dsn_line(p, index, o, method_name, r));
   }
 }
 
-void defer_recipient(const state_ptr& s, pass& p, size_t index, const std::string& status, const std::string& reason,
-                     const std::string& method_name, const policy::decision* d, const recipient_result* r) {
+void defer_recipient(const state_ptr& s, pass& p, size_t index, const outcome& o, const std::string& method_name,
+                     const policy::decision* d, const recipient_result* r) {
+  const std::string& reason = o.reason;
   const auto& q = s->settings.queue;
   int64_t age = p.now - p.message->envelope.received;
   if (age >= q.max_age.count()) {
-    finish_recipient(s, p, index, rcpt_state::expired, "4.4.7",
-                     "delivery time expired; last problem: " + reason, method_name, d, r);
+    finish_recipient(s, p, index, rcpt_state::expired,
+                     reworded(o, "4.4.7", "delivery time expired; last problem: " + reason), method_name, d, r);
     return;
   }
   auto st = p.message->status[index];
@@ -281,7 +283,7 @@ void defer_recipient(const state_ptr& s, pass& p, size_t index, const std::strin
   const auto& rcpt = p.message->envelope.recipients[index];
   if (!st.delay_warned && q.delay_warning < q.max_age && age >= q.delay_warning.count()) {
     st.delay_warned = true;  // one notice per recipient, whatever NOTIFY says
-    if (notify_wants(rcpt.params.notify, dsn_kind::delay)) p.delays.push_back(dsn_line(p, index, status, reason, method_name, r));
+    if (notify_wants(rcpt.params.notify, dsn_kind::delay)) p.delays.push_back(dsn_line(p, index, o, method_name, r));
   }
   p.message->status[index] = st;
   p.changes.emplace_back(index, st);
@@ -423,8 +425,7 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
     destination_facts destination = co_await s->services.domain_facts(domain);
     if (!destination.takes_mail) {
       for (size_t i : indexes)
-        finish_recipient(s, p, i, rcpt_state::bounced, destination.status, destination.reason, "none", nullptr,
-                         nullptr);
+        finish_recipient(s, p, i, rcpt_state::bounced, destination.refusal, "none", nullptr, nullptr);
       co_return;
     }
     dfacts = destination.policy;
@@ -460,10 +461,10 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
           break;
         }
         case policy::on_failure::bounce:
-          finish_recipient(s, p, r.index, rcpt_state::bounced, "5.7.10", why, name, &d, result);
+          finish_recipient(s, p, r.index, rcpt_state::bounced, permanent_outcome("5.7.10", why), name, &d, result);
           break;
         case policy::on_failure::defer:
-          defer_recipient(s, p, r.index, "4.7.10", why, name, &d, result);
+          defer_recipient(s, p, r.index, temporary_outcome("4.7.10", why), name, &d, result);
           break;
       }
     };
@@ -485,15 +486,16 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
       std::string name(policy::to_string(d.chosen));
       switch (d.chosen) {
         case method::reject:
-          finish_recipient(s, p, r.index, rcpt_state::bounced, "5.7.1",
-                           d.reject_text.empty() ? "refused by policy rule " + d.rule : d.reject_text, "reject", &d,
-                           nullptr);
+          finish_recipient(s, p, r.index, rcpt_state::bounced,
+                           permanent_outcome("5.7.1", d.reject_text.empty() ? "refused by policy rule " + d.rule
+                                                                            : d.reject_text),
+                           "reject", &d, nullptr);
           continue;
         case method::hold:
           hold_recipient(p, r.index, d);
           continue;
         case method::defer:
-          defer_recipient(s, p, r.index, "4.7.0", defer_reason(d), "defer", &d, nullptr);
+          defer_recipient(s, p, r.index, temporary_outcome("4.7.0", defer_reason(d)), "defer", &d, nullptr);
           continue;
         case method::portal:
           // The portal is a later piece of work; until it exists it is never
@@ -516,7 +518,8 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
         // held until sent: up to twice the message size per such transfer.
         auto plain = std::make_shared<std::string>();
         if (!body->read_all(*plain)) {
-          defer_recipient(s, p, r.index, "4.3.0", "cannot read the message from the spool", name, &d, nullptr);
+          defer_recipient(s, p, r.index, temporary_outcome("4.3.0", "cannot read the message from the spool"), name, &d,
+                          nullptr);
           continue;
         }
         std::string why = "no encryption engine is configured";
@@ -569,31 +572,31 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
         if (k < results.size()) {
           r = results[k];
         } else {
-          r.result = recipient_result::outcome::deferred;
-          r.status = "4.3.0";
-          r.reply = "internal error in the SMTP client";
+          r.result = temporary_outcome("4.3.0", "internal error in the SMTP client");
         }
         const auto& d = g.decisions[k];
         std::string name(policy::to_string(d.chosen));
-        if (r.result == recipient_result::outcome::delivered) {
-          finish_recipient(s, p, g.indexes[k], rcpt_state::delivered, r.status, r.reply, name, &d, &r);
+        if (r.result.delivered()) {
+          finish_recipient(s, p, g.indexes[k], rcpt_state::delivered, r.result, name, &d, &r);
         } else if (r.method_failed && g.transfer.requiretls) {
           // RFC 8689 4.2.1: the message is returned, not relayed with less.
-          finish_recipient(s, p, g.indexes[k], rcpt_state::bounced, "5.7.30",
-                           "REQUIRETLS could not be honoured: " + r.reply, name, &d, &r);
+          finish_recipient(s, p, g.indexes[k], rcpt_state::bounced,
+                           permanent_outcome("5.7.30", "REQUIRETLS could not be honoured: " + r.result.reason), name,
+                           &d, &r);
         } else if (r.method_failed) {
-          method_failure({g.indexes[k], g.failed[k]}, d, r.reply, &r);
-        } else if (r.result == recipient_result::outcome::bounced) {
-          finish_recipient(s, p, g.indexes[k], rcpt_state::bounced, r.status, r.reply, name, &d, &r);
+          method_failure({g.indexes[k], g.failed[k]}, d, r.result.reason, &r);
+        } else if (r.result.permanent()) {
+          finish_recipient(s, p, g.indexes[k], rcpt_state::bounced, r.result, name, &d, &r);
         } else {
-          defer_recipient(s, p, g.indexes[k], r.status, r.reply, name, &d, &r);
+          defer_recipient(s, p, g.indexes[k], r.result, name, &d, &r);
         }
       }
     }
     round = std::move(next);
   }
   for (const auto& r : round)  // methods exhausted by repeated failures
-    defer_recipient(s, p, r.index, "4.7.10", "every method of the rule failed", "defer", nullptr, nullptr);
+    defer_recipient(s, p, r.index, temporary_outcome("4.7.10", "every method of the rule failed"), "defer", nullptr,
+                    nullptr);
 }
 
 // Closes a pass: status lines, DSNs, records; removes the message when done.

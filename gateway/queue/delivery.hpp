@@ -33,8 +33,7 @@ namespace sealgate::gateway {
 struct destination_facts {
   policy::domain_facts policy;
   bool takes_mail = true;
-  std::string status;  // when !takes_mail: "5.1.10", "5.1.2"
-  std::string reason;
+  outcome refusal;  // when !takes_mail: 5.1.10 (null MX), 5.1.2 (no such domain)
 };
 
 // The world as the queue sees it. Production wires the domain probe, key

@@ -26,7 +26,7 @@ namespace asio = boost::asio;
 namespace {
 
 struct script {
-  std::map<std::string, std::deque<recipient_result::outcome>> outcomes;  // per domain, consumed per transfer
+  std::map<std::string, std::deque<outcome::kind>> outcomes;  // per domain, consumed per transfer
   std::map<std::string, bool> method_fails;                              // per domain: STARTTLS missing
   std::vector<outbound_transfer> sent;
   std::map<std::string, policy::domain_facts> facts;  // default: STARTTLS, TLS 1.3, verified
@@ -46,8 +46,7 @@ asio::awaitable<destination_facts> scripted_facts(script* s, std::string domain)
   destination_facts out;
   if (domain == "nullmx.example") {
     out.takes_mail = false;
-    out.status = "5.1.10";
-    out.reason = "nullmx.example accepts no mail (null MX, RFC 7505)";
+    out.refusal = permanent_outcome("5.1.10", "nullmx.example accepts no mail (null MX, RFC 7505)");
     co_return out;
   }
   if (s->facts.count(domain)) {
@@ -68,7 +67,7 @@ asio::awaitable<policy::key_facts> no_keys(script* s, std::string) {
 asio::awaitable<std::vector<recipient_result>> scripted_send(script* s, outbound_transfer t) {
   s->sent.push_back(t);
   std::vector<recipient_result> out;
-  auto o = recipient_result::outcome::delivered;
+  auto o = outcome::kind::delivered;
   auto& q = s->outcomes[t.domain];
   if (!q.empty()) {
     o = q.front();
@@ -80,19 +79,17 @@ asio::awaitable<std::vector<recipient_result>> scripted_send(script* s, outbound
     r.mx_address = "127.0.5.1";
     if (s->method_fails[t.domain]) {
       r.method_failed = true;
-      r.status = "4.7.10";
-      r.reply = "mx." + t.domain + " does not offer STARTTLS";
+      r.result = temporary_outcome("4.7.10", "mx." + t.domain + " does not offer STARTTLS");
       out.push_back(r);
       continue;
     }
-    r.result = o;
     r.tls_protocol = "TLSv1.3";
     r.tls_cipher = "TLS_AES_256_GCM_SHA384";
     r.certificate = "verified";
-    r.status = o == recipient_result::outcome::delivered ? "2.0.0" : o == recipient_result::outcome::bounced ? "5.1.1" : "4.7.1";
-    r.reply = o == recipient_result::outcome::delivered  ? "250 2.0.0 Ok: queued"
-              : o == recipient_result::outcome::bounced ? "550 5.1.1 <" + t.recipients[i] + ">: user unknown"
-                                                         : "451 4.7.1 greylisted";
+    r.result = o == outcome::kind::delivered ? reply_outcome(250, "2.0.0", "250 2.0.0 Ok: queued")
+               : o == outcome::kind::bounced
+                   ? reply_outcome(550, "5.1.1", "550 5.1.1 <" + t.recipients[i] + ">: user unknown")
+                   : reply_outcome(451, "4.7.1", "451 4.7.1 greylisted");
     out.push_back(r);
   }
   co_return out;
@@ -268,7 +265,7 @@ TEST_F(Delivery, RecipientsOfOneDomainWithDifferentMethodsGetSeparateTransfers) 
 }
 
 TEST_F(Delivery, ATemporaryFailureIsRetriedAndDeliveredLater) {
-  script_.outcomes["retry.example"] = {recipient_result::outcome::deferred, recipient_result::outcome::delivered};
+  script_.outcomes["retry.example"] = {outcome::kind::deferred, outcome::kind::delivered};
   start();
   auto id = submit("app@ours.example", {"x@retry.example"});
   run_until([&] { return gone(id); });
@@ -286,7 +283,7 @@ TEST_F(Delivery, AStatusThatCannotBeWrittenNeverSendsADeliveredRecipientAgain) {
   // message went out again every retry_min (4 copies in 45 s), with no
   // attempt rows. A directory where the status file belongs makes every
   // write fail here.
-  script_.outcomes["retry.example"] = {recipient_result::outcome::deferred, recipient_result::outcome::delivered};
+  script_.outcomes["retry.example"] = {outcome::kind::deferred, outcome::kind::delivered};
   auto id = submit("app@ours.example", {"a@ok.example", "x@retry.example"});  // queued before the queue starts
   ASSERT_TRUE(std::filesystem::create_directory(status_file(dir_, id)));
   start({id});
@@ -314,7 +311,7 @@ TEST_F(Delivery, AnInternationalizedDomainIsLookedUpByItsALabel) {
 }
 
 TEST_F(Delivery, APermanentFailureBouncesWithADsnThatHoldsNoContent) {
-  script_.outcomes["bounce.example"] = {recipient_result::outcome::bounced};
+  script_.outcomes["bounce.example"] = {outcome::kind::bounced};
   start();
   auto id = submit("app@ours.example", {"x@bounce.example", "y@ok.example"});
   // The DSN is itself delivered: to the sender's domain, from the null sender.
@@ -337,7 +334,7 @@ TEST_F(Delivery, APermanentFailureBouncesWithADsnThatHoldsNoContent) {
 }
 
 TEST_F(Delivery, TheNullSenderNeverGetsABounce) {
-  script_.outcomes["bounce.example"] = {recipient_result::outcome::bounced};
+  script_.outcomes["bounce.example"] = {outcome::kind::bounced};
   start();
   auto id = submit("", {"x@bounce.example"});
   run_until([&] { return gone(id); });
@@ -347,7 +344,7 @@ TEST_F(Delivery, TheNullSenderNeverGetsABounce) {
 }
 
 TEST_F(Delivery, RetHdrsReturnsTheHeadersButNotTheBody) {
-  script_.outcomes["bounce.example"] = {recipient_result::outcome::bounced};
+  script_.outcomes["bounce.example"] = {outcome::kind::bounced};
   start();
   auto id = submit("app@ours.example", {"x@bounce.example"}, 0, "HDRS");
   run_until([&] { return gone(id) && script_.sent.size() >= 2; });
@@ -470,7 +467,7 @@ TEST_F(Delivery, PolicyRejectBouncesWithTheConfiguredText) {
 
 TEST_F(Delivery, AnOldMessageExpiresInsteadOfBeingRetried) {
   settings_.queue.max_age = std::chrono::seconds(3600);
-  script_.outcomes["retry.example"] = {recipient_result::outcome::deferred};
+  script_.outcomes["retry.example"] = {outcome::kind::deferred};
   start();
   auto id = submit("app@ours.example", {"x@retry.example"}, ::time(nullptr) - 7200);
   run_until([&] { return gone(id) && !script_.sent.empty() && script_.sent.back().sender.empty(); });
@@ -482,8 +479,8 @@ TEST_F(Delivery, AnOldMessageExpiresInsteadOfBeingRetried) {
 
 TEST_F(Delivery, ADelayNoticeIsSentOnce) {
   settings_.queue.delay_warning = std::chrono::seconds(60);
-  script_.outcomes["retry.example"] = {recipient_result::outcome::deferred, recipient_result::outcome::deferred,
-                                       recipient_result::outcome::delivered};
+  script_.outcomes["retry.example"] = {outcome::kind::deferred, outcome::kind::deferred,
+                                       outcome::kind::delivered};
   start();
   auto id = submit("app@ours.example", {"x@retry.example"}, ::time(nullptr) - 120);
   run_until([&] { return gone(id); }, std::chrono::seconds(15));
