@@ -1,6 +1,8 @@
 // See file_io.hpp.
 #include "common/file_io.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,8 +24,9 @@ bool write_all(int fd, std::string_view data) {
 }
 
 std::optional<std::string> read_file(const std::filesystem::path& p) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+  unique_fd file(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file) return std::nullopt;
+  const int fd = file.get();
   std::string out;
   // One read when the size is known (a status file is read once per delivery pass).
   struct stat st {};
@@ -44,7 +47,6 @@ std::optional<std::string> read_file(const std::filesystem::path& p) {
     }
     want = 4096;
   }
-  ::close(fd);
   if (!ok) return std::nullopt;
   return out;
 }

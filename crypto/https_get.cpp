@@ -29,10 +29,6 @@ std::string describe_error(const boost::system::error_code& ec, std::string_view
 }
 }  // namespace
 
-// g++ 12 reports a false -Wmismatched-new-delete for the coroutine frame of
-// this function (Asio's frame allocator pairs its own new and delete).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<https_response> https_get(https_request req) {
   https_response out;
   if (!req.context) {
@@ -113,6 +109,5 @@ asio::awaitable<https_response> https_get(https_request req) {
   co_await stream.async_shutdown(use);
   co_return out;
 }
-#pragma GCC diagnostic pop
 
 }  // namespace sealgate::crypto

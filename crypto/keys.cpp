@@ -280,11 +280,6 @@ key_finder::key_finder(const crypto_options& options, const pgp_engine* pgp, con
 
 key_finder::~key_finder() = default;
 
-// g++ 12 at -O2 reports a false -Wmismatched-new-delete where a coroutine
-// destroys the frame of an awaitable it awaited (Asio's frame allocator pairs
-// its own operator new and delete); noinline on the callee is not enough here.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 boost::asio::awaitable<pgp_lookup> key_finder::find_pgp(std::string address, bool every_source) {
   auto st = state_;
   std::string key = st->cache_key(address) + (every_source ? "\n*" : "");
@@ -466,7 +461,5 @@ boost::asio::awaitable<smime_lookup> key_finder::find_smime(std::string address,
   st->put(st->smime_cache, key, out, ttl);
   co_return out;
 }
-
-#pragma GCC diagnostic pop
 
 }  // namespace sealgate::crypto

@@ -117,9 +117,6 @@ asio::awaitable<addresses_of> host_addresses(dns::resolver& resolver, std::strin
 
 }  // namespace
 
-// g++ 12 reports a false -Wmismatched-new-delete for coroutine frames (see https_get.cpp).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<wkd_result> wkd_fetch(dns::resolver& resolver, wkd_fetch_options options, std::string local,
                                       std::string domain) {
   wkd_result out;
@@ -155,6 +152,5 @@ asio::awaitable<wkd_result> wkd_fetch(dns::resolver& resolver, wkd_fetch_options
   if (out.outcome == fact::found) out.body = std::move(response.body);
   co_return out;
 }
-#pragma GCC diagnostic pop
 
 }  // namespace sealgate::crypto

@@ -13,10 +13,8 @@ namespace sealgate::crypto {
 namespace detail {
 // A named coroutine taking its function by value: g++ 12 miscompiles capturing
 // coroutine lambdas (DESIGN.md 2). The function itself is an ordinary lambda.
-// Not inlined: g++ 12 -O2 otherwise reports a false -Wmismatched-new-delete
-// on the coroutine frame (as in gateway/dns_cli.cpp).
 template <typename T>
-[[gnu::noinline]] boost::asio::awaitable<T> call(std::function<T()> work) {
+boost::asio::awaitable<T> call(std::function<T()> work) {
   co_return work();
 }
 }  // namespace detail

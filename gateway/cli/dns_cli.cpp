@@ -124,9 +124,8 @@ void print(const report& r, const std::string& name, const std::string& type, bo
 }
 
 // A named coroutine taking its inputs by value (DESIGN.md 2: no capturing
-// coroutine lambdas with g++ 12). Not inlined: g++ 12 with -O2 and ASan then
-// reports a false -Wmismatched-new-delete on the coroutine frame.
-[[gnu::noinline]] asio::awaitable<void> lookup(dns::resolver& res, std::string type, std::string name, bool json, int* exit_code) {
+// coroutine lambdas with g++ 12).
+asio::awaitable<void> lookup(dns::resolver& res, std::string type, std::string name, bool json, int* exit_code) {
   report r;
   if (type == "MXHOSTS") {
     r = report_of(co_await res.mx_hosts(name));

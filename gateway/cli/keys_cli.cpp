@@ -108,9 +108,8 @@ std::string json_sources(const std::vector<crypto::source_report>& sources) {
   return o.str() + "]";
 }
 
-// Named coroutines taking inputs by value (DESIGN.md 2), not inlined (the
-// g++ 12 false -Wmismatched-new-delete, see dns_cli.cpp).
-[[gnu::noinline]] asio::awaitable<void> lookup(crypto::key_finder& finder, std::string address, bool json, int* exit_code) {
+// Named coroutines taking inputs by value (DESIGN.md 2).
+asio::awaitable<void> lookup(crypto::key_finder& finder, std::string address, bool json, int* exit_code) {
   auto pgp = co_await finder.find_pgp(address, true);
   auto smime = co_await finder.find_smime(address, true);
   auto facts = crypto::to_key_facts(pgp, smime);

@@ -2,6 +2,8 @@
 // seconds; anything else is refused and closed.
 #include "gateway/daemon/control.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -116,31 +118,22 @@ void control_socket::stop() {
 control_socket::~control_socket() = default;
 
 std::string control_request(const std::filesystem::path& spool_dir, const std::string& command) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
+  unique_fd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!socket) return "";
+  int fd = socket.get();
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::string path = (spool_dir / "control").string();
-  if (path.size() >= sizeof addr.sun_path) {
-    ::close(fd);
-    return "";
-  }
+  if (path.size() >= sizeof addr.sun_path) return "";
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return "";
-  }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "";
   std::string line = command + "\n";
-  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    ::close(fd);
-    return "";
-  }
+  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return "";
   std::string reply;
   char c;
   while (reply.size() < 256 && ::read(fd, &c, 1) == 1 && c != '\n') reply += c;
-  ::close(fd);
   return reply;
 }
 

@@ -3,6 +3,8 @@
 // its own, so that a slow or hostile policy file never stalls the listeners.
 #include "gateway/daemon/policy_watch.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -135,17 +137,16 @@ policy_watcher::policy_watcher(asio::any_io_executor executor, asio::any_io_exec
   const auto& file = policy.file();
   state_->file_name = file.filename().string();
   std::string dir = file.parent_path().empty() ? "." : file.parent_path().string();
-  int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0) {
+  unique_fd fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!fd) {
     log_warning(std::string("policy watcher: inotify: ") + std::strerror(errno) + "; reload with SIGHUP");
     return;
   }
-  if (::inotify_add_watch(fd, dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0) {
+  if (::inotify_add_watch(fd.get(), dir.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0) {
     log_warning("policy watcher: cannot watch " + dir + ": " + std::strerror(errno) + "; reload with SIGHUP");
-    ::close(fd);
     return;
   }
-  state_->events.assign(fd);
+  state_->events.assign(fd.release());
   asio::co_spawn(executor, watch(state_), log_failure);
 }
 

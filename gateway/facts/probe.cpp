@@ -15,10 +15,6 @@
 #include "dns/resolver.hpp"
 #include "gateway/facts/coalescing_cache.hpp"
 
-// g++ 12 reports a false -Wmismatched-new-delete for some coroutine frames
-// (Asio's awaitable frames pair their own operator new and delete).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 namespace sealgate::gateway {
 namespace asio = boost::asio;
 using policy::fact;

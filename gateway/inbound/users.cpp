@@ -1,6 +1,8 @@
 // Users file reading and atomic rewriting; see users.hpp.
 #include "gateway/inbound/users.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -59,13 +61,14 @@ void set_user_hash(const std::filesystem::path& users_file, const std::string& u
   if (users_file.has_parent_path()) std::filesystem::create_directories(users_file.parent_path());
   auto tmp = users_file;
   tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error(tmp.string() + ": " + std::strerror(errno));
+  unique_fd file(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  int fd = file.get();
+  if (!file) throw std::runtime_error(tmp.string() + ": " + std::strerror(errno));
   std::string all;
   for (auto& l : lines) all += l + "\n";
   bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, all.data(), all.size()) == static_cast<ssize_t>(all.size()) &&
             ::fsync(fd) == 0;
-  ::close(fd);
+  ok = file.close() == 0 && ok;
   if (!ok || ::rename(tmp.c_str(), users_file.c_str()) != 0) {
     ::unlink(tmp.c_str());
     throw std::runtime_error(users_file.string() + ": cannot write: " + std::strerror(errno));

@@ -9,10 +9,6 @@
 
 namespace sealgate::gateway {
 
-shared_fd::~shared_fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 std::shared_ptr<const message_content> message_content::in_memory(std::string bytes) {
   auto c = std::make_shared<message_content>();
   c->prefix_ = std::move(bytes);

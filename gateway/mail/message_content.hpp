@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/unique_fd.hpp"
+
 namespace sealgate::gateway {
 
 // An open file descriptor, closed with its last owner. The delivery pass
@@ -15,13 +17,12 @@ namespace sealgate::gateway {
 class shared_fd {
  public:
   explicit shared_fd(int fd) : fd_(fd) {}
-  ~shared_fd();
   shared_fd(const shared_fd&) = delete;
   shared_fd& operator=(const shared_fd&) = delete;
-  int get() const { return fd_; }
+  int get() const { return fd_.get(); }
 
  private:
-  int fd_;
+  unique_fd fd_;
 };
 
 class message_content {

@@ -26,10 +26,6 @@
 #include "gateway/smtp_client/smtp_client.hpp"
 #include "gateway/outbound/transport_security.hpp"
 
-// g++ 12: false -Wmismatched-new-delete on coroutine frames (see delivery.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace sealgate::gateway {
 namespace asio = boost::asio;

@@ -4,6 +4,8 @@
 // and stays here; message content is read once per pass.
 #include "gateway/queue/delivery.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include "common/text.hpp"
 
 #include <fcntl.h>
@@ -29,15 +31,11 @@
 #include "gateway/queue/dsn.hpp"
 #include "common/log.hpp"
 #include "gateway/mail/headers.hpp"
+#include "gateway/methods/method.hpp"
+#include "gateway/methods/subject_tags.hpp"
 #include "policy/classify.hpp"
 #include "policy/message_facts.hpp"
 
-// g++ 12 reports a false -Wmismatched-new-delete for coroutine frames whose
-// promise has its own operator new/delete (GCC bug 109224); Asio's awaitable
-// frames do, and this file is mostly coroutines.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace sealgate::gateway {
 namespace asio = boost::asio;
@@ -55,25 +53,6 @@ std::string header_value(const policy::message_facts& f, std::string_view name) 
   for (const auto& [n, v] : f.headers)
     if (lower_ascii(n) == lower_ascii(std::string(name))) return v;
   return "";
-}
-
-// Why decide() deferred, in its own words ("defer: ..."), without the
-// prefix; when no method was available, with each method's reason.
-std::string defer_reason(const policy::decision& d) {
-  std::string why = "the policy could not decide";
-  for (auto it = d.reasons.rbegin(); it != d.reasons.rend(); ++it)
-    if (it->rfind("defer: ", 0) == 0) {
-      why = it->substr(7);
-      break;
-    }
-  if (why.rfind("no method of rule", 0) == 0) {
-    std::string each;
-    for (const auto& v : d.considered)
-      if (v.state != policy::method_verdict::availability::skipped)
-        each += (each.empty() ? ": " : "; ") + std::string(policy::to_string(v.m)) + ": " + v.why;
-    why += each;
-  }
-  return why;
 }
 
 void log_failure(std::string_view what, std::exception_ptr e) {
@@ -319,11 +298,11 @@ asio::awaitable<void> spool_dsn(state_ptr s, dsn_kind kind, const pass& p, std::
   in.recipients = std::move(recipients);
   if (!in.params.ret.empty()) {
     // Only the header block is read back: the body never goes into a DSN.
-    int fd = ::open(queue_file(s->settings.spool_dir, p.id).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
+    unique_fd fd(::open(queue_file(s->settings.spool_dir, p.id).c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
       std::string head(256 * 1024, '\0');
-      ssize_t n = ::pread(fd, head.data(), head.size(), static_cast<off_t>(p.message->content_offset));
-      ::close(fd);
+      ssize_t n = ::pread(fd.get(), head.data(), head.size(), static_cast<off_t>(p.message->content_offset));
+      fd.reset();
       head.resize(n > 0 ? static_cast<size_t>(n) : 0);
       in.original_headers = header_block(head);
       if (in.original_headers.size() == head.size()) in.original_headers.clear();  // no end of headers seen: leave them out
@@ -484,55 +463,37 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
       }
       policy::decision d = policy::decide(*p.policy, in);
       std::string name(policy::to_string(d.chosen));
-      switch (d.chosen) {
-        case method::reject:
-          finish_recipient(s, p, r.index, rcpt_state::bounced,
-                           permanent_outcome("5.7.1", d.reject_text.empty() ? "refused by policy rule " + d.rule
-                                                                            : d.reject_text),
-                           "reject", &d, nullptr);
+      const delivery_method& chosen = method_for(d.chosen);
+      method_request request{p.id, rcpt.recipient, &d, nullptr, &s->services.encrypt};
+      if (chosen.reads_content()) {
+        request.content = content;
+        if (!d.strip_subject_tags.empty()) {
+          auto& rewritten = stripped[d.strip_subject_tags];
+          if (!rewritten) rewritten = strip_subject_tags_of(content, d.strip_subject_tags);
+          request.content = rewritten;
+        }
+      }
+      method_action action = co_await chosen.act(std::move(request));
+      switch (action.next) {
+        case method_action::step::bounce:
+          finish_recipient(s, p, r.index, rcpt_state::bounced, action.result, name, &d, nullptr);
           continue;
-        case method::hold:
+        case method_action::step::hold:
           hold_recipient(p, r.index, d);
           continue;
-        case method::defer:
-          defer_recipient(s, p, r.index, temporary_outcome("4.7.0", defer_reason(d)), "defer", &d, nullptr);
+        case method_action::step::defer:
+          defer_recipient(s, p, r.index, action.result, name, &d, nullptr);
           continue;
-        case method::portal:
-          // The portal is a later piece of work; until it exists it is never
-          // configured, so the policy cannot choose it.
-          method_failure(r, d, "the portal is not available", nullptr);
+        case method_action::step::method_failed:
+          method_failure(r, d, action.result.reason, nullptr);
           continue;
-        default:
+        case method_action::step::send:
           break;
       }
-      std::shared_ptr<const message_content> body = content;
-      if (!d.strip_subject_tags.empty()) {
-        auto& rewritten = stripped[d.strip_subject_tags];
-        if (!rewritten) rewritten = strip_subject_tags_of(content, d.strip_subject_tags);
-        body = rewritten;
-      }
-      std::string key = name + "|" + std::string(policy::to_string(d.transport)) + "|" + std::string(policy::to_string(d.min_tls_version));
+      std::string key = name + "|" + std::string(policy::to_string(d.transport)) + "|" +
+                        std::string(policy::to_string(d.min_tls_version));
       for (const auto& t : d.strip_subject_tags) key += "|" + t;
-      if (d.chosen == method::pgp || d.chosen == method::smime) {
-        // Encryption needs the whole message in memory, and its result is
-        // held until sent: up to twice the message size per such transfer.
-        auto plain = std::make_shared<std::string>();
-        if (!body->read_all(*plain)) {
-          defer_recipient(s, p, r.index, temporary_outcome("4.3.0", "cannot read the message from the spool"), name, &d,
-                          nullptr);
-          continue;
-        }
-        std::string why = "no encryption engine is configured";
-        std::optional<std::string> encrypted;
-        if (s->services.encrypt) encrypted = co_await s->services.encrypt(d.chosen, rcpt.recipient, plain, &why);
-        plain.reset();
-        if (!encrypted) {
-          method_failure(r, d, why, nullptr);
-          continue;
-        }
-        body = message_content::in_memory(std::move(*encrypted));
-        key += "|" + std::to_string(r.index);  // encrypted for this recipient alone
-      }
+      if (action.own_transfer) key += "|" + std::to_string(r.index);  // encrypted for this recipient alone
       auto& g = groups[key];
       if (g.indexes.empty()) {
         g.transfer.queue_id = p.id;
@@ -547,7 +508,7 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
           g.transfer.transport = std::max(g.transfer.transport, policy::tls_level::verified);
           g.transfer.min_tls_version = std::max(g.transfer.min_tls_version, policy::tls_floor);
         }
-        g.transfer.content = body;
+        g.transfer.content = action.content;
       }
       g.transfer.recipients.push_back(rcpt.recipient);
       g.transfer.recipient_params.push_back(rcpt.params);
@@ -671,16 +632,16 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
   // An operator's `sealgate queue delete` takes the same lock. The file is
   // opened once: the lock, the envelope, the status and the content (one
   // read for a small message) all come through this descriptor.
-  int fd = ::open(queue_file(s->settings.spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) co_return;  // deleted by an operator, or already finished
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+  unique_fd locked(::open(queue_file(s->settings.spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!locked) co_return;  // deleted by an operator, or already finished
+  if (::flock(locked.get(), LOCK_EX | LOCK_NB) != 0) {
     s->schedule(id, unix_now() + 5);
     co_return;
   }
+  int fd = locked.get();
   // The lock lasts as long as the descriptor: the pass and its transfers,
   // which read a large message's content through it as they send it.
-  auto file = std::make_shared<const shared_fd>(fd);
+  auto file = std::make_shared<const shared_fd>(locked.release());
   std::string small;
   auto m = read_queued(fd, s->settings.spool_dir, id, &small);
   if (!m) co_return;  // its envelope does not parse: left for an operator

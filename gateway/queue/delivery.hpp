@@ -19,7 +19,7 @@
 
 #include "gateway/config/config.hpp"
 #include "gateway/outbound/transfer.hpp"
-#include "gateway/methods/subject_tags.hpp"
+#include "gateway/methods/method.hpp"
 #include "gateway/record/database.hpp"
 #include "gateway/spool/queue_state.hpp"
 #include "gateway/spool/spool.hpp"
@@ -44,12 +44,8 @@ struct delivery_services {
   std::function<boost::asio::awaitable<policy::key_facts>(std::string address)> key_facts;
   // One result per recipient of the transfer, in order.
   std::function<boost::asio::awaitable<std::vector<recipient_result>>(outbound_transfer)> send;
-  // Encrypts content for one recipient (pgp or smime). nullopt: the method
-  // failed for this recipient (reason in *why). Unset: no crypto available.
-  std::function<boost::asio::awaitable<std::optional<std::string>>(policy::method, std::string address,
-                                                                   std::shared_ptr<const std::string> content,
-                                                                   std::string* why)>
-      encrypt;
+  // For the pgp and smime methods. Unset: no crypto available (they fail).
+  encrypt_function encrypt;
   bool portal_configured = false;
   // Where a message of 64 KiB or more is parsed and classified, once per
   // pass: never the event loop that accepts connections (a 25 MiB body

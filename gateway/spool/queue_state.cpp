@@ -2,6 +2,8 @@
 // queue_state.hpp.
 #include "gateway/spool/queue_state.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -94,20 +96,15 @@ std::vector<rcpt_status> load_status(const std::filesystem::path& file, size_t r
 void append_status(const std::filesystem::path& file, const std::vector<std::pair<size_t, rcpt_status>>& records) {
   std::string text;
   for (const auto& [i, s] : records) text += encode_status_record(i, s);
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), file.string());
+  unique_fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!fd) throw std::system_error(errno, std::generic_category(), file.string());
   std::string_view rest = text;
   while (!rest.empty()) {
-    ssize_t n = ::write(fd, rest.data(), rest.size());
+    ssize_t n = ::write(fd.get(), rest.data(), rest.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int e = errno;
-      ::close(fd);
-      throw std::system_error(e, std::generic_category(), file.string());
-    }
+    if (n <= 0) throw std::system_error(errno, std::generic_category(), file.string());
     rest.remove_prefix(static_cast<size_t>(n));
   }
-  ::close(fd);
 }
 
 std::chrono::seconds retry_delay(unsigned attempts, std::chrono::seconds retry_min, std::chrono::seconds retry_max,
@@ -138,11 +135,9 @@ bool valid_queue_id(std::string_view id) {
 
 std::optional<queued_message> load_queued(const std::filesystem::path& spool_dir, std::string_view id) {
   if (!valid_queue_id(id)) return std::nullopt;
-  int fd = ::open(queue_file(spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  auto m = read_queued(fd, spool_dir, id, nullptr);
-  ::close(fd);
-  return m;
+  unique_fd fd(::open(queue_file(spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  return read_queued(fd.get(), spool_dir, id, nullptr);
 }
 
 std::optional<queued_message> read_queued(int fd, const std::filesystem::path& spool_dir, std::string_view id,

@@ -7,6 +7,8 @@
 // syncfs that began after it was closed.
 #include "gateway/spool/spool.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include "common/file_io.hpp"
 #include "common/log.hpp"
 
@@ -40,16 +42,16 @@ void make_private_dir(const std::filesystem::path& p) {
 
 // Reads just the envelope header (it ends at the first "\n.\n").
 bool envelope_readable(const std::filesystem::path& p) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
   std::string head;
   char buf[8192];
   while (head.size() < (1u << 22) && head.find("\n.\n") == std::string::npos) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n <= 0) break;
     head.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
+  fd.reset();
   spooled_envelope e;
   size_t offset = 0;
   return decode_envelope(head, e, offset);
@@ -152,7 +154,6 @@ spool::spool(std::filesystem::path dir, sync_mode mode)
 
 spool::~spool() {
   stop();
-  if (queue_fd_ >= 0) ::close(queue_fd_);
 }
 
 std::vector<std::string> spool::recover() {
@@ -161,8 +162,8 @@ std::vector<std::string> spool::recover() {
   make_private_dir(queue_);
   // Leftovers in incoming/ never got a 250: the client still has them.
   for (const auto& entry : std::filesystem::directory_iterator(incoming_)) std::filesystem::remove(entry.path());
-  if (queue_fd_ < 0) queue_fd_ = ::open(queue_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (queue_fd_ < 0) throw std::runtime_error(queue_.string() + ": open: " + std::strerror(errno));
+  if (!queue_fd_) queue_fd_.reset(::open(queue_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!queue_fd_) throw std::runtime_error(queue_.string() + ": open: " + std::strerror(errno));
   replay_journal();
   // Per-recipient status (queue_state.hpp). A status file whose message is
   // gone belongs to a message that finished just before a crash.
@@ -208,9 +209,9 @@ void spool::replay_journal() {
     // There and complete (a mode change lost with the power counts as missing).
     if (spool_file_complete(final_path) && read_file(final_path) == r.content) return;
     const auto temp = incoming_ / std::string(r.id);
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write_all(fd, r.content);
-    if (fd >= 0) ok = ::close(fd) == 0 && ok;
+    unique_fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    bool ok = fd && write_all(fd.get(), r.content);
+    ok = fd.close() == 0 && ok;
     if (!ok || ::rename(temp.c_str(), final_path.c_str()) != 0)
       throw std::runtime_error(final_path.string() + ": cannot restore from the journal: " + std::strerror(errno));
     ++replayed;
@@ -218,7 +219,7 @@ void spool::replay_journal() {
   if (!left.segments.empty()) {
     // Whatever was restored, and every queue/ file the segments covered, is
     // durable before the segments go.
-    if (::syncfs(queue_fd_) != 0) throw std::runtime_error(dir_.string() + ": syncfs: " + std::strerror(errno));
+    if (::syncfs(queue_fd_.get()) != 0) throw std::runtime_error(dir_.string() + ": syncfs: " + std::strerror(errno));
     if (auto ec = journal->retire(left.segments))
       throw std::runtime_error(journal_dir.string() + ": cannot remove replayed segments: " + ec.message());
   }
@@ -266,14 +267,14 @@ bool spool::message::write(std::string_view bytes) {
 }
 
 bool spool::message::open_file() {
-  fd_ = ::open(incoming_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd_ < 0) failed_ = true;
+  fd_.reset(::open(incoming_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd_) failed_ = true;
   return !failed_;
 }
 
 bool spool::message::spill() {
-  if (failed_ || (fd_ < 0 && !open_file())) return false;
-  if (!write_all(fd_, buffer_)) failed_ = true;
+  if (failed_ || (!fd_ && !open_file())) return false;
+  if (!write_all(fd_.get(), buffer_)) failed_ = true;
   buffer_.clear();
   return !failed_;
 }
@@ -282,8 +283,8 @@ boost::system::error_code spool::message::persist(bool sync_data) {
   // Runs on a sync thread: the content reaches the disk under its incoming/
   // name, then takes its queue/ name (made durable by the caller's directory fsync).
   if (!spill()) return {EIO, boost::system::system_category()};
-  if (sync_data && ::fdatasync(fd_) != 0) return errno_code();
-  if (::close(std::exchange(fd_, -1)) != 0) return errno_code();
+  if (sync_data && ::fdatasync(fd_.get()) != 0) return errno_code();
+  if (fd_.close() != 0) return errno_code();
   if (::rename(incoming_.c_str(), final_.c_str()) != 0) return errno_code();
   return {};
 }
@@ -296,11 +297,11 @@ boost::system::error_code spool::message::write_unsynced() {
   // Postfix marks finished queue files by their mode: recover() removes a
   // file with mode 0 (a crash while it was written; never acknowledged).
   if (failed_) return {EIO, boost::system::system_category()};
-  fd_ = ::open(final_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-  if (fd_ < 0) return errno_code();
+  fd_.reset(::open(final_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+  if (!fd_) return errno_code();
   boost::system::error_code ec;
-  if (!write_all(fd_, buffer_) || ::fchmod(fd_, spool_file_mode) != 0) ec = errno_code();
-  if (::close(std::exchange(fd_, -1)) != 0 && !ec) ec = errno_code();
+  if (!write_all(fd_.get(), buffer_) || ::fchmod(fd_.get(), spool_file_mode) != 0) ec = errno_code();
+  if (fd_.close() != 0 && !ec) ec = errno_code();
   if (ec) {
     if (ec.value() == 0) ec = {EIO, boost::system::system_category()};
     ::unlink(final_.c_str());
@@ -310,9 +311,8 @@ boost::system::error_code spool::message::write_unsynced() {
 
 void spool::message::abort() {
   buffer_.clear();
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
+  if (fd_) {
+    fd_.reset();
     ::unlink(incoming_.c_str());
   }
 }
@@ -355,7 +355,7 @@ void spool::run_committer() {
         // a record of its first part, with a valid digest, would be restored
         // after a power loss and delivered cut short.
         if (batch[i].msg->failed_) results[i] = {EIO, boost::system::system_category()};
-        else (batch[i].msg->fd_ >= 0 ? spilled : small).push_back(i);
+        else (batch[i].msg->fd_ ? spilled : small).push_back(i);
       }
       std::latch persisted(static_cast<std::ptrdiff_t>(spilled.size()));
       for (size_t i : spilled)
@@ -385,7 +385,7 @@ void spool::run_committer() {
       if (!spilled.empty()) {
         file_syncs += spilled.size();
         ++dir_syncs;
-        dir_ok = ::fsync(queue_fd_) == 0;
+        dir_ok = ::fsync(queue_fd_.get()) == 0;
         dir_errno = errno;
         // Only the spilled messages' renames depend on this fsync.
         if (!dir_ok)
@@ -409,7 +409,7 @@ void spool::run_committer() {
       // 3. one directory fsync makes every rename of the group durable.
       // In filesystem mode syncfs makes the contents and the renames durable at
       // once (and reports writeback errors since Linux 5.8).
-      dir_ok = (mode_ == sync_mode::file ? ::fsync(queue_fd_) : ::syncfs(queue_fd_)) == 0;
+      dir_ok = (mode_ == sync_mode::file ? ::fsync(queue_fd_.get()) : ::syncfs(queue_fd_.get())) == 0;
       dir_errno = errno;
       (mode_ == sync_mode::file ? dir_syncs : fs_syncs) = 1;
     }
@@ -463,7 +463,7 @@ void spool::checkpoint() {
   auto segments = journal_->rotate();
   if (segments.empty()) return;
   std::string failure;
-  if (::syncfs(queue_fd_) != 0)
+  if (::syncfs(queue_fd_.get()) != 0)
     failure = std::string("syncfs: ") + std::strerror(errno);
   else if (auto ec = journal_->retire(segments))
     failure = "removing journal segments: " + ec.message();

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/mail/envelope.hpp"
 #include "gateway/spool/spool_journal.hpp"
@@ -101,7 +102,7 @@ class spool {
     boost::system::error_code write_unsynced();
     std::string id_;
     std::filesystem::path incoming_, final_;
-    int fd_ = -1;
+    unique_fd fd_;
     std::string buffer_;
     bool failed_ = false;
   };
@@ -151,7 +152,7 @@ class spool {
 
   std::filesystem::path dir_, incoming_, queue_;
   sync_mode mode_;
-  int queue_fd_ = -1;
+  unique_fd queue_fd_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<pending> waiting_;

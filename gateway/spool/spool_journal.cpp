@@ -1,6 +1,8 @@
 // The spool's write-ahead journal; see spool_journal.hpp.
 #include "gateway/spool/spool_journal.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include "common/file_io.hpp"
 
 #include <fcntl.h>
@@ -69,9 +71,8 @@ bool segment_name(const std::string& name, uint64_t& seq) {
 
 std::string current_boot_id() {
   char buf[64] = {};
-  int fd = ::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? ::read(fd, buf, sizeof buf - 1) : -1;
-  if (fd >= 0) ::close(fd);
+  unique_fd fd(::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC));
+  ssize_t n = fd ? ::read(fd.get(), buf, sizeof buf - 1) : -1;
   // A UUID and a newline: anything else means the file is not what we think it is.
   if (n != 37 || buf[36] != '\n') return {};
   for (int i = 0; i < 36; ++i)
@@ -85,14 +86,11 @@ spool_journal::spool_journal(std::filesystem::path dir) : dir_(std::move(dir)), 
                              "process crash from a reboot); use spool_sync: file");
   std::filesystem::create_directories(dir_);
   if (::chmod(dir_.c_str(), 0700) != 0) throw std::runtime_error(dir_.string() + ": chmod: " + std::strerror(errno));
-  dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd_ < 0) throw std::runtime_error(dir_.string() + ": open: " + std::strerror(errno));
+  dir_fd_.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd_) throw std::runtime_error(dir_.string() + ": open: " + std::strerror(errno));
 }
 
-spool_journal::~spool_journal() {
-  if (fd_ >= 0) ::close(fd_);
-  if (dir_fd_ >= 0) ::close(dir_fd_);
-}
+spool_journal::~spool_journal() = default;
 
 spool_journal::leftovers spool_journal::recover(const std::function<void(const record&)>& restore) {
   std::vector<std::pair<uint64_t, std::filesystem::path>> found;
@@ -153,18 +151,18 @@ boost::system::error_code spool_journal::open_segment() {
   char name[17];
   std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(next_segment_++));
   current_ = dir_ / name;
-  fd_ = -1;
-  while (fd_ < 0 && !spares_.empty()) {
+  fd_.reset();
+  while (!fd_ && !spares_.empty()) {
     auto spare = spares_.back();
     spares_.pop_back();
-    if (::rename(spare.c_str(), current_.c_str()) == 0) fd_ = ::open(current_.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd_ < 0) ::unlink(spare.c_str());
+    if (::rename(spare.c_str(), current_.c_str()) == 0) fd_.reset(::open(current_.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd_) ::unlink(spare.c_str());
   }
-  if (fd_ < 0) fd_ = ::open(current_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd_ < 0) return errno_code();
+  if (!fd_) fd_.reset(::open(current_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd_) return errno_code();
   unsigned char random[16];
   if (RAND_bytes(random, sizeof random) != 1) {
-    ::close(std::exchange(fd_, -1));
+    fd_.reset();
     closed_.push_back(current_);
     return {EIO, boost::system::system_category()};
   }
@@ -175,9 +173,9 @@ boost::system::error_code spool_journal::open_segment() {
   // needs the directory's fsync, once per segment.
   const std::string header = std::string(header_prefix) + boot_id_ + " " + nonce_ + "\n";
   offset_ = 0;
-  if (!write_at(header) || ::fsync(dir_fd_) != 0) {
+  if (!write_at(header) || ::fsync(dir_fd_.get()) != 0) {
     auto ec = errno_code();
-    ::close(std::exchange(fd_, -1));
+    fd_.reset();
     closed_.push_back(current_);
     return ec;
   }
@@ -186,7 +184,7 @@ boost::system::error_code spool_journal::open_segment() {
 
 bool spool_journal::write_at(std::string_view data) {
   while (!data.empty()) {
-    ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset_));
+    ssize_t n = ::pwrite(fd_.get(), data.data(), data.size(), static_cast<off_t>(offset_));
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;
@@ -200,7 +198,7 @@ bool spool_journal::write_at(std::string_view data) {
 boost::system::error_code spool_journal::append(std::span<const record> group,
                                                 const std::function<void()>& while_flushing) {
   std::lock_guard lock(mutex_);
-  if (fd_ < 0) {
+  if (!fd_) {
     if (auto ec = open_segment()) return ec;
   }
   std::string buffer;
@@ -223,15 +221,15 @@ boost::system::error_code spool_journal::append(std::span<const record> group,
     // Start the writeback now (asynchronous: it only queues the pages), so
     // that the disk works while the caller does; fdatasync then waits for it
     // and flushes. A failure shows in fdatasync, so the result is not needed.
-    ::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    ::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
     while_flushing();
   }
-  ok = ok && ::fdatasync(fd_) == 0;
+  ok = ok && ::fdatasync(fd_.get()) == 0;
   if (!ok) {
     // After a failed write or fdatasync the file's state is unknown (the
     // kernel may have dropped the dirty pages): never append to it again.
     auto ec = errno_code();
-    ::close(std::exchange(fd_, -1));
+    fd_.reset();
     closed_.push_back(current_);
     return ec;
   }
@@ -240,8 +238,8 @@ boost::system::error_code spool_journal::append(std::span<const record> group,
 
 std::vector<std::filesystem::path> spool_journal::rotate() {
   std::lock_guard lock(mutex_);
-  if (fd_ >= 0) {
-    ::close(std::exchange(fd_, -1));
+  if (fd_) {
+    fd_.reset();
     closed_.push_back(current_);
   }
   return closed_;
@@ -259,10 +257,10 @@ boost::system::error_code spool_journal::retire(const std::vector<std::filesyste
       // Made unreadable before it is renamed (the zeroed header is synced
       // first): whatever a crash leaves, a spare never replays old records.
       static const std::string zeros(header_prefix.size() + 8, '\0');
-      int fd = ::open(s.c_str(), O_WRONLY | O_CLOEXEC);
-      bool ok = fd >= 0 && ::pwrite(fd, zeros.data(), zeros.size(), 0) == static_cast<ssize_t>(zeros.size()) &&
-                ::fdatasync(fd) == 0;
-      if (fd >= 0) ::close(fd);
+      unique_fd fd(::open(s.c_str(), O_WRONLY | O_CLOEXEC));
+      bool ok = fd && ::pwrite(fd.get(), zeros.data(), zeros.size(), 0) == static_cast<ssize_t>(zeros.size()) &&
+                ::fdatasync(fd.get()) == 0;
+      fd.reset();
       auto spare = dir_ / (std::string(spare_prefix) + s.filename().string());
       if (ok && ::rename(s.c_str(), spare.c_str()) == 0) {
         kept.push_back(spare);
@@ -271,7 +269,7 @@ boost::system::error_code spool_journal::retire(const std::vector<std::filesyste
     }
     if (::unlink(s.c_str()) != 0 && errno != ENOENT) return errno_code();
   }
-  if (::fsync(dir_fd_) != 0) return errno_code();
+  if (::fsync(dir_fd_.get()) != 0) return errno_code();
   std::lock_guard lock(mutex_);
   std::erase_if(closed_, [&](const auto& p) { return std::find(segments.begin(), segments.end(), p) != segments.end(); });
   for (auto& k : kept) spares_.push_back(std::move(k));

@@ -35,6 +35,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/unique_fd.hpp"
+
 namespace sealgate::gateway {
 
 // The running kernel's boot id; empty when it cannot be read.
@@ -85,9 +87,9 @@ class spool_journal {
   bool write_at(std::string_view data);  // at offset_, which it advances
   std::filesystem::path dir_;
   std::string boot_id_;
-  int dir_fd_ = -1;
+  unique_fd dir_fd_;
   std::mutex mutex_;  // append against rotate
-  int fd_ = -1;       // current segment, -1 when none is open
+  unique_fd fd_;      // current segment; empty when none is open
   uint64_t next_segment_ = 1;
   uint64_t offset_ = 0;  // where the next record goes in the current segment
   std::string nonce_;    // the current segment's

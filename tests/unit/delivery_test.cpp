@@ -4,6 +4,7 @@
 // SMTP client itself is tested against real Postfix peers elsewhere; here the
 // transport is a script so that every outcome can be forced.
 #include "gateway/queue/delivery.hpp"
+#include "gateway/methods/subject_tags.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>

@@ -22,10 +22,6 @@
 #include "gateway/smtp_client/smtp_client.hpp"
 #include "gateway/smtp_client/smtp_client_impl.hpp"
 
-// g++ 12 reports a false -Wmismatched-new-delete for some coroutine frames
-// (Asio's awaitable frames pair their own operator new and delete).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 using namespace sealgate::gateway;
 namespace asio = boost::asio;
 namespace test = boost::beast::test;

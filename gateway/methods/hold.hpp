@@ -1,0 +1,14 @@
+// hold (hold.cpp).
+#pragma once
+#include "gateway/methods/method.hpp"
+
+namespace sealgate::gateway {
+
+class hold_method final : public delivery_method {
+ public:
+  policy::method id() const override { return policy::method::hold; }
+  bool reads_content() const override { return false; }
+  boost::asio::awaitable<method_action> act(method_request request) const override;
+};
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,67 @@
+// The delivery methods: what each does to a message for one recipient once the
+// policy has chosen it, before the transport carries it. The pass is
+//   facts -> policy decides (policy/, pure) -> method acts (here) -> transport -> record.
+// Whether a method is possible for a recipient, and which facts that takes,
+// is the policy's (policy::decide, policy::needed_facts), so that `sealgate
+// policy explain` answers from the same function the queue uses. A method
+// only acts. Adding one: a file here with its type, and a line in registry.cpp.
+#pragma once
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gateway/mail/message_content.hpp"
+#include "gateway/mail/outcome.hpp"
+#include "policy/decide.hpp"
+
+namespace sealgate::gateway {
+
+// Encrypts content for one recipient (pgp or smime). nullopt: the method
+// failed for this recipient (reason in *why). Production: crypto_service;
+// unit tests: a script.
+using encrypt_function = std::function<boost::asio::awaitable<std::optional<std::string>>(
+    policy::method, std::string address, std::shared_ptr<const std::string> content, std::string* why)>;
+
+// What a method is asked to do for one recipient.
+struct method_request {
+  std::string queue_id;
+  std::string recipient;
+  const policy::decision* decision = nullptr;
+  // The message as it leaves (after the rule's Subject rewrite); null for a
+  // method that does not read it (reads_content() false).
+  std::shared_ptr<const message_content> content;
+  const encrypt_function* encrypt = nullptr;  // may point to an empty function: no engine configured
+};
+
+// What the queue does next for that recipient.
+struct method_action {
+  enum class step {
+    send,           // hand `content` to the transport under the decision's TLS requirement
+    bounce,         // final: `result` (a policy refusal)
+    defer,          // try again later: `result`
+    hold,           // keep it for an operator (policy hold)
+    method_failed,  // this method cannot serve the recipient: the rule's on_failure decides (`result`)
+  };
+  step next = step::send;
+  outcome result;
+  std::shared_ptr<const message_content> content;  // send: what the transport carries
+  bool own_transfer = false;  // send: the content is this recipient's alone (encrypted for it)
+};
+
+class delivery_method {
+ public:
+  virtual ~delivery_method() = default;
+  virtual policy::method id() const = 0;
+  // False for methods that decide without the message (reject, hold, defer):
+  // the queue then spares itself the Subject rewrite.
+  virtual bool reads_content() const { return true; }
+  virtual boost::asio::awaitable<method_action> act(method_request request) const = 0;
+};
+
+// The registered method for a policy's choice (registry.cpp). Every
+// policy::method has one.
+const delivery_method& method_for(policy::method m);
+
+}  // namespace sealgate::gateway

@@ -1,0 +1,14 @@
+// reject (reject.cpp).
+#pragma once
+#include "gateway/methods/method.hpp"
+
+namespace sealgate::gateway {
+
+class reject_method final : public delivery_method {
+ public:
+  policy::method id() const override { return policy::method::reject; }
+  bool reads_content() const override { return false; }
+  boost::asio::awaitable<method_action> act(method_request request) const override;
+};
+
+}  // namespace sealgate::gateway
