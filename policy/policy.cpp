@@ -2,7 +2,6 @@
 // collected with its FILE:LINE:COL so an operator fixes the file in one pass;
 // a policy with any error is refused whole, never half-applied.
 #include "policy/policy.hpp"
-#include "policy/yaml_guard.hpp"
 
 #include <openssl/evp.h>
 #include <re2/re2.h>
@@ -15,6 +14,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "common/yaml_guard.hpp"
 
 namespace sealgate::policy {
 namespace {

@@ -14,7 +14,7 @@
 #include <set>
 #include <sstream>
 
-#include "policy/yaml_guard.hpp"
+#include "common/yaml_guard.hpp"
 
 namespace sealgate::gateway {
 namespace {
@@ -273,7 +273,7 @@ config load_config(const std::filesystem::path& file) {
     ss << in.rdbuf();
     bytes = ss.str();
   }
-  if (auto problem = policy::check_yaml(bytes)) throw config_error(policy::describe(file, *problem));
+  if (auto problem = check_yaml(bytes)) throw config_error(describe(file, *problem));
   YAML::Node root;
   try {
     root = YAML::Load(bytes);
