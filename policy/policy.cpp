@@ -2,7 +2,6 @@
 // collected with its FILE:LINE:COL so an operator fixes the file in one pass;
 // a policy with any error is refused whole, never half-applied.
 #include "policy/policy.hpp"
-#include "policy/yaml_guard.hpp"
 
 #include <openssl/evp.h>
 #include <re2/re2.h>
@@ -10,11 +9,12 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "common/yaml_reader.hpp"
 
 namespace sealgate::policy {
 namespace {
@@ -24,178 +24,28 @@ constexpr std::array<std::pair<method, std::string_view>, 8> method_names{{
     {method::plain, "plain"}, {method::reject, "reject"}, {method::hold, "hold"}, {method::defer, "defer"},
 }};
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      size_t cost = std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1])) ? 0 : 1;
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + cost});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// The closest valid word, if it is close enough to be a likely typo; a word
-// that starts a valid one ("dane" for "dane-or-mta-sts") counts as close.
-std::string closest(std::string_view word, const std::vector<std::string>& valid) {
-  if (word.size() >= 3)
-    for (const auto& v : valid)
-      if (v.size() > word.size() && edit_distance(word, std::string_view(v).substr(0, word.size())) == 0) return v;
-  std::string best;
-  size_t best_d = SIZE_MAX;
-  for (const auto& v : valid) {
-    size_t d = edit_distance(word, v);
-    if (d < best_d) best_d = d, best = v;
-  }
-  size_t limit = word.size() <= 4 ? 1 : word.size() <= 8 ? 2 : 3;
-  return best_d <= limit && best_d < best.size() ? best : "";
-}
-
-std::string join_list(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
-}
-
-std::string unknown_message(std::string_view what, std::string_view word, const std::vector<std::string>& valid) {
-  std::string msg = std::string(what) + " '" + std::string(word) + "'";
-  if (auto c = closest(word, valid); !c.empty()) msg += "; did you mean '" + c + "'?";
-  return msg + (valid.empty() ? " (none are defined)" : " (valid: " + join_list(valid) + ")");
-}
-
 bool valid_name(std::string_view s) {
   return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
   });
 }
 
-class reader {
- public:
-  explicit reader(std::filesystem::path file) : file_(std::move(file)) {}
-
-  void error(const YAML::Mark& m, std::string_view key, std::string_view message) {
-    std::string line = file_.string() + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
-    if (!key.empty()) line += std::string(key) + ": ";
-    line += message;
-    errors_.push_back(std::move(line));
+// RE2, not std::regex: an operator's pattern such as (a+)+$ must not let one
+// message pin a thread (backtracking is exponential, RE2 is linear and never
+// recurses). Case-insensitive, as header values and file names vary in case;
+// ^ and $ match at line ends, as they did line by line before.
+std::shared_ptr<const re2::RE2> compile_regex(yaml_reader& r, const YAML::Node& n, const std::string& key,
+                                              const std::string& text) {
+  RE2::Options options;
+  options.set_case_sensitive(false);
+  options.set_log_errors(false);
+  options.set_max_mem(8 << 20);
+  if (re2::RE2 as_written(text, options); !as_written.ok()) {  // the error in the operator's own terms
+    r.error(n.Mark(), key, "bad regex '" + text + "': " + as_written.error());
+    return nullptr;
   }
-  const std::vector<std::string>& errors() const { return errors_; }
-
-  static std::string join(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-
-  bool check_map(const YAML::Node& node, const std::string& path, const std::vector<std::string>& valid) {
-    if (!node.IsMap()) {
-      error(node.Mark(), path, "must be a mapping");
-      return false;
-    }
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
-      if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
-        std::string msg = "unknown key";
-        if (auto c = closest(key, valid); !c.empty()) msg += "; did you mean '" + c + "'?";
-        error(it->first.Mark(), join(path, key), msg + " (valid: " + join_list(valid) + ")");
-      }
-    }
-    return true;
-  }
-
-  bool scalar(const YAML::Node& n, const std::string& key, std::string& out) {
-    if (!n.IsScalar()) {
-      error(n.Mark(), key, "must be a string");
-      return false;
-    }
-    out = n.Scalar();
-    return true;
-  }
-
-  bool nonempty(const YAML::Node& n, const std::string& key, std::string& out) {
-    if (!scalar(n, key, out)) return false;
-    if (out.empty()) {
-      error(n.Mark(), key, "must not be empty");
-      return false;
-    }
-    return true;
-  }
-
-  // A string or a list of strings, each non-empty.
-  bool strings(const YAML::Node& n, const std::string& key, std::vector<std::pair<std::string, YAML::Mark>>& out) {
-    if (n.IsScalar()) {
-      std::string v;
-      if (!nonempty(n, key, v)) return false;
-      out.emplace_back(v, n.Mark());
-      return true;
-    }
-    if (!n.IsSequence() || n.size() == 0) {
-      error(n.Mark(), key, "must be a string or a non-empty list of strings");
-      return false;
-    }
-    bool ok = true;
-    for (size_t i = 0; i < n.size(); ++i) {
-      std::string v;
-      if (nonempty(n[i], key + "[" + std::to_string(i) + "]", v)) out.emplace_back(v, n[i].Mark());
-      else ok = false;
-    }
-    return ok;
-  }
-
-  bool boolean(const YAML::Node& n, const std::string& key, bool& out) {
-    std::string v;
-    if (n.IsScalar()) v = n.Scalar();
-    if (v == "true") out = true;
-    else if (v == "false") out = false;
-    else {
-      error(n.Mark(), key, "must be true or false");
-      return false;
-    }
-    return true;
-  }
-
-  // 10MiB, 5MB, 1048576
-  bool size(const YAML::Node& n, const std::string& key, uint64_t& out) {
-    std::string v;
-    if (!scalar(n, key, v)) return false;
-    uint64_t x = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    std::string_view unit(p, v.data() + v.size() - p);
-    static const std::pair<std::string_view, uint64_t> units[] = {
-        {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000},
-        {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024}};
-    for (auto& [u, mult] : units)
-      if (ec == std::errc{} && p != v.data() && unit == u && x <= (uint64_t{1} << 40) / mult) {
-        out = x * mult;
-        return true;
-      }
-    error(n.Mark(), key, "must be a size such as 10MiB, 5MB or 1048576 (valid units: B, KB, MB, GB, KiB, MiB, GiB)");
-    return false;
-  }
-
-  std::shared_ptr<const re2::RE2> regex(const YAML::Node& n, const std::string& key, const std::string& text) {
-    // RE2, not std::regex: an operator's pattern such as (a+)+$ must not let
-    // one message pin a thread (backtracking is exponential, RE2 is linear and
-    // never recurses). Case-insensitive, as header values and file names vary
-    // in case; ^ and $ match at line ends, as they did line by line before.
-    RE2::Options options;
-    options.set_case_sensitive(false);
-    options.set_log_errors(false);
-    options.set_max_mem(8 << 20);
-    if (re2::RE2 as_written(text, options); !as_written.ok()) {  // the error in the operator's own terms
-      error(n.Mark(), key, "bad regex '" + text + "': " + as_written.error());
-      return nullptr;
-    }
-    return std::make_shared<const re2::RE2>("(?m)" + text, options);
-  }
-
- private:
-  std::filesystem::path file_;
-  std::vector<std::string> errors_;
-};
+  return std::make_shared<const re2::RE2>("(?m)" + text, options);
+}
 
 const std::vector<std::string> condition_keys{"any", "all", "not", "header", "subject_tag", "sender", "recipient",
                                               "auth_user", "listener", "body", "attachment", "dlp", "size_over",
@@ -203,10 +53,10 @@ const std::vector<std::string> condition_keys{"any", "all", "not", "header", "su
 
 std::vector<std::string> dlp_names() { return {"ssn", "mrn", "dob", "card"}; }
 
-bool parse_condition(reader& r, const YAML::Node& n, const std::string& path, condition& out, int depth);
+bool parse_condition(yaml_reader& r, const YAML::Node& n, const std::string& path, condition& out, int depth);
 
 // A leaf that takes one string or a list (a list means any of them).
-bool parse_leaf_list(reader& r, const YAML::Node& v, const std::string& key, condition::kind kind, condition& out,
+bool parse_leaf_list(yaml_reader& r, const YAML::Node& v, const std::string& key, condition::kind kind, condition& out,
                      bool is_regex) {
   std::vector<std::pair<std::string, YAML::Mark>> items;
   if (!r.strings(v, key, items)) return false;
@@ -219,7 +69,7 @@ bool parse_leaf_list(reader& r, const YAML::Node& v, const std::string& key, con
     if (is_regex) {
       c.regex_text = items[i].first;
       const YAML::Node& at = v.IsSequence() ? v[i] : v;
-      c.regex = r.regex(at, v.IsSequence() ? key + "[" + std::to_string(i) + "]" : key, c.regex_text);
+      c.regex = compile_regex(r, at, v.IsSequence() ? key + "[" + std::to_string(i) + "]" : key, c.regex_text);
       if (!c.regex) ok = false;
     } else if (kind == condition::kind::dlp) {
       static const std::map<std::string, dlp_pattern, std::less<>> names{
@@ -248,7 +98,7 @@ bool parse_leaf_list(reader& r, const YAML::Node& v, const std::string& key, con
   return true;
 }
 
-bool parse_condition(reader& r, const YAML::Node& n, const std::string& path, condition& out, int depth) {
+bool parse_condition(yaml_reader& r, const YAML::Node& n, const std::string& path, condition& out, int depth) {
   if (depth > 32) {
     r.error(n.Mark(), path, "conditions nest too deeply (at most 32 levels)");
     return false;
@@ -263,7 +113,7 @@ bool parse_condition(reader& r, const YAML::Node& n, const std::string& path, co
   std::string k = it->first.Scalar();
   if (std::find(condition_keys.begin(), condition_keys.end(), k) == condition_keys.end()) return false;  // reported
   const YAML::Node v = it->second;
-  std::string key = reader::join(path, k);
+  std::string key = yaml_reader::join(path, k);
   out.line = n.Mark().line + 1;
   using K = condition::kind;
   if (k == "any" || k == "all") {
@@ -303,7 +153,7 @@ bool parse_condition(reader& r, const YAML::Node& n, const std::string& path, co
     if (auto eq = v["equals"]) ok &= r.scalar(eq, key + ".equals", out.text);
     if (auto m = v["matches"]) {
       if (r.nonempty(m, key + ".matches", out.regex_text)) {
-        out.regex = r.regex(m, key + ".matches", out.regex_text);
+        out.regex = compile_regex(r, m, key + ".matches", out.regex_text);
         ok &= out.regex != nullptr;
       } else {
         ok = false;
@@ -317,7 +167,7 @@ bool parse_condition(reader& r, const YAML::Node& n, const std::string& path, co
   }
   if (k == "size_over" || k == "size_under") {
     out.type = k == "size_over" ? K::size_over : K::size_under;
-    return r.size(v, key, out.size);
+    return r.size(v, key, 0, "10MiB, 5MB or 1048576", out.size);
   }
   static const std::map<std::string, K, std::less<>> leaves{
       {"sender", K::sender}, {"recipient", K::recipient}, {"auth_user", K::auth_user}, {"listener", K::listener},
@@ -419,16 +269,10 @@ policy load_policy(const std::filesystem::path& file) {
     bytes = ss.str();
   }
   pol.sha256 = sha256_hex(bytes);
-  reader r(file);
-  if (auto problem = check_yaml(bytes)) throw policy_error(describe(file, *problem));
-  YAML::Node root;
-  try {
-    root = YAML::Load(bytes);
-  } catch (const YAML::ParserException& e) {
-    r.error(e.mark, "", "YAML syntax: " + e.msg);
-    throw policy_error(r.errors().front());
-  }
-  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  yaml_reader r(file);
+  auto document = r.parse(bytes);
+  if (!document) throw policy_error(r.errors().front());
+  const YAML::Node root = *document;
   if (!r.check_map(root, "", {"classes", "rules"})) throw policy_error(r.errors().front());
 
   std::set<std::string> class_names;
@@ -516,7 +360,7 @@ policy load_policy(const std::filesystem::path& file) {
       if (auto ms = n["methods"]) {
         std::string mp = path + ".methods";
         if (!ms.IsSequence() || ms.size() == 0) {
-          r.error(ms.Mark(), mp, "must be a non-empty list of methods (valid: " + join_list(method_list) + ")");
+          r.error(ms.Mark(), mp, "must be a non-empty list of methods (valid: " + word_list(method_list) + ")");
         } else {
           std::string terminal;
           for (size_t j = 0; j < ms.size(); ++j) {
@@ -554,25 +398,14 @@ policy load_policy(const std::filesystem::path& file) {
             }
           }
           if (auto v = t["verify"]) {
-            std::string s;
-            if (r.scalar(v, tp + ".verify", s)) {
-              if (s == "none") ru.tls.verify = tls_verify::none;
-              else if (s == "ca") ru.tls.verify = tls_verify::ca;
-              else if (s == "dane-or-mta-sts") ru.tls.verify = tls_verify::dane_or_mta_sts;
-              else r.error(v.Mark(), tp + ".verify", unknown_message("unknown value", s, {"none", "ca", "dane-or-mta-sts"}));
-            }
+            r.one_of(v, tp + ".verify",
+                     {{"none", tls_verify::none}, {"ca", tls_verify::ca}, {"dane-or-mta-sts", tls_verify::dane_or_mta_sts}},
+                     ru.tls.verify);
           }
         }
       }
-      if (auto f = n["on_failure"]) {
-        std::string s;
-        if (r.scalar(f, path + ".on_failure", s)) {
-          if (s == "next") ru.on_failure = on_failure::next;
-          else if (s == "defer") ru.on_failure = on_failure::defer;
-          else if (s == "bounce") ru.on_failure = on_failure::bounce;
-          else r.error(f.Mark(), path + ".on_failure", unknown_message("unknown value", s, {"next", "defer", "bounce"}));
-        }
-      }
+      r.enum_value(n, "on_failure", path, ru.on_failure,
+                   {{"next", on_failure::next}, {"defer", on_failure::defer}, {"bounce", on_failure::bounce}});
       if (auto t = n["reject_text"]) r.nonempty(t, path + ".reject_text", ru.reject_text);
       if (auto s = n["strip_subject_tag"]) r.boolean(s, path + ".strip_subject_tag", ru.strip_subject_tag);
       if (ru.reject_text.empty() && std::find(ru.methods.begin(), ru.methods.end(), method::reject) != ru.methods.end())
@@ -593,11 +426,7 @@ policy load_policy(const std::filesystem::path& file) {
     }
   }
 
-  if (!r.errors().empty()) {
-    std::string all;
-    for (auto& e : r.errors()) all += (all.empty() ? "" : "\n") + e;
-    throw policy_error(all);
-  }
+  if (!r.errors().empty()) throw policy_error(r.report());
   return pol;
 }
 

@@ -7,165 +7,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <fstream>
-#include <functional>
-#include <optional>
 #include <set>
 #include <sstream>
 
-#include "policy/yaml_guard.hpp"
+#include "common/yaml_reader.hpp"
 
 namespace sealgate::gateway {
 namespace {
-
-class reader {
- public:
-  explicit reader(std::filesystem::path file) : file_(std::move(file)) {
-    std::error_code ec;
-    base_ = std::filesystem::absolute(file_, ec).parent_path();
-  }
-
-  void error(const YAML::Mark& m, std::string_view key, std::string_view message) {
-    std::string line = file_.string() + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
-    if (!key.empty()) line += std::string(key) + ": ";
-    line += message;
-    errors_.push_back(std::move(line));
-  }
-  const std::vector<std::string>& errors() const { return errors_; }
-
-  // Reports keys not in valid, and returns false when node is not a map.
-  bool check_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> valid) {
-    if (!node.IsMap()) {
-      error(node.Mark(), path, "must be a mapping");
-      return false;
-    }
-    std::string list;
-    for (auto v : valid) list += (list.empty() ? "" : ", ") + std::string(v);
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = it->first.IsScalar() ? it->first.Scalar() : "?";
-      if (std::find(valid.begin(), valid.end(), key) == valid.end())
-        error(it->first.Mark(), join(path, key), "unknown key (valid: " + list + ")");
-    }
-    return true;
-  }
-
-  static std::string join(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-
-  bool scalar(const YAML::Node& n, const std::string& key, std::string& out) {
-    if (!n.IsScalar()) {
-      error(n.Mark(), key, "must be a string");
-      return false;
-    }
-    out = n.Scalar();
-    return true;
-  }
-
-  void string_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::string& out) {
-    if (auto n = parent[std::string(name)]) {
-      std::string v;
-      if (scalar(n, join(path, name), v)) {
-        if (v.empty()) error(n.Mark(), join(path, name), "must not be empty");
-        else out = v;
-      }
-    }
-  }
-
-  void path_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::filesystem::path& out) {
-    std::string v;
-    string_value(parent, name, path, v);
-    if (!v.empty()) out = resolve(v);
-  }
-
-  std::filesystem::path resolve(const std::string& p) const {
-    std::filesystem::path fp(p);
-    if (fp.is_relative()) fp = base_ / fp;
-    return fp.lexically_normal();
-  }
-
-  struct unit {
-    std::string_view suffix;
-    uint64_t factor;
-  };
-
-  // A whole number with an optional unit suffix, scaled, within [min, max];
-  // reports message and returns nullopt otherwise. Absent keys are nullopt too.
-  std::optional<uint64_t> scaled_value(const YAML::Node& parent, std::string_view name, const std::string& path,
-                                       std::initializer_list<unit> units, uint64_t min, uint64_t max,
-                                       const std::string& message) {
-    auto n = parent[std::string(name)];
-    if (!n) return std::nullopt;
-    std::string key = join(path, name), v;
-    if (!scalar(n, key, v)) return std::nullopt;
-    uint64_t x = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    std::string_view suffix(p, v.data() + v.size() - p);
-    if (ec == std::errc{} && p != v.data())
-      for (const auto& u : units)
-        if (suffix == u.suffix && x <= max / u.factor && x * u.factor >= min) return x * u.factor;
-    error(n.Mark(), key, message);
-    return std::nullopt;
-  }
-
-  template <typename Int>
-  void integer_value(const YAML::Node& parent, std::string_view name, const std::string& path, Int& out, uint64_t min,
-                     uint64_t max) {
-    if (auto x = scaled_value(parent, name, path, {{"", 1}}, min, max,
-                              "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max)))
-      out = static_cast<Int>(*x);
-  }
-
-  // 25MiB, 10MB, 512KiB, 1048576
-  void size_value(const YAML::Node& parent, std::string_view name, const std::string& path, uint64_t& out) {
-    if (auto x = scaled_value(parent, name, path,
-                              {{"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000}, {"KiB", 1024},
-                               {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024}},
-                              1, uint64_t{1} << 40,
-                              "must be a size such as 25MiB, 10MB or 1048576 (valid units: B, KB, MB, GB, KiB, MiB, GiB)"))
-      out = *x;
-  }
-
-  // 300, 30s, 5m, 1h
-  void duration_value(const YAML::Node& parent, std::string_view name, const std::string& path, std::chrono::seconds& out) {
-    if (auto x = scaled_value(parent, name, path, {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}}, 1, 86400 * 7,
-                              "must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)"))
-      out = std::chrono::seconds(*x);
-  }
-
-  // true or false, nothing else (YAML 1.1's yes/no/on/off are refused as ambiguous).
-  void bool_value(const YAML::Node& parent, std::string_view name, const std::string& path, bool& out) {
-    auto n = parent[std::string(name)];
-    if (!n) return;
-    std::string key = join(path, name), v;
-    if (!scalar(n, key, v)) return;
-    if (v == "true") out = true;
-    else if (v == "false") out = false;
-    else error(n.Mark(), key, "must be true or false");
-  }
-
-  template <typename E>
-  void enum_value(const YAML::Node& parent, std::string_view name, const std::string& path, E& out,
-                  std::initializer_list<std::pair<std::string_view, E>> table) {
-    auto n = parent[std::string(name)];
-    if (!n) return;
-    std::string key = join(path, name), v, list;
-    if (!scalar(n, key, v)) return;
-    for (auto& [s, e] : table) {
-      if (s == v) {
-        out = e;
-        return;
-      }
-      list += (list.empty() ? "" : ", ") + std::string(s);
-    }
-    error(n.Mark(), key, "unknown value '" + v + "' (valid: " + list + ")");
-  }
-
- private:
-  std::filesystem::path file_, base_;
-  std::vector<std::string> errors_;
-};
 
 std::string default_hostname() {
   char buf[256] = {};
@@ -174,7 +23,7 @@ std::string default_hostname() {
 }
 
 // The crypto: section (crypto/options.hpp holds the defaults).
-void load_crypto(reader& r, const YAML::Node& cr, crypto::crypto_options& o) {
+void load_crypto(yaml_reader& r, const YAML::Node& cr, crypto::crypto_options& o) {
   if (!r.check_map(cr, "crypto", {"gnupg_home", "smime_certificates", "smime_ca_file", "pgp_signing_key",
                                   "smime_signing_certificate", "smime_signing_key", "smime_cipher", "rsa_padding",
                                   "subject", "protected_headers", "fold_plus_tag", "sources", "dns_require_secure",
@@ -264,7 +113,7 @@ config load_config(const std::filesystem::path& file) {
   c.hostname = default_hostname();
   c.spool = "/var/spool/sealgate";
   c.database = "/var/lib/sealgate/sealgate.db";
-  reader r(file);
+  yaml_reader r(file);
   std::string bytes;
   {
     std::ifstream in(file, std::ios::binary);
@@ -273,15 +122,9 @@ config load_config(const std::filesystem::path& file) {
     ss << in.rdbuf();
     bytes = ss.str();
   }
-  if (auto problem = policy::check_yaml(bytes)) throw config_error(policy::describe(file, *problem));
-  YAML::Node root;
-  try {
-    root = YAML::Load(bytes);
-  } catch (const YAML::ParserException& e) {
-    r.error(e.mark, "", "YAML syntax: " + e.msg);
-    throw config_error(r.errors().front());
-  }
-  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  auto document = r.parse(bytes);
+  if (!document) throw config_error(r.errors().front());
+  const YAML::Node root = *document;
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
                               "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "threads"})) {
     throw config_error(r.errors().front());
@@ -474,11 +317,7 @@ config load_config(const std::filesystem::path& file) {
   if (any_auth && c.users_file.empty())
     r.error(root["relay"] ? root["relay"].Mark() : top, "relay.users_file", "is needed by a listener with auth: optional or required");
 
-  if (!r.errors().empty()) {
-    std::string all;
-    for (auto& e : r.errors()) all += (all.empty() ? "" : "\n") + e;
-    throw config_error(all);
-  }
+  if (!r.errors().empty()) throw config_error(r.report());
   return c;
 }
 

@@ -1318,7 +1318,8 @@ class Configuration(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         # The message names the file as given (relative), and the valid top-level keys.
         self.assertRegex(r.stderr.splitlines()[0],
-                         r"^cfg\.yaml:2:1: listener: unknown key \(valid: hostname, listeners, tls, relay, spool, "
+                         r"^cfg\.yaml:2:1: listener: unknown key; did you mean 'listeners'\? \(valid: hostname, "
+                         r"listeners, tls, relay, spool, "
                          r"spool_sync, database, .*limits, timeouts, dns, .*threads\)$")
 
 

@@ -78,12 +78,42 @@ TEST_F(ConfigTest, ValuesAreParsed) {
 
 TEST_F(ConfigTest, UnknownKeys) {
   EXPECT_EQ(error_of(std::string(minimal) + "spoool: x\n"),
-            "sealgate.yaml:3:1: spoool: unknown key (valid: hostname, listeners, tls, relay, spool, spool_sync, "
+            "sealgate.yaml:3:1: spoool: unknown key; did you mean 'spool'? (valid: hostname, listeners, tls, relay, spool, spool_sync, "
             "database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, threads)");
   EXPECT_EQ(error_of(std::string(minimal) + "spool_sync: sometimes\n"),
             "sealgate.yaml:3:13: spool_sync: unknown value 'sometimes' (valid: journal, file, filesystem)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
             "sealgate.yaml:2:15: listeners[0].prot: unknown key (valid: name, address, port, tls, auth)");
+}
+
+// The same guesses as the policy's (common/yaml_reader): a likely typo of a
+// key or a value is named, anything else only gets the valid list.
+TEST_F(ConfigTest, UnknownKeysAndValuesSuggestTheClosest) {
+  EXPECT_EQ(error_of(std::string(minimal) + "timeouts: {comand: 5m}\n"),
+            "sealgate.yaml:3:12: timeouts.comand: unknown key; did you mean 'command'? (valid: command, "
+            "command_under_stress, data, tls_handshake, reply)");
+  // A key that starts a valid one.
+  EXPECT_EQ(error_of(std::string(minimal) + "listener: []\n"),
+            "sealgate.yaml:3:1: listener: unknown key; did you mean 'listeners'? (valid: hostname, listeners, tls, relay, "
+            "spool, spool_sync, database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, threads)");
+  EXPECT_EQ(error_of(std::string(minimal) + "limits: {recipient: 50}\n"),
+            "sealgate.yaml:3:10: limits.recipient: unknown key; did you mean 'recipients'? (valid: message_size, "
+            "recipients, command_line_length, data_line_length, connections, connections_per_client, min_data_rate, "
+            "errors, auth_failures, auth_window)");
+  EXPECT_EQ(error_of(std::string(minimal) + "crypto:\n  sources: {dns_openpgp_key: true}\n"),
+            "sealgate.yaml:4:13: crypto.sources.dns_openpgp_key: unknown key; did you mean 'dns_openpgpkey'? (valid: "
+            "keyring, smime_directory, dns_openpgpkey, dns_smimea, wkd)");
+  auto tls = error_of("listeners:\n  - {name: a, tls: startls, auth: none}\n");
+  EXPECT_EQ(tls.substr(0, tls.find('\n')),
+            "sealgate.yaml:2:20: listeners[0].tls: unknown value 'startls'; did you mean 'starttls'? (valid: none, "
+            "starttls, implicit)");
+  EXPECT_EQ(error_of(std::string(minimal) + "spool_sync: journaled\n"),
+            "sealgate.yaml:3:13: spool_sync: unknown value 'journaled'; did you mean 'journal'? (valid: journal, file, "
+            "filesystem)");
+  // Nothing close: no guess.
+  EXPECT_EQ(error_of(std::string(minimal) + "colour: blue\n"),
+            "sealgate.yaml:3:1: colour: unknown key (valid: hostname, listeners, tls, relay, spool, spool_sync, "
+            "database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, threads)");
 }
 
 TEST_F(ConfigTest, BadValues) {
@@ -135,7 +165,7 @@ TEST_F(ConfigTest, BadDnsServer) {
   EXPECT_EQ(error_of(std::string(minimal) + "dns: {servers: 127.0.0.1}\n"),
             "sealgate.yaml:3:16: dns.servers: must be a list of resolver addresses");
   EXPECT_EQ(error_of(std::string(minimal) + "dns: {timout: 1s}\n"),
-            "sealgate.yaml:3:7: dns.timout: unknown key (valid: servers, cache_max_ttl, negative_ttl, timeout)");
+            "sealgate.yaml:3:7: dns.timout: unknown key; did you mean 'timeout'? (valid: servers, cache_max_ttl, negative_ttl, timeout)");
 }
 
 TEST_F(ConfigTest, DeliveryDefaults) {
@@ -182,8 +212,8 @@ TEST_F(ConfigTest, DeliveryBadValues) {
   EXPECT_EQ(error_of(std::string(minimal) + "delivery: {ca_file: ''}\n"),
             "sealgate.yaml:3:21: delivery.ca_file: must not be empty");
   EXPECT_EQ(error_of(std::string(minimal) + "delivery: {timeouts: {conect: 5s}}\n"),
-            "sealgate.yaml:3:23: delivery.timeouts.conect: unknown key (valid: connect, helo, starttls, mail, rcpt, "
-            "data_init, data_xfer, data_done, quit, https)");
+            "sealgate.yaml:3:23: delivery.timeouts.conect: unknown key; did you mean 'connect'? (valid: connect, helo, "
+            "starttls, mail, rcpt, data_init, data_xfer, data_done, quit, https)");
   EXPECT_EQ(error_of(std::string(minimal) + "delivery: {timeouts: {connect: 0s}}\n"),
             "sealgate.yaml:3:32: delivery.timeouts.connect: must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)");
   EXPECT_EQ(error_of(std::string(minimal) + "delivery: {prot: 25}\n"),
@@ -316,11 +346,13 @@ TEST_F(ConfigTest, CryptoSection) {
 TEST_F(ConfigTest, BadCryptoValues) {
   auto crypto = [&](const std::string& body) { return error_of(std::string(minimal) + "crypto:\n" + body); };
   EXPECT_EQ(crypto("  gnupg: x\n"),
-            "sealgate.yaml:4:3: crypto.gnupg: unknown key (valid: gnupg_home, smime_certificates, smime_ca_file, "
-            "pgp_signing_key, smime_signing_certificate, smime_signing_key, smime_cipher, rsa_padding, subject, "
-            "protected_headers, fold_plus_tag, sources, dns_require_secure, cache_ttl, wkd_port, wkd_ca_file, wkd_timeout)");
+            "sealgate.yaml:4:3: crypto.gnupg: unknown key; did you mean 'gnupg_home'? (valid: gnupg_home, "
+            "smime_certificates, smime_ca_file, pgp_signing_key, smime_signing_certificate, smime_signing_key, "
+            "smime_cipher, rsa_padding, subject, protected_headers, fold_plus_tag, sources, dns_require_secure, "
+            "cache_ttl, wkd_port, wkd_ca_file, wkd_timeout)");
   EXPECT_EQ(crypto("  smime_cipher: aes-128-cbc\n"),
-            "sealgate.yaml:4:17: crypto.smime_cipher: unknown value 'aes-128-cbc' (valid: aes-256-cbc, aes-256-gcm)");
+            "sealgate.yaml:4:17: crypto.smime_cipher: unknown value 'aes-128-cbc'; did you mean 'aes-256-cbc'? (valid: "
+            "aes-256-cbc, aes-256-gcm)");
   EXPECT_EQ(crypto("  rsa_padding: none\n"),
             "sealgate.yaml:4:16: crypto.rsa_padding: unknown value 'none' (valid: oaep, pkcs1v15)");
   EXPECT_EQ(crypto("  pgp_signing_key: 6577B541ED52126C\n"),
@@ -332,6 +364,7 @@ TEST_F(ConfigTest, BadCryptoValues) {
   EXPECT_EQ(crypto("  subject: " + std::string(201, 'x') + "\n"),
             "sealgate.yaml:4:12: crypto.subject: must be 1 to 200 printable ASCII characters");
   EXPECT_EQ(crypto("  protected_headers: yes\n"), "sealgate.yaml:4:22: crypto.protected_headers: must be true or false");
+  EXPECT_EQ(crypto("  protected_headers: [true]\n"), "sealgate.yaml:4:22: crypto.protected_headers: must be true or false");
   EXPECT_EQ(crypto("  fold_plus_tag: 1\n"), "sealgate.yaml:4:18: crypto.fold_plus_tag: must be true or false");
   EXPECT_EQ(crypto("  dns_require_secure: no\n"), "sealgate.yaml:4:23: crypto.dns_require_secure: must be true or false");
   EXPECT_EQ(crypto("  cache_ttl: 8d\n"),

@@ -129,6 +129,12 @@ TEST(PolicyLoad, BadValues) {
             "ca, dane-or-mta-sts)");
   EXPECT_EQ(t.error_of("rules:\n  - name: d\n    methods: [tls]\n    on_failure: retry\n"),
             "policy.yaml:4:17: rules[0].on_failure: unknown value 'retry' (valid: next, defer, bounce)");
+  EXPECT_EQ(t.error_of("rules:\n  - name: d\n    methods: [tls]\n    on_failure: bouce\n"),
+            "policy.yaml:4:17: rules[0].on_failure: unknown value 'bouce'; did you mean 'bounce'? (valid: next, defer, "
+            "bounce)");
+  EXPECT_EQ(t.error_of("rules:\n  - name: d\n    methods: [tls]\n    tls: {verify: CA}\n"),
+            "policy.yaml:4:19: rules[0].tls.verify: unknown value 'CA'; did you mean 'ca'? (valid: none, ca, "
+            "dane-or-mta-sts)");
   EXPECT_EQ(t.error_of("classes:\n  - name: c\n    when: {dlp: [ssn, ccn]}\nrules:\n" + default_rule),
             "policy.yaml:3:23: classes[0].when.dlp[1]: unknown pattern 'ccn' (valid: ssn, mrn, dob, card)");
   EXPECT_EQ(t.error_of("classes:\n  - name: c\n    when: {header: X, subject_tag: x}\nrules:\n" + default_rule),
@@ -184,6 +190,14 @@ TEST(PolicyLoad, UnknownAndDuplicateNames) {
             "policy.yaml:5:11: rules[1].name: duplicate rule name 'x'");
   EXPECT_EQ(t.error_of("rules:\n  - name: 'my rule'\n    methods: [tls]\n"),
             "policy.yaml:2:11: rules[0].name: 'my rule' is not a name (letters, digits, _ - .)");
+}
+
+TEST(PolicyLoad, AnEmptyNameIsQuotedAsWritten) {
+  temp_policy t;
+  EXPECT_EQ(t.error_of("rules:\n  - name: ''\n    methods: [tls]\n  - name: d\n    methods: [tls]\n"),
+            "policy.yaml:2:11: rules[0].name: must not be empty\n"
+            "policy.yaml:4:5: rules[1]: rule 'd' can never match: rule '' (line 2) before it has no match and takes "
+            "every recipient");
 }
 
 TEST(PolicyLoad, AllErrorsAtOnce) {

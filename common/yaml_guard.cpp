@@ -1,7 +1,7 @@
 // See yaml_guard.hpp. Every node is counted as it would be when walked: an
 // alias adds the expanded size of the node it names, so nested aliases are
 // counted at their true cost without ever being expanded here.
-#include "policy/yaml_guard.hpp"
+#include "common/yaml_guard.hpp"
 
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
@@ -11,7 +11,7 @@
 #include <sstream>
 #include <vector>
 
-namespace sealgate::policy {
+namespace sealgate {
 namespace {
 
 struct stop_scan {};  // thrown out of the parser once a problem is found
@@ -123,4 +123,4 @@ std::string describe(const std::filesystem::path& file, const yaml_problem& prob
   return file.string() + ":" + std::to_string(problem.line) + ":" + std::to_string(problem.column) + ": " + problem.message;
 }
 
-}  // namespace sealgate::policy
+}  // namespace sealgate

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace sealgate::policy {
+namespace sealgate {
 
 struct yaml_problem {
   int line = 0, column = 0;  // 1-based
@@ -27,4 +27,4 @@ std::optional<yaml_problem> check_yaml(std::string_view text, size_t max_expande
 // "FILE:LINE:COL: message", as every loader reports a problem.
 std::string describe(const std::filesystem::path& file, const yaml_problem& problem);
 
-}  // namespace sealgate::policy
+}  // namespace sealgate
