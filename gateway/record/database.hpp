@@ -1,7 +1,8 @@
 // The audit database (SQLite, the embedded default store): one row per accepted
 // message now; the delivery work adds one per recipient outcome. Written off the
 // reply path: the spool, not this file, is what a 250 promises.
-// Never stores message content. The tables are described in schema.hpp.
+// Never stores message content. The tables are described in schema.hpp; the
+// queries that reports run are in report.hpp.
 #pragma once
 #include <chrono>
 #include <condition_variable>
