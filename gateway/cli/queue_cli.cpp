@@ -1,10 +1,6 @@
 // The queue and report commands; see queue_cli.hpp.
 #include "gateway/cli/queue_cli.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -17,7 +13,7 @@
 
 #include "gateway/config/config.hpp"
 #include "gateway/daemon/control.hpp"
-#include "gateway/record/database.hpp"
+#include "gateway/queue/operator_actions.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/spool/queue_state.hpp"
 #include "gateway/cli/cli_args.hpp"
@@ -248,60 +244,19 @@ int show_message(const config& cfg, const std::string& id, bool json) {
 }
 
 int cmd_delete(const config& cfg, const std::string& id) {
-  auto path = queue_file(cfg.spool, id);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::cerr << "sealgate: " << id << ": no such message in the queue\n";
-    return 1;
+  auto done = delete_queued_message(cfg.spool, cfg.database, id);
+  switch (done.outcome) {
+    case deletion::result::no_such_message:
+      std::cerr << "sealgate: " << id << ": no such message in the queue\n";
+      return 1;
+    case deletion::result::being_delivered:
+      std::cerr << "sealgate: " << id << ": being delivered right now; try again in a moment\n";
+      return 1;
+    case deletion::result::deleted:
+      break;
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    std::cerr << "sealgate: " << id << ": being delivered right now; try again in a moment\n";
-    return 1;
-  }
-  // Read under the lock: a pass that ended just before may have delivered
-  // recipients (or removed the message) since the file was opened.
-  auto m = load_queued(cfg.spool, id);
-  if (!m) {
-    ::close(fd);
-    std::cerr << "sealgate: " << id << ": no such message in the queue\n";
-    return 1;
-  }
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  std::vector<std::pair<size_t, rcpt_status>> changes;
-  std::vector<attempt_row> rows;
-  for (size_t i = 0; i < m->status.size(); ++i) {
-    if (is_final(m->status[i].state)) continue;
-    rcpt_status s = m->status[i];
-    s.state = rcpt_state::deleted;
-    s.time = now;
-    s.detail = "deleted by an operator";
-    changes.emplace_back(i, s);
-    attempt_row r;
-    r.queue_id = id;
-    r.index = i;
-    r.address = m->envelope.recipients[i].recipient;
-    r.at = now;
-    r.outcome = "deleted";
-    r.attempted = false;
-    r.reply = s.detail;
-    rows.push_back(r);
-  }
-  // Status lines first: if the record cannot be written, the message is
-  // still final in the spool and the gateway records it at its next pass.
-  append_status(status_file(cfg.spool, id), changes);
-  try {
-    database db(cfg.database);
-    db.record_attempts(rows);
-  } catch (const std::exception& e) {
-    std::cerr << "sealgate: " << e.what() << "\n";
-    ::close(fd);
-    return 1;
-  }
-  remove_queued(cfg.spool, id);
-  ::close(fd);
-  std::cout << id << ": deleted (" << changes.size() << (changes.size() == 1 ? " recipient" : " recipients")
-            << " recorded as deleted)\n";
+  size_t n = done.recipients_deleted;
+  std::cout << id << ": deleted (" << n << (n == 1 ? " recipient" : " recipients") << " recorded as deleted)\n";
   return 0;
 }
 
