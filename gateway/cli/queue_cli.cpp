@@ -1,12 +1,8 @@
 // The queue and report commands; see queue_cli.hpp.
 #include "gateway/cli/queue_cli.hpp"
 
-#include <fcntl.h>
-#include <sqlite3.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <iomanip>
@@ -17,7 +13,8 @@
 
 #include "gateway/config/config.hpp"
 #include "gateway/daemon/control.hpp"
-#include "gateway/record/database.hpp"
+#include "gateway/queue/operator_actions.hpp"
+#include "gateway/record/report.hpp"
 #include "gateway/spool/queue_state.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
@@ -149,66 +146,13 @@ int cmd_list(const config& cfg, const options& o) {
   return 0;
 }
 
-// Rows of a query with text parameters; NULL columns as "".
-std::vector<std::vector<std::string>> query(sqlite3* db, const std::string& sql, const std::vector<std::string>& params) {
-  std::vector<std::vector<std::string>> out;
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
-    throw std::runtime_error(std::string("database: ") + sqlite3_errmsg(db));
-  for (size_t i = 0; i < params.size(); ++i)
-    sqlite3_bind_text(st, static_cast<int>(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::vector<std::string> row;
-    for (int c = 0; c < sqlite3_column_count(st); ++c) {
-      auto* t = sqlite3_column_text(st, c);
-      row.push_back(t ? reinterpret_cast<const char*>(t) : "");
-    }
-    out.push_back(std::move(row));
-  }
-  sqlite3_finalize(st);
-  return out;
-}
-
-struct db_reader {
-  sqlite3* db = nullptr;
-  explicit db_reader(const std::filesystem::path& file) {
-    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-      std::string why = db ? sqlite3_errmsg(db) : "cannot open";
-      sqlite3_close(db);
-      throw std::runtime_error(file.string() + ": " + why);
-    }
-    sqlite3_busy_timeout(db, 5000);
-  }
-  ~db_reader() { sqlite3_close(db); }
-};
-
-const char* const attempt_columns[] = {"at", "outcome", "method", "rule", "policy_sha256", "mx_host", "mx_address",
-                                       "tls_protocol", "tls_cipher", "certificate", "reply"};
-
-std::string attempts_sql() {
-  std::string sql = "SELECT idx";
-  for (const char* c : attempt_columns) sql += std::string(", ") + c;
-  return sql + " FROM attempts WHERE queue_id=? ORDER BY at, rowid";
-}
-
 // One message's story: from the spool when it is still there, and from the
-// database for everything that happened to it.
+// record for everything that happened to it.
 int show_message(const config& cfg, const std::string& id, bool json) {
   auto m = load_queued(cfg.spool, id);
-  std::vector<std::vector<std::string>> message_row, recipient_rows, attempt_rows;
-  if (std::filesystem::exists(cfg.database)) {
-    db_reader r(cfg.database);
-    message_row = query(r.db,
-                        "SELECT received_at, listener, client_address, helo, auth_user, tls_protocol, tls_cipher, sender,"
-                        " recipients, size, message_id FROM messages WHERE queue_id=?",
-                        {id});
-    recipient_rows = query(r.db,
-                           "SELECT idx, address, status, method, rule, policy_sha256, mx_host, mx_address, tls_protocol,"
-                           " tls_cipher, certificate, attempts, reply, final_at FROM recipients WHERE queue_id=? ORDER BY idx",
-                           {id});
-    attempt_rows = query(r.db, attempts_sql(), {id});
-  }
-  if (!m && message_row.empty()) {
+  message_story story;
+  if (std::filesystem::exists(cfg.database)) story = read_message_story(cfg.database, id);
+  if (!m && !story.message) {
     std::cerr << "sealgate: " << id << ": no such message in the queue or the record\n";
     return 1;
   }
@@ -220,67 +164,77 @@ int show_message(const config& cfg, const std::string& id, bool json) {
   if (json) o << "{";
   field("id", id);
   field("in_queue", m ? "yes" : "no");
-  if (!message_row.empty()) {
-    const auto& r = message_row[0];
-    field("received", time_text(std::stoll(r[0])));
-    field("listener", r[1]);
-    field("client", r[2]);
-    field("helo", r[3]);
-    field("auth_user", r[4]);
-    field("tls", r[5].empty() ? "" : r[5] + " " + r[6]);
-    field("sender", r[7]);
-    field("size", r[9]);
-    field("message_id", r[10]);
+  if (const auto& r = story.message) {
+    field("received", time_text(r->received_at));
+    field("listener", r->listener);
+    field("client", r->client_address);
+    field("helo", r->helo);
+    field("auth_user", r->auth_user);
+    field("tls", r->tls_protocol.empty() ? "" : r->tls_protocol + " " + r->tls_cipher);
+    field("sender", r->sender);
+    field("size", std::to_string(r->size));
+    field("message_id", r->message_id);
   } else if (m) {
     field("received", time_text(m->envelope.received));
     field("sender", m->envelope.sender);
   }
   if (json) o << "\"recipients\": [";
   else o << "recipients:\n";
-  for (size_t i = 0; i < recipient_rows.size(); ++i) {
-    const auto& r = recipient_rows[i];
-    std::string status = r[2];
-    if (m && static_cast<size_t>(std::stoul(r[0])) < m->status.size() && !is_final(m->status[std::stoul(r[0])].state))
-      status = state_text(m->status[std::stoul(r[0])]);
+  for (size_t i = 0; i < story.recipients.size(); ++i) {
+    const auto& r = story.recipients[i];
+    // The spool knows better while the recipient waits (held, next try).
+    std::string status = r.status;
+    if (m && r.index < m->status.size() && !is_final(m->status[r.index].state)) status = state_text(m->status[r.index]);
     if (json) {
-      o << (i ? ", " : "") << "{\"address\": " << json_string(r[1]) << ", \"status\": " << json_string(status)
-        << ", \"method\": " << json_string(r[3]) << ", \"rule\": " << json_string(r[4])
-        << ", \"policy_sha256\": " << json_string(r[5]) << ", \"mx_host\": " << json_string(r[6])
-        << ", \"mx_address\": " << json_string(r[7]) << ", \"tls_protocol\": " << json_string(r[8])
-        << ", \"tls_cipher\": " << json_string(r[9]) << ", \"certificate\": " << json_string(r[10])
-        << ", \"attempts\": " << (r[11].empty() ? "0" : r[11]) << ", \"reply\": " << json_string(r[12])
-        << ", \"final_at\": " << json_string(r[13].empty() ? "" : time_text(std::stoll(r[13]))) << "}";
+      o << (i ? ", " : "") << "{\"address\": " << json_string(r.address) << ", \"status\": " << json_string(status)
+        << ", \"method\": " << json_string(r.method) << ", \"rule\": " << json_string(r.rule)
+        << ", \"policy_sha256\": " << json_string(r.policy_sha256) << ", \"mx_host\": " << json_string(r.mx_host)
+        << ", \"mx_address\": " << json_string(r.mx_address) << ", \"tls_protocol\": " << json_string(r.tls_protocol)
+        << ", \"tls_cipher\": " << json_string(r.tls_cipher) << ", \"certificate\": " << json_string(r.certificate)
+        << ", \"attempts\": " << r.attempts << ", \"reply\": " << json_string(r.reply)
+        << ", \"final_at\": " << json_string(r.final_at ? time_text(*r.final_at) : "") << "}";
     } else {
-      o << "  <" << r[1] << "> " << status;
-      if (!r[3].empty()) o << " method=" << r[3];
-      if (!r[4].empty()) o << " rule=" << r[4];
-      if (!r[6].empty()) o << " relay=" << r[6] << "[" << r[7] << "]";
-      if (!r[8].empty()) o << " tls=" << r[8] << " cipher=" << r[9];
-      if (!r[10].empty()) o << " certificate=" << r[10];
-      if (!r[12].empty()) o << " (" << r[12] << ")";
+      o << "  <" << r.address << "> " << status;
+      if (!r.method.empty()) o << " method=" << r.method;
+      if (!r.rule.empty()) o << " rule=" << r.rule;
+      if (!r.mx_host.empty()) o << " relay=" << r.mx_host << "[" << r.mx_address << "]";
+      if (!r.tls_protocol.empty()) o << " tls=" << r.tls_protocol << " cipher=" << r.tls_cipher;
+      if (!r.certificate.empty()) o << " certificate=" << r.certificate;
+      if (!r.reply.empty()) o << " (" << r.reply << ")";
       o << "\n";
     }
   }
   if (json) o << "], \"attempts\": [";
-  else if (!attempt_rows.empty()) o << "attempts:\n";
-  for (size_t i = 0; i < attempt_rows.size(); ++i) {
-    const auto& r = attempt_rows[i];
-    size_t idx = std::stoul(r[0]);
-    std::string address = idx < recipient_rows.size() ? recipient_rows[idx][1] : "";
+  else if (!story.attempts.empty()) o << "attempts:\n";
+  for (size_t i = 0; i < story.attempts.size(); ++i) {
+    const auto& a = story.attempts[i];
+    // Rows are in index order from 0, so the index finds the address (as
+    // before; a gap in the rows would print no address rather than a wrong one).
+    std::string address = a.index < story.recipients.size() ? story.recipients[a.index].address : "";
     if (json) {
+      std::string at = time_text(a.at);
+      const std::pair<const char*, const std::string*> columns[] = {
+          {"at", &at},
+          {"outcome", &a.outcome},
+          {"method", &a.method},
+          {"rule", &a.rule},
+          {"policy_sha256", &a.policy_sha256},
+          {"mx_host", &a.mx_host},
+          {"mx_address", &a.mx_address},
+          {"tls_protocol", &a.tls_protocol},
+          {"tls_cipher", &a.tls_cipher},
+          {"certificate", &a.certificate},
+          {"reply", &a.reply}};
       o << (i ? ", " : "") << "{\"recipient\": " << json_string(address);
-      for (size_t c = 0; c < std::size(attempt_columns); ++c) {
-        std::string v = c == 0 ? time_text(std::stoll(r[1])) : r[c + 1];
-        o << ", " << json_string(attempt_columns[c]) << ": " << json_string(v);
-      }
+      for (const auto& [name, value] : columns) o << ", " << json_string(name) << ": " << json_string(*value);
       o << "}";
     } else {
-      o << "  " << time_text(std::stoll(r[1])) << " <" << address << "> " << r[2];
-      if (!r[3].empty()) o << " method=" << r[3];
-      if (!r[6].empty()) o << " relay=" << r[6] << "[" << r[7] << "]";
-      if (!r[8].empty()) o << " tls=" << r[8];
-      if (!r[10].empty()) o << " certificate=" << r[10];
-      if (!r[11].empty()) o << " (" << r[11] << ")";
+      o << "  " << time_text(a.at) << " <" << address << "> " << a.outcome;
+      if (!a.method.empty()) o << " method=" << a.method;
+      if (!a.mx_host.empty()) o << " relay=" << a.mx_host << "[" << a.mx_address << "]";
+      if (!a.tls_protocol.empty()) o << " tls=" << a.tls_protocol;
+      if (!a.certificate.empty()) o << " certificate=" << a.certificate;
+      if (!a.reply.empty()) o << " (" << a.reply << ")";
       o << "\n";
     }
   }
@@ -290,60 +244,19 @@ int show_message(const config& cfg, const std::string& id, bool json) {
 }
 
 int cmd_delete(const config& cfg, const std::string& id) {
-  auto path = queue_file(cfg.spool, id);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::cerr << "sealgate: " << id << ": no such message in the queue\n";
-    return 1;
+  auto done = delete_queued_message(cfg.spool, cfg.database, id);
+  switch (done.outcome) {
+    case deletion::result::no_such_message:
+      std::cerr << "sealgate: " << id << ": no such message in the queue\n";
+      return 1;
+    case deletion::result::being_delivered:
+      std::cerr << "sealgate: " << id << ": being delivered right now; try again in a moment\n";
+      return 1;
+    case deletion::result::deleted:
+      break;
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    std::cerr << "sealgate: " << id << ": being delivered right now; try again in a moment\n";
-    return 1;
-  }
-  // Read under the lock: a pass that ended just before may have delivered
-  // recipients (or removed the message) since the file was opened.
-  auto m = load_queued(cfg.spool, id);
-  if (!m) {
-    ::close(fd);
-    std::cerr << "sealgate: " << id << ": no such message in the queue\n";
-    return 1;
-  }
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  std::vector<std::pair<size_t, rcpt_status>> changes;
-  std::vector<attempt_row> rows;
-  for (size_t i = 0; i < m->status.size(); ++i) {
-    if (is_final(m->status[i].state)) continue;
-    rcpt_status s = m->status[i];
-    s.state = rcpt_state::deleted;
-    s.time = now;
-    s.detail = "deleted by an operator";
-    changes.emplace_back(i, s);
-    attempt_row r;
-    r.queue_id = id;
-    r.index = i;
-    r.address = m->envelope.recipients[i].recipient;
-    r.at = now;
-    r.outcome = "deleted";
-    r.attempted = false;
-    r.reply = s.detail;
-    rows.push_back(r);
-  }
-  // Status lines first: if the record cannot be written, the message is
-  // still final in the spool and the gateway records it at its next pass.
-  append_status(status_file(cfg.spool, id), changes);
-  try {
-    database db(cfg.database);
-    db.record_attempts(rows);
-  } catch (const std::exception& e) {
-    std::cerr << "sealgate: " << e.what() << "\n";
-    ::close(fd);
-    return 1;
-  }
-  remove_queued(cfg.spool, id);
-  ::close(fd);
-  std::cout << id << ": deleted (" << changes.size() << (changes.size() == 1 ? " recipient" : " recipients")
-            << " recorded as deleted)\n";
+  size_t n = done.recipients_deleted;
+  std::cout << id << ": deleted (" << n << (n == 1 ? " recipient" : " recipients") << " recorded as deleted)\n";
   return 0;
 }
 
@@ -399,83 +312,76 @@ int cmd_report(const config& cfg, const options& o) {
   if (o.format != "table" && o.format != "csv" && o.format != "json")
     return usage("--format must be table, csv or json");
   if (!o.message.empty()) return show_message(cfg, o.message, o.format == "json");
-  std::string key;
-  if (o.by == "method") key = "COALESCE(r.method, '-')";
-  else if (o.by == "recipient-domain") key = "r.domain";
-  else if (o.by == "sender") key = "m.sender";
-  else if (o.by == "day") key = "date(m.received_at, 'unixepoch')";
-  else return usage("--by must be method, recipient-domain, sender or day");
+  auto by = report_grouping_from(o.by);
+  if (!by) return usage("--by must be method, recipient-domain, sender or day");
   auto since = parse_since(o.since);
   if (!since) return usage("--since must be a date (2026-11-01), a date-time (2026-11-01T08:00:00) or a duration (24h, 7d)");
   if (!std::filesystem::exists(cfg.database)) {
     std::cerr << "sealgate: " << cfg.database.string() << ": no database yet\n";
     return 1;
   }
-  db_reader r(cfg.database);
-  // Secured: delivered end to end (pgp, smime), through the portal, or over
-  // TLS. Queued counts held recipients too; bounced counts expired ones.
-  std::string sql =
-      "SELECT " + key +
-      ", COUNT(*),"
-      " SUM(r.status = 'delivered'),"
-      " SUM(r.status = 'delivered' AND (r.method IN ('pgp','smime','portal') OR r.tls_protocol IS NOT NULL)),"
-      " SUM(r.status IN ('queued','held')),"
-      " SUM(r.status IN ('deferred','method-failed')),"
-      " SUM(r.status IN ('bounced','expired')),"
-      " SUM(r.status = 'deleted')"
-      " FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
-      " WHERE m.received_at >= CAST(? AS INTEGER) GROUP BY 1 ORDER BY 2 DESC, 1";
-  auto rows = query(r.db, sql, {std::to_string(*since)});
-  long long total = 0;
-  for (const auto& row : rows) total += std::stoll(row[1]);
-  auto pct = [&](const std::string& n, long long of) {
+  auto groups = count_deliveries(cfg.database, *by, *since);
+  int64_t total = 0;
+  for (const auto& g : groups) total += g.recipients;
+  auto pct = [](int64_t n, int64_t of) {
     std::ostringstream s;
-    s << std::fixed << std::setprecision(1) << (of ? 100.0 * static_cast<double>(std::stoll(n)) / static_cast<double>(of) : 0.0);
+    s << std::fixed << std::setprecision(1) << (of ? 100.0 * static_cast<double>(n) / static_cast<double>(of) : 0.0);
     return s.str();
   };
-  const char* names[] = {"recipients", "delivered", "secured", "queued", "deferred", "bounced", "deleted"};
+  // The columns in the order every format prints them.
+  auto counts = [](const delivery_counts& g) {
+    return std::array<std::pair<const char*, int64_t>, 7>{{{"recipients", g.recipients}, {"delivered", g.delivered},
+                                                           {"secured", g.secured}, {"queued", g.queued},
+                                                           {"deferred", g.deferred}, {"bounced", g.bounced},
+                                                           {"deleted", g.deleted}}};
+  };
   std::ostringstream out;
   if (o.format == "json") {
     out << "{\"by\": " << json_string(o.by) << ", \"since\": " << json_string(*since ? time_text(*since) : "")
         << ", \"total\": " << total << ", \"groups\": [";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      out << (i ? ", " : "") << "{\"key\": " << json_string(rows[i][0]);
-      for (size_t c = 0; c < 7; ++c) out << ", " << json_string(names[c]) << ": " << rows[i][c + 1];
-      out << ", \"share_percent\": " << pct(rows[i][1], total)
-          << ", \"secured_percent\": " << pct(rows[i][3], std::stoll(rows[i][1])) << "}";
+    for (size_t i = 0; i < groups.size(); ++i) {
+      const auto& g = groups[i];
+      out << (i ? ", " : "") << "{\"key\": " << json_string(g.key);
+      for (const auto& [name, n] : counts(g)) out << ", " << json_string(name) << ": " << n;
+      out << ", \"share_percent\": " << pct(g.recipients, total)
+          << ", \"secured_percent\": " << pct(g.secured, g.recipients) << "}";
     }
     out << "]}\n";
   } else if (o.format == "csv") {
     out << o.by;
-    for (const char* n : names) out << "," << n;
+    for (const auto& [name, n] : counts(delivery_counts{})) out << "," << name;
     out << ",share_percent,secured_percent\n";
-    for (const auto& row : rows) {
-      std::string k = row[0];
+    for (const auto& g : groups) {
+      std::string k = g.key;
       if (k.find_first_of(",\"\n") != std::string::npos) {  // RFC 4180 quoting
         std::string q = "\"";
         for (char c : k) q += c == '"' ? std::string("\"\"") : std::string(1, c);
         k = q + "\"";
       }
       out << k;
-      for (size_t c = 1; c <= 7; ++c) out << "," << row[c];
-      out << "," << pct(row[1], total) << "," << pct(row[3], std::stoll(row[1])) << "\n";
+      for (const auto& [name, n] : counts(g)) out << "," << n;
+      out << "," << pct(g.recipients, total) << "," << pct(g.secured, g.recipients) << "\n";
     }
   } else {
     out << std::left << std::setw(28) << o.by << std::right;
-    for (const char* n : names) out << std::setw(11) << n;
+    for (const auto& [name, n] : counts(delivery_counts{})) out << std::setw(11) << name;
     out << std::setw(8) << "share" << std::setw(10) << "secured" << "\n";
-    long long sums[7] = {};
-    for (const auto& row : rows) {
-      out << std::left << std::setw(28) << row[0] << std::right;
-      for (size_t c = 1; c <= 7; ++c) {
-        out << std::setw(11) << row[c];
-        sums[c - 1] += std::stoll(row[c]);
-      }
-      out << std::setw(7) << pct(row[1], total) << "%" << std::setw(9) << pct(row[3], std::stoll(row[1])) << "%\n";
+    delivery_counts sums;
+    for (const auto& g : groups) {
+      out << std::left << std::setw(28) << g.key << std::right;
+      for (const auto& [name, n] : counts(g)) out << std::setw(11) << n;
+      out << std::setw(7) << pct(g.recipients, total) << "%" << std::setw(9) << pct(g.secured, g.recipients) << "%\n";
+      sums.recipients += g.recipients;
+      sums.delivered += g.delivered;
+      sums.secured += g.secured;
+      sums.queued += g.queued;
+      sums.deferred += g.deferred;
+      sums.bounced += g.bounced;
+      sums.deleted += g.deleted;
     }
     out << std::left << std::setw(28) << "total" << std::right;
-    for (long long s : sums) out << std::setw(11) << s;
-    out << std::setw(7) << (total ? "100.0" : "0.0") << "%" << std::setw(9) << pct(std::to_string(sums[2]), total) << "%\n";
+    for (const auto& [name, n] : counts(sums)) out << std::setw(11) << n;
+    out << std::setw(7) << (total ? "100.0" : "0.0") << "%" << std::setw(9) << pct(sums.secured, total) << "%\n";
   }
   std::cout << out.str();
   return 0;

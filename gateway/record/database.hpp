@@ -1,10 +1,9 @@
 // The audit database (SQLite, the embedded default store): one row per accepted
 // message now; the delivery work adds one per recipient outcome. Written off the
 // reply path: the spool, not this file, is what a 250 promises.
-// Never stores message content.
+// Never stores message content. The tables are described in schema.hpp; the
+// queries that reports run are in report.hpp.
 #pragma once
-#include <sqlite3.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "gateway/mail/envelope.hpp"
+#include "gateway/record/sqlite.hpp"
 
 namespace sealgate::gateway {
 
@@ -36,7 +36,8 @@ struct attempt_row {
 
 class database {
  public:
-  // Opens or creates the file (0600) and its schema. Throws std::runtime_error.
+  // Opens or creates the file (0600) and brings its schema to the newest
+  // version (upgrade_schema). Throws std::runtime_error.
   explicit database(const std::filesystem::path& file);
   ~database();
   database(const database&) = delete;
@@ -70,9 +71,6 @@ class database {
   std::vector<std::string> unrecorded(const std::vector<std::string>& ids);
 
  private:
-  void exec(const char* sql);
-  void step(sqlite3_stmt* st);  // runs a prepared statement without result rows; throws on failure
-  void prepare(const char* sql, sqlite3_stmt*& st);
   void run_writer();
   // One transaction: accepted messages, message ids, then rows (in that
   // order: a row updates the recipient its message's acceptance created).
@@ -80,16 +78,13 @@ class database {
   void write(const std::vector<spooled_envelope>& accepted,
              const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows);
   void write_accepted(const spooled_envelope& m);
+  void write_recipient(const std::string& queue_id, size_t index, const std::string& address, int64_t at);
   void write_row(const attempt_row& r);
   std::filesystem::path file_;
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* insert_ = nullptr;
-  sqlite3_stmt* insert_recipient_ = nullptr;
-  sqlite3_stmt* insert_attempt_ = nullptr;
-  sqlite3_stmt* update_recipient_ = nullptr;
-  sqlite3_stmt* update_message_id_ = nullptr;
-  sqlite3_stmt* begin_ = nullptr;  // the writer's BEGIN and COMMIT, prepared once
-  sqlite3_stmt* commit_ = nullptr;
+  sqlite::connection db_;
+  // Prepared once. Declared after db_, so destroyed before it is closed.
+  sqlite::statement insert_message_, insert_recipient_, insert_attempt_, update_recipient_, update_message_id_;
+  sqlite::statement begin_, commit_;  // the writer's BEGIN and COMMIT
   std::mutex mutex_;  // the connection and its statements
 
   // The writer thread's queue. Transactions start at least this far apart.

@@ -5,6 +5,7 @@
 #include "common/unique_fd.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <charconv>
 #include <cmath>
 #include <system_error>
+#include <utility>
 
 #include "common/file_io.hpp"
 #include "gateway/mail/smtp_syntax.hpp"
@@ -131,6 +133,23 @@ std::filesystem::path status_file(const std::filesystem::path& spool_dir, std::s
 bool valid_queue_id(std::string_view id) {
   return id.size() == 16 &&
          std::all_of(id.begin(), id.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+queue_lock queue_lock::try_lock(const std::filesystem::path& spool_dir, std::string_view id) {
+  if (!valid_queue_id(id)) return queue_lock(state::no_such_message, -1);
+  int fd = ::open(queue_file(spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return queue_lock(state::no_such_message, -1);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return queue_lock(state::busy, -1);
+  }
+  return queue_lock(state::held, fd);
+}
+
+queue_lock::queue_lock(queue_lock&& other) noexcept : status_(other.status_), fd_(std::exchange(other.fd_, -1)) {}
+
+queue_lock::~queue_lock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 std::optional<queued_message> load_queued(const std::filesystem::path& spool_dir, std::string_view id) {

@@ -70,6 +70,31 @@ struct queued_message {
 std::filesystem::path queue_file(const std::filesystem::path& spool_dir, std::string_view id);
 std::filesystem::path status_file(const std::filesystem::path& spool_dir, std::string_view id);
 
+// A queued message's lock: flock(2) on its queue file, held as long as this
+// object (its descriptor) lives. A delivery pass (deliver_pass, which takes
+// the same flock through the descriptor it reads the message with) and an
+// operator's `sealgate queue delete` both hold it, so that neither changes a
+// message while the other acts on it. Never waits: a message being
+// delivered is busy.
+class queue_lock {
+ public:
+  enum class state { held, no_such_message, busy };
+  // Opens the message's queue file and tries the lock.
+  static queue_lock try_lock(const std::filesystem::path& spool_dir, std::string_view id);
+  state status() const { return status_; }
+  int fd() const { return fd_; }  // the locked queue file; -1 unless held
+
+  ~queue_lock();
+  queue_lock(queue_lock&& other) noexcept;
+  queue_lock& operator=(queue_lock&&) = delete;
+  queue_lock(const queue_lock&) = delete;
+
+ private:
+  queue_lock(state s, int fd) : status_(s), fd_(fd) {}
+  state status_;
+  int fd_;
+};
+
 // Reads a message's envelope and status. nullopt when the message is not
 // (or no longer) in the queue or its envelope does not parse.
 std::optional<queued_message> load_queued(const std::filesystem::path& spool_dir, std::string_view id);

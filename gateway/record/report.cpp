@@ -1,0 +1,157 @@
+// Read-only queries of the record; see report.hpp.
+#include "gateway/record/report.hpp"
+
+#include <stdexcept>
+
+#include "gateway/record/schema.hpp"
+#include "gateway/record/sqlite.hpp"
+
+namespace sealgate::gateway {
+
+namespace {
+
+// A reader never upgrades (it may run as a user that cannot write the file,
+// while the gateway has it open), so it reads only the schema it was built for.
+sqlite::connection open_record(const std::filesystem::path& file) {
+  auto db = sqlite::open_read_only(file);
+  int version = stored_schema_version(db.get());
+  if (version < schema::newest_version)
+    throw std::runtime_error(file.string() + ": schema version " + std::to_string(version) + ", this sealgate reads " +
+                             std::to_string(schema::newest_version) + ": start the gateway once to upgrade it");
+  if (version > schema::newest_version)
+    throw std::runtime_error(file.string() + ": schema version " + std::to_string(version) +
+                             " is newer than this sealgate knows (" + std::to_string(schema::newest_version) + ")");
+  return db;
+}
+
+message_record message_from(const sqlite::statement& row) {
+  message_record m;
+  m.queue_id = row.text("queue_id");
+  m.received_at = row.integer("received_at");
+  m.listener = row.text("listener");
+  m.client_address = row.text("client_address");
+  m.helo = row.text("helo");
+  m.auth_user = row.text("auth_user");
+  m.tls_protocol = row.text("tls_protocol");
+  m.tls_cipher = row.text("tls_cipher");
+  m.sender = row.text("sender");
+  m.recipients = row.integer("recipients");
+  m.size = row.integer("size");
+  m.message_id = row.text("message_id");
+  return m;
+}
+
+recipient_record recipient_from(const sqlite::statement& row) {
+  recipient_record r;
+  r.index = static_cast<size_t>(row.integer("idx"));
+  r.address = row.text("address");
+  r.domain = row.text("domain");
+  r.status = row.text("status");
+  r.method = row.text("method");
+  r.rule = row.text("rule");
+  r.policy_sha256 = row.text("policy_sha256");
+  r.mx_host = row.text("mx_host");
+  r.mx_address = row.text("mx_address");
+  r.tls_protocol = row.text("tls_protocol");
+  r.tls_cipher = row.text("tls_cipher");
+  r.certificate = row.text("certificate");
+  r.attempts = row.integer("attempts");
+  r.reply = row.text("reply");
+  r.updated_at = row.integer("updated_at");
+  r.final_at = row.optional_integer("final_at");
+  return r;
+}
+
+attempt_record attempt_from(const sqlite::statement& row) {
+  attempt_record a;
+  a.index = static_cast<size_t>(row.integer("idx"));
+  a.at = row.integer("at");
+  a.outcome = row.text("outcome");
+  a.method = row.text("method");
+  a.rule = row.text("rule");
+  a.policy_sha256 = row.text("policy_sha256");
+  a.mx_host = row.text("mx_host");
+  a.mx_address = row.text("mx_address");
+  a.tls_protocol = row.text("tls_protocol");
+  a.tls_cipher = row.text("tls_cipher");
+  a.certificate = row.text("certificate");
+  a.reply = row.text("reply");
+  return a;
+}
+
+constexpr std::pair<report_grouping, std::string_view> grouping_names[] = {
+    {report_grouping::method, "method"},
+    {report_grouping::recipient_domain, "recipient-domain"},
+    {report_grouping::sender, "sender"},
+    {report_grouping::day, "day"}};
+
+// The SQL expression of a group's key, over recipients r joined to messages m.
+std::string_view grouping_key(report_grouping by) {
+  switch (by) {
+    case report_grouping::method: return "COALESCE(r.method, '-')";
+    case report_grouping::recipient_domain: return "r.domain";
+    case report_grouping::sender: return "m.sender";
+    case report_grouping::day: return "date(m.received_at, 'unixepoch')";
+  }
+  throw std::logic_error("report: unknown grouping");
+}
+
+}  // namespace
+
+message_story read_message_story(const std::filesystem::path& database_file, std::string_view queue_id) {
+  auto db = open_record(database_file);
+  message_story story;
+  sqlite::statement message(db.get(), select_statement(schema::messages, "WHERE queue_id = :queue_id"));
+  message.bind("queue_id", queue_id);
+  if (message.next_row()) story.message = message_from(message);
+  sqlite::statement recipients(db.get(), select_statement(schema::recipients, "WHERE queue_id = :queue_id ORDER BY idx"));
+  recipients.bind("queue_id", queue_id);
+  while (recipients.next_row()) story.recipients.push_back(recipient_from(recipients));
+  // rowid breaks ties: attempts of one pass share their second.
+  sqlite::statement attempts(db.get(),
+                             select_statement(schema::attempts, "WHERE queue_id = :queue_id ORDER BY at, rowid"));
+  attempts.bind("queue_id", queue_id);
+  while (attempts.next_row()) story.attempts.push_back(attempt_from(attempts));
+  return story;
+}
+
+std::optional<report_grouping> report_grouping_from(std::string_view name) {
+  for (const auto& [value, text] : grouping_names)
+    if (text == name) return value;
+  return std::nullopt;
+}
+
+std::vector<delivery_counts> count_deliveries(const std::filesystem::path& database_file, report_grouping by,
+                                              int64_t since) {
+  auto db = open_record(database_file);
+  sqlite::statement counts(
+      db.get(),
+      "SELECT " + std::string(grouping_key(by)) +
+          " AS grouped_by, COUNT(*) AS total,"
+          " SUM(r.status = 'delivered') AS delivered,"
+          " SUM(r.status = 'delivered' AND (r.method IN ('pgp', 'smime', 'portal') OR r.tls_protocol IS NOT NULL))"
+          " AS secured,"
+          " SUM(r.status IN ('queued', 'held')) AS queued,"
+          " SUM(r.status IN ('deferred', 'method-failed')) AS deferred,"
+          " SUM(r.status IN ('bounced', 'expired')) AS bounced,"
+          " SUM(r.status = 'deleted') AS deleted"
+          " FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
+          " WHERE m.received_at >= :since GROUP BY grouped_by ORDER BY total DESC, grouped_by");
+  counts.bind("since", since);
+  std::vector<delivery_counts> out;
+  while (counts.next_row()) {
+    delivery_counts c;
+    c.key = counts.text("grouped_by");
+    c.recipients = counts.integer("total");
+    c.delivered = counts.integer("delivered");
+    c.secured = counts.integer("secured");
+    c.queued = counts.integer("queued");
+    c.deferred = counts.integer("deferred");
+    c.bounced = counts.integer("bounced");
+    c.deleted = counts.integer("deleted");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace sealgate::gateway
