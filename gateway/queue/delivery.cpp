@@ -632,16 +632,16 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
   // An operator's `sealgate queue delete` takes the same lock. The file is
   // opened once: the lock, the envelope, the status and the content (one
   // read for a small message) all come through this descriptor.
-  unique_fd locked(::open(queue_file(s->settings.spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!locked) co_return;  // deleted by an operator, or already finished
-  if (::flock(locked.get(), LOCK_EX | LOCK_NB) != 0) {
+  auto lock = queue_lock::try_lock(s->settings.spool_dir, id);
+  if (lock.status() == queue_lock::state::no_such_message) co_return;  // deleted by an operator, or already finished
+  if (lock.status() == queue_lock::state::busy) {
     s->schedule(id, unix_now() + 5);
     co_return;
   }
-  int fd = locked.get();
+  int fd = lock.fd();
   // The lock lasts as long as the descriptor: the pass and its transfers,
   // which read a large message's content through it as they send it.
-  auto file = std::make_shared<const shared_fd>(locked.release());
+  auto file = std::make_shared<const shared_fd>(lock.release().release());
   std::string small;
   auto m = read_queued(fd, s->settings.spool_dir, id, &small);
   if (!m) co_return;  // its envelope does not parse: left for an operator

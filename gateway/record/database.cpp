@@ -1,6 +1,8 @@
 // SQLite audit store; see database.hpp.
 #include "gateway/record/database.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,10 +57,10 @@ std::string update_recipient_statement() {
 database::database(const std::filesystem::path& file) : file_(file) {
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
   // Create the file ourselves so that it is 0600 from its first byte.
-  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error(file.string() + ": cannot create database file");
-  ::fchmod(fd, 0600);
-  ::close(fd);
+  unique_fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw std::runtime_error(file.string() + ": cannot create database file");
+  ::fchmod(fd.get(), 0600);
+  fd.reset();
   db_ = sqlite::open_read_write(file);
   sqlite::exec(db_.get(), "PRAGMA journal_mode=WAL");
   // The spool holds the truth; the audit rows can be rebuilt, so NORMAL suffices.

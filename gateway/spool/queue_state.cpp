@@ -136,20 +136,11 @@ bool valid_queue_id(std::string_view id) {
 }
 
 queue_lock queue_lock::try_lock(const std::filesystem::path& spool_dir, std::string_view id) {
-  if (!valid_queue_id(id)) return queue_lock(state::no_such_message, -1);
-  int fd = ::open(queue_file(spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return queue_lock(state::no_such_message, -1);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return queue_lock(state::busy, -1);
-  }
-  return queue_lock(state::held, fd);
-}
-
-queue_lock::queue_lock(queue_lock&& other) noexcept : status_(other.status_), fd_(std::exchange(other.fd_, -1)) {}
-
-queue_lock::~queue_lock() {
-  if (fd_ >= 0) ::close(fd_);
+  if (!valid_queue_id(id)) return queue_lock(state::no_such_message, unique_fd());
+  unique_fd fd(::open(queue_file(spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return queue_lock(state::no_such_message, unique_fd());
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return queue_lock(state::busy, unique_fd());
+  return queue_lock(state::held, std::move(fd));
 }
 
 std::optional<queued_message> load_queued(const std::filesystem::path& spool_dir, std::string_view id) {

@@ -14,6 +14,8 @@
 
 #include "gateway/spool/spool.hpp"
 
+#include "common/unique_fd.hpp"
+
 namespace sealgate::gateway {
 
 // A recipient is pending until it reaches one of the final states.
@@ -82,17 +84,14 @@ class queue_lock {
   // Opens the message's queue file and tries the lock.
   static queue_lock try_lock(const std::filesystem::path& spool_dir, std::string_view id);
   state status() const { return status_; }
-  int fd() const { return fd_; }  // the locked queue file; -1 unless held
-
-  ~queue_lock();
-  queue_lock(queue_lock&& other) noexcept;
-  queue_lock& operator=(queue_lock&&) = delete;
-  queue_lock(const queue_lock&) = delete;
+  int fd() const { return fd_.get(); }  // the locked queue file; -1 unless held
+  // Hands the locked descriptor (and with it the lock) to the caller.
+  unique_fd release() { return std::move(fd_); }
 
  private:
-  queue_lock(state s, int fd) : status_(s), fd_(fd) {}
+  queue_lock(state s, unique_fd fd) : status_(s), fd_(std::move(fd)) {}
   state status_;
-  int fd_;
+  unique_fd fd_;
 };
 
 // Reads a message's envelope and status. nullopt when the message is not
