@@ -9,6 +9,7 @@ namespace sealgate {
 
 // A-Z to a-z; every other octet unchanged.
 std::string lower_ascii(std::string_view s);
+constexpr char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 bool iequals_ascii(std::string_view a, std::string_view b);
 
 // The part after the last '@', lower case (ASCII); "" without an '@'.

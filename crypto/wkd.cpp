@@ -3,6 +3,10 @@
 // connection pick the server), and never log the key or the local part.
 #include "crypto/wkd.hpp"
 
+#include "dns/message.hpp"
+
+#include "common/text.hpp"
+
 #include <openssl/sha.h>
 
 #include "dns/resolver.hpp"
@@ -30,10 +34,8 @@ std::string z_base32(std::span<const uint8_t> data) {
 }
 
 std::string wkd_hash(std::string_view local) {
-  std::string lower(local);
   // Only ASCII is folded (draft 3.1): other octets of a UTF-8 local part stay.
-  for (auto& c : lower)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  std::string lower = lower_ascii(local);
   uint8_t digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(lower.data()), lower.size(), digest);
   return z_base32(digest);
@@ -61,18 +63,10 @@ std::string percent_encode(std::string_view s) {
   return out;
 }
 
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  if (!out.empty() && out.back() == '.') out.pop_back();
-  return out;
-}
-
 }  // namespace
 
 wkd_location wkd_url(wkd_method m, std::string_view local, std::string_view domain) {
-  std::string d = lower_ascii(domain);
+  std::string d = dns::canonical_name(domain);
   std::string tail = "hu/" + wkd_hash(local) + "?l=" + percent_encode(local);
   if (m == wkd_method::advanced) return {"openpgpkey." + d, "/.well-known/openpgpkey/" + d + "/" + tail};
   return {d, "/.well-known/openpgpkey/" + tail};

@@ -1,6 +1,8 @@
 // Domain-name and address-literal syntax checks; see domain_name.hpp.
 #include "dns/domain_name.hpp"
 
+#include "common/text.hpp"
+
 #include <arpa/inet.h>
 #include <idn2.h>
 
@@ -64,17 +66,14 @@ bool is_valid_utf8(std::string_view text) {
 std::optional<std::string> to_ascii_domain(std::string_view name) {
   bool ascii = std::all_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (ascii) {
-    std::string out(name);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
+    return lower_ascii(name);
   }
   if (!is_valid_utf8(name)) return std::nullopt;
   char* converted = nullptr;
   std::string input(name);
   if (idn2_to_ascii_8z(input.c_str(), &converted, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK) return std::nullopt;
-  std::string out(converted);
+  std::string out = lower_ascii(converted);
   idn2_free(converted);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!is_valid_domain(out, false)) return std::nullopt;
   return out;
 }

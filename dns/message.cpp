@@ -2,6 +2,8 @@
 // a bounds check: this code sees bytes from the network.
 #include "dns/message.hpp"
 
+#include "common/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -117,9 +119,7 @@ std::string_view to_string(absence a) {
 
 std::string canonical_name(std::string_view name) {
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  std::string out(name);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return lower_ascii(name);
 }
 
 std::vector<uint8_t> build_query(std::string_view name, rr_type type, uint16_t id, uint16_t udp_size) {

@@ -3,6 +3,8 @@
 // output, and message content must not.
 #include "policy/classify.hpp"
 
+#include "common/text.hpp"
+
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -11,18 +13,17 @@
 namespace sealgate::policy {
 namespace {
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
 std::string lowered(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = lower(c);
+  for (auto& c : out) c = lower_ascii(c);
   return out;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower_ascii(x) == lower_ascii(y); });
 }
 
 std::string_view trim(std::string_view s) {

@@ -3,16 +3,17 @@
 // "less is known", never to an exception or a read past the end.
 #include "policy/message_facts.hpp"
 
+#include "common/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 
 namespace sealgate::policy {
 namespace {
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower_ascii(x) == lower_ascii(y); });
 }
 
 std::string_view trim(std::string_view s) {
@@ -122,7 +123,7 @@ content_field parse_content_field(std::string_view s) {
   content_field f;
   size_t semi = s.find(';');
   std::string_view v = trim(s.substr(0, semi));
-  for (char c : v) f.value += lower(c);
+  for (char c : v) f.value += lower_ascii(c);
   size_t pos = semi == std::string_view::npos ? s.size() : semi + 1;
   while (pos < s.size()) {
     while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == ';')) ++pos;
@@ -181,7 +182,7 @@ class walker {
     if (type.value.rfind("text/", 0) != 0) return;
     std::string cte;
     if (auto c = find_header(headers, "Content-Transfer-Encoding"))
-      for (char ch : trim(*c)) cte += lower(ch);
+      for (char ch : trim(*c)) cte += lower_ascii(ch);
     std::string decoded = cte == "base64" ? decode_base64(body)
                           : cte == "quoted-printable" ? decode_quoted_printable(body)
                                                       : std::string(body);
@@ -299,7 +300,7 @@ std::string decode_rfc2047(std::string_view in) {
     std::string_view between = in.substr(pos, start - pos);
     // Whitespace between two encoded words is not part of the text (RFC 2047 6.2).
     if (!(last_was_word && trim(between).empty())) out.append(between);
-    char enc = lower(in[q1 + 1]);
+    char enc = lower_ascii(in[q1 + 1]);
     std::string_view text = in.substr(q2 + 1, end - q2 - 1);
     if (enc == 'b') {
       out += decode_base64(text);

@@ -3,6 +3,8 @@
 // a policy with any error is refused whole, never half-applied.
 #include "policy/policy.hpp"
 
+#include "common/text.hpp"
+
 #include <openssl/evp.h>
 #include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
@@ -239,7 +241,7 @@ bool glob_match(std::string_view pattern, std::string_view text) {
   // Iterative matcher with one backtrack point: linear in practice, no recursion
   // a hostile address could drive deep.
   size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  constexpr auto lower = [](char c) { return lower_ascii(c); };
   while (t < text.size()) {
     if (p < pattern.size() && (pattern[p] == '?' || (pattern[p] != '*' && lower(pattern[p]) == lower(text[t])))) {
       ++p, ++t;

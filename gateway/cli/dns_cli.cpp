@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "dns/resolver.hpp"
+#include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
 #include "gateway/config/config.hpp"
@@ -26,8 +27,7 @@ namespace {
 namespace asio = boost::asio;
 
 int usage(const std::string& problem) {
-  std::cerr << "sealgate: " << problem << "\nusage: sealgate COMMAND ...\n" << dns_usage_line;
-  return 2;
+  return usage_exit(problem, "usage: sealgate COMMAND ...\n", dns_usage_line);
 }
 
 std::string base64(const std::vector<uint8_t>& data) {
@@ -165,13 +165,9 @@ int run_dns_command(const std::vector<std::string>& args) {
   std::string name = dns::canonical_name(positional[1]);
   if (name.empty() || dns::build_query(name, dns::rr_type::a, 0).empty()) return usage("invalid name " + positional[1]);
 
-  config cfg;
-  try {
-    cfg = load_config(config_file);
-  } catch (const config_error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  auto loaded = load_config_or_report(config_file);
+  if (!loaded) return exit_failure;
+  const config& cfg = *loaded;
   int exit_code = 1;
   try {
     asio::io_context io;

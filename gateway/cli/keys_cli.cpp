@@ -17,6 +17,7 @@
 #include "crypto/service.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/config/config.hpp"
+#include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
 
@@ -34,8 +35,7 @@ namespace asio = boost::asio;
 using policy::fact;
 
 int usage(const std::string& problem) {
-  std::cerr << "sealgate: " << problem << "\nusage: sealgate COMMAND ...\n" << keys_usage_line;
-  return 2;
+  return usage_exit(problem, "usage: sealgate COMMAND ...\n", keys_usage_line);
 }
 
 // Everything a command needs, built from the config; owns the service.
@@ -191,12 +191,9 @@ int run_keys_command(const std::vector<std::string>& args) {
     if (!crypto::parse_address(a)) return usage("not an address: " + a);
 
   toolkit t;
-  try {
-    t.cfg = load_config(config_file);
-  } catch (const config_error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  auto loaded = load_config_or_report(config_file);
+  if (!loaded) return exit_failure;
+  t.cfg = std::move(*loaded);
   int exit_code = 1;
   try {
     build(t);

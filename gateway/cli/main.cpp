@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "crypto/password.hpp"
+#include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/dns_cli.hpp"
 #include "gateway/cli/keys_cli.hpp"
@@ -42,8 +43,7 @@ constexpr const char* usage_text =
     "  --version                    print the version\n";
 
 int usage(const std::string& problem) {
-  std::cerr << "sealgate: " << problem << "\n" << usage_text;
-  return 2;
+  return usage_exit(problem, usage_text);
 }
 
 // Parses "--config FILE" and positional arguments; false on anything unknown.
@@ -56,16 +56,6 @@ bool parse_args(const std::vector<std::string>& args, std::string& config_file, 
     return true;
   } catch (const cli_usage_error& e) {
     problem = e.what();
-    return false;
-  }
-}
-
-bool load(const std::string& file, config& out) {
-  try {
-    out = load_config(file);
-    return true;
-  } catch (const config_error& e) {
-    std::cerr << e.what() << "\n";
     return false;
   }
 }
@@ -95,8 +85,9 @@ int cmd_passwd(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   if (!parse_args(args, file, positional, problem)) return usage(problem);
   if (positional.size() != 1) return usage("passwd takes one USER");
-  config cfg;
-  if (!load(file, cfg)) return 1;
+  auto loaded = load_config_or_report(file);
+  if (!loaded) return exit_failure;
+  const config& cfg = *loaded;
   if (cfg.users_file.empty()) {
     std::cerr << "sealgate: " << file << ": relay.users_file is not set\n";
     return 1;
@@ -141,9 +132,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> positional;
     if (!parse_args(args, file, positional, problem)) return usage(problem);
     if (!positional.empty()) return usage("run takes no arguments");
-    config cfg;
-    if (!load(file, cfg)) return 1;
-    return run_gateway(std::move(cfg), SEALGATE_VERSION);
+    auto cfg = load_config_or_report(file);
+    if (!cfg) return exit_failure;
+    return run_gateway(std::move(*cfg), SEALGATE_VERSION);
   }
   if (cmd == "passwd") return cmd_passwd(args);
   if (cmd == "policy") return run_policy_command(args);

@@ -19,6 +19,7 @@
 #include "crypto/service.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/cli/cli_text.hpp"
+#include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/facts/probe.hpp"
@@ -56,23 +57,12 @@ constexpr const char* policy_usage =
     "(unknown stands for a lookup that failed temporarily)\n";
 
 int usage(const std::string& problem) {
-  std::cerr << "sealgate: policy: " << problem << "\n" << policy_usage;
-  return 2;
+  return usage_exit("policy: " + problem, policy_usage);
 }
 
 struct usage_error {
   std::string problem;
 };
-
-bool load_gateway_config(const std::string& file, config& out) {
-  try {
-    out = load_config(file);
-    return true;
-  } catch (const config_error& e) {
-    std::cerr << e.what() << "\n";
-    return false;
-  }
-}
 
 std::optional<pol::policy> load_checked(const std::filesystem::path& file) {
   try {
@@ -93,8 +83,9 @@ int cmd_check(const std::vector<std::string>& args) {
   const std::string config_file = o.value("--config");
   const auto& positional = o.positional;
   if (positional.size() > 1) return usage("check takes at most one POLICY_FILE");
-  config cfg;
-  if (!load_gateway_config(config_file, cfg)) return 1;
+  auto loaded = load_config_or_report(config_file);
+  if (!loaded) return exit_failure;
+  config& cfg = *loaded;
   std::filesystem::path file = positional.empty() ? cfg.policy_file : std::filesystem::path(positional[0]);
   if (file.empty()) {
     std::cerr << "sealgate: " << config_file << ": policy_file is not set and no POLICY_FILE was given\n";
@@ -255,8 +246,9 @@ int cmd_explain(const std::vector<std::string>& args) {
   } catch (const usage_error& e) {
     return usage(e.problem);
   }
-  config cfg;
-  if (!load_gateway_config(o.config_file, cfg)) return 1;
+  auto loaded = load_config_or_report(o.config_file);
+  if (!loaded) return exit_failure;
+  config& cfg = *loaded;
   if (cfg.policy_file.empty()) {
     std::cerr << "sealgate: " << o.config_file << ": policy_file is not set\n";
     return 1;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "dns/resolver.hpp"
+#include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
 #include "gateway/config/config.hpp"
@@ -29,8 +30,7 @@ namespace asio = boost::asio;
 using policy::fact;
 
 int usage(const std::string& problem) {
-  std::cerr << "sealgate: " << problem << "\nusage: sealgate COMMAND ...\n" << probe_usage_line;
-  return 2;
+  return usage_exit(problem, "usage: sealgate COMMAND ...\n", probe_usage_line);
 }
 
 std::string yes_no_unknown(fact f) { return f == fact::found ? "yes" : f == fact::absent ? "no" : "unknown"; }
@@ -208,13 +208,9 @@ int run_probe_command(const std::vector<std::string>& args) {
   std::string domain = dns::canonical_name(positional[0]);
   if (domain.empty() || dns::build_query(domain, dns::rr_type::a, 0).empty()) return usage("invalid domain " + positional[0]);
 
-  config cfg;
-  try {
-    cfg = load_config(config_file);
-  } catch (const config_error& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  auto loaded = load_config_or_report(config_file);
+  if (!loaded) return exit_failure;
+  const config& cfg = *loaded;
   run_state st;
   try {
     asio::io_context io;

@@ -16,6 +16,7 @@
 #include "gateway/queue/operator_actions.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/spool/queue_state.hpp"
+#include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
 
@@ -63,8 +64,7 @@ options parse(const std::vector<std::string>& args, bool report) {
 }
 
 int usage(const std::string& problem) {
-  std::cerr << "sealgate: " << problem << "\nusage:\n" << queue_usage_lines;
-  return 2;
+  return usage_exit(problem, "usage:\n", queue_usage_lines);
 }
 
 std::string time_text(int64_t t) {
@@ -275,16 +275,6 @@ int cmd_flush(const config& cfg, const std::vector<std::string>& ids) {
   return 0;
 }
 
-bool load(const std::string& file, config& cfg) {
-  try {
-    cfg = load_config(file);
-    return true;
-  } catch (const config_error& e) {
-    std::cerr << e.what() << "\n";
-    return false;
-  }
-}
-
 // --since: an ISO date or date-time (UTC), or a duration back from now (24h, 7d).
 std::optional<int64_t> parse_since(const std::string& s) {
   if (s.empty()) return 0;
@@ -394,8 +384,9 @@ int run_queue_command(const std::vector<std::string>& args) {
   try {
     std::vector<std::string> rest(args.begin() + 1, args.end());
     options o = parse(rest, false);
-    config cfg;
-    if (!load(o.config_file, cfg)) return 1;
+    auto loaded = load_config_or_report(o.config_file);
+    if (!loaded) return exit_failure;
+    config& cfg = *loaded;
     const std::string& sub = args[0];
     if (sub == "list") {
       if (!o.positional.empty()) return usage("queue list takes no arguments");
@@ -426,8 +417,9 @@ int run_report_command(const std::vector<std::string>& args) {
   try {
     options o = parse(args, true);
     if (!o.positional.empty()) return usage("report takes no arguments");
-    config cfg;
-    if (!load(o.config_file, cfg)) return 1;
+    auto loaded = load_config_or_report(o.config_file);
+    if (!loaded) return exit_failure;
+    config& cfg = *loaded;
     return cmd_report(cfg, o);
   } catch (const usage_error& e) {
     return usage(e.what);

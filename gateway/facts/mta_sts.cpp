@@ -2,6 +2,8 @@
 // Must never accept a policy it only half understood (a bad mode or max_age).
 #include "gateway/facts/mta_sts.hpp"
 
+#include "dns/message.hpp"
+
 #include <algorithm>
 
 namespace sealgate::gateway {
@@ -11,13 +13,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!out.empty() && out.back() == '.') out.pop_back();
-  return out;
 }
 
 bool alnum(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -168,7 +163,7 @@ std::optional<sts_policy> parse_sts_policy(std::string_view text, std::string* w
         set(why, where + "bad mx pattern");
         return std::nullopt;
       }
-      p.mx.push_back(lower(value));
+      p.mx.push_back(dns::canonical_name(value));
     }
     // Unknown keys: extensions, ignored (RFC 8461 3.2).
   }
@@ -184,7 +179,7 @@ std::optional<sts_policy> parse_sts_policy(std::string_view text, std::string* w
 }
 
 bool sts_mx_matches(std::string_view pattern, std::string_view host) {
-  std::string p = lower(pattern), h = lower(host);
+  std::string p = dns::canonical_name(pattern), h = dns::canonical_name(host);
   if (p.size() > 2 && p.compare(0, 2, "*.") == 0) {
     std::string_view suffix = std::string_view(p).substr(1);  // ".example.com"
     if (h.size() <= suffix.size() || h.compare(h.size() - suffix.size(), suffix.size(), suffix) != 0) return false;

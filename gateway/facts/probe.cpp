@@ -3,6 +3,8 @@
 // MAIL, RCPT or any content. Must never turn a failed lookup into "absent".
 #include "gateway/facts/probe.hpp"
 
+#include "common/text.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -227,7 +229,7 @@ asio::awaitable<mta_sts_result> fetch_policy(std::shared_ptr<prober::impl> im, s
     co_return out;
   }
   std::string type = resp.content_type.substr(0, resp.content_type.find(';'));
-  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  type = lower_ascii(type);
   if (type != "text/plain") {
     out.error = "policy fetch: media type '" + resp.content_type + "', not text/plain";
     co_return out;
