@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Regenerates records.sqlite: the audit database written by the sealgate
+"""Regenerates records-709c782.sqlite: the audit database written by the sealgate
 release at commit 709c782 (schema_version 2), for a test that proves newer
 code opens and upgrades an old database.
 
-    python3 make_fixture.py /path/to/709c782/build/gateway/sealgate [--out DIR] [--keep]
+    python3 make_fixture_709c782.py /path/to/709c782/build/gateway/sealgate [--out DIR] [--keep]
 
 It runs that binary for real (`sealgate run`) on loopback only, with peers
 modelled on tests/integration/delivery_test.py at 709c782:
@@ -309,7 +309,7 @@ def local_data():
 class Fixture:
     def __init__(self, binary, out_dir, work):
         self.bin, self.out, self.dir = binary, out_dir, work
-        self.db_path = os.path.join(out_dir, "records.sqlite")
+        self.db_path = os.path.join(out_dir, "records-709c782.sqlite")
         self.stops = []
         self.dumps = {}
 
@@ -587,7 +587,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("binary", help="sealgate built from commit 709c782 (build/gateway/sealgate)")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)),
-                    help="directory for records.sqlite (default: beside this script)")
+                    help="directory for records-709c782.sqlite (default: beside this script)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, spool, peers)")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -597,7 +597,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         try:
-            os.remove(os.path.join(out, "records.sqlite" + suffix))
+            os.remove(os.path.join(out, "records-709c782.sqlite" + suffix))
         except FileNotFoundError:
             pass
     work = tempfile.mkdtemp(prefix="sealgate-fixture-")
