@@ -9,7 +9,7 @@
 
 #include <cerrno>
 
-namespace sealgate::gateway {
+namespace sealgate {
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -51,4 +51,4 @@ std::optional<std::string> read_file(const std::filesystem::path& p) {
   return out;
 }
 
-}  // namespace sealgate::gateway
+}  // namespace sealgate

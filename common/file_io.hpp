@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace sealgate::gateway {
+namespace sealgate {
 
 // write(2) until all of data is written or an error (not EINTR); false on error.
 bool write_all(int fd, std::string_view data);
@@ -14,4 +14,4 @@ bool write_all(int fd, std::string_view data);
 // The whole file; nullopt when it cannot be opened or read.
 std::optional<std::string> read_file(const std::filesystem::path& p);
 
-}  // namespace sealgate::gateway
+}  // namespace sealgate

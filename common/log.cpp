@@ -9,7 +9,7 @@
 #include <ctime>
 #include <string>
 
-namespace sealgate::gateway {
+namespace sealgate {
 namespace {
 std::atomic<log_level> threshold{log_level::info};
 constexpr const char* names[] = {"debug", "info", "warning", "error"};
@@ -54,4 +54,4 @@ void log(log_level level, std::string_view queue_id, std::string_view text) {
   (void)ignored;
 }
 
-}  // namespace sealgate::gateway
+}  // namespace sealgate

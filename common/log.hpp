@@ -3,7 +3,7 @@
 #pragma once
 #include <string_view>
 
-namespace sealgate::gateway {
+namespace sealgate {
 
 enum class log_level { debug, info, warning, error };
 void set_log_level(log_level level);
@@ -12,4 +12,4 @@ inline void log_info(std::string_view text) { log(log_level::info, {}, text); }
 inline void log_warning(std::string_view text) { log(log_level::warning, {}, text); }
 inline void log_error(std::string_view text) { log(log_level::error, {}, text); }
 
-}  // namespace sealgate::gateway
+}  // namespace sealgate

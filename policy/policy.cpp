@@ -3,6 +3,8 @@
 // a policy with any error is refused whole, never half-applied.
 #include "policy/policy.hpp"
 
+#include "common/file_io.hpp"
+
 #include "common/text.hpp"
 
 #include <openssl/evp.h>
@@ -264,11 +266,11 @@ policy load_policy(const std::filesystem::path& file) {
   pol.file = file;
   std::string bytes;
   {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw policy_error(file.string() + ": cannot read file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    bytes = ss.str();
+    // read(2) fails on a directory, where a stream would yield an empty
+    // document, that is a policy without rules.
+    auto read = read_file(file);
+    if (!read) throw policy_error(file.string() + ": cannot read file");
+    bytes = std::move(*read);
   }
   pol.sha256 = sha256_hex(bytes);
   yaml_reader r(file);

@@ -2,6 +2,8 @@
 // its position so that an operator fixes the file in one pass.
 #include "gateway/config/config.hpp"
 
+#include "common/file_io.hpp"
+
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -116,11 +118,11 @@ config load_config(const std::filesystem::path& file) {
   yaml_reader r(file);
   std::string bytes;
   {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw config_error(file.string() + ": cannot read file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    bytes = ss.str();
+    // read(2) fails on a directory, where a stream would yield an empty
+    // document, that is a configuration of defaults.
+    auto read = read_file(file);
+    if (!read) throw config_error(file.string() + ": cannot read file");
+    bytes = std::move(*read);
   }
   auto document = r.parse(bytes);
   if (!document) throw config_error(r.errors().front());

@@ -407,3 +407,16 @@ TEST_F(ConfigTest, DuplicateKeysAndAliasBombsAreRefused) {
   auto msg = error_of(bomb);
   EXPECT_NE(msg.find("aliases expand to more than 100000 nodes"), std::string::npos) << msg;
 }
+
+// A directory opens like a file but reads as nothing: it must not load as an
+// empty document (a gateway of defaults, or a policy without rules).
+TEST_F(ConfigTest, ADirectoryIsNotAnEmptyConfiguration) {
+  auto d = dir_ / "conf.d";
+  std::filesystem::create_directory(d);
+  try {
+    load_config(d);
+    FAIL() << "a directory loaded as a configuration";
+  } catch (const config_error& e) {
+    EXPECT_EQ(std::string(e.what()), d.string() + ": cannot read file");
+  }
+}

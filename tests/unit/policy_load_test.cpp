@@ -210,6 +210,13 @@ TEST(PolicyLoad, YamlSyntaxErrorAndMissingFile) {
   temp_policy t;
   EXPECT_EQ(t.error_of("rules: [\n"), "policy.yaml:2:1: YAML syntax: end of sequence flow not found");
   EXPECT_THROW(load_policy("/nonexistent/policy.yaml"), policy_error);
+  // A directory reads as nothing: never a policy without rules.
+  try {
+    load_policy("/tmp");
+    ADD_FAILURE() << "a directory loaded as a policy";
+  } catch (const policy_error& e) {
+    EXPECT_EQ(std::string(e.what()), "/tmp: cannot read file");
+  }
 }
 
 TEST(PolicyLoad, Glob) {
