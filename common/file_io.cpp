@@ -51,4 +51,11 @@ std::optional<std::string> read_file(const std::filesystem::path& p) {
   return out;
 }
 
+bool names_file(int fd, const std::filesystem::path& p) {
+  struct stat open_file {}, named {};
+  if (::fstat(fd, &open_file) != 0 || open_file.st_nlink == 0) return false;
+  if (::stat(p.c_str(), &named) != 0) return false;
+  return open_file.st_dev == named.st_dev && open_file.st_ino == named.st_ino;
+}
+
 }  // namespace sealgate

@@ -155,8 +155,10 @@ int run_gateway(config cfg, std::string_view version) {
       std::vector<spooled_envelope> restored;
       for (const auto& id : missing)
         if (auto e = spooler.read_envelope(id)) restored.push_back(std::move(*e));  // recover() set damaged files aside
-      if (!restored.empty()) db.record_accepted(restored);
-      log_info("database: " + std::to_string(restored.size()) + " accepted-message records restored from the spool");
+      if (!restored.empty()) {
+        db.record_accepted(restored);
+        log_info("database: " + std::to_string(restored.size()) + " accepted-message records restored from the spool");
+      }
     }
     // Delivery: the resolver, the domain probe (and its caches), the SMTP
     // transport and the queue, all on the same io_context.

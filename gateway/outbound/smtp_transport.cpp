@@ -141,7 +141,8 @@ std::string fail_text(const smtp_result& r) { return r ? r.reply.text() : r.erro
 void note_failure(attempt* a, const std::string& host, const asio::ip::address& address, const std::string& stage,
                   const smtp_result& r) {
   a->last_error = where(host, address) + " " + stage + ": " + fail_text(r);
-  if (r) a->last_status = of(r.reply).enhanced;
+  // A reply that is no success here (a 250 banner, say) counts as a temporary one.
+  if (r) a->last_status = !r.reply.enhanced.empty() ? r.reply.enhanced : r.reply.permanent() ? "5.0.0" : "4.0.0";
 }
 
 // Connects to one address of one MX host: banner, EHLO, STARTTLS, EHLO, and

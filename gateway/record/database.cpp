@@ -32,7 +32,7 @@ constexpr std::pair<std::string_view, std::string attempt_row::*> attempt_detail
 
 consteval bool details_in_both_tables() {
   for (const auto& [name, field] : attempt_details)
-    if (!schema::attempts.find(name) || !schema::recipients.find(name)) return false;
+    if (schema::attempts.count(name) != 1 || schema::recipients.count(name) != 1) return false;
   return true;
 }
 static_assert(details_in_both_tables());

@@ -25,7 +25,7 @@ consteval bool description_is_consistent() {
   for (const auto& t : schema::tables) {
     if (!valid_version(t.since)) return false;
     for (const auto& c : t.columns) {
-      if (!valid_version(c.since) || c.since < t.since || t.find(c.name) != &c) return false;
+      if (!valid_version(c.since) || c.since < t.since || t.count(c.name) != 1) return false;
       if (c.since > t.since && c.type.find("NOT NULL") != std::string_view::npos &&
           c.type.find("DEFAULT") == std::string_view::npos)
         return false;

@@ -33,6 +33,14 @@ struct table_def {
       if (c.name == column) return &c;
     return nullptr;
   }
+  // For the compile-time checks: by name, not by address (with
+  // -fsanitize=address, g++ cannot compare a global's address in a constant
+  // expression).
+  constexpr size_t count(std::string_view column) const {
+    size_t n = 0;
+    for (const auto& c : columns) n += c.name == column ? 1 : 0;
+    return n;
+  }
 };
 
 struct index_def {

@@ -140,6 +140,10 @@ queue_lock queue_lock::try_lock(const std::filesystem::path& spool_dir, std::str
   unique_fd fd(::open(queue_file(spool_dir, id).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return queue_lock(state::no_such_message, unique_fd());
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return queue_lock(state::busy, unique_fd());
+  // Between the open and the lock, the holder of the lock may have finished
+  // the message and removed it: then this descriptor names a file that is no
+  // longer queued, and acting on it would deliver or delete it a second time.
+  if (!names_file(fd.get(), queue_file(spool_dir, id))) return queue_lock(state::no_such_message, unique_fd());
   return queue_lock(state::held, std::move(fd));
 }
 

@@ -2,6 +2,8 @@
 // queued message back from the spool.
 #include "gateway/spool/queue_state.hpp"
 
+#include "common/file_io.hpp"
+
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -171,4 +173,25 @@ TEST_F(QueueState, ReadQueuedLeavesALargeMessagesContentToTheCaller) {
   EXPECT_TRUE(content.empty());
   EXPECT_EQ(m->envelope.content_size, body.size());
   EXPECT_EQ(m->file_size - m->content_offset, body.size());
+}
+
+// queue_lock's check after the flock: a descriptor still names the queued
+// file, not one the lock's earlier holder removed or a new file of the name.
+TEST(NamesFile, AnUnlinkedOrReplacedFileIsNoLongerTheQueuedOne) {
+  char tmpl[] = "/tmp/sealgate-names-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(tmpl);
+  auto p = dir / "0123456789ABCDEF";
+  std::ofstream(p) << "x";
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(sealgate::names_file(fd, p));
+  std::ofstream(dir / "other") << "y";
+  std::filesystem::rename(dir / "other", p);  // a new file of the same name
+  EXPECT_FALSE(sealgate::names_file(fd, p));
+  ::close(fd);
+  fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  std::filesystem::remove(p);  // finished and removed
+  EXPECT_FALSE(sealgate::names_file(fd, p));
+  ::close(fd);
+  std::filesystem::remove_all(dir);
 }
