@@ -15,10 +15,6 @@ outcome make(outcome::kind k, int code, std::string enhanced, std::string text) 
 
 }  // namespace
 
-outcome delivered_outcome(std::string enhanced, std::string text) {
-  return make(outcome::kind::delivered, 250, std::move(enhanced), std::move(text));
-}
-
 // 451 and 554 are what Postfix's smtpd answers for "try again" and "refused"
 // when it stands in for a next hop; an RFC 3463 code carries the detail.
 outcome temporary_outcome(std::string enhanced, std::string text) {

@@ -25,8 +25,7 @@ struct outcome {
   bool permanent() const { return result == kind::bounced; }
 };
 
-// The gateway's own verdicts. enhanced must start with 2, 4 or 5 to match.
-outcome delivered_outcome(std::string enhanced, std::string text);
+// The gateway's own verdicts. enhanced must start with 4 or 5 to match.
 outcome temporary_outcome(std::string enhanced, std::string text);
 outcome permanent_outcome(std::string enhanced, std::string text);
 

@@ -51,7 +51,7 @@ int64_t unix_now() {
 
 std::string header_value(const policy::message_facts& f, std::string_view name) {
   for (const auto& [n, v] : f.headers)
-    if (lower_ascii(n) == lower_ascii(std::string(name))) return v;
+    if (iequals_ascii(n, name)) return v;
   return "";
 }
 
