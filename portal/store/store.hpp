@@ -1,0 +1,165 @@
+// The portal store: deposited messages (ciphertext and metadata), their
+// events, the browser sessions that passed a code, and the outbox through
+// which the portal process asks the gateway to send mail. One interface, so
+// that a PostgreSQL backend can stand beside the SQLite one (open_store).
+//
+// It holds nothing that opens a message: bodies are sealed under a key only
+// the link carries (vault.hpp), codes and session tokens are kept as keyed
+// hashes, and outbox items are sealed boxes only the gateway opens.
+//
+// Every call is one transaction and safe against another process using the
+// same store at the same time (the gateway deposits while the portal reads).
+// Calls block (disk): the gateway calls them from its worker pool, the portal
+// process from its own. Failures throw store_error.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "portal/store/vault.hpp"
+
+namespace sealgate::portal {
+
+class store_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class entry_state { active, retracted, expired };
+std::string_view to_string(entry_state s);
+
+// What is known of a deposit without its link: metadata only.
+struct entry {
+  int64_t id = 0;
+  std::string lookup;  // lookup_key(token), hex
+  std::string queue_id, recipient, sender;
+  std::string notice_queue_id;  // the notification's own queue id, once spooled
+  int64_t created = 0, expires = 0;
+  uint64_t size = 0;  // the message's bytes (plaintext), for the list
+  entry_state state = entry_state::active;
+  int64_t state_changed = 0;  // when it was retracted or expired
+  // The outstanding one-time code, if any (the last one asked for).
+  std::string code_hash;     // code_hash(session token, code); empty: none
+  std::string code_session;  // session_key(session token) of the browser that asked
+  int64_t code_expires = 0;
+  int failed_codes = 0;      // wrong codes since the last lock or success
+  int64_t locked_until = 0;
+  int codes_sent = 0;        // codes sent since codes_window began
+  int64_t codes_window = 0;
+};
+
+struct deposit {
+  std::string lookup, queue_id, recipient, sender;
+  int64_t created = 0, expires = 0;
+  uint64_t size = 0;
+  sealed_message sealed;
+};
+
+// A portal event, recorded against the message and recipient.
+struct event {
+  int64_t entry_id = 0;
+  std::string queue_id, recipient;
+  int64_t at = 0;
+  std::string kind;    // deposited notified code-sent code-failed locked opened downloaded replied expired retracted reissued
+  std::string detail;  // never content: a queue id, an attachment's index and size, a client address
+};
+
+// Rules of the one-time code (portal.code in the config).
+struct code_rules {
+  int64_t lifetime = 600;        // a code is valid for 10 minutes
+  int max_failures = 5;          // wrong codes before the entry locks
+  int64_t lockout = 900;         // for 15 minutes
+  int max_per_window = 5;        // codes sent per entry per window
+  int64_t window = 3600;
+};
+
+enum class code_request_result { issued, rate_limited, locked, not_active };
+enum class code_check_result { accepted, wrong, locked, expired, none, not_active };
+
+// Something for the gateway to send: a code (the box holds the code) or a
+// reply (the box holds the whole RFC 5322 message), sealed to the gateway.
+struct outbox_item {
+  int64_t id = 0;
+  int64_t entry_id = 0;
+  std::string kind;  // "code" or "reply"
+  int64_t created = 0;
+  std::string box;
+};
+
+struct list_filter {
+  std::string recipient;  // empty: any
+  std::string queue_id;   // empty: any
+  bool active_only = false;
+  size_t limit = 1000;
+};
+
+class store {
+ public:
+  virtual ~store() = default;
+
+  // --- the gateway (deposit, notification, schedule) ---
+  // Stores the deposit and its "deposited" event; returns the entry id.
+  virtual int64_t add(const deposit& d) = 0;
+  virtual void set_notice(int64_t entry_id, const std::string& notice_queue_id) = 0;
+  // Marks active entries past their expiry as expired, deletes their
+  // ciphertext, records "expired"; returns how many.
+  virtual size_t expire(int64_t now) = 0;
+  // True when a write would succeed now (portal availability for the policy).
+  virtual bool writable() = 0;
+
+  // --- operators (sealgate portal list|retract, report) ---
+  virtual std::vector<entry> list(const list_filter& f) = 0;
+  // Deletes the ciphertext of the message's active entries (one recipient's
+  // when recipient is not empty) at once and records "retracted" with who;
+  // returns how many.
+  virtual size_t retract(const std::string& queue_id, const std::string& recipient, int64_t now,
+                         const std::string& who) = 0;
+  virtual std::vector<event> events(const std::string& queue_id) = 0;
+  virtual void record(const event& e) = 0;
+
+  // --- the portal process ---
+  // Any state; nullopt for an unknown lookup key.
+  virtual std::optional<entry> find(const std::string& lookup) = 0;
+  // The sealed message of an active entry; nullopt once retracted or expired.
+  virtual std::optional<sealed_message> sealed(int64_t entry_id) = 0;
+  // One transaction: refuses when not active, locked or over the rate;
+  // otherwise stores the code's hash for this session (replacing an earlier
+  // code), counts it, records "code-sent" and puts the outbox item.
+  virtual code_request_result request_code(int64_t entry_id, const std::string& session_key,
+                                           const std::string& code_hash, const std::string& outbox_box, int64_t now,
+                                           const code_rules& rules) = 0;
+  // One transaction: compares candidate_hash with the stored code in constant
+  // time (only for the session that asked); a match clears the code (single
+  // use) and the failures and records "opened"; a miss counts, records
+  // "code-failed", and locks the entry at max_failures ("locked").
+  virtual code_check_result check_code(int64_t entry_id, const std::string& session_key,
+                                       const std::string& candidate_hash, int64_t now, const code_rules& rules,
+                                       const std::string& client) = 0;
+  // Browser sessions that passed the code, by session_key(token).
+  virtual void add_session(const std::string& session_key, int64_t entry_id, int64_t expires) = 0;
+  // The entry the session may read; nullopt when unknown or expired.
+  virtual std::optional<int64_t> session_entry(const std::string& session_key, int64_t now) = 0;
+  virtual void put_outbox(int64_t entry_id, const std::string& kind, const std::string& box, int64_t now) = 0;
+
+  // --- the outbox, read by the gateway ---
+  virtual std::vector<outbox_item> outbox(size_t limit) = 0;
+  virtual void remove_outbox(int64_t id) = 0;
+  // The gateway publishes its box public key here for the portal to seal to.
+  virtual void set_setting(const std::string& name, const std::string& value) = 0;
+  virtual std::optional<std::string> setting(const std::string& name) = 0;
+};
+
+// What the store keeps of a session token: hex of SHA-256 (a 256-bit random
+// token needs no key stretching).
+std::string session_key(std::string_view session_token);
+
+// The SQLite store (the default): one file, created 0600 with its tables;
+// WAL, secure_delete, busy timeout, so the gateway and the portal process
+// share it.
+std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file);
+
+}  // namespace sealgate::portal
