@@ -14,6 +14,10 @@ packages=(
   clang libclang-rt-14-dev
   # test peers and checkers
   postfix swaks libnet-ssleay-perl unbound nsd gnupg openssl python3 dnsutils ldnsutils procps
+  # the portal's end-to-end tests (tests/integration/browser.py): headless Chromium
+  # driven over the DevTools protocol from Python; chromium depends on no font and
+  # recommends are not installed, so a font for legible screenshots
+  chromium python3-websockets fonts-dejavu-core
 )
 
 missing=()
