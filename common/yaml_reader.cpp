@@ -210,11 +210,13 @@ void yaml_reader::size_value(const YAML::Node& parent, std::string_view name, co
 }
 
 void yaml_reader::duration_value(const YAML::Node& parent, std::string_view name, const std::string& path,
-                                 std::chrono::seconds& out) {
+                                 std::chrono::seconds& out, unsigned max_days) {
   auto n = parent[std::string(name)];
   if (!n) return;
-  if (auto x = scaled(n, join(path, name), {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}}, 1, 86400 * 7,
-                      "must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most 7 days)"))
+  if (auto x = scaled(n, join(path, name), {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}}, 1,
+                      uint64_t{86400} * max_days,
+                      "must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at most " +
+                          std::to_string(max_days) + " days)"))
     out = std::chrono::seconds(*x);
 }
 

@@ -82,9 +82,9 @@ class yaml_reader {
   void bool_value(const YAML::Node& parent, std::string_view name, const std::string& path, bool& out);
   // 25MiB, 10MB, 512KiB, 1048576; at least one byte.
   void size_value(const YAML::Node& parent, std::string_view name, const std::string& path, uint64_t& out);
-  // 300, 30s, 5m, 1h, 2d; from one second to seven days.
+  // 300, 30s, 5m, 1h, 2d; from one second to max_days days.
   void duration_value(const YAML::Node& parent, std::string_view name, const std::string& path,
-                      std::chrono::seconds& out);
+                      std::chrono::seconds& out, unsigned max_days = 7);
   template <typename Int>
   void integer_value(const YAML::Node& parent, std::string_view name, const std::string& path, Int& out, uint64_t min,
                      uint64_t max) {

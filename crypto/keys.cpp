@@ -10,7 +10,7 @@
 #include "crypto/address.hpp"
 #include "crypto/tls_context.hpp"
 #include "crypto/wkd.hpp"
-#include "crypto/worker.hpp"
+#include "common/worker.hpp"
 #include "dns/resolver.hpp"
 
 namespace sealgate::crypto {

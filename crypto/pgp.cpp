@@ -14,7 +14,7 @@
 #include <stdexcept>
 
 #include "crypto/address.hpp"
-#include "crypto/worker.hpp"
+#include "common/worker.hpp"
 
 namespace sealgate::crypto {
 namespace {

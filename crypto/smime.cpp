@@ -15,7 +15,7 @@
 #include <stdexcept>
 
 #include "crypto/address.hpp"
-#include "crypto/worker.hpp"
+#include "common/worker.hpp"
 
 namespace sealgate::crypto {
 namespace {

@@ -194,7 +194,8 @@ facts_needed needed_facts(const policy& p, const decide_input& in) {
   if (!r) return n;
   // The same walk as decide(): a method already failed is skipped; one that
   // always applies ends it (reject and hold before the transport is worked
-  // out, so they read no domain facts; portal reads them for its transport).
+  // out, so they read no domain facts, and so is portal, whose deposit is not
+  // sent by SMTP).
   for (method m : r->methods) {
     if (std::find(in.failed.begin(), in.failed.end(), m) != in.failed.end()) continue;
     switch (m) {
@@ -206,8 +207,8 @@ facts_needed needed_facts(const policy& p, const decide_input& in) {
       case method::tls:
       case method::plain: n.domain = true; break;
       case method::portal:
+        // A deposit does not travel by SMTP (its notification is a message of its own).
         if (!in.portal_configured) break;
-        n.domain = true;
         return n;
       case method::reject:
       case method::hold: return n;
@@ -262,9 +263,17 @@ decision decide(const policy& p, const decide_input& in) {
   }
   if (d.chosen == method::defer) return d;
 
-  if (d.chosen == method::reject || d.chosen == method::hold) {
+  if (d.chosen == method::reject || d.chosen == method::hold || d.chosen == method::portal) {
     d.transport = tls_level::none;
     if (d.chosen == method::reject) d.reject_text = r->reject_text;
+    if (d.chosen == method::portal) {
+      d.portal_expire = r->portal_expire;
+      // The copy on the portal loses its tags too.
+      if (r->strip_subject_tag)
+        for (const auto& c : in.classes)
+          for (const auto& cls : p.classes)
+            if (cls.name == c.name) collect_tags(cls.when, d.strip_subject_tags);
+    }
     d.reasons.push_back("method: " + std::string(to_string(d.chosen)));
     return d;
   }

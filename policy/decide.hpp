@@ -68,6 +68,7 @@ struct decision {
   enum on_failure on_failure = on_failure::next;
   std::string reject_text;
   std::vector<std::string> strip_subject_tags;  // tags to remove before sending
+  int64_t portal_expire = 0;  // seconds, for portal: the rule's portal.expire (0: the configuration's)
   std::vector<method_verdict> considered;
   std::vector<std::string> reasons;
 };

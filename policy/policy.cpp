@@ -181,7 +181,7 @@ bool parse_condition(yaml_reader& r, const YAML::Node& n, const std::string& pat
 }
 
 const std::vector<std::string> rule_keys{"name", "description", "match", "methods", "tls",
-                                         "on_failure", "reject_text", "strip_subject_tag"};
+                                         "on_failure", "reject_text", "strip_subject_tag", "portal"};
 const std::vector<std::string> match_keys{"recipients", "domains", "senders", "listeners", "classes"};
 
 std::string sha256_hex(const std::string& data) {
@@ -412,6 +412,15 @@ policy load_policy(const std::filesystem::path& file) {
                    {{"next", on_failure::next}, {"defer", on_failure::defer}, {"bounce", on_failure::bounce}});
       if (auto t = n["reject_text"]) r.nonempty(t, path + ".reject_text", ru.reject_text);
       if (auto s = n["strip_subject_tag"]) r.boolean(s, path + ".strip_subject_tag", ru.strip_subject_tag);
+      if (auto pt = n["portal"]) {
+        if (r.check_map(pt, path + ".portal", {"expire"})) {
+          std::chrono::seconds expire{0};
+          r.duration_value(pt, "expire", path + ".portal", expire, 366);
+          ru.portal_expire = expire.count();
+        }
+        if (std::find(ru.methods.begin(), ru.methods.end(), method::portal) == ru.methods.end())
+          r.error(pt.Mark(), path + ".portal", "is set but methods does not list portal");
+      }
       if (ru.reject_text.empty() && std::find(ru.methods.begin(), ru.methods.end(), method::reject) != ru.methods.end())
         r.error(n.Mark(), path + ".reject_text", "is needed when methods lists reject (the text the sender's bounce carries)");
 

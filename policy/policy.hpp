@@ -93,6 +93,9 @@ struct rule {
   enum on_failure on_failure = on_failure::next;
   std::string reject_text;
   bool strip_subject_tag = false;
+  // portal: {expire: 30d}: how long a deposit stays readable; 0 = the
+  // configuration's portal.expire.
+  int64_t portal_expire = 0;
   int line = 0;
 };
 

@@ -15,6 +15,7 @@
 #include "gateway/cli/keys_cli.hpp"
 #include "gateway/cli/policy_cli.hpp"
 #include "gateway/cli/probe_cli.hpp"
+#include "gateway/cli/portal_cli.hpp"
 #include "gateway/cli/queue_cli.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/daemon/run.hpp"
@@ -39,6 +40,7 @@ constexpr const char* usage_text =
     "  probe --config FILE DOMAIN [--json]           probe DOMAIN's MX hosts: STARTTLS, TLS, DANE, MTA-STS\n"
     "  keys lookup --config FILE ADDRESS [--json]    what every key source has for ADDRESS\n"
     "  keys encrypt --config FILE --to ADDRESS [--method pgp|smime] [--sign] < MESSAGE\n"
+    "  portal run|list|retract ...  the secure portal, and its deposits (sealgate portal help)\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -149,5 +151,6 @@ int main(int argc, char** argv) {
   if (cmd == "report") return run_report_command(args);
   if (cmd == "probe") return run_probe_command(args);
   if (cmd == "keys") return run_keys_command(args);
+  if (cmd == "portal") return run_portal_command(args);
   return usage("unknown command " + cmd);
 }

@@ -318,7 +318,9 @@ int cmd_explain(const std::vector<std::string>& args) {
     const live_facts* lf = o.offline ? nullptr : &live[domain_of(o.to[i])];
     in.domain = lf ? lf->domain : o.domain;
     in.keys = o.offline ? o.keys : live_keys[o.to[i]];
-    in.portal_configured = o.offline && o.portal;
+    // Live: the configuration's portal section (its store's writability is
+    // the running gateway's to find out).
+    in.portal_configured = o.offline ? o.portal : cfg.portal.configured;
     in.failed = o.failed;
     auto d = pol::decide(*p, in);
     if (o.json) {

@@ -80,6 +80,116 @@ void load_crypto(yaml_reader& r, const YAML::Node& cr, crypto::crypto_options& o
   }
 }
 
+// A template goes into a mail: placeholders are {name} from valid, and "{{"
+// / "}}" stand for braces; anything else in braces is refused here, so a typo
+// never reaches a recipient as literal text.
+void check_template(yaml_reader& r, const YAML::Node& n, const std::string& key, const std::vector<std::string>& valid) {
+  const std::string& t = n.Scalar();
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t.compare(i, 2, "{{") == 0 || t.compare(i, 2, "}}") == 0) {
+      ++i;
+      continue;
+    }
+    if (t[i] == '}') {
+      r.error(n.Mark(), key, "has a '}' without its '{' (write }} for a brace)");
+      return;
+    }
+    if (t[i] != '{') continue;
+    size_t end = t.find('}', i);
+    if (end == std::string::npos) {
+      r.error(n.Mark(), key, "has a '{' without its '}' (write {{ for a brace)");
+      return;
+    }
+    std::string name = t.substr(i + 1, end - i - 1);
+    if (std::find(valid.begin(), valid.end(), name) == valid.end()) {
+      r.error(n.Mark(), key, unknown_message("unknown placeholder", name, valid));
+      return;
+    }
+    i = end;
+  }
+}
+
+// subject and text of parent (its other keys are the caller's).
+void load_template(yaml_reader& r, const YAML::Node& parent, const std::string& path,
+                   portal::notice_template& t, const std::vector<std::string>& placeholders) {
+  for (auto [name, out] : {std::pair{"subject", &t.subject}, std::pair{"text", &t.text}}) {
+    auto n = parent[name];
+    if (!n) continue;
+    std::string v;
+    if (!r.nonempty(n, yaml_reader::join(path, name), v)) continue;
+    if (std::string_view(name) == "subject" && v.find_first_of("\r\n") != std::string::npos) {
+      r.error(n.Mark(), yaml_reader::join(path, name), "must be one line");
+      continue;
+    }
+    size_t before = r.errors().size();
+    check_template(r, n, yaml_reader::join(path, name), placeholders);
+    if (r.errors().size() == before) *out = v;
+  }
+}
+
+// The portal: section (portal/store/portal_config.hpp holds the defaults).
+void load_portal(yaml_reader& r, const YAML::Node& p, portal::portal_config& o) {
+  if (!r.check_map(p, "portal", {"store", "base_url", "listen", "port", "certificate", "private_key", "from",
+                                 "organisation", "logo", "expire", "master_key", "outbox_key", "notification", "code",
+                                 "session_lifetime", "reply_max_size", "requests_per_minute", "threads"}))
+    return;
+  o.configured = true;
+  r.path_value(p, "store", "portal", o.store);
+  r.string_value(p, "base_url", "portal", o.base_url);
+  if (auto n = p["base_url"]; n && n.IsScalar()) {
+    const std::string& v = n.Scalar();
+    bool ok = v.rfind("https://", 0) == 0 && v.size() > 8 && v.size() <= 200 &&
+              std::all_of(v.begin(), v.end(), [](char ch) { return ch > 0x20 && ch < 0x7f && ch != '"' && ch != '<' && ch != '>'; });
+    if (!ok) r.error(n.Mark(), "portal.base_url", "must be an https:// URL without spaces (the links point there)");
+    while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
+  } else if (!p["base_url"]) {
+    r.error(p.Mark(), "portal.base_url", "is needed: the https:// address recipients open (e.g. https://portal.example.org)");
+  }
+  r.string_value(p, "listen", "portal", o.listen_address);
+  if (auto a = p["listen"]; a && a.IsScalar()) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(a.Scalar(), ec);
+    if (ec) r.error(a.Mark(), "portal.listen", "'" + a.Scalar() + "' is not an IP address");
+  }
+  r.integer_value(p, "port", "portal", o.listen_port, 1, 65535);
+  r.path_value(p, "certificate", "portal", o.certificate);
+  r.path_value(p, "private_key", "portal", o.private_key);
+  r.string_value(p, "from", "portal", o.from);
+  if (auto n = p["from"]; n && n.IsScalar()) {
+    const std::string& v = n.Scalar();
+    bool ok = v.find('@') != std::string::npos && v.size() <= 254 &&
+              std::all_of(v.begin(), v.end(), [](char ch) { return ch > 0x20 && ch < 0x7f && ch != '<' && ch != '>' && ch != '"'; });
+    if (!ok) r.error(n.Mark(), "portal.from", "must be a plain mail address (user@domain)");
+  }
+  r.string_value(p, "organisation", "portal", o.organisation);
+  if (auto n = p["organisation"]; n && n.IsScalar() &&
+      (n.Scalar().size() > 100 || n.Scalar().find_first_of("\r\n") != std::string::npos))
+    r.error(n.Mark(), "portal.organisation", "must be one line of at most 100 characters");
+  r.path_value(p, "logo", "portal", o.logo);
+  r.duration_value(p, "expire", "portal", o.expire, 366);
+  r.path_value(p, "master_key", "portal", o.master_key);
+  r.path_value(p, "outbox_key", "portal", o.outbox_key);
+  if (auto n = p["notification"]; n && r.check_map(n, "portal.notification", {"subject", "text"}))
+    load_template(r, n, "portal.notification", o.notification,
+                  {"sender", "sender_name", "recipient", "link", "expires", "organisation"});
+  if (auto n = p["code"]) {
+    if (r.check_map(n, "portal.code", {"subject", "text", "lifetime", "max_failures", "lockout", "per_hour"})) {
+      load_template(r, n, "portal.code", o.code, {"code", "minutes", "organisation", "recipient"});
+      std::chrono::seconds lifetime{o.codes.lifetime}, lockout{o.codes.lockout};
+      r.duration_value(n, "lifetime", "portal.code", lifetime);
+      r.duration_value(n, "lockout", "portal.code", lockout);
+      o.codes.lifetime = lifetime.count();
+      o.codes.lockout = lockout.count();
+      r.integer_value(n, "max_failures", "portal.code", o.codes.max_failures, 1, 100);
+      r.integer_value(n, "per_hour", "portal.code", o.codes.max_per_window, 1, 1000);
+    }
+  }
+  r.duration_value(p, "session_lifetime", "portal", o.session_lifetime);
+  r.size_value(p, "reply_max_size", "portal", o.reply_max_size);
+  r.integer_value(p, "requests_per_minute", "portal", o.requests_per_minute, 1, 100000);
+  r.integer_value(p, "threads", "portal", o.threads, 1, 64);
+}
+
 }  // namespace
 
 namespace {
@@ -128,7 +238,7 @@ config load_config(const std::filesystem::path& file) {
   if (!document) throw config_error(r.errors().front());
   const YAML::Node root = *document;
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
-                              "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "threads"})) {
+                              "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "portal", "threads"})) {
     throw config_error(r.errors().front());
   }
 
@@ -271,6 +381,12 @@ config load_config(const std::filesystem::path& file) {
   if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.hostname;
 
   if (auto cr = root["crypto"]) load_crypto(r, cr, c.crypto);
+  if (auto p = root["portal"]) {
+    load_portal(r, p, c.portal);
+    if (c.portal.store.empty()) c.portal.store = c.database.parent_path() / "portal.db";
+    if (c.portal.outbox_key.empty()) c.portal.outbox_key = c.spool / "portal-outbox.key";
+    if (c.portal.from.empty()) c.portal.from = "secure-mail@" + c.hostname;
+  }
   // WKD's HTTPS trusts what delivery's HTTPS (MTA-STS) trusts unless told otherwise.
   if (c.crypto.wkd_ca_file.empty()) c.crypto.wkd_ca_file = c.delivery.ca_file;
 
@@ -289,6 +405,10 @@ config load_config(const std::filesystem::path& file) {
         // Listener names go into logs, the Received header and policy matches.
         if (auto n = ls[i]["name"]; n && n.IsScalar() && !is_listener_name(n.Scalar()))
           r.error(n.Mark(), path + ".name", "must be 1-64 letters, digits, '.', '_' or '-'");
+        // The gateway's own mail is spooled under these names (DSNs, the portal's notifications, codes and replies).
+        if (auto n = ls[i]["name"]; n && n.IsScalar() &&
+            (n.Scalar() == "dsn" || n.Scalar() == "portal" || n.Scalar() == "portal-reply"))
+          r.error(n.Mark(), path + ".name", "'" + n.Scalar() + "' is reserved for mail the gateway writes itself");
         r.string_value(ls[i], "address", path, l.address);
         if (auto a = ls[i]["address"]; a && a.IsScalar()) {
           boost::system::error_code ec;
@@ -314,6 +434,12 @@ config load_config(const std::filesystem::path& file) {
   }
 
   YAML::Mark top;  // 1:1 for problems that belong to the file as a whole
+  if (c.portal.configured) {
+    if (c.portal.certificate.empty()) c.portal.certificate = c.tls_certificate;
+    if (c.portal.private_key.empty()) c.portal.private_key = c.tls_private_key;
+    if (c.portal.certificate.empty() || c.portal.private_key.empty())
+      r.error(root["portal"].Mark(), "portal", "certificate and private_key are needed (the portal serves HTTPS only)");
+  }
   if (any_tls && (c.tls_certificate.empty() || c.tls_private_key.empty()))
     r.error(root["tls"] ? root["tls"].Mark() : top, "tls", "certificate and private_key are needed by a listener with tls: starttls or implicit");
   if (any_auth && c.users_file.empty())

@@ -12,6 +12,7 @@
 #include "dns/options.hpp"
 #include "gateway/config/delivery_options.hpp"
 #include "gateway/config/ip_network.hpp"
+#include "portal/store/portal_config.hpp"
 
 namespace sealgate::gateway {
 
@@ -96,6 +97,7 @@ struct config {
   dns::resolver_options dns;  // servers empty: /etc/resolv.conf
   delivery_options delivery;  // helo_name filled with hostname when not set
   crypto::crypto_options crypto;  // PGP needs gnupg_home; see docs/configuration.md
+  portal::portal_config portal;   // configured only with a portal: section
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

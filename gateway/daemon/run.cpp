@@ -29,6 +29,8 @@
 #include "gateway/daemon/control.hpp"
 #include "gateway/daemon/current_policy.hpp"
 #include "gateway/daemon/policy_watch.hpp"
+#include "gateway/daemon/portal_tasks.hpp"
+#include "gateway/methods/portal_service.hpp"
 #include "gateway/facts/probe.hpp"
 #include "gateway/inbound/server.hpp"
 #include "gateway/outbound/smtp_transport.hpp"
@@ -178,6 +180,21 @@ int run_gateway(config cfg, std::string_view version) {
     };
     services.send = [&transport](outbound_transfer t) { return transport.send(std::move(t)); };
     services.content_executor = policy_pool.get_executor();
+    // The portal: deposits, notifications, and the outbox of the portal
+    // process. Its store work (SQLite, AES-GCM over whole messages) runs on
+    // a pool of its own.
+    boost::asio::thread_pool portal_pool(2);
+    std::unique_ptr<portal_service> portal;
+    if (cfg.portal.configured) {
+      portal = std::make_unique<portal_service>(cfg.portal, cfg.hostname, portal_pool);
+      services.deposit = [&portal](portal_deposit_request r, std::string* why) { return portal->deposit(std::move(r), why); };
+      services.portal_available = [&portal] { return portal->available(); };
+      services.portal_notified = [&portal](int64_t entry, std::string id, std::string rcpt, std::string notice) {
+        portal->notified(entry, id, rcpt, notice);
+      };
+      services.portal_sender = cfg.portal.from;
+      log_info("portal: store " + cfg.portal.store.string() + ", links to " + cfg.portal.base_url);
+    }
     std::function<std::shared_ptr<const sealgate::policy::policy>()> policy_snapshot;
     if (policy) policy_snapshot = [&policy] { return policy->get(); };
     queue_manager queue(io.get_executor(), delivery_settings{cfg.hostname, cfg.spool, cfg.queue}, spooler, &db,
@@ -195,6 +212,11 @@ int run_gateway(config cfg, std::string_view version) {
       log_info("queue paused (queue.paused): accepted mail stays in the spool, nothing is delivered");
     else
       queue.start(waiting);
+    std::unique_ptr<portal_tasks> portal_work;
+    if (portal && !cfg.queue.paused) {
+      portal_work = std::make_unique<portal_tasks>(io.get_executor(), *portal, queue);
+      portal_work->start();
+    }
     control_socket control(io.get_executor(), cfg.spool, [&queue](const std::string& id) { queue.flush(id); });
     srv.start();
     // On SIGTERM/SIGINT: no new connections or deliveries; sessions waiting
@@ -227,6 +249,7 @@ int run_gateway(config cfg, std::string_view version) {
       log_info("signal " + std::to_string(sig) + ": stopping");
       srv.stop();
       queue.stop();
+      if (portal_work) portal_work->stop();
       drain_deadline = std::chrono::steady_clock::now() + shutdown_grace;
       wait_for_sessions();
     });
@@ -257,6 +280,7 @@ int run_gateway(config cfg, std::string_view version) {
     spooler.stop();
     workers.join();
     policy_pool.join();
+    portal_pool.join();
     auto st = spooler.stats();
     log_info("spool stats: commits=" + std::to_string(st.commits) + " fdatasync=" + std::to_string(st.file_syncs) +
              " dir_fsync=" + std::to_string(st.dir_syncs) + " syncfs=" + std::to_string(st.fs_syncs) +

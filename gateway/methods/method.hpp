@@ -24,6 +24,21 @@ namespace sealgate::gateway {
 using encrypt_function = std::function<boost::asio::awaitable<std::optional<std::string>>(
     policy::method, std::string address, std::shared_ptr<const std::string> content, std::string* why)>;
 
+// Deposits a message for one recipient in the portal (portal_service in
+// production, a script in unit tests) and returns the notification to send
+// to that recipient; nullopt when it could not (why in *why).
+struct portal_deposit_request {
+  std::string queue_id, sender, recipient;
+  int64_t expire = 0;  // seconds; 0: the configuration's portal.expire
+  std::shared_ptr<const message_content> content;
+};
+struct portal_deposit_result {
+  int64_t entry_id = 0;
+  std::string notification;  // an RFC 5322 message: a link and neutral text, nothing of the original
+};
+using deposit_function = std::function<boost::asio::awaitable<std::optional<portal_deposit_result>>(
+    portal_deposit_request, std::string* why)>;
+
 // What a method is asked to do for one recipient.
 struct method_request {
   std::string queue_id;
@@ -33,6 +48,8 @@ struct method_request {
   // method that does not read it (reads_content() false).
   std::shared_ptr<const message_content> content;
   const encrypt_function* encrypt = nullptr;  // may point to an empty function: no engine configured
+  const deposit_function* deposit = nullptr;  // likewise: no portal configured
+  std::string sender;
 };
 
 // What the queue does next for that recipient.
@@ -43,11 +60,14 @@ struct method_action {
     defer,          // try again later: `result`
     hold,           // keep it for an operator (policy hold)
     method_failed,  // this method cannot serve the recipient: the rule's on_failure decides (`result`)
+    deposited,      // final: the portal holds it (`result`); the queue spools `notification` to the recipient
   };
   step next = step::send;
   outcome result;
   std::shared_ptr<const message_content> content;  // send: what the transport carries
   bool own_transfer = false;  // send: the content is this recipient's alone (encrypted for it)
+  std::string notification;   // deposited: the message that tells the recipient
+  int64_t portal_entry = 0;   // deposited: the store's entry
 };
 
 class delivery_method {

@@ -1,4 +1,5 @@
-// portal (portal.cpp).
+// portal (portal.cpp): deposits the message in the portal store for this
+// recipient; the queue then sends the notification as a message of its own.
 #pragma once
 #include "gateway/methods/method.hpp"
 
@@ -7,7 +8,6 @@ namespace sealgate::gateway {
 class portal_method final : public delivery_method {
  public:
   policy::method id() const override { return policy::method::portal; }
-  bool reads_content() const override { return false; }
   boost::asio::awaitable<method_action> act(method_request request) const override;
 };
 

@@ -284,6 +284,34 @@ void hold_recipient(pass& p, size_t index, const policy::decision& d) {
   log(log_level::info, p.id, "to=<" + p.message->envelope.recipients[index].recipient + ">, status=held (rule " + d.rule + ")");
 }
 
+// Spools a message the gateway writes itself (a DSN, a portal notification,
+// code or reply) and schedules it: its queue id, or "" when it could not be
+// made durable. listener names its origin ("dsn", "portal").
+asio::awaitable<std::string> spool_generated(state_ptr s, std::string sender, std::string recipient, std::string text,
+                                             std::string listener, bool smtputf8 = false) {
+  auto msg = s->spooler.begin();
+  auto& e = msg->envelope;
+  e.queue_id = msg->id();
+  e.received = unix_now();
+  e.listener = std::move(listener);
+  e.client_address = "127.0.0.1";
+  e.helo = s->settings.hostname;
+  e.sender = std::move(sender);
+  e.params.smtputf8 = smtputf8;
+  e.recipients = {parsed_rcpt{std::move(recipient), {}}};
+  e.content_size = text.size();
+  std::string id = e.queue_id;
+  msg->write(encode_envelope(e));
+  msg->write(text);
+  auto [ec] = co_await s->spooler.async_commit(std::move(msg), asio::as_tuple(asio::use_awaitable));
+  if (ec) {
+    log(log_level::error, id, "cannot spool: " + ec.message());
+    co_return "";
+  }
+  s->schedule(id, unix_now());
+  co_return id;
+}
+
 // Spools a DSN from the null sender to the message's sender.
 asio::awaitable<void> spool_dsn(state_ptr s, dsn_kind kind, const pass& p, std::vector<dsn_recipient> recipients) {
   dsn_input in;
@@ -310,29 +338,16 @@ asio::awaitable<void> spool_dsn(state_ptr s, dsn_kind kind, const pass& p, std::
   }
   std::string text = make_dsn(in);
   if (text.empty()) co_return;  // the null sender never gets a DSN
-  auto msg = s->spooler.begin();
-  auto& e = msg->envelope;
-  e.queue_id = msg->id();
-  e.received = p.now;
-  e.listener = "dsn";
-  e.client_address = "127.0.0.1";
-  e.helo = s->settings.hostname;
-  e.sender = "";
-  e.params.smtputf8 = dsn_is_global(in);  // RFC 6533: a report with UTF-8 addresses needs SMTPUTF8 on its way
-  e.recipients = {parsed_rcpt{p.message->envelope.sender, {}}};
-  e.content_size = text.size();
-  std::string dsn_id = e.queue_id;
-  msg->write(encode_envelope(e));
-  msg->write(text);
-  auto [ec] = co_await s->spooler.async_commit(std::move(msg), asio::as_tuple(asio::use_awaitable));
-  if (ec) {
-    log(log_level::error, p.id, "cannot spool the delivery status notification: " + ec.message());
+  // RFC 6533: a report with UTF-8 addresses needs SMTPUTF8 on its way.
+  std::string dsn_id = co_await spool_generated(s, "", p.message->envelope.sender, std::move(text), "dsn",
+                                                dsn_is_global(in));
+  if (dsn_id.empty()) {
+    log(log_level::error, p.id, "cannot spool the delivery status notification");
     co_return;
   }
   s->count(&queue_manager::counters::dsns);
   log(log_level::info, p.id, std::string(kind == dsn_kind::failure ? "failure" : "delay") + " notification " + dsn_id +
                                  " to <" + p.message->envelope.sender + ">");
-  s->schedule(dsn_id, p.now);
 }
 
 // What classification needs of a message's content, computed once per pass.
@@ -388,13 +403,16 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
                                      std::shared_ptr<const message_content> content,
                                      std::shared_ptr<const scanned_message> scanned) {
   const auto& env = p.message->envelope;
+  // The portal's own mail (notifications, codes) never goes to the portal: a
+  // notification of a notification would never reach anyone.
+  const bool portal_open = s->services.portal_available && env.listener != "portal" && s->services.portal_available();
   std::map<size_t, std::vector<policy::class_match>> classes;
   bool domain_needed = false;
   for (size_t i : indexes) {
     policy::decide_input in;
     in.envelope = {env.sender, env.recipients[i].recipient, env.listener, env.auth_user};
     in.classes = policy::classify(*p.policy, scanned->verdicts, in.envelope);
-    in.portal_configured = s->services.portal_configured;
+    in.portal_configured = portal_open;
     domain_needed = domain_needed || policy::needed_facts(*p.policy, in).domain;
     classes[i] = std::move(in.classes);
   }
@@ -454,7 +472,7 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
       in.envelope = {env.sender, rcpt.recipient, env.listener, env.auth_user};
       in.classes = classes[r.index];
       in.domain = dfacts;
-      in.portal_configured = s->services.portal_configured;
+      in.portal_configured = portal_open;
       in.failed = r.failed;
       in.keys = policy::unknown_keys();
       if (policy::needed_facts(*p.policy, in).keys) {
@@ -464,7 +482,7 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
       policy::decision d = policy::decide(*p.policy, in);
       std::string name(policy::to_string(d.chosen));
       const delivery_method& chosen = method_for(d.chosen);
-      method_request request{p.id, rcpt.recipient, &d, nullptr, &s->services.encrypt};
+      method_request request{p.id, rcpt.recipient, &d, nullptr, &s->services.encrypt, &s->services.deposit, env.sender};
       if (chosen.reads_content()) {
         request.content = content;
         if (!d.strip_subject_tags.empty()) {
@@ -487,6 +505,25 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
         case method_action::step::method_failed:
           method_failure(r, d, action.result.reason, nullptr);
           continue;
+        case method_action::step::deposited: {
+          // The notification is made durable before the recipient counts as
+          // delivered: a crash in between deposits and notifies again (a
+          // second link), never leaves a deposit nobody hears of.
+          std::string notice = co_await spool_generated(s, s->services.portal_sender, rcpt.recipient,
+                                                        std::move(action.notification), "portal");
+          if (notice.empty()) {
+            defer_recipient(s, p, r.index, temporary_outcome("4.3.0", "cannot spool the portal notification"), name,
+                            &d, nullptr);
+            continue;
+          }
+          if (s->services.portal_notified)
+            s->services.portal_notified(action.portal_entry, p.id, rcpt.recipient, notice);
+          finish_recipient(s, p, r.index, rcpt_state::delivered,
+                           reworded(action.result, action.result.enhanced,
+                                    action.result.reason + ", notification " + notice),
+                           name, &d, nullptr);
+          continue;
+        }
         case method_action::step::send:
           break;
       }
@@ -752,6 +789,23 @@ void queue_manager::start(const std::vector<std::string>& ids) {
 
 void queue_manager::enqueue(const std::string& id) {
   asio::post(state_->strand, [s = state_, id] { s->schedule(id, unix_now()); });
+}
+
+namespace {
+asio::awaitable<void> submit_generated(state_ptr s, std::string sender, std::string recipient, std::string content,
+                                       std::string listener, std::function<void(std::string)> done) {
+  std::string id = co_await spool_generated(s, std::move(sender), std::move(recipient), std::move(content),
+                                            std::move(listener));
+  if (done) done(id);
+}
+}  // namespace
+
+void queue_manager::submit(std::string sender, std::string recipient, std::string content, std::string listener,
+                           std::function<void(std::string)> done) {
+  asio::co_spawn(state_->strand,
+                 submit_generated(state_, std::move(sender), std::move(recipient), std::move(content),
+                                  std::move(listener), std::move(done)),
+                 [](std::exception_ptr e) { log_failure("submitting a generated message", e); });
 }
 
 void queue_manager::flush(const std::string& id) {

@@ -46,7 +46,15 @@ struct delivery_services {
   std::function<boost::asio::awaitable<std::vector<recipient_result>>(outbound_transfer)> send;
   // For the pgp and smime methods. Unset: no crypto available (they fail).
   encrypt_function encrypt;
-  bool portal_configured = false;
+  // The portal method's deposit (methods/portal_service.hpp). Unset: no portal.
+  deposit_function deposit;
+  // Whether the portal can take a deposit now (configured, store writable);
+  // unset: it cannot.
+  std::function<bool()> portal_available;
+  // Called once a deposit's notification is spooled, with the entry, the
+  // message's queue id, the recipient and the notification's queue id.
+  std::function<void(int64_t, std::string, std::string, std::string)> portal_notified;
+  std::string portal_sender;  // envelope sender of notifications (portal.from)
   // Where a message of 64 KiB or more is parsed and classified, once per
   // pass: never the event loop that accepts connections (a 25 MiB body
   // scanned there would leave new clients without a banner). A smaller one,
@@ -80,6 +88,12 @@ class queue_manager {
   // Try again now: one message, or every waiting one (held recipients too when
   // named by id). Thread-safe.
   void flush(const std::string& id = {});
+  // Spools a message the gateway makes itself (a portal code or reply) and
+  // schedules it; listener names its origin for the log and the policy.
+  // Calls done(queue id) once it is durable, done("") after an error.
+  // Thread-safe.
+  void submit(std::string sender, std::string recipient, std::string content, std::string listener,
+              std::function<void(std::string)> done);
   // Stops scheduling; deliveries in progress end with the io_context.
   void stop();
 

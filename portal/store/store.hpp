@@ -124,6 +124,8 @@ class store {
   // --- the portal process ---
   // Any state; nullopt for an unknown lookup key.
   virtual std::optional<entry> find(const std::string& lookup) = 0;
+  // By id, any state (the gateway reading an outbox item's entry).
+  virtual std::optional<entry> get(int64_t entry_id) = 0;
   // The sealed message of an active entry; nullopt once retracted or expired.
   virtual std::optional<sealed_message> sealed(int64_t entry_id) = 0;
   // One transaction: refuses when not active, locked or over the rate;

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "crypto/keys.hpp"
-#include "crypto/worker.hpp"
+#include "common/worker.hpp"
 #include "dns/resolver.hpp"
 #include "crypto_test_util.hpp"
 

@@ -1,5 +1,5 @@
-// Runs blocking crypto work (GPGME, which starts gpg; OpenSSL CMS on large
-// messages) on a worker pool and resumes the caller on its own executor. The
+// Runs blocking work (GPGME, which starts gpg; OpenSSL CMS on large messages;
+// the portal store) on a worker pool and resumes the caller on its own executor. The
 // io threads must never run such work: a 1 MiB encryption stalls every session.
 #pragma once
 #include <boost/asio/awaitable.hpp>
@@ -8,7 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
 
-namespace sealgate::crypto {
+namespace sealgate {
 
 namespace detail {
 // A named coroutine taking its function by value: g++ 12 miscompiles capturing
@@ -28,4 +28,4 @@ template <typename T>
   co_return co_await boost::asio::co_spawn(pool, detail::call<T>(std::move(work)), boost::asio::use_awaitable);
 }
 
-}  // namespace sealgate::crypto
+}  // namespace sealgate

@@ -1,0 +1,370 @@
+// The gateway's side of the portal; see portal_service.hpp.
+#include "gateway/methods/portal_service.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "common/file_io.hpp"
+#include "common/log.hpp"
+#include "common/text.hpp"
+#include "common/unique_fd.hpp"
+#include "common/worker.hpp"
+#include "gateway/mail/headers.hpp"
+
+namespace sealgate::gateway {
+namespace {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// One line, no control characters: what may go into a header or a line of text.
+std::string one_line(std::string_view s, size_t max = 200) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) continue;
+    out += static_cast<char>(c);
+  }
+  if (out.size() > max) {
+    size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+    out.resize(cut);
+  }
+  return out;
+}
+
+bool ascii(std::string_view s) {
+  for (unsigned char c : s)
+    if (c >= 0x80) return false;
+  return true;
+}
+
+// An unstructured header value: as it is when ASCII, else RFC 2047 base64 words.
+std::string header_text(std::string_view s) {
+  if (ascii(s)) return std::string(s);
+  std::string out;
+  size_t at = 0;
+  while (at < s.size()) {
+    size_t n = std::min<size_t>(45, s.size() - at);
+    // A word holds whole UTF-8 characters (RFC 2047 5).
+    while (at + n < s.size() && n > 0 && (static_cast<unsigned char>(s[at + n]) & 0xC0) == 0x80) --n;
+    if (!out.empty()) out += "\r\n ";
+    out += "=?utf-8?b?" + base64_encode(s.substr(at, n)) + "?=";
+    at += n;
+  }
+  return out;
+}
+
+// A display name as a quoted string (RFC 5322 3.2.4), or encoded words.
+std::string display_name(std::string_view name) {
+  if (!ascii(name)) return header_text(name);
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The body as 7bit when it can be, else base64 in 76-column lines.
+std::string body_part(const std::string& text, std::string& encoding) {
+  std::string crlf;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) crlf += '\r';
+    crlf += text[i];
+  }
+  if (crlf.size() < 2 || crlf.compare(crlf.size() - 2, 2, "\r\n") != 0) crlf += "\r\n";
+  bool short_lines = true;
+  for (size_t start = 0; start < crlf.size();) {
+    size_t end = crlf.find("\r\n", start);
+    if (end - start > 900) short_lines = false;
+    start = end + 2;
+  }
+  if (ascii(crlf) && short_lines) {
+    encoding = "7bit";
+    return crlf;
+  }
+  encoding = "base64";
+  std::string b64 = base64_encode(crlf), out;
+  for (size_t i = 0; i < b64.size(); i += 76) out += b64.substr(i, 76) + "\r\n";
+  return out;
+}
+
+std::string message_id(const std::string& hostname) {
+  return "<" + portal::base64url_encode(portal::random_bytes(18)) + "@" + hostname + ">";
+}
+
+std::string compose(const std::string& from, const std::string& to, const std::string& reply_to,
+                    const std::string& subject, const std::string& text, const std::string& hostname, int64_t now,
+                    bool auto_submitted) {
+  std::string encoding;
+  std::string body = body_part(text, encoding);
+  std::string m;
+  m += "From: " + from + "\r\n";
+  m += "To: <" + to + ">\r\n";
+  if (!reply_to.empty()) m += "Reply-To: " + reply_to + "\r\n";
+  m += "Subject: " + header_text(subject) + "\r\n";
+  m += "Date: " + rfc5322_date(static_cast<std::time_t>(now)) + "\r\n";
+  m += "Message-ID: " + message_id(hostname) + "\r\n";
+  if (auto_submitted) m += "Auto-Submitted: auto-generated\r\n";
+  m += "MIME-Version: 1.0\r\n";
+  m += "Content-Type: text/plain; charset=utf-8\r\n";
+  m += "Content-Transfer-Encoding: " + encoding + "\r\n";
+  m += "\r\n";
+  return m + body;
+}
+
+// The From header's display name and address, for the notification; the
+// envelope sender when the header has no usable address.
+void sender_of(const message_content& content, const std::string& envelope_sender, std::string& name,
+               std::string& address) {
+  name.clear();
+  address = envelope_sender;
+  std::string head;
+  if (!content.read(0, 64 * 1024, head)) return;
+  std::string from = header_field(header_block(head), "From");
+  size_t lt = from.rfind('<'), gt = from.rfind('>');
+  if (lt != std::string::npos && gt != std::string::npos && gt > lt + 1) {
+    std::string a = from.substr(lt + 1, gt - lt - 1);
+    if (a.find('@') != std::string::npos && a.find_first_of(" \t\"") == std::string::npos) address = a;
+    std::string n = from.substr(0, lt);
+    while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.pop_back();
+    while (!n.empty() && (n.front() == ' ' || n.front() == '\t')) n.erase(0, 1);
+    if (n.size() >= 2 && n.front() == '"' && n.back() == '"') n = n.substr(1, n.size() - 2);
+    std::string unescaped;
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (n[i] == '\\' && i + 1 < n.size()) ++i;
+      unescaped += n[i];
+    }
+    // Encoded words are not decoded here: the address stands in for such a name.
+    if (unescaped.find("=?") == std::string::npos) name = one_line(unescaped, 100);
+  } else if (from.find('@') != std::string::npos && from.find_first_of(" \t<>\"") == std::string::npos) {
+    address = from;
+  }
+  address = one_line(address, 254);
+  if (name.empty()) name = address;
+}
+
+std::string trim_line(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string expiry_text(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%d %B %Y, %H:%M UTC", &tm);
+  return buf;
+}
+
+std::string read_or_make_outbox_key(const std::filesystem::path& file) {
+  if (auto bytes = read_file(file)) {
+    bool ok = false;
+    std::string raw = base64_decode(trim_line(*bytes), ok);
+    if (!ok || !portal::box_public_key(raw)) throw std::runtime_error(file.string() + ": not a portal outbox key");
+    return raw;
+  }
+  auto keys = portal::new_box_keys();
+  std::string text = base64_encode(keys.private_key) + "\n";
+  unique_fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd || !write_all(fd.get(), text) || ::fsync(fd.get()) != 0)
+    throw std::runtime_error(file.string() + ": cannot create the portal outbox key");
+  return keys.private_key;
+}
+
+}  // namespace
+
+std::string render_template(std::string_view t, const std::vector<std::pair<std::string, std::string>>& values) {
+  std::string out;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if ((t[i] == '{' || t[i] == '}') && i + 1 < t.size() && t[i + 1] == t[i]) {
+      out += t[i++];
+      continue;
+    }
+    if (t[i] == '{') {
+      size_t end = t.find('}', i);
+      if (end != std::string_view::npos) {
+        std::string_view name = t.substr(i + 1, end - i - 1);
+        for (const auto& [k, v] : values)
+          if (k == name) {
+            out += v;
+            break;
+          }
+        // An unknown name was refused when the configuration was loaded.
+        i = end;
+        continue;
+      }
+    }
+    out += t[i];
+  }
+  return out;
+}
+
+std::string compose_notification(const portal::portal_config& config, const notice_input& in) {
+  std::vector<std::pair<std::string, std::string>> values{
+      {"sender", one_line(in.sender_address, 254)}, {"sender_name", one_line(in.sender_name, 100)},
+      {"recipient", one_line(in.recipient, 254)},   {"link", in.link},
+      {"expires", expiry_text(in.expires)},         {"organisation", one_line(config.organisation, 100)}};
+  std::string subject = one_line(render_template(config.notification.subject, values), 250);
+  std::string text = render_template(config.notification.text, values);
+  std::string from = display_name(one_line(in.sender_name, 100) + " via " + one_line(config.organisation, 100)) +
+                     " <" + config.from + ">";
+  std::string reply_to = in.sender_address.empty() ? "" : "<" + one_line(in.sender_address, 254) + ">";
+  return compose(from, in.recipient, reply_to, subject, text, in.hostname, in.now, false);
+}
+
+std::string compose_code_mail(const portal::portal_config& config, const std::string& recipient,
+                              const std::string& code, const std::string& hostname, int64_t now) {
+  std::vector<std::pair<std::string, std::string>> values{
+      {"code", code},
+      {"minutes", std::to_string(config.codes.lifetime / 60)},
+      {"organisation", one_line(config.organisation, 100)},
+      {"recipient", one_line(recipient, 254)}};
+  std::string subject = one_line(render_template(config.code.subject, values), 250);
+  std::string text = render_template(config.code.text, values);
+  std::string from = display_name(one_line(config.organisation, 100)) + " <" + config.from + ">";
+  return compose(from, recipient, "", subject, text, hostname, now, true);
+}
+
+portal_service::portal_service(portal::portal_config config, std::string hostname, boost::asio::thread_pool& pool)
+    : config_(std::move(config)), hostname_(std::move(hostname)), pool_(pool) {
+  store_ = portal::open_sqlite_store(config_.store);
+  outbox_private_ = read_or_make_outbox_key(config_.outbox_key);
+  store_->set_setting("outbox_public_key", base64_encode(*portal::box_public_key(outbox_private_)));
+  if (!config_.master_key.empty()) {
+    auto bytes = read_file(config_.master_key);
+    bool ok = false;
+    if (bytes) master_key_ = base64_decode(trim_line(*bytes), ok);
+    if (!ok || master_key_.size() != 32)
+      throw std::runtime_error(config_.master_key.string() + ": portal.master_key must hold 32 bytes in base64");
+  }
+}
+
+bool portal_service::available() {
+  int64_t now = unix_now();
+  if (now - checked_.load() >= 30) {
+    checked_ = now;
+    std::lock_guard lock(mutex_);
+    try {
+      writable_ = store_->writable();
+    } catch (const std::exception&) {
+      writable_ = false;
+    }
+    if (!writable_) log_warning("portal store " + config_.store.string() + " is not writable: portal unavailable");
+  }
+  return writable_;
+}
+
+std::optional<portal_deposit_result> portal_service::deposit_now(const portal_deposit_request& r, std::string* why) {
+  std::string message;
+  if (!r.content || !r.content->read_all(message)) {
+    *why = "cannot read the message from the spool";
+    return std::nullopt;
+  }
+  int64_t now = unix_now();
+  std::string token = portal::new_token();
+  portal::deposit d;
+  d.lookup = portal::lookup_key(token);
+  d.queue_id = r.queue_id;
+  d.recipient = r.recipient;
+  d.sender = r.sender;
+  d.created = now;
+  d.expires = now + (r.expire > 0 ? r.expire : config_.expire.count());
+  d.size = message.size();
+  d.sealed = portal::seal_message(message, token, d.lookup, master_key_);
+  std::fill(message.begin(), message.end(), '\0');
+  portal_deposit_result out;
+  {
+    std::lock_guard lock(mutex_);
+    try {
+      out.entry_id = store_->add(d);
+    } catch (const std::exception& e) {
+      writable_ = false;
+      *why = e.what();
+      return std::nullopt;
+    }
+  }
+  notice_input n;
+  sender_of(*r.content, r.sender, n.sender_name, n.sender_address);
+  n.recipient = r.recipient;
+  n.link = config_.base_url + "/m/" + token;
+  n.hostname = hostname_;
+  n.expires = d.expires;
+  n.now = now;
+  out.notification = compose_notification(config_, n);
+  return out;
+}
+
+boost::asio::awaitable<std::optional<portal_deposit_result>> portal_service::deposit(portal_deposit_request request,
+                                                                                      std::string* why) {
+  std::function<std::optional<portal_deposit_result>()> work = [this, &request, why] {
+    return deposit_now(request, why);
+  };
+  co_return co_await on_pool<std::optional<portal_deposit_result>>(pool_, work);
+}
+
+void portal_service::notified(int64_t entry_id, const std::string& queue_id, const std::string& recipient,
+                              const std::string& notice_queue_id) {
+  std::lock_guard lock(mutex_);
+  try {
+    store_->set_notice(entry_id, notice_queue_id);
+    store_->record({entry_id, queue_id, recipient, unix_now(), "notified", "notification " + notice_queue_id});
+  } catch (const std::exception& e) {
+    log(log_level::error, queue_id, std::string("portal: cannot record the notification: ") + e.what());
+  }
+}
+
+boost::asio::awaitable<std::vector<portal_mail>> portal_service::take_outbox(size_t limit) {
+  std::function<std::vector<portal_mail>()> work = [this, limit] {
+    std::vector<portal_mail> out;
+    std::lock_guard lock(mutex_);
+    for (const auto& item : store_->outbox(limit)) {
+      auto e = store_->get(item.entry_id);
+      auto opened = portal::box_open(outbox_private_, item.box);
+      if (!e || !opened) {
+        log_warning("portal outbox item " + std::to_string(item.id) + " dropped: " +
+                    (e ? "not sealed to this gateway's outbox key" : "its entry is gone"));
+        store_->remove_outbox(item.id);
+        continue;
+      }
+      portal_mail m;
+      m.sender = config_.from;
+      m.kind = item.kind;
+      m.entry_id = item.entry_id;
+      m.queue_id = e->queue_id;
+      if (item.kind == "code") {
+        m.recipient = e->recipient;
+        m.content = compose_code_mail(config_, e->recipient, *opened, hostname_, unix_now());
+      } else {
+        // A reply goes to the original sender only, whatever its header says.
+        m.recipient = e->sender;
+        m.content = std::move(*opened);
+      }
+      m.outbox_id = item.id;
+      out.push_back(std::move(m));
+    }
+    return out;
+  };
+  co_return co_await on_pool<std::vector<portal_mail>>(pool_, work);
+}
+
+void portal_service::outbox_done(int64_t item_id) {
+  std::lock_guard lock(mutex_);
+  store_->remove_outbox(item_id);
+}
+
+boost::asio::awaitable<size_t> portal_service::expire() {
+  std::function<size_t()> work = [this] {
+    std::lock_guard lock(mutex_);
+    return store_->expire(unix_now());
+  };
+  co_return co_await on_pool<size_t>(pool_, work);
+}
+
+}  // namespace sealgate::gateway
