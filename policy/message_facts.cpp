@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 
 namespace sealgate::policy {
 namespace {
@@ -33,37 +34,6 @@ std::string_view next_line(std::string_view s, size_t& pos) {
   return line;
 }
 
-using header_list = std::vector<std::pair<std::string, std::string>>;
-
-// Splits an entity into unfolded headers and the body that follows the first empty line.
-std::string_view split_headers(std::string_view entity, header_list& headers) {
-  size_t pos = 0;
-  while (pos < entity.size()) {
-    size_t line_start = pos;
-    std::string_view line = next_line(entity, pos);
-    if (line.empty()) return entity.substr(pos);
-    if ((line.front() == ' ' || line.front() == '\t') && !headers.empty()) {
-      headers.back().second += " ";
-      headers.back().second += trim(line);
-      continue;
-    }
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      // Not a header: treat the rest as body (a message without a header block).
-      if (headers.empty()) return entity.substr(line_start);
-      continue;
-    }
-    headers.emplace_back(std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
-  }
-  return {};
-}
-
-const std::string* find_header(const header_list& h, std::string_view name) {
-  for (const auto& [n, v] : h)
-    if (iequals(n, name)) return &v;
-  return nullptr;
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -82,75 +52,6 @@ std::string percent_decode(std::string_view s) {
     }
   }
   return out;
-}
-
-struct content_field {
-  std::string value;  // lower-cased type/subtype or disposition
-  std::vector<std::pair<std::string, std::string>> params;
-  std::string param(std::string_view name) const {
-    // RFC 2231: name*=charset'lang'pct-encoded, and name*0, name*1... continuations.
-    std::string plain, extended;
-    bool have_plain = false, have_ext = false;
-    for (const auto& [k, v] : params) {
-      if (iequals(k, name)) {
-        plain = v;
-        have_plain = true;
-        continue;
-      }
-      if (k.size() <= name.size() || !iequals(std::string_view(k).substr(0, name.size()), name) || k[name.size()] != '*')
-        continue;
-      std::string_view rest = std::string_view(k).substr(name.size() + 1);
-      bool encoded = !rest.empty() && rest.back() == '*';
-      if (encoded) rest.remove_suffix(1);
-      if (!rest.empty() && !std::all_of(rest.begin(), rest.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-        continue;
-      // "name*" is one encoded value; "name*0*" starts encoded continuations.
-      bool decode = rest.empty() || encoded;
-      std::string_view val = v;
-      if (rest.empty() || (encoded && rest == "0")) {
-        size_t q1 = val.find('\'');
-        size_t q2 = q1 == std::string_view::npos ? q1 : val.find('\'', q1 + 1);
-        if (q2 != std::string_view::npos) val = val.substr(q2 + 1);
-      }
-      extended += decode ? percent_decode(val) : std::string(val);
-      have_ext = true;
-    }
-    return have_ext ? extended : have_plain ? plain : std::string();
-  }
-};
-
-content_field parse_content_field(std::string_view s) {
-  content_field f;
-  size_t semi = s.find(';');
-  std::string_view v = trim(s.substr(0, semi));
-  for (char c : v) f.value += lower_ascii(c);
-  size_t pos = semi == std::string_view::npos ? s.size() : semi + 1;
-  while (pos < s.size()) {
-    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == ';')) ++pos;
-    size_t eq = s.find('=', pos);
-    if (eq == std::string_view::npos) break;
-    std::string key(trim(s.substr(pos, eq - pos)));
-    pos = eq + 1;
-    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t')) ++pos;
-    std::string val;
-    if (pos < s.size() && s[pos] == '"') {
-      ++pos;
-      while (pos < s.size() && s[pos] != '"') {
-        if (s[pos] == '\\' && pos + 1 < s.size()) ++pos;
-        val += s[pos++];
-      }
-      if (pos < s.size()) ++pos;  // closing quote
-    } else {
-      size_t end = s.find(';', pos);
-      if (end == std::string_view::npos) end = s.size();
-      val = std::string(trim(s.substr(pos, end - pos)));
-      pos = end;
-    }
-    size_t end = s.find(';', pos);
-    pos = end == std::string_view::npos ? s.size() : end + 1;
-    f.params.emplace_back(std::move(key), std::move(val));
-  }
-  return f;
 }
 
 class walker {
@@ -197,30 +98,10 @@ class walker {
   }
 
   void multipart(std::string_view body, const std::string& boundary, int depth) {
-    std::string delim = "--" + boundary;
-    size_t pos = 0;
-    size_t part_start = std::string_view::npos;
-    while (pos < body.size()) {
-      size_t line_start = pos;
-      std::string_view line = next_line(body, pos);
-      if (line.size() >= delim.size() && line.compare(0, delim.size(), delim) == 0) {
-        std::string_view rest = trim(line.substr(delim.size()));
-        if (rest.empty() || rest == "--") {
-          if (part_start != std::string_view::npos) {
-            size_t end = line_start;
-            // The CRLF before the delimiter belongs to the delimiter (RFC 2046 5.1.1).
-            if (end > part_start && body[end - 1] == '\n') --end;
-            if (end > part_start && body[end - 1] == '\r') --end;
-            entity(body.substr(part_start, end - part_start), depth + 1, false);
-          }
-          if (rest == "--") return;
-          part_start = pos;
-        }
-      }
-    }
-    // Unterminated: read what is there rather than nothing.
-    if (part_start != std::string_view::npos && part_start < body.size())
-      entity(body.substr(part_start), depth + 1, false);
+    for_each_part(body, boundary, [&](std::string_view part) {
+      entity(part, depth + 1, false);
+      return true;
+    });
   }
 
   message_facts& out_;
@@ -229,6 +110,129 @@ class walker {
 };
 
 }  // namespace
+
+std::string_view split_headers(std::string_view entity, header_list& headers) {
+  size_t pos = 0;
+  while (pos < entity.size()) {
+    size_t line_start = pos;
+    std::string_view line = next_line(entity, pos);
+    if (line.empty()) return entity.substr(pos);
+    if ((line.front() == ' ' || line.front() == '\t') && !headers.empty()) {
+      headers.back().second += " ";
+      headers.back().second += trim(line);
+      continue;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      // Not a header: treat the rest as body (a message without a header block).
+      if (headers.empty()) return entity.substr(line_start);
+      continue;
+    }
+    headers.emplace_back(std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+  }
+  return {};
+}
+
+const std::string* find_header(const header_list& h, std::string_view name) {
+  for (const auto& [n, v] : h)
+    if (iequals(n, name)) return &v;
+  return nullptr;
+}
+
+std::string content_field::param(std::string_view name, std::string* charset) const {
+  // RFC 2231: name*=charset'lang'pct-encoded, and name*0, name*1... continuations.
+  std::string plain, extended, extended_charset;
+  bool have_plain = false, have_ext = false;
+  for (const auto& [k, v] : params) {
+    if (iequals(k, name)) {
+      plain = v;
+      have_plain = true;
+      continue;
+    }
+    if (k.size() <= name.size() || !iequals(std::string_view(k).substr(0, name.size()), name) || k[name.size()] != '*')
+      continue;
+    std::string_view rest = std::string_view(k).substr(name.size() + 1);
+    bool encoded = !rest.empty() && rest.back() == '*';
+    if (encoded) rest.remove_suffix(1);
+    if (!rest.empty() && !std::all_of(rest.begin(), rest.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      continue;
+    // "name*" is one encoded value; "name*0*" starts encoded continuations.
+    bool decode = rest.empty() || encoded;
+    std::string_view val = v;
+    if (rest.empty() || (encoded && rest == "0")) {
+      size_t q1 = val.find('\'');
+      size_t q2 = q1 == std::string_view::npos ? q1 : val.find('\'', q1 + 1);
+      if (q2 != std::string_view::npos) {
+        extended_charset = val.substr(0, q1);
+        val = val.substr(q2 + 1);
+      }
+    }
+    extended += decode ? percent_decode(val) : std::string(val);
+    have_ext = true;
+  }
+  if (charset) *charset = have_ext ? extended_charset : std::string();
+  return have_ext ? extended : have_plain ? plain : std::string();
+}
+
+content_field parse_content_field(std::string_view s) {
+  content_field f;
+  size_t semi = s.find(';');
+  std::string_view v = trim(s.substr(0, semi));
+  for (char c : v) f.value += lower_ascii(c);
+  size_t pos = semi == std::string_view::npos ? s.size() : semi + 1;
+  while (pos < s.size()) {
+    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == ';')) ++pos;
+    size_t eq = s.find('=', pos);
+    if (eq == std::string_view::npos) break;
+    std::string key(trim(s.substr(pos, eq - pos)));
+    pos = eq + 1;
+    while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\t')) ++pos;
+    std::string val;
+    if (pos < s.size() && s[pos] == '"') {
+      ++pos;
+      while (pos < s.size() && s[pos] != '"') {
+        if (s[pos] == '\\' && pos + 1 < s.size()) ++pos;
+        val += s[pos++];
+      }
+      if (pos < s.size()) ++pos;  // closing quote
+    } else {
+      size_t end = s.find(';', pos);
+      if (end == std::string_view::npos) end = s.size();
+      val = std::string(trim(s.substr(pos, end - pos)));
+      pos = end;
+    }
+    size_t end = s.find(';', pos);
+    pos = end == std::string_view::npos ? s.size() : end + 1;
+    f.params.emplace_back(std::move(key), std::move(val));
+  }
+  return f;
+}
+
+void for_each_part(std::string_view body, std::string_view boundary, const std::function<bool(std::string_view)>& part) {
+  std::string delim = "--" + std::string(boundary);
+  size_t pos = 0;
+  size_t part_start = std::string_view::npos;
+  while (pos < body.size()) {
+    size_t line_start = pos;
+    std::string_view line = next_line(body, pos);
+    if (line.size() >= delim.size() && line.compare(0, delim.size(), delim) == 0) {
+      std::string_view rest = trim(line.substr(delim.size()));
+      if (rest.empty() || rest == "--") {
+        if (part_start != std::string_view::npos) {
+          size_t end = line_start;
+          // The CRLF before the delimiter belongs to the delimiter (RFC 2046 5.1.1).
+          if (end > part_start && body[end - 1] == '\n') --end;
+          if (end > part_start && body[end - 1] == '\r') --end;
+          if (!part(body.substr(part_start, end - part_start))) return;
+        }
+        if (rest == "--") return;
+        part_start = pos;
+      }
+    }
+  }
+  // Unterminated: read what is there rather than nothing.
+  if (part_start != std::string_view::npos && part_start < body.size()) part(body.substr(part_start));
+}
 
 std::string decode_base64(std::string_view in) {
   std::string out;
@@ -277,8 +281,13 @@ std::string decode_quoted_printable(std::string_view in) {
 }
 
 std::string decode_rfc2047(std::string_view in) {
-  // =?charset?B|Q?text?= ; charset bytes are kept as they are (no conversion):
-  // classification compares ASCII tags and patterns.
+  // Charset bytes are kept as they are (no conversion): classification
+  // compares ASCII tags and patterns.
+  return decode_rfc2047(in, [](std::string_view, std::string_view bytes) { return std::string(bytes); });
+}
+
+std::string decode_rfc2047(std::string_view in, charset_decoder to_text) {
+  // =?charset?B|Q?text?=
   std::string out;
   size_t pos = 0;
   bool last_was_word = false;
@@ -290,24 +299,33 @@ std::string decode_rfc2047(std::string_view in) {
     }
     size_t q1 = in.find('?', start + 2);
     size_t q2 = q1 == std::string_view::npos ? q1 : in.find('?', q1 + 1);
-    size_t end = q2 == std::string_view::npos ? q2 : in.find("?=", q2 + 1);
-    if (end == std::string_view::npos || q2 != q1 + 2) {
+    if (q2 != std::string_view::npos && q2 != q1 + 2) {  // not "=?charset?X?"
       out.append(in.substr(pos, start + 2 - pos));
       pos = start + 2;
       last_was_word = false;
       continue;
     }
+    size_t end = q2 == std::string_view::npos ? q2 : in.find("?=", q2 + 1);
+    if (end == std::string_view::npos) {
+      // No word can be complete after this point either, so the rest is
+      // literal. Stopping here (and searching for "?=" only after a well-formed
+      // start) keeps the scan linear: "=?a?q?x" repeated would otherwise
+      // search to the end once per repetition.
+      out.append(in.substr(pos));
+      break;
+    }
     std::string_view between = in.substr(pos, start - pos);
     // Whitespace between two encoded words is not part of the text (RFC 2047 6.2).
     if (!(last_was_word && trim(between).empty())) out.append(between);
     char enc = lower_ascii(in[q1 + 1]);
+    std::string_view charset = in.substr(start + 2, q1 - start - 2);
     std::string_view text = in.substr(q2 + 1, end - q2 - 1);
     if (enc == 'b') {
-      out += decode_base64(text);
+      out += to_text(charset, decode_base64(text));
     } else if (enc == 'q') {
       std::string t(text);
       std::replace(t.begin(), t.end(), '_', ' ');
-      out += decode_quoted_printable(t);
+      out += to_text(charset, decode_quoted_printable(t));
     } else {
       out.append(in.substr(start, end + 2 - start));
     }

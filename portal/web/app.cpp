@@ -454,15 +454,19 @@ http_response portal_app::reply(context& c) {
   view_limits vl;
   auto view = read_message_view(*message, vl);
   reply_input in;
-  in.from = c.found->recipient;
+  // From the portal's address, on the recipient's behalf: the recipient's own
+  // domain in From would fail DMARC at the sender's MX.
+  in.from = config_.from;
+  in.from_name = c.found->recipient + " via " + config_.organisation;
+  in.reply_to = c.found->recipient;
   in.to = c.found->sender;
   in.original_subject = view ? view->subject : "";
   in.original_message_id = view ? view->message_id : "";
   in.date = c.now;
-  in.hostname = config_.from.substr(config_.from.find('@') + 1);
+  in.host = config_.from.substr(config_.from.find('@') + 1);
   in.text = text;
   for (auto& f : form->files)
-    if (!f.filename.empty() || !f.data.empty()) in.attachments.push_back({f.filename, f.content_type, std::move(f.data)});
+    if (!f.filename.empty() || !f.data.empty()) in.attachments.push_back({f.filename, std::move(f.data)});
   std::string composed = compose_reply(in);
   {
     std::lock_guard lock(store_mutex_);
