@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "gateway/mail/envelope.hpp"
-#include "gateway/record/sqlite.hpp"
+#include "common/sqlite.hpp"
 
 namespace sealgate::gateway {
 

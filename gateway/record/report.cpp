@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "gateway/record/schema.hpp"
-#include "gateway/record/sqlite.hpp"
+#include "common/sqlite.hpp"
 
 namespace sealgate::gateway {
 

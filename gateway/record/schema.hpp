@@ -1,58 +1,28 @@
 // The record's tables, each described once: its columns in order, with the
-// numbered migration that added each. CREATE, ALTER, INSERT and SELECT
-// statements are derived from this description, and code names columns,
-// never positions. Columns are never renamed or dropped: operators and the
+// numbered migration that added each (common/sqlite_schema.hpp derives the
+// statements). Columns are never renamed or dropped: operators and the
 // integration tests read them by name with sqlite3.
 #pragma once
 #include <filesystem>
-#include <initializer_list>
 #include <iterator>
-#include <span>
 #include <string>
-#include <string_view>
 #include <vector>
+
+#include "common/sqlite_schema.hpp"
 
 struct sqlite3;
 
 namespace sealgate::gateway {
 
-struct column_def {
-  std::string_view name;
-  std::string_view type;  // type and constraints, as CREATE TABLE has them
-  int since = 1;          // the migration that added the column
-};
-
-struct table_def {
-  std::string_view name;
-  std::span<const column_def> columns;
-  std::string_view constraints;  // table constraints after the columns, "" for none
-  int since = 1;                 // the migration that created the table
-
-  constexpr const column_def* find(std::string_view column) const {
-    for (const auto& c : columns)
-      if (c.name == column) return &c;
-    return nullptr;
-  }
-  // For the compile-time checks: by name, not by address (with
-  // -fsanitize=address, g++ cannot compare a global's address in a constant
-  // expression).
-  constexpr size_t count(std::string_view column) const {
-    size_t n = 0;
-    for (const auto& c : columns) n += c.name == column ? 1 : 0;
-    return n;
-  }
-};
-
-struct index_def {
-  std::string_view name, table, columns;
-  int since = 1;
-};
-
-// A schema version: what the database holds once its migration has run.
-struct migration_def {
-  int version;
-  std::string_view what;
-};
+// The description's vocabulary and the statements derived from it are
+// shared with the portal store (common/sqlite_schema.hpp).
+using sqlite::column_def;
+using sqlite::index_def;
+using sqlite::insert_statement;
+using sqlite::migration_def;
+using sqlite::select_statement;
+using sqlite::stored_schema_version;
+using sqlite::table_def;
 
 namespace schema {
 
@@ -75,8 +45,7 @@ inline constexpr column_def message_columns[] = {
 inline constexpr table_def messages{"messages", message_columns, "", 1};
 
 // The version this file's schema is at: one row.
-inline constexpr column_def schema_version_columns[] = {{"version", "INTEGER NOT NULL"}};
-inline constexpr table_def schema_version{"schema_version", schema_version_columns, "", 1};
+inline constexpr table_def schema_version = sqlite::schema_version_table;
 
 // One row per recipient of each message: its current state and how it left
 // (method, rule, MX, TLS, certificate, reply), so that an audit can answer
@@ -138,32 +107,14 @@ inline constexpr migration_def migrations[] = {
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 
+inline constexpr sqlite::schema_def description{tables, indexes, migrations};
+
 }  // namespace schema
 
-// The statements of one migration, derived from the description: the tables
-// it creates (with the columns they had then), the columns it adds to older
-// tables, the indexes it creates. Not the schema_version update.
+// The statements of one migration of the record (sqlite::migration_statements).
 std::vector<std::string> migration_statements(int version);
 
-// INSERT INTO table(columns) VALUES(:column, ...); every column of the table
-// when columns is empty. verb is "INSERT" or "INSERT OR IGNORE". Throws
-// std::logic_error for a column the table does not have.
-std::string insert_statement(const table_def& table, std::string_view verb,
-                             std::initializer_list<std::string_view> columns = {});
-// SELECT every column of the table (read them by name) FROM table, then rest
-// (a WHERE and ORDER BY clause, with :parameters).
-std::string select_statement(const table_def& table, std::string_view rest);
-
-// The version the database's schema_version table holds; 0 for a database
-// without one (a new, empty file).
-int stored_schema_version(sqlite3* db);
-
-// Brings the database to schema::newest_version: each migration it has not
-// run yet, in order, in one transaction each (with its schema_version
-// update), so a crash leaves it at some version, never between two. A
-// database newer than this code is refused rather than written in a shape
-// this code does not know. Throws std::runtime_error naming file and the
-// migration.
+// Brings the record to schema::newest_version (sqlite::upgrade_schema).
 void upgrade_schema(sqlite3* db, const std::filesystem::path& file);
 
 }  // namespace sealgate::gateway

@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "portal/store/vault.hpp"
@@ -105,20 +106,28 @@ class store {
   // Stores the deposit and its "deposited" event; returns the entry id.
   virtual int64_t add(const deposit& d) = 0;
   virtual void set_notice(int64_t entry_id, const std::string& notice_queue_id) = 0;
-  // Marks active entries past their expiry as expired, deletes their
-  // ciphertext, records "expired"; returns how many.
+  // Marks active entries past their expiry (expires <= now) as expired,
+  // deletes their ciphertext, records "expired"; returns how many. Also
+  // deletes expired sessions, and empties the SQLite WAL of deleted
+  // ciphertext whichever call deleted it (the gateway runs this on a schedule).
   virtual size_t expire(int64_t now) = 0;
-  // True when a write would succeed now (portal availability for the policy).
+  // True when a write would succeed now (portal availability for the policy):
+  // the write lock can be taken within the busy timeout. Never throws.
   virtual bool writable() = 0;
 
   // --- operators (sealgate portal list|retract, report) ---
+  // Newest first, so that a limit keeps the latest deposits. Recipient and
+  // queue id match exactly.
   virtual std::vector<entry> list(const list_filter& f) = 0;
   // Deletes the ciphertext of the message's active entries (one recipient's
-  // when recipient is not empty) at once and records "retracted" with who;
-  // returns how many.
+  // when recipient is not empty) at once (from the SQLite WAL too) and
+  // records "retracted" with who; returns how many. An outstanding code is
+  // forgotten with it.
   virtual size_t retract(const std::string& queue_id, const std::string& recipient, int64_t now,
                          const std::string& who) = 0;
+  // In the order they happened (at, then the order recorded).
   virtual std::vector<event> events(const std::string& queue_id) = 0;
+  // Refuses a kind not listed in event::kind; entry_id 0 for none.
   virtual void record(const event& e) = 0;
 
   // --- the portal process ---
@@ -131,6 +140,10 @@ class store {
   // One transaction: refuses when not active, locked or over the rate;
   // otherwise stores the code's hash for this session (replacing an earlier
   // code), counts it, records "code-sent" and puts the outbox item.
+  // Not active: unknown, retracted, expired, or past its expiry before
+  // expire() swept it. A window begins with the first code sent in it and
+  // lasts rules.window. A new code keeps the failures counted so far (asking
+  // again buys no guesses). A refusal records nothing and sends nothing.
   virtual code_request_result request_code(int64_t entry_id, const std::string& session_key,
                                            const std::string& code_hash, const std::string& outbox_box, int64_t now,
                                            const code_rules& rules) = 0;
@@ -138,12 +151,21 @@ class store {
   // time (only for the session that asked); a match clears the code (single
   // use) and the failures and records "opened"; a miss counts, records
   // "code-failed", and locks the entry at max_failures ("locked").
+  // Checked in this order: not_active (as request_code); locked
+  // (locked_until > now); none (no code, or the code was asked for by
+  // another session: not counted, since it could never match and counting
+  // would let anyone holding the link lock the recipient out); expired
+  // (now >= code_expires: not counted); then the comparison. The miss that
+  // reaches max_failures returns locked, and the lock forgets the code and
+  // the count: after the lockout a new code must be asked for.
   virtual code_check_result check_code(int64_t entry_id, const std::string& session_key,
                                        const std::string& candidate_hash, int64_t now, const code_rules& rules,
                                        const std::string& client) = 0;
-  // Browser sessions that passed the code, by session_key(token).
+  // Browser sessions that passed the code, by session_key(token). One entry
+  // per session: adding it again (another link's code) replaces the first.
   virtual void add_session(const std::string& session_key, int64_t entry_id, int64_t expires) = 0;
-  // The entry the session may read; nullopt when unknown or expired.
+  // The entry the session may read; nullopt when unknown or expired
+  // (expires <= now). A read: expire() deletes expired sessions.
   virtual std::optional<int64_t> session_entry(const std::string& session_key, int64_t now) = 0;
   virtual void put_outbox(int64_t entry_id, const std::string& kind, const std::string& box, int64_t now) = 0;
 
@@ -161,7 +183,8 @@ std::string session_key(std::string_view session_token);
 
 // The SQLite store (the default): one file, created 0600 with its tables;
 // WAL, secure_delete, busy timeout, so the gateway and the portal process
-// share it.
+// share it. An existing file keeps its mode (a group may share it) unless
+// others may read or write it, or its -wal or -shm: then it is refused.
 std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file);
 
 }  // namespace sealgate::portal

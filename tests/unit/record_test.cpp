@@ -18,7 +18,6 @@
 #include "gateway/record/database.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/record/schema.hpp"
-#include "gateway/record/sqlite.hpp"
 
 using namespace sealgate::gateway;
 namespace fs = std::filesystem;
@@ -507,34 +506,6 @@ TEST(SchemaDescription, MigrationStatementsFollowTheDescription) {
             "INSERT OR IGNORE INTO recipients(queue_id, idx) VALUES(:queue_id, :idx)");
   EXPECT_THROW(insert_statement(schema::recipients, "INSERT", {"queue_id", "no_such_column"}), std::logic_error);
   EXPECT_EQ(select_statement(schema::schema_version, "LIMIT 1"), "SELECT version FROM schema_version LIMIT 1");
-}
-
-TEST(SqliteStatement, AParameterLeftUnboundOrMisnamedIsAnErrorNotANull) {
-  char tmpl[] = "/tmp/sealgate-sqlite-XXXXXX";
-  fs::path dir = mkdtemp(tmpl);
-  {
-    std::ofstream(dir / "t.sqlite");
-    auto db = sqlite::open_read_write(dir / "t.sqlite");
-    sqlite::exec(db.get(), "CREATE TABLE t(a TEXT NOT NULL, b INTEGER)");
-    sqlite::statement insert(db.get(), "INSERT OR IGNORE INTO t(a, b) VALUES(:a, :b)");
-    insert.bind("b", int64_t{1});
-    EXPECT_THROW(insert.run(), std::logic_error) << ":a unbound would insert NULL, which OR IGNORE drops silently";
-    EXPECT_THROW(insert.bind("c", "x"), std::logic_error);
-    insert.bind("a", "x");
-    insert.bind("b", int64_t{2});
-    insert.run();
-    EXPECT_EQ(insert.changes(), 1);
-    EXPECT_THROW(insert.run(), std::logic_error) << "bindings are used up by a run";
-    EXPECT_THROW(sqlite::statement(db.get(), "INSERT INTO t(a) VALUES(?)"), std::logic_error);
-    EXPECT_THROW(sqlite::statement(db.get(), "SELECT nothing FROM t"), std::runtime_error);
-    sqlite::statement read(db.get(), "SELECT a, b AS number FROM t");
-    ASSERT_TRUE(read.next_row());
-    EXPECT_EQ(read.text("a"), "x");
-    EXPECT_EQ(read.integer("number"), 2);
-    EXPECT_THROW(read.text("b"), std::logic_error) << "named as the SELECT names it";
-    EXPECT_FALSE(read.next_row());
-  }
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -1,12 +1,13 @@
-// Owned SQLite handles, named parameters and columns; see sqlite.hpp.
-#include "gateway/record/sqlite.hpp"
+// Owned SQLite handles, named parameters and columns, transactions; see
+// sqlite.hpp.
+#include "common/sqlite.hpp"
 
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <stdexcept>
 
-namespace sealgate::gateway::sqlite {
+namespace sealgate::sqlite {
 
 void close_connection::operator()(sqlite3* db) const noexcept { sqlite3_close(db); }
 void finalize_statement::operator()(sqlite3_stmt* st) const noexcept { sqlite3_finalize(st); }
@@ -54,6 +55,14 @@ statement::statement(sqlite3* db, const std::string& sql) : db_(db) {
 void statement::fail() const { throw std::runtime_error(std::string("database: ") + sqlite3_errmsg(db_)); }
 
 int statement::parameter_index(std::string_view name) {
+  // Binding after a query that was not read to its end starts a new one
+  // (SQLite refuses bindings on a running statement), with every parameter
+  // to be bound again.
+  if (stepping_) {
+    sqlite3_reset(handle_.get());
+    stepping_ = false;
+    bound_.assign(bound_.size(), false);
+  }
   auto it = std::find(parameters_.begin(), parameters_.end(), name);
   if (it == parameters_.end())
     throw std::logic_error("database: no parameter :" + std::string(name) + " in " + sqlite3_sql(handle_.get()));
@@ -74,12 +83,39 @@ void statement::bind(std::string_view parameter, int64_t value) {
 
 void statement::bind_or_null(std::string_view parameter, std::string_view text) {
   if (!text.empty()) return bind(parameter, text);
+  bind_null(parameter);
+}
+
+void statement::bind_blob(std::string_view parameter, std::string_view bytes) {
+  // sqlite3_bind_blob binds NULL for a null pointer, which an empty
+  // string_view may have: a zero-length BLOB is not a missing value.
+  static const char empty = 0;
+  const char* data = bytes.data() ? bytes.data() : &empty;
+  if (sqlite3_bind_blob64(handle_.get(), parameter_index(parameter), data, bytes.size(), SQLITE_TRANSIENT) !=
+      SQLITE_OK)
+    fail();
+}
+
+void statement::bind_null(std::string_view parameter) {
   if (sqlite3_bind_null(handle_.get(), parameter_index(parameter)) != SQLITE_OK) fail();
 }
 
+void statement::require_all_bound() const {
+  auto unbound = std::find(bound_.begin(), bound_.end(), false);
+  if (unbound != bound_.end())
+    throw std::logic_error("database: parameter :" + parameters_[static_cast<size_t>(unbound - bound_.begin())] +
+                           " not bound in " + sqlite3_sql(handle_.get()));
+}
+
 bool statement::next_row() {
+  // A SELECT's forgotten parameter would be NULL and match nothing: as loud
+  // as run()'s. Checked once per query, not per row.
+  if (!stepping_) require_all_bound();
+  stepping_ = true;
   int rc = sqlite3_step(handle_.get());
   if (rc == SQLITE_ROW) return true;
+  stepping_ = false;
+  bound_.assign(bound_.size(), false);
   if (rc == SQLITE_DONE) return false;
   std::string why = sqlite3_errmsg(db_);
   sqlite3_reset(handle_.get());
@@ -87,10 +123,7 @@ bool statement::next_row() {
 }
 
 void statement::run() {
-  auto unbound = std::find(bound_.begin(), bound_.end(), false);
-  if (unbound != bound_.end())
-    throw std::logic_error("database: parameter :" + parameters_[static_cast<size_t>(unbound - bound_.begin())] +
-                           " not bound in " + sqlite3_sql(handle_.get()));
+  require_all_bound();
   int rc = sqlite3_step(handle_.get());
   std::string why = rc == SQLITE_DONE || rc == SQLITE_ROW ? "" : sqlite3_errmsg(db_);
   sqlite3_reset(handle_.get());
@@ -100,6 +133,8 @@ void statement::run() {
 
 int64_t statement::changes() const { return sqlite3_changes64(db_); }
 
+int64_t statement::last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
+
 int statement::column_index(std::string_view name) const {
   auto it = std::find(columns_.begin(), columns_.end(), name);
   if (it == columns_.end())
@@ -108,8 +143,22 @@ int statement::column_index(std::string_view name) const {
 }
 
 std::string statement::text(std::string_view column) const {
-  auto* t = sqlite3_column_text(handle_.get(), column_index(column));
-  return t ? reinterpret_cast<const char*>(t) : "";
+  int c = column_index(column);
+  auto* t = sqlite3_column_text(handle_.get(), c);
+  // By length, not up to the first NUL (sqlite3_column_bytes after _text).
+  return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(handle_.get(), c)))
+           : "";
+}
+
+std::string statement::blob(std::string_view column) const {
+  int c = column_index(column);
+  const void* b = sqlite3_column_blob(handle_.get(), c);
+  auto n = static_cast<size_t>(sqlite3_column_bytes(handle_.get(), c));
+  return b ? std::string(static_cast<const char*>(b), n) : "";
+}
+
+bool statement::is_null(std::string_view column) const {
+  return sqlite3_column_type(handle_.get(), column_index(column)) == SQLITE_NULL;
 }
 
 int64_t statement::integer(std::string_view column) const {
@@ -122,4 +171,19 @@ std::optional<int64_t> statement::optional_integer(std::string_view column) cons
   return sqlite3_column_int64(handle_.get(), c);
 }
 
-}  // namespace sealgate::gateway::sqlite
+transaction::transaction(sqlite3* db, mode m) : db_(db) {
+  exec(db_, m == mode::immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+transaction::~transaction() {
+  // A failed COMMIT may have ended the transaction already (SQLite rolls back
+  // on some errors): roll back only what is still open, and never throw here.
+  if (!committed_ && !sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void transaction::commit() {
+  exec(db_, "COMMIT");
+  committed_ = true;
+}
+
+}  // namespace sealgate::sqlite

@@ -1,7 +1,8 @@
-// The few SQLite calls the record makes, with ownership: a connection and its
-// statements close themselves however a constructor or a query ends, and
-// parameters and result columns are named, never counted. Used by record/
-// only; no header here includes <sqlite3.h>, so SQL stays inside record/.
+// The few SQLite calls sealgate makes, with ownership: a connection, its
+// statements and its transactions end themselves however a constructor or a
+// query ends, and parameters and result columns are named, never counted.
+// Used by the gateway's record and the portal store; no header here includes
+// <sqlite3.h>, so SQL stays inside the libraries that own a database.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -14,7 +15,7 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace sealgate::gateway::sqlite {
+namespace sealgate::sqlite {
 
 struct close_connection {
   void operator()(sqlite3* db) const noexcept;
@@ -49,8 +50,13 @@ class statement {
   void bind(std::string_view parameter, int64_t value);
   // An empty text is stored as NULL (the columns that are NULL when unknown).
   void bind_or_null(std::string_view parameter, std::string_view text);
+  // Bytes, stored as a BLOB (any byte, NUL included; an empty one is a
+  // zero-length BLOB, not NULL).
+  void bind_blob(std::string_view parameter, std::string_view bytes);
+  void bind_null(std::string_view parameter);
 
-  // Steps once: true with a row to read, false when done. Throws on an error.
+  // Steps once: true with a row to read, false when done. Throws on an error,
+  // and (std::logic_error) when the first step finds a parameter unbound.
   bool next_row();
   // Runs a statement that returns no rows and makes it ready for the next
   // bindings. Throws on an error, and (std::logic_error) when a parameter was
@@ -58,22 +64,50 @@ class statement {
   void run();
   // Rows changed by the last run().
   int64_t changes() const;
+  // The rowid (INTEGER PRIMARY KEY) of the row the last INSERT run() added.
+  int64_t last_insert_id() const;
 
   // Columns of the current row; NULL reads as "" or nullopt. Throws
   // std::logic_error for a name the SELECT does not have.
   std::string text(std::string_view column) const;
+  std::string blob(std::string_view column) const;  // every byte of a BLOB (or TEXT)
+  bool is_null(std::string_view column) const;
   int64_t integer(std::string_view column) const;
   std::optional<int64_t> optional_integer(std::string_view column) const;
 
  private:
   int parameter_index(std::string_view name);  // 1-based, as sqlite3_bind_*; marks it bound
   int column_index(std::string_view name) const;
+  void require_all_bound() const;
   [[noreturn]] void fail() const;
   sqlite3* db_ = nullptr;
   std::unique_ptr<sqlite3_stmt, finalize_statement> handle_;
   std::vector<std::string> parameters_;  // without the ':' prefix, by index - 1
   std::vector<bool> bound_;
+  bool stepping_ = false;  // between the first next_row() and the one that ends the rows
   std::vector<std::string> columns_;  // result column names, by position
 };
 
-}  // namespace sealgate::gateway::sqlite
+// One transaction, rolled back unless commit() ran: an exception anywhere
+// between BEGIN and COMMIT leaves the database as it was, and the connection
+// ready for the next transaction.
+class transaction {
+ public:
+  // deferred takes the write lock at the first write (readers); immediate
+  // takes it at BEGIN, so that a read-modify-write cannot be overtaken by
+  // another connection between its read and its write (SQLITE_BUSY instead
+  // of a lost update), and waits for it under the busy timeout.
+  enum class mode { deferred, immediate };
+  transaction(sqlite3* db, mode m);
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  ~transaction();
+  // Throws std::runtime_error; the transaction is then rolled back.
+  void commit();
+
+ private:
+  sqlite3* db_;
+  bool committed_ = false;
+};
+
+}  // namespace sealgate::sqlite

@@ -1,0 +1,127 @@
+// A database described once: its tables with their columns in order, its
+// indexes, and the numbered migrations that added each. CREATE, ALTER,
+// INSERT and SELECT statements are derived from the description, and code
+// names columns, never positions. Columns are never renamed or dropped:
+// operators and tests read them by name with sqlite3. The gateway's record
+// and the portal store each describe their own file with these.
+#pragma once
+#include <filesystem>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct sqlite3;
+
+namespace sealgate::sqlite {
+
+struct column_def {
+  std::string_view name;
+  std::string_view type;  // type and constraints, as CREATE TABLE has them
+  int since = 1;          // the migration that added the column
+};
+
+struct table_def {
+  std::string_view name;
+  std::span<const column_def> columns;
+  std::string_view constraints;  // table constraints after the columns, "" for none
+  int since = 1;                 // the migration that created the table
+
+  constexpr const column_def* find(std::string_view column) const {
+    for (const auto& c : columns)
+      if (c.name == column) return &c;
+    return nullptr;
+  }
+  // For the compile-time checks: by name, not by address (with
+  // -fsanitize=address, g++ cannot compare a global's address in a constant
+  // expression).
+  constexpr size_t count(std::string_view column) const {
+    size_t n = 0;
+    for (const auto& c : columns) n += c.name == column ? 1 : 0;
+    return n;
+  }
+};
+
+struct index_def {
+  std::string_view name, table, columns;
+  int since = 1;
+};
+
+// A schema version: what the database holds once its migration has run.
+struct migration_def {
+  int version;
+  std::string_view what;
+};
+
+// The version a file's schema is at: one row. Every description lists it
+// among its tables, created by migration 1.
+inline constexpr column_def schema_version_columns[] = {{"version", "INTEGER NOT NULL"}};
+inline constexpr table_def schema_version_table{"schema_version", schema_version_columns, "", 1};
+
+// One database: its tables in the order a fresh file creates them, its
+// indexes, and its migrations, numbered from 1 with no gap (a database
+// records the last one it ran). A change the description cannot say (a
+// backfill, a table rebuilt to drop a constraint) would get SQL of its own.
+struct schema_def {
+  std::span<const table_def> tables;
+  std::span<const index_def> indexes;
+  std::span<const migration_def> migrations;
+  constexpr int newest_version() const { return static_cast<int>(migrations.size()); }
+};
+
+// For a static_assert beside each description: migrations numbered 1..N,
+// every table, column and index born in one of them, no column older than
+// its table, no column name twice in a table, every column added to an
+// existing table addable by ALTER TABLE (SQLite refuses NOT NULL there
+// without a DEFAULT), and the schema_version table born with migration 1.
+constexpr bool description_is_consistent(const schema_def& s) {
+  auto valid_version = [&](int v) { return v >= 1 && v <= s.newest_version(); };
+  for (int i = 0; i < s.newest_version(); ++i)
+    if (s.migrations[static_cast<size_t>(i)].version != i + 1) return false;
+  bool has_version_table = false;
+  for (const auto& t : s.tables) {
+    if (!valid_version(t.since)) return false;
+    if (t.name == schema_version_table.name) has_version_table = t.since == 1 && t.count("version") == 1;
+    for (const auto& c : t.columns) {
+      if (!valid_version(c.since) || c.since < t.since || t.count(c.name) != 1) return false;
+      if (c.since > t.since && c.type.find("NOT NULL") != std::string_view::npos &&
+          c.type.find("DEFAULT") == std::string_view::npos)
+        return false;
+    }
+  }
+  for (const auto& x : s.indexes) {
+    bool table_known = false;
+    for (const auto& t : s.tables)
+      if (t.name == x.table) table_known = t.since <= x.since;
+    if (!table_known || !valid_version(x.since)) return false;
+  }
+  return has_version_table;
+}
+
+// The statements of one migration, derived from the description: the tables
+// it creates (with the columns they had then), the columns it adds to older
+// tables, the indexes it creates. Not the schema_version update.
+std::vector<std::string> migration_statements(const schema_def& s, int version);
+
+// INSERT INTO table(columns) VALUES(:column, ...); every column of the table
+// when columns is empty. verb is "INSERT" or "INSERT OR IGNORE". Throws
+// std::logic_error for a column the table does not have.
+std::string insert_statement(const table_def& table, std::string_view verb,
+                             std::initializer_list<std::string_view> columns = {});
+// SELECT every column of the table (read them by name) FROM table, then rest
+// (a WHERE and ORDER BY clause, with :parameters).
+std::string select_statement(const table_def& table, std::string_view rest);
+
+// The version the database's schema_version table holds; 0 for a database
+// without one (a new, empty file).
+int stored_schema_version(sqlite3* db);
+
+// Brings the database to s.newest_version(): each migration it has not run
+// yet, in order, in one transaction each (with its schema_version update),
+// so a crash leaves it at some version, never between two. A database newer
+// than this code is refused rather than written in a shape this code does
+// not know. Throws std::runtime_error naming file and the migration.
+void upgrade_schema(sqlite3* db, const schema_def& s, const std::filesystem::path& file);
+
+}  // namespace sealgate::sqlite
