@@ -92,7 +92,11 @@ int run_portal_command(const std::vector<std::string>& args) {
       }
       std::cout << "ENTRY  MESSAGE           RECIPIENT                        STATE      CREATED               EXPIRES\n";
       for (const auto& e : entries) {
-        std::string rcpt = e.recipient.size() > 32 ? e.recipient.substr(0, 31) + "~" : e.recipient;
+        std::string rcpt = e.recipient;
+        if (rcpt.size() > 32) {
+          rcpt.resize(31);
+          rcpt.push_back('~');
+        }
         std::printf("%-6lld %-17s %-32s %-10s %-21s %s\n", static_cast<long long>(e.id), e.queue_id.c_str(),
                     rcpt.c_str(), std::string(portal::to_string(e.state)).c_str(), date_text(e.created).c_str(),
                     date_text(e.expires).c_str());

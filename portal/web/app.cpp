@@ -47,7 +47,7 @@ label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input[type=text],textarea{width:100%;font:inherit;padding:.5rem;border:1px solid #8a8f98;border-radius:4px}
 input[name=code]{font-size:1.4rem;letter-spacing:.3rem;max-width:12rem}
 textarea{min-height:8rem}
-button{font:inherit;font-weight:600;padding:.6rem 1.2rem;margin-top:1rem;border:0;border-radius:4px;background:#0b5cad;color:#fff;cursor:pointer}
+button{display:block;font:inherit;font-weight:600;padding:.6rem 1.2rem;margin-top:1rem;border:0;border-radius:4px;background:#0b5cad;color:#fff;cursor:pointer}
 a:focus,button:focus,input:focus,textarea:focus{outline:3px solid #f5a623;outline-offset:2px}
 .note{color:#444}
 .error{color:#a00;font-weight:600}
@@ -88,7 +88,7 @@ std::string format_size(uint64_t n) {
 
 void add_security_headers(http_response& r) {
   r.set(field::strict_transport_security, "max-age=31536000");
-  r.set(field::content_security_policy,
+  r.set("Content-Security-Policy",
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
         "base-uri 'none'");
   r.set(field::x_frame_options, "DENY");
@@ -114,6 +114,7 @@ bool rate_limiter::allow(const std::string& client, int64_t now) {
 
 // One request in progress.
 struct portal_app::context {
+  context(const http_request& r, std::string c, int64_t t) : request(r), client(std::move(c)), now(t) {}
   const http_request& request;
   std::string client;
   int64_t now = 0;
@@ -192,7 +193,7 @@ http_response portal_app::handle(const http_request& req, const std::string& cli
   std::string_view rest = target.substr(3);
   std::string_view token = rest.substr(0, rest.find('/'));
   std::string_view action = token.size() < rest.size() ? rest.substr(token.size()) : std::string_view{};
-  context c{req, client, now};
+  context c(req, client, now);
   c.token = std::string(token);
   c.browser = cookie_value(req[field::cookie], cookie_name);
   if (!token_shape_ok(c.browser)) c.browser.clear();

@@ -211,11 +211,11 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         finally:
             con.close()
 
-    def recipient_row(self, address):
+    def recipient_row(self, address, queue_id):
         con = sqlite3.connect("file:%s?mode=ro" % self.gw.database, uri=True, timeout=10)
         try:
-            rows = con.execute("SELECT status, method, rule FROM recipients WHERE address=? ORDER BY rowid DESC",
-                               (address,)).fetchall()
+            rows = con.execute("SELECT status, method, rule FROM recipients WHERE address=? AND queue_id=?"
+                               " ORDER BY rowid DESC", (address, queue_id)).fetchall()
         finally:
             con.close()
         return rows[0] if rows else None
@@ -247,9 +247,14 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
     def test_portal_delivery_end_to_end_in_a_browser(self):
         rcpt = "alice@patient.ptl.test"
         qid = self.send(rcpt, sensitive_message(rcpt))
-        self.wait_until("the portal deposit", lambda: (self.recipient_row(rcpt) or ("",))[0] == "delivered")
-        self.assertEqual(self.recipient_row(rcpt)[1:], ("portal", "sensitive"))
+        self.wait_until("the portal deposit", lambda: (self.recipient_row(rcpt, qid) or ("",))[0] == "delivered")
+        self.assertEqual(self.recipient_row(rcpt, qid)[1:], ("portal", "sensitive"))
         notice_qid, notice, link = self.notification_link(rcpt)
+        # The notification is a delivery of its own, by the default rule (it holds nothing sensitive).
+        notice_id = self.wait_until("the notification's record", lambda: sqlite3.connect(self.gw.database).execute(
+            "SELECT queue_id FROM recipients WHERE address=? AND queue_id!=? AND status='delivered'",
+            (rcpt, qid)).fetchone())[0]
+        self.assertEqual(self.recipient_row(rcpt, notice_id)[1:], ("plain", "default"))
         raw = notice.as_string()
         self.assertNotIn(MARKER, raw)
         self.assertNotIn("SUBJECT-SECRET", raw)

@@ -126,7 +126,7 @@ struct threads_seen {
 };
 [[gnu::noinline]] asio::awaitable<void> hop(asio::thread_pool& pool, threads_seen* seen) {
   std::function<std::thread::id()> work = [] { return std::this_thread::get_id(); };
-  seen->worker = co_await on_pool<std::thread::id>(pool, work);
+  seen->worker = co_await sealgate::on_pool<std::thread::id>(pool, work);
   seen->after = std::this_thread::get_id();
 }
 }  // namespace

@@ -77,13 +77,13 @@ const row rows[] = {
     {"STARTTLS probe failed defers, never falls to portal or plain", "a@x.example", false, mx(T), {A, A}, true, {},
      method::defer, "default", tls_level::opportunistic, 0, "the STARTTLS probe of the MX failed temporarily"},
     {"no STARTTLS, portal configured", "a@x.example", false, mx(A), {A, A}, true, {}, method::portal, "default",
-     tls_level::opportunistic, 0, "the MX does not offer STARTTLS"},
+     tls_level::none, 0, "the MX does not offer STARTTLS"},
     {"no STARTTLS, no portal: plain", "a@x.example", false, mx(A), {A, A}, false, {}, method::plain, "default",
      tls_level::opportunistic, 0, "the portal is not configured"},
     {"TLS 1.1 only is below the rule's 1.2", "a@x.example", false, mx(F, 11), {A, A}, false, {}, method::plain,
      "default", tls_level::opportunistic, 0, "the MX offers TLS 1.1 at most; the rule requires 1.2"},
     {"tls already failed at delivery: next method", "a@x.example", false, mx(F), {A, A}, true, {method::tls},
-     method::portal, "default", tls_level::opportunistic, 0, "already failed at delivery for this recipient"},
+     method::portal, "default", tls_level::none, 0, "already failed at delivery for this recipient"},
 
     // the domain's own DANE / MTA-STS: stricter, never weaker
     {"DANE raises tls from required to verified", "a@x.example", false, mx(F, 12, A, dane_state::secure), {A, A}, false,
@@ -95,8 +95,10 @@ const row rows[] = {
     {"DANE lookup failed defers even an available pgp", "a@x.example", false, mx(F, 12, F, dane_state::unknown),
      {F, A}, false, {}, method::defer, "default", tls_level::opportunistic, 0,
      "defer: pgp is available but the DANE TLSA lookup failed temporarily, so the transport the domain demands is unknown"},
-    {"DANE mismatch: tls not available, portal over verified transport", "a@x.example", false,
-     mx(F, 13, F, dane_state::mismatch), {A, A}, true, {}, method::portal, "default", tls_level::verified, 12,
+    // The deposit travels by no SMTP; its notification, a message of its own,
+    // meets the domain's demands when it is sent.
+    {"DANE mismatch: tls not available, portal", "a@x.example", false,
+     mx(F, 13, F, dane_state::mismatch), {A, A}, true, {}, method::portal, "default", tls_level::none, 0,
      "DANE: the domain publishes TLSA records and the MX certificate does not match them"},
     {"MTA-STS enforce raises pgp's transport", "a@x.example", false, mx(F, 12, F, dane_state::none, mta_sts_state::enforce),
      {F, A}, false, {}, method::pgp, "default", tls_level::verified, 12,
@@ -120,7 +122,7 @@ const row rows[] = {
     {"phi: verification unknown defers", "a@x.example", true, mx(F, 12, T), {A, A}, true, {}, method::defer, "sensitive",
      tls_level::opportunistic, 0, "certificate verification could not be completed (verify: ca)"},
     {"phi: certificate does not verify, portal", "a@x.example", true, mx(F, 13, A), {A, A}, true, {}, method::portal,
-     "sensitive", tls_level::opportunistic, 0, "the MX certificate does not verify (verify: ca)"},
+     "sensitive", tls_level::none, 0, "the MX certificate does not verify (verify: ca)"},
 
     // rule-specific requirements
     {"strict rule needs TLS 1.3", "a@strict.example", false, mx(F, 12, F), {F, F}, true, {}, method::defer, "strict",
@@ -367,7 +369,7 @@ TEST(NeededFacts, FollowTheRuleAndItsWalk) {
   EXPECT_EQ(need(needs, "a@late.example"), "keys,domain");
   EXPECT_EQ(need(needs, "a@late.example", false, {method::pgp}), "-,-");  // only hold is left
   EXPECT_EQ(need(needs, "a@other.example"), "-,domain");                  // the default: plain
-  EXPECT_EQ(need(needs, "a@portal.example", true), "-,domain");  // portal configured ends the walk
+  EXPECT_EQ(need(needs, "a@portal.example", true), "-,-");  // portal configured ends the walk, and sends no SMTP
   EXPECT_EQ(need(needs, "a@portal.example", false), "keys,domain");
   EXPECT_EQ(need(base, "a@x.example"), "keys,domain");
   EXPECT_EQ(need(base, "a@x.example", false, {method::pgp, method::smime}), "-,domain");

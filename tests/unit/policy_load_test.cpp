@@ -73,7 +73,7 @@ TEST(PolicyLoad, UnknownKeySuggestsTheClosest) {
   temp_policy t;
   EXPECT_EQ(t.error_of("rules:\n  - name: d\n    metods: [tls]\n"),
             "policy.yaml:3:5: rules[0].metods: unknown key; did you mean 'methods'? (valid: name, description, match, "
-            "methods, tls, on_failure, reject_text, strip_subject_tag)\n"
+            "methods, tls, on_failure, reject_text, strip_subject_tag, portal)\n"
             "policy.yaml:2:5: rules[0].methods: is required");
   EXPECT_EQ(t.error_of("rulez: []\n"),
             "policy.yaml:1:1: rulez: unknown key; did you mean 'rules'? (valid: classes, rules)\n"
@@ -87,7 +87,7 @@ TEST(PolicyLoad, UnknownKeySuggestsTheClosest) {
   // Nothing close: no guess.
   EXPECT_EQ(t.error_of("rules:\n  - name: d\n    methods: [tls]\n    colour: blue\n"),
             "policy.yaml:4:5: rules[0].colour: unknown key (valid: name, description, match, methods, tls, on_failure, "
-            "reject_text, strip_subject_tag)");
+            "reject_text, strip_subject_tag, portal)");
 }
 
 TEST(PolicyLoad, UnknownMethod) {
