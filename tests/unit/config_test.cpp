@@ -420,3 +420,39 @@ TEST_F(ConfigTest, ADirectoryIsNotAnEmptyConfiguration) {
     EXPECT_EQ(std::string(e.what()), d.string() + ": cannot read file");
   }
 }
+
+// portal: defaults where they belong, and every mistake in a template or a
+// value refused with its position before anything is sent.
+TEST_F(ConfigTest, PortalSectionGetsDefaultsBesideTheDatabaseAndSpool) {
+  auto c = load_config(write(std::string(minimal) +
+                             "database: db/sealgate.db\nspool: sp\ntls: {certificate: c.pem, private_key: k.pem}\n"
+                             "portal: {base_url: \"https://secure.example.org/\", expire: 90d}\n"));
+  EXPECT_TRUE(c.portal.configured);
+  EXPECT_EQ(c.portal.base_url, "https://secure.example.org");
+  EXPECT_EQ(c.portal.store, dir_ / "db" / "portal.db");
+  EXPECT_EQ(c.portal.outbox_key, dir_ / "sp" / "portal-outbox.key");
+  EXPECT_EQ(c.portal.certificate, dir_ / "c.pem");
+  EXPECT_EQ(c.portal.expire, std::chrono::seconds(90 * 86400));
+  EXPECT_EQ(c.portal.codes.max_failures, 5);
+  EXPECT_FALSE(load_config(write(minimal)).portal.configured);
+}
+
+TEST_F(ConfigTest, PortalMistakesAreRefusedWithTheirPosition) {
+  std::string base = std::string(minimal) + "tls: {certificate: c.pem, private_key: k.pem}\n";
+  EXPECT_EQ(error_of(base + "portal:\n  base_url: https://p.example\n  notification: {text: \"see {lnk}\"}\n"),
+            "sealgate.yaml:6:24: portal.notification.text: unknown placeholder 'lnk'; did you mean 'link'? "
+            "(valid: sender, sender_name, recipient, link, expires, organisation)");
+  EXPECT_EQ(error_of(base + "portal:\n  base_url: https://p.example\n  code: {subject: \"code {code\"}\n"),
+            "sealgate.yaml:6:19: portal.code.subject: has a '{' without its '}' (write {{ for a brace)");
+  EXPECT_EQ(error_of(base + "portal: {base_url: \"http://p.example\"}\n"),
+            "sealgate.yaml:4:20: portal.base_url: must be an https:// URL without spaces (the links point there)");
+  EXPECT_EQ(error_of(base + "portal: {expire: 30d}\n"),
+            "sealgate.yaml:4:9: portal.base_url: is needed: the https:// address recipients open (e.g. "
+            "https://portal.example.org)");
+  EXPECT_EQ(error_of(base + "portal: {base_url: \"https://p.example\", from: \"a b@c\"}\n"),
+            "sealgate.yaml:4:47: portal.from: must be a plain mail address (user@domain)");
+  EXPECT_EQ(error_of(std::string(minimal) + "portal: {base_url: \"https://p.example\"}\n"),
+            "sealgate.yaml:3:9: portal: certificate and private_key are needed (the portal serves HTTPS only)");
+  EXPECT_EQ(error_of("listeners:\n  - {name: portal, tls: none, auth: none}\n"),
+            "sealgate.yaml:2:12: listeners[0].name: 'portal' is reserved for mail the gateway writes itself");
+}

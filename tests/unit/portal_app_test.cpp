@@ -1,0 +1,299 @@
+// The portal's request handling (portal/web/app.hpp) on a real store in a
+// temporary file, without a socket: that a GET changes nothing, the code flow
+// (CSRF, the sealed code in the outbox, lockout), sessions, the answers for
+// unknown, retracted and expired links, the security headers, the rate limit,
+// attachments. The HTTPS server around it is tests/integration/portal_test.py's.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <unistd.h>
+
+#include "common/text.hpp"
+#include "gateway/methods/portal_service.hpp"
+#include "portal/store/store.hpp"
+#include "portal/store/vault.hpp"
+#include "portal/web/app.hpp"
+
+namespace sealgate::portal {
+namespace {
+
+namespace fs = std::filesystem;
+namespace http = boost::beast::http;
+
+constexpr int64_t t0 = 1'800'000'000;
+
+const std::string message =
+    "From: Dr. Ada <ada@clinic.example>\r\nTo: <pat@patient.example>\r\nSubject: Results\r\n"
+    "Message-ID: <m1@clinic.example>\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+    "--b\r\nContent-Type: text/plain\r\n\r\nYour result: PHI-42\r\n"
+    "--b\r\nContent-Type: text/html; name=\"x.html\"\r\nContent-Disposition: attachment; filename=\"x.html\"\r\n\r\n"
+    "<script>alert(1)</script>\r\n--b--\r\n";
+
+class PortalApp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("sealgate-app-" + std::to_string(::getpid()) + "-" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    config.configured = true;
+    config.store = dir / "portal.db";
+    config.base_url = "https://portal.example";
+    config.requests_per_minute = 1000;
+    keys = new_box_keys();
+    auto s = open_sqlite_store(config.store);
+    s->set_setting("outbox_public_key", base64_encode(keys.public_key));
+    token = new_token();
+    deposit d;
+    d.lookup = lookup_key(token);
+    d.queue_id = "Q1";
+    d.recipient = "pat@patient.example";
+    d.sender = "ada@clinic.example";
+    d.created = t0;
+    d.expires = t0 + 86400;
+    d.size = message.size();
+    d.sealed = seal_message(message, token, d.lookup);
+    entry_id = s->add(d);
+    app = std::make_unique<portal_app>(config, open_sqlite_store(config.store));
+    observer = open_sqlite_store(config.store);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  http_response request(http::verb verb, const std::string& target, const std::string& body = "",
+                        const std::string& type = "application/x-www-form-urlencoded", int64_t now = t0 + 60) {
+    http_request r{verb, target, 11};
+    if (!cookie.empty()) r.set(http::field::cookie, "__Host-sg=" + cookie);
+    if (!body.empty()) r.set(http::field::content_type, type);
+    r.body() = body;
+    r.prepare_payload();
+    auto res = app->handle(r, "192.0.2.7", now);
+    auto set = res[http::field::set_cookie];
+    std::smatch m;
+    std::string header(set);
+    if (std::regex_search(header, m, std::regex("__Host-sg=([A-Za-z0-9_-]{43})"))) cookie = m[1];
+    return res;
+  }
+  static std::string csrf(const http_response& r) {
+    std::smatch m;
+    EXPECT_TRUE(std::regex_search(r.body(), m, std::regex("name=\"csrf\" value=\"([A-Za-z0-9_-]+)\"")));
+    return m.size() > 1 ? std::string(m[1]) : "";
+  }
+  std::string code_from_outbox() {
+    auto items = observer->outbox(10);
+    if (items.empty()) return "";
+    auto code = box_open(keys.private_key, items.back().box);
+    return code ? *code : "";
+  }
+  std::string snapshot() {
+    std::string out;
+    for (const auto& e : observer->list({}))
+      out += e.code_hash + "|" + e.code_session + "|" + std::to_string(e.failed_codes) + "|" +
+             std::to_string(e.codes_sent) + "|" + std::string(to_string(e.state)) + ";";
+    for (const auto& ev : observer->events("Q1")) out += ev.kind + ";";
+    return out + std::to_string(observer->outbox(100).size());
+  }
+  static void expect_security_headers(const http_response& r) {
+    EXPECT_EQ(r["X-Content-Type-Options"], "nosniff");
+    EXPECT_EQ(r["Referrer-Policy"], "no-referrer");
+    EXPECT_NE(std::string(r["Content-Security-Policy"]).find("frame-ancestors 'none'"), std::string::npos);
+    EXPECT_EQ(std::string(r["Content-Security-Policy"]).find("unsafe-inline"), std::string::npos);
+    EXPECT_NE(std::string(r["Strict-Transport-Security"]).find("max-age="), std::string::npos);
+  }
+
+  fs::path dir;
+  portal_config config;
+  box_keys keys;
+  std::string token, cookie;
+  int64_t entry_id = 0;
+  std::unique_ptr<portal_app> app;
+  std::unique_ptr<store> observer;
+};
+
+TEST_F(PortalApp, GetsAndHeadsOfTheLinkChangeNothing) {
+  std::string before = snapshot();
+  for (int i = 0; i < 10; ++i) {
+    cookie.clear();
+    auto r = request(i % 2 ? http::verb::head : http::verb::get, "/m/" + token);
+    EXPECT_EQ(r.result(), http::status::ok);
+    EXPECT_EQ(r[http::field::cache_control], "no-store");
+    expect_security_headers(r);
+    if (i % 2) EXPECT_TRUE(r.body().empty());
+    else EXPECT_NE(r.body().find("Send me a code"), std::string::npos);
+    EXPECT_EQ(r.body().find("PHI-42"), std::string::npos);
+  }
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_TRUE(observer->outbox(10).empty());
+}
+
+TEST_F(PortalApp, TheCookieIsHostOnlySecureHttpOnlyStrict) {
+  auto r = request(http::verb::get, "/m/" + token);
+  std::string set(r[http::field::set_cookie]);
+  EXPECT_EQ(set.rfind("__Host-sg=", 0), 0u);
+  for (const char* flag : {"Path=/", "Secure", "HttpOnly", "SameSite=Strict"})
+    EXPECT_NE(set.find(flag), std::string::npos) << flag;
+  EXPECT_EQ(set.find("Domain"), std::string::npos);
+}
+
+TEST_F(PortalApp, ACodeOpensTheMessageOnceAndOnlyInTheBrowserThatAskedForIt) {
+  auto landing = request(http::verb::get, "/m/" + token);
+  // No CSRF token, or another browser's: refused, nothing sent.
+  EXPECT_EQ(request(http::verb::post, "/m/" + token + "/code", "csrf=x").result(), http::status::forbidden);
+  EXPECT_TRUE(observer->outbox(10).empty());
+  auto sent = request(http::verb::post, "/m/" + token + "/code", "csrf=" + csrf(landing));
+  EXPECT_EQ(sent.result(), http::status::see_other);
+  std::string code = code_from_outbox();
+  ASSERT_EQ(code.size(), 6u);
+  // The store keeps no code in the clear.
+  EXPECT_NE(observer->list({})[0].code_hash, code);
+
+  auto page = request(http::verb::get, "/m/" + token);
+  EXPECT_NE(page.body().find("Enter your code"), std::string::npos);
+  std::string mine = cookie;
+  cookie = new_token();  // another browser with the right code and its own valid CSRF token
+  auto other = request(http::verb::get, "/m/" + token);
+  auto r = request(http::verb::post, "/m/" + token + "/verify", "csrf=" + csrf(other) + "&code=" + code);
+  EXPECT_EQ(r.result(), http::status::ok);
+  EXPECT_EQ(r.body().find("PHI-42"), std::string::npos);
+
+  cookie = mine;
+  r = request(http::verb::post, "/m/" + token + "/verify", "csrf=" + csrf(page) + "&code=" + code);
+  EXPECT_EQ(r.result(), http::status::see_other);
+  auto shown = request(http::verb::get, "/m/" + token);
+  EXPECT_NE(shown.body().find("PHI-42"), std::string::npos);
+  EXPECT_NE(shown.body().find("Results"), std::string::npos);
+  // The HTML attachment is listed, never rendered; it downloads as an attachment with a safe type.
+  EXPECT_EQ(shown.body().find("<script>alert"), std::string::npos);
+  auto file = request(http::verb::get, "/m/" + token + "/a/0");
+  EXPECT_EQ(file.result(), http::status::ok);
+  EXPECT_EQ(file[http::field::content_type], "application/octet-stream");
+  EXPECT_EQ(std::string(file[http::field::content_disposition]).rfind("attachment;", 0), 0u);
+  expect_security_headers(file);
+
+  // Single use: the same code again does nothing for a new browser session.
+  cookie = new_token();
+  auto again = request(http::verb::get, "/m/" + token);
+  r = request(http::verb::post, "/m/" + token + "/verify", "csrf=" + csrf(again) + "&code=" + code);
+  EXPECT_EQ(r.body().find("PHI-42"), std::string::npos);
+  // And the session expires.
+  EXPECT_EQ(request(http::verb::get, "/m/" + token, "", "", t0 + 60 + 3600).body().find("PHI-42"),
+            std::string::npos);
+}
+
+TEST_F(PortalApp, FiveWrongCodesLockTheEntry) {
+  auto landing = request(http::verb::get, "/m/" + token);
+  request(http::verb::post, "/m/" + token + "/code", "csrf=" + csrf(landing));
+  std::string code = code_from_outbox();
+  std::string wrong = code == "000000" ? "111111" : "000000";
+  http_response r;
+  for (int i = 0; i < 5; ++i)
+    r = request(http::verb::post, "/m/" + token + "/verify", "csrf=" + csrf(landing) + "&code=" + wrong);
+  EXPECT_NE(r.body().find("Too many wrong codes"), std::string::npos);
+  // Locked: even the right code does not open it now.
+  r = request(http::verb::post, "/m/" + token + "/verify", "csrf=" + csrf(landing) + "&code=" + code);
+  EXPECT_EQ(r.body().find("PHI-42"), std::string::npos);
+  int locked = 0;
+  for (const auto& e : observer->events("Q1")) locked += e.kind == "locked";
+  EXPECT_EQ(locked, 1);
+}
+
+TEST_F(PortalApp, UnknownRetractedAndExpiredLinksSaySoWithoutContent) {
+  auto unknown = request(http::verb::get, "/m/" + new_token());
+  EXPECT_EQ(unknown.result(), http::status::not_found);
+  EXPECT_EQ(request(http::verb::get, "/m/short").result(), http::status::not_found);
+  auto expired = request(http::verb::get, "/m/" + token, "", "", t0 + 86400 + 1);
+  EXPECT_EQ(expired.result(), http::status::gone);
+  EXPECT_NE(expired.body().find("expired"), std::string::npos);
+  observer->retract("Q1", "", t0 + 100, "tester");
+  auto retracted = request(http::verb::get, "/m/" + token);
+  EXPECT_EQ(retracted.result(), http::status::gone);
+  EXPECT_NE(retracted.body().find("withdrawn"), std::string::npos);
+  for (const auto* r : {&unknown, &expired, &retracted}) expect_security_headers(*r);
+}
+
+TEST_F(PortalApp, WrongMethodsAndPathsGet4xx) {
+  EXPECT_EQ(request(http::verb::put, "/m/" + token).result(), http::status::method_not_allowed);
+  EXPECT_EQ(request(http::verb::post, "/style.css").result(), http::status::method_not_allowed);
+  EXPECT_EQ(request(http::verb::get, "/m/" + token + "/nothing").result(), http::status::not_found);
+  EXPECT_EQ(request(http::verb::get, "/etc/passwd").result(), http::status::not_found);
+  EXPECT_EQ(request(http::verb::get, "/m/" + token + "/a/99").result(), http::status::see_other);  // no session
+}
+
+TEST_F(PortalApp, ClientsOverTheirMinuteGet429) {
+  config.requests_per_minute = 3;
+  app = std::make_unique<portal_app>(config, open_sqlite_store(config.store));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(request(http::verb::get, "/m/" + token).result(), http::status::ok);
+  auto r = request(http::verb::get, "/m/" + token);
+  EXPECT_EQ(r.result(), http::status::too_many_requests);
+  EXPECT_EQ(r[http::field::retry_after], "60");
+  // The next minute is a new one.
+  EXPECT_EQ(request(http::verb::get, "/m/" + token, "", "", t0 + 180).result(), http::status::ok);
+}
+
+}  // namespace
+}  // namespace sealgate::portal
+
+namespace sealgate::gateway {
+namespace {
+
+// Template values are made safe for where they go: no line breaks in a header
+// (a sender's name cannot add a Bcc), braces by doubling, unknown names
+// refused at load time (config_test), never sent as text.
+TEST(PortalNotice, PlaceholdersAreFilledAndCannotInjectHeaders) {
+  EXPECT_EQ(render_template("Hi {a}, {{literal}} {b}", {{"a", "A"}, {"b", "B"}}), "Hi A, {literal} B");
+  portal::portal_config c;
+  c.from = "secure@ours.example";
+  c.organisation = "Example\r\nBcc: evil@example.org";
+  c.notification.subject = "{sender_name} sent you a message";
+  notice_input in;
+  in.sender_name = "Eve\r\nBcc: evil@example.org";
+  in.sender_address = "eve@ours.example";
+  in.recipient = "pat@patient.example";
+  in.link = "https://portal.example/m/TOKEN";
+  in.hostname = "gw.example";
+  in.now = 1'800'000'000;
+  in.expires = in.now + 86400;
+  std::string m = compose_notification(c, in);
+  std::string head = m.substr(0, m.find("\r\n\r\n") + 2);
+  EXPECT_EQ(head.find("\r\nBcc:"), std::string::npos) << head;
+  EXPECT_NE(head.find("Reply-To: <eve@ours.example>"), std::string::npos) << head;
+  EXPECT_NE(head.find("From: \"EveBcc: evil@example.org via ExampleBcc: evil@example.org\" <secure@ours.example>"),
+            std::string::npos)
+      << head;
+  EXPECT_NE(m.find("https://portal.example/m/TOKEN"), std::string::npos);
+  // A display name with a quote or a backslash stays one quoted string.
+  in.sender_name = "Ada \"Doc\" \\ Smith";
+  m = compose_notification(c, in);
+  EXPECT_NE(m.find("From: \"Ada \\\"Doc\\\" \\\\ Smith via "), std::string::npos) << m.substr(0, 300);
+}
+
+TEST(PortalNotice, NonAsciiSubjectsAreEncodedWords) {
+  portal::portal_config c;
+  c.from = "secure@ours.example";
+  notice_input in;
+  in.sender_name = "Jürgen Müller";
+  in.sender_address = "j@ours.example";
+  in.recipient = "pat@patient.example";
+  in.link = "https://portal.example/m/T";
+  in.hostname = "gw.example";
+  std::string m = compose_notification(c, in);
+  std::string head = m.substr(0, m.find("\r\n\r\n"));
+  for (unsigned char ch : head) EXPECT_LT(ch, 0x80);
+  EXPECT_NE(head.find("=?utf-8?b?"), std::string::npos);
+  EXPECT_NE(m.find("Content-Transfer-Encoding: base64"), std::string::npos);
+}
+
+TEST(PortalNotice, TheCodeMailSaysTheCodeAndItsLifetime) {
+  portal::portal_config c;
+  c.from = "secure@ours.example";
+  c.codes.lifetime = 300;
+  std::string m = compose_code_mail(c, "pat@patient.example", "012345", "gw.example", 1'800'000'000);
+  EXPECT_NE(m.find("012345"), std::string::npos);
+  EXPECT_NE(m.find("valid for 5 minutes"), std::string::npos);
+  EXPECT_NE(m.find("Auto-Submitted: auto-generated"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sealgate::gateway
