@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <deque>
+#include <tuple>
 #include <fstream>
 #include <map>
 #include <unistd.h>
@@ -33,7 +34,17 @@ struct script {
   std::map<std::string, policy::domain_facts> facts;  // default: STARTTLS, TLS 1.3, verified
   int fact_lookups = 0;
   int key_lookups = 0;
+  std::vector<portal_deposit_request> deposits;                        // what the portal was given
+  std::vector<std::tuple<int64_t, std::string, std::string, std::string>> notified;
 };
+
+// A portal that keeps nothing: it counts deposits and returns a notification.
+asio::awaitable<std::optional<portal_deposit_result>> scripted_deposit(script* s, portal_deposit_request r) {
+  s->deposits.push_back(r);
+  co_return portal_deposit_result{
+      static_cast<int64_t>(s->deposits.size()),
+      "From: <secure@ours.example>\r\nTo: <" + r.recipient + ">\r\nSubject: A secure message\r\n\r\nLINK\r\n"};
+}
 
 // What a transfer would send, read from its source (memory or the spool file).
 std::string text_of(const outbound_transfer& t) {
@@ -128,6 +139,14 @@ class Delivery : public ::testing::Test {
     sv.domain_facts = [this](std::string d) { return scripted_facts(&script_, std::move(d)); };
     sv.key_facts = [this](std::string a) { return no_keys(&script_, std::move(a)); };
     sv.send = [this](outbound_transfer t) { return scripted_send(&script_, std::move(t)); };
+    if (portal_) {
+      sv.deposit = [this](portal_deposit_request r, std::string*) { return scripted_deposit(&script_, std::move(r)); };
+      sv.portal_available = [] { return true; };
+      sv.portal_notified = [this](int64_t e, std::string id, std::string rcpt, std::string notice) {
+        script_.notified.emplace_back(e, id, rcpt, notice);
+      };
+      sv.portal_sender = "secure@ours.example";
+    }
     std::function<std::shared_ptr<const policy::policy>()> pol;
     if (policy_) pol = [this] { return policy_; };
     manager_ = std::make_unique<queue_manager>(io_.get_executor(), settings_, *spooler_, db_.get(), pol, sv);
@@ -214,6 +233,7 @@ class Delivery : public ::testing::Test {
   std::unique_ptr<queue_manager> manager_;
   delivery_settings settings_;
   script script_;
+  bool portal_ = false;  // wire a scripted portal into the services
   policy_test::temp_policy temp_policy_;
   std::shared_ptr<const policy::policy> policy_;
 };
@@ -380,6 +400,35 @@ TEST_F(Delivery, AMethodFailureMovesToTheNextMethodWhenTheRuleSaysSo) {
   auto a = rows("SELECT outcome, method FROM attempts WHERE queue_id='" + id + "' ORDER BY rowid");
   ASSERT_GE(a.size(), 1u);
   EXPECT_EQ(a[0], (std::vector<std::string>{"method-failed", "tls"}));
+}
+
+// A portal deposit delivers the recipient and sends the notification as a
+// message of its own, through the policy, which never sends it to the portal
+// again (a notification of a notification would reach no one).
+TEST_F(Delivery, APortalDepositSendsItsNotificationAsAMessageOfItsOwn) {
+  use_policy("rules:\n  - name: default\n    methods: [portal, plain]\n    portal: {expire: 2d}\n");
+  portal_ = true;
+  start();
+  auto id = submit("app@ours.example", {"pat@patient.example"});
+  run_until([&] { return gone(id) && script_.sent.size() >= 1; });
+  ASSERT_EQ(script_.deposits.size(), 1u);
+  EXPECT_EQ(script_.deposits[0].expire, 2 * 86400);
+  EXPECT_EQ(script_.deposits[0].sender, "app@ours.example");
+  ASSERT_EQ(script_.sent.size(), 1u);
+  const auto& notice = script_.sent[0];
+  EXPECT_NE(notice.queue_id, id);
+  EXPECT_EQ(notice.sender, "secure@ours.example");
+  EXPECT_EQ(notice.method, policy::method::plain);
+  EXPECT_EQ(text_of(notice).find("SECRET BODY"), std::string::npos);
+  ASSERT_EQ(script_.notified.size(), 1u);
+  EXPECT_EQ(std::get<1>(script_.notified[0]), id);
+  EXPECT_EQ(std::get<3>(script_.notified[0]), notice.queue_id);
+  auto r = rows("SELECT status, method FROM recipients WHERE queue_id='" + id + "'");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0], (std::vector<std::string>{"delivered", "portal"}));
+  auto n = rows("SELECT status, method FROM recipients WHERE queue_id='" + notice.queue_id + "'");
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(n[0], (std::vector<std::string>{"delivered", "plain"}));
 }
 
 TEST_F(Delivery, RequireTlsRaisesTheTransportAndBouncesWhenItCannotBeHonoured) {
