@@ -356,8 +356,13 @@ http_response portal_app::request_code(context& c) {
     }
     bool ok = false;
     std::string key = base64_decode(*outbox_key, ok);
+    if (!ok || key.size() != 32) {
+      log_error("portal: the outbox key in the store is damaged; no code can be sent");
+      c.notice = "The code cannot be sent right now. Please try again in a few minutes.";
+      return entry_page(c);
+    }
     result = store_->request_code(c.found->id, session_key(c.browser), code_hash(c.browser, code),
-                                  ok ? box_seal(key, code) : std::string(), c.now, config_.codes);
+                                  box_seal(key, code), c.now, config_.codes);
   }
   switch (result) {
     case code_request_result::issued:
@@ -386,8 +391,13 @@ http_response portal_app::verify_code(context& c) {
     std::lock_guard lock(store_mutex_);
     result = store_->check_code(c.found->id, session_key(c.browser), code_hash(c.browser, code.substr(0, 12)), c.now,
                                 config_.codes, c.client);
-    if (result == code_check_result::accepted)
+    if (result == code_check_result::accepted) {
+      // A new token for the session that may read: the one that asked for
+      // the code is never worth more than that (no fixation).
+      c.browser = new_token();
+      c.new_browser = true;
       store_->add_session(session_key(c.browser), c.found->id, c.now + config_.session_lifetime.count());
+    }
     c.found = store_->find(c.lookup);
   }
   log_info("portal: entry " + std::to_string(c.found->id) + ": code " +

@@ -312,18 +312,27 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
 
         def reply_dump():
             for f in glob.glob(os.path.join(self.sink_dir, "*")):
-                data = open(f, "rb").read()
+                with open(f, "rb") as fh:
+                    data = fh.read()
                 if b"REPLY-MARKER-881" in data:
                     return data
             return None
         data = self.wait_until("the reply at the sender's MX", reply_dump)
-        self.assertIn(b"reply attachment bytes 0412", data.replace(b"\r\n", b"\n") +
-                      __import__("base64").b64decode(b"".join(re.findall(rb"^[A-Za-z0-9+/=]{4,76}\r?$", data, re.M))
-                                                     or b""))
+        # smtp-sink's dump: the envelope lines, then the message as received.
+        reply = email.message_from_bytes(data[data.index(b"From:"):] if b"\nFrom:" in data else data,
+                                         policy=email.policy.default)
+        self.assertIn("secure@ours.ptl.test", str(reply["From"]))
+        self.assertIn(rcpt, str(reply["Reply-To"]))
+        self.assertIn("ada@ours.ptl.test", str(reply["To"]))
+        self.assertTrue(str(reply["Subject"]).startswith("Re: "), reply["Subject"])
+        parts = {p.get_filename(): p.get_content() for p in reply.iter_attachments()}
+        self.assertEqual(parts.get("reply-attachment.txt"), b"reply attachment bytes 0412\n"
+                         if isinstance(parts.get("reply-attachment.txt"), bytes) else "reply attachment bytes 0412\n")
 
         # Nothing of the message in the store: database, WAL, every file beside it.
         for f in glob.glob(os.path.join(self.gw.dir, "portal.db*")):
-            blob = open(f, "rb").read()
+            with open(f, "rb") as fh:
+                blob = fh.read()
             self.assertNotIn(MARKER.encode(), blob, f)
             self.assertNotIn(ATTACHMENT[1000:1064], blob, f)
             self.assertNotIn(b"REPLY-MARKER-881", blob, f)
@@ -344,8 +353,17 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         self.send(rcpt, sensitive_message(rcpt))
         _, _, link = self.notification_link(rcpt)
         with self.browser() as b:
+            # Without JavaScript and with the keyboard alone: Tab to the button, Enter.
+            b.set_javascript(False)
             b.goto(link)
-            b.click("form[action$='/code'] button")
+            for _ in range(10):
+                b.press("Tab")
+                f = b.focused()
+                if f and f["tag"].lower() == "button":
+                    break
+            self.assertEqual(b.focused()["tag"].lower(), "button")
+            b.press("Enter", wait_navigation=True)
+            self.assertIn("Enter your code", b.text())
             for i in range(5):
                 b.fill("input[name=code]", "000000" if i % 2 else "999999")
                 b.click("form[action$='/verify'] button")
