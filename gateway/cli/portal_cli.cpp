@@ -10,6 +10,9 @@
 #include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
+#include "gateway/methods/portal_service.hpp"
+#include "common/file_io.hpp"
+#include "common/text.hpp"
 #include "portal/store/store.hpp"
 #include "portal/web/server.hpp"
 
@@ -22,7 +25,10 @@ constexpr const char* portal_usage =
     "  portal list --config FILE [--recipient ADDR] [--message ID] [--active] [--json]\n"
     "                                                 deposits: message, recipient, state, dates (no content)\n"
     "  portal retract --config FILE ID [--recipient ADDR]\n"
-    "                                                 delete the message's deposits (one recipient's) at once\n";
+    "                                                 delete the message's deposits (one recipient's) at once\n"
+    "  portal resend --config FILE ID --recipient ADDR\n"
+    "                                                 a new link for a lost one (needs portal.master_key); the old\n"
+    "                                                 link stops working, the gateway sends the new notification\n";
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -33,6 +39,11 @@ std::string who_am_i() {
   return pw ? pw->pw_name : "uid " + std::to_string(::getuid());
 }
 
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
 std::string date_text(int64_t t) {
   if (t <= 0) return "-";
   std::time_t tt = static_cast<std::time_t>(t);
@@ -41,6 +52,61 @@ std::string date_text(int64_t t) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+// Master-key mode: seal the deposit again for a new token, and hand the new
+// notification to the gateway through the outbox (sealed to its key, as the
+// portal process does with codes).
+int resend(const config& cfg, portal::store& store, const std::string& queue_id, const std::string& recipient) {
+  if (cfg.portal.master_key.empty()) {
+    std::cerr << "sealgate: portal.master_key is not set: a lost link cannot be replaced (the store cannot open the "
+                 "deposit without it, by design)\n";
+    return exit_failure;
+  }
+  auto key_text = read_file(cfg.portal.master_key);
+  bool ok = false;
+  std::string master = key_text ? base64_decode(trim(*key_text), ok) : "";
+  auto outbox_key = store.setting("outbox_public_key");
+  std::string outbox = outbox_key ? base64_decode(*outbox_key, ok) : "";
+  if (master.size() != 32 || outbox.size() != 32) {
+    std::cerr << "sealgate: " << (master.size() != 32 ? cfg.portal.master_key.string() + ": not a 32-byte key in base64"
+                                                       : std::string("the gateway has not published its outbox key"))
+              << "\n";
+    return exit_failure;
+  }
+  portal::list_filter f;
+  f.queue_id = queue_id;
+  f.recipient = recipient;
+  f.active_only = true;
+  auto entries = store.list(f);
+  if (entries.empty()) {
+    std::cerr << "sealgate: no readable deposit of message " << queue_id << " for " << recipient << "\n";
+    return exit_failure;
+  }
+  const auto& e = entries.front();
+  auto sealed = store.sealed(e.id);
+  std::string token = portal::new_token(), lookup = portal::lookup_key(token);
+  auto resealed = sealed ? portal::reissue(*sealed, master, e.lookup, token, lookup) : std::nullopt;
+  if (!resealed) {
+    std::cerr << "sealgate: deposit " << e.id << " was not sealed under this master key (made before it was set?)\n";
+    return exit_failure;
+  }
+  notice_input n;
+  n.sender_name = e.sender;
+  n.sender_address = e.sender;
+  n.recipient = e.recipient;
+  n.link = cfg.portal.base_url + "/m/" + token;
+  n.hostname = cfg.hostname;
+  n.now = unix_now();
+  n.expires = e.expires;
+  std::string notice = compose_notification(cfg.portal, n);
+  if (!store.reissue(e.id, lookup, *resealed, portal::box_seal(outbox, notice), n.now, who_am_i())) {
+    std::cerr << "sealgate: deposit " << e.id << " is no longer readable\n";
+    return exit_failure;
+  }
+  std::cout << "deposit " << e.id << " of message " << queue_id << " for " << recipient
+            << ": new link made, the old one no longer works; the gateway sends the notification\n";
+  return exit_ok;
 }
 
 }  // namespace
@@ -102,6 +168,11 @@ int run_portal_command(const std::vector<std::string>& args) {
                     date_text(e.expires).c_str());
       }
       return exit_ok;
+    }
+    if (sub == "resend") {
+      if (o.positional.size() != 1 || !o.has("--recipient"))
+        return usage_exit("portal resend takes one message ID and --recipient ADDR", portal_usage);
+      return resend(*cfg, *store, o.positional[0], o.value("--recipient"));
     }
     if (sub == "retract") {
       if (o.positional.size() != 1) return usage_exit("portal retract takes one message ID", portal_usage);

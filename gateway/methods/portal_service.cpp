@@ -341,6 +341,10 @@ boost::asio::awaitable<std::vector<portal_mail>> portal_service::take_outbox(siz
       if (item.kind == "code") {
         m.recipient = e->recipient;
         m.content = compose_code_mail(config_, e->recipient, *opened, hostname_, unix_now());
+      } else if (item.kind == "notice") {
+        // A reissued link (sealgate portal resend): to the deposit's recipient only.
+        m.recipient = e->recipient;
+        m.content = std::move(*opened);
       } else {
         // A reply goes to the original sender only, whatever its header says.
         m.recipient = e->sender;

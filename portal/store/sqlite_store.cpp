@@ -140,6 +140,8 @@ class sqlite_store final : public store {
   size_t retract(const std::string& queue_id, const std::string& recipient, int64_t now,
                  const std::string& who) override;
   std::vector<event> events(const std::string& queue_id) override;
+  bool reissue(int64_t entry_id, const std::string& new_lookup, const sealed_message& sealed,
+               const std::string& notice_box, int64_t now, const std::string& who) override;
   void record(const event& e) override;
 
   std::optional<entry> find(const std::string& lookup) override;
@@ -574,6 +576,33 @@ std::optional<int64_t> sqlite_store::session_entry(const std::string& session_ke
     if (!select.next_row()) return std::nullopt;
     int64_t id = select.integer("entry_id");
     return id;
+  });
+}
+
+bool sqlite_store::reissue(int64_t entry_id, const std::string& new_lookup, const sealed_message& sealed,
+                           const std::string& notice_box, int64_t now, const std::string& who) {
+  return guarded("reissue", [&] {
+    transaction t(db_.get(), writer);
+    auto e = entry_by_id(entry_id);
+    if (!e || e->state != entry_state::active || e->expires <= now) return false;
+    statement update(db_.get(),
+                     "UPDATE entries SET lookup = :lookup, code_hash = NULL, code_session = NULL, code_expires = 0,"
+                     " failed_codes = 0, locked_until = 0 WHERE id = :id");
+    update.bind("lookup", new_lookup);
+    update.bind("id", entry_id);
+    update.run();
+    statement reseal(db_.get(),
+                     "UPDATE sealed_messages SET body = :body, link_wrap = :link_wrap, master_wrap = :master_wrap"
+                     " WHERE entry_id = :entry_id");
+    reseal.bind_blob("body", sealed.body);
+    reseal.bind_blob("link_wrap", sealed.link_wrap);
+    reseal.bind_blob("master_wrap", sealed.master_wrap);
+    reseal.bind("entry_id", entry_id);
+    reseal.run();
+    insert_event(entry_id, e->queue_id, e->recipient, now, "reissued", "by " + who);
+    insert_outbox(entry_id, "notice", notice_box, now);
+    t.commit();
+    return true;
   });
 }
 

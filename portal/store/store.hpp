@@ -86,7 +86,7 @@ enum class code_check_result { accepted, wrong, locked, expired, none, not_activ
 struct outbox_item {
   int64_t id = 0;
   int64_t entry_id = 0;
-  std::string kind;  // "code" or "reply"
+  std::string kind;  // "code", "reply", or "notice" (a reissued link's notification)
   int64_t created = 0;
   std::string box;
 };
@@ -127,6 +127,13 @@ class store {
                          const std::string& who) = 0;
   // In the order they happened (at, then the order recorded).
   virtual std::vector<event> events(const std::string& queue_id) = 0;
+  // Master-key mode: a new link for a lost one. One transaction: the active
+  // entry gets new_lookup and the message sealed for the new token (the old
+  // link stops working), its code state is cleared, "reissued" is recorded
+  // with who, and notice_box (the new notification, sealed to the gateway)
+  // goes into the outbox as a "notice". False when the entry is not active.
+  virtual bool reissue(int64_t entry_id, const std::string& new_lookup, const sealed_message& sealed,
+                       const std::string& notice_box, int64_t now, const std::string& who) = 0;
   // Refuses a kind not listed in event::kind; entry_id 0 for none.
   virtual void record(const event& e) = 0;
 

@@ -79,7 +79,7 @@ inline constexpr table_def sessions{"sessions", session_columns, "", 1};
 inline constexpr column_def outbox_columns[] = {
     {"id", "INTEGER PRIMARY KEY AUTOINCREMENT"},  // never reused: the gateway removes by id
     {"entry_id", "INTEGER NOT NULL REFERENCES entries(id)"},
-    {"kind", "TEXT NOT NULL CHECK(kind IN ('code', 'reply'))"},
+    {"kind", "TEXT NOT NULL CHECK(kind IN ('code', 'reply', 'notice'))"},
     {"created", "INTEGER NOT NULL"},
     {"box", "BLOB NOT NULL"},
 };

@@ -235,6 +235,34 @@ TEST_F(PortalStore, AMasterWrapAndLargeBodiesRoundTripByteForByte) {
   EXPECT_TRUE(reissued);
 }
 
+// Master-key mode: a new link replaces a lost one. The old link no longer
+// finds the entry, the new one opens it, the notification waits in the
+// outbox as a "notice", and a retracted deposit cannot be reissued.
+TEST_F(PortalStore, ReissueGivesANewLinkAndTheOldOneStopsWorking) {
+  auto s = open();
+  std::string master = random_bytes(32);
+  auto a = make_deposit("Q1", "pat@example.org", "the message", t0 + day, master);
+  int64_t id = s->add(a.d);
+  std::string token = new_token(), lookup = lookup_key(token);
+  auto resealed = reissue(*s->sealed(id), master, a.d.lookup, token, lookup);
+  ASSERT_TRUE(resealed);
+  EXPECT_TRUE(s->reissue(id, lookup, *resealed, "sealed notice", t0 + 60, "operator"));
+  EXPECT_FALSE(s->find(a.d.lookup));
+  auto e = s->find(lookup);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->id, id);
+  EXPECT_EQ(open_message(*s->sealed(id), token, lookup), "the message");
+  EXPECT_FALSE(open_message(*s->sealed(id), a.token, a.d.lookup));
+  auto items = s->outbox(10);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].kind, "notice");
+  EXPECT_EQ(items[0].box, "sealed notice");
+  EXPECT_EQ(s->events("Q1").back().kind, "reissued");
+  EXPECT_EQ(s->events("Q1").back().detail, "by operator");
+  s->retract("Q1", "", t0 + 120, "operator");
+  EXPECT_FALSE(s->reissue(id, lookup_key(new_token()), *resealed, "x", t0 + 180, "operator"));
+}
+
 TEST_F(PortalStore, AddRefusesADuplicateLookupKeyOrAnEmptyDeposit) {
   auto s = open();
   auto a = make_deposit("Q1", "pat@example.org", "one");
