@@ -1,5 +1,7 @@
 #include "common/text.hpp"
 
+#include <ctime>
+
 #include <openssl/evp.h>
 
 #include <cctype>
@@ -56,6 +58,15 @@ std::string base64_decode(std::string_view text, bool& ok) {
   out.resize(len);
   ok = true;
   return out;
+}
+
+std::string utc_time(int64_t t, const char* format) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, format, &tm);
+  return std::string(buf, n);
 }
 
 }  // namespace sealgate

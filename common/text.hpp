@@ -2,6 +2,7 @@
 // names and keywords compare without regard to ASCII case; other octets of
 // UTF-8 stay as they are), the domain of an address, base64 (RFC 4648 4).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,11 @@ std::string base64_encode(std::string_view data);
 // Strict: rejects characters outside the alphabet and bad padding; nullopt-like
 // failure is reported through ok.
 std::string base64_decode(std::string_view text, bool& ok);
+
+// t (unix seconds) in UTC through strftime's format: iso_utc for machines and
+// logs, readable_utc for people (the portal's pages and mails).
+inline constexpr const char* iso_utc = "%Y-%m-%dT%H:%M:%SZ";
+inline constexpr const char* readable_utc = "%d %B %Y, %H:%M UTC";
+std::string utc_time(int64_t t, const char* format);
 
 }  // namespace sealgate

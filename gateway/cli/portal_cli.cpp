@@ -44,16 +44,6 @@ std::string trim(std::string s) {
   return s;
 }
 
-std::string date_text(int64_t t) {
-  if (t <= 0) return "-";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Master-key mode: seal the deposit again for a new token, and hand the new
 // notification to the gateway through the outbox (sealed to its key, as the
 // portal process does with codes).
@@ -163,9 +153,10 @@ int run_portal_command(const std::vector<std::string>& args) {
           rcpt.resize(31);
           rcpt.push_back('~');
         }
+        auto when = [](int64_t t) { return t > 0 ? utc_time(t, iso_utc) : std::string("-"); };
         std::printf("%-6lld %-17s %-32s %-10s %-21s %s\n", static_cast<long long>(e.id), e.queue_id.c_str(),
-                    rcpt.c_str(), std::string(portal::to_string(e.state)).c_str(), date_text(e.created).c_str(),
-                    date_text(e.expires).c_str());
+                    rcpt.c_str(), std::string(portal::to_string(e.state)).c_str(), when(e.created).c_str(),
+                    when(e.expires).c_str());
       }
       return exit_ok;
     }

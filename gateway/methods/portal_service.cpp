@@ -154,15 +154,6 @@ std::string trim_line(std::string_view s) {
   return std::string(s);
 }
 
-std::string expiry_text(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%d %B %Y, %H:%M UTC", &tm);
-  return buf;
-}
-
 std::string read_or_make_outbox_key(const std::filesystem::path& file) {
   if (auto bytes = read_file(file)) {
     bool ok = false;
@@ -210,7 +201,7 @@ std::string compose_notification(const portal::portal_config& config, const noti
   std::vector<std::pair<std::string, std::string>> values{
       {"sender", one_line(in.sender_address, 254)}, {"sender_name", one_line(in.sender_name, 100)},
       {"recipient", one_line(in.recipient, 254)},   {"link", in.link},
-      {"expires", expiry_text(in.expires)},         {"organisation", one_line(config.organisation, 100)}};
+      {"expires", utc_time(in.expires, readable_utc)},         {"organisation", one_line(config.organisation, 100)}};
   std::string subject = one_line(render_template(config.notification.subject, values), 250);
   std::string text = render_template(config.notification.text, values);
   std::string from = display_name(one_line(in.sender_name, 100) + " via " + one_line(config.organisation, 100)) +

@@ -69,15 +69,6 @@ std::string html_page(const portal_config& config, bool logo, std::string_view t
   return out;
 }
 
-std::string format_time(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%d %B %Y, %H:%M UTC", &tm);
-  return buf;
-}
-
 std::string format_size(uint64_t n) {
   if (n < 1024) return std::to_string(n) + " bytes";
   if (n < 1024 * 1024) return std::to_string((n + 512) / 1024) + " KB";
@@ -221,7 +212,7 @@ http_response portal_app::handle(const http_request& req, const std::string& cli
     return plain_page(status::gone, "Message withdrawn", "The sender has withdrawn this message. It can no longer be read.");
   if (c.found->state == entry_state::expired || c.found->expires <= now)
     return plain_page(status::gone, "Message expired",
-                      "This message expired on " + format_time(c.found->expires) + " and can no longer be read. "
+                      "This message expired on " + utc_time(c.found->expires, readable_utc) + " and can no longer be read. "
                       "Ask the sender to send it again.");
 
   http_response r;
@@ -294,7 +285,7 @@ http_response portal_app::entry_page(context& c) {
     row("Cc", view->cc);
     row("Date", view->date);
     row("Subject", view->subject);
-    row("Readable until", format_time(e.expires));
+    row("Readable until", utc_time(e.expires, readable_utc));
     body += "</dl></div><h2>Message</h2><div class=\"card\"><pre>" + html_escape(view->text) + "</pre></div>";
     if (!view->attachments.empty()) {
       body += "<h2>Attachments</h2><div class=\"card\"><ul class=\"files\">";
@@ -315,11 +306,11 @@ http_response portal_app::entry_page(context& c) {
   if (e.locked_until > c.now)
     return page("Too many wrong codes",
                 "<div class=\"card\"><p>Too many wrong codes were entered. Try again after " +
-                    html_escape(format_time(e.locked_until)) + ".</p></div>");
+                    html_escape(utc_time(e.locked_until, readable_utc)) + ".</p></div>");
   bool code_pending = !c.browser.empty() && !e.code_hash.empty() && e.code_expires > c.now &&
                       equal_constant_time(e.code_session, session_key(c.browser));
   std::string intro = "<p>" + html_escape(e.sender) + " sent you a secure message. It can be read until " +
-                      html_escape(format_time(e.expires)) + ".</p>";
+                      html_escape(utc_time(e.expires, readable_utc)) + ".</p>";
   if (code_pending) {
     std::string body = "<div class=\"card\">";
     if (!c.notice.empty()) body += "<p class=\"error\" role=\"alert\">" + html_escape(c.notice) + "</p>";
