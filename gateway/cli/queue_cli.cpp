@@ -19,6 +19,7 @@
 #include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
+#include "portal/store/store.hpp"
 
 namespace sealgate::gateway {
 
@@ -29,7 +30,8 @@ const char* const queue_usage_lines =
     "  queue delete --config FILE ID          remove a message; its waiting recipients are recorded as deleted\n"
     "  report --config FILE [--since T] [--by method|recipient-domain|sender|day] [--format table|csv|json]\n"
     "  report --config FILE --message ID [--format table|json]\n"
-    "                               delivery counts per method and status, or one message's story\n";
+    "                               delivery counts per method and status (and portal deposits and opens),\n"
+    "                               or one message's story (with its portal deposits and their events)\n";
 
 namespace {
 
@@ -146,13 +148,57 @@ int cmd_list(const config& cfg, const options& o) {
   return 0;
 }
 
-// One message's story: from the spool when it is still there, and from the
-// record for everything that happened to it.
+// The portal store, read-only, when the portal is configured and its file
+// exists; null otherwise (no deposits: a report never creates the store).
+// Throws portal::store_error when the file cannot be read.
+std::unique_ptr<portal::store> open_portal_store_for_report(const config& cfg) {
+  if (!cfg.portal.configured || !std::filesystem::exists(cfg.portal.store)) return nullptr;
+  return portal::open_sqlite_store(cfg.portal.store, portal::store_access::read_only);
+}
+
+// One deposit of a message and its events, for the story. Events of no
+// deposit the store lists (entry 0: about no one entry) form a group of
+// their own per recipient, with no entry.
+struct deposit_story {
+  std::optional<portal::entry> deposit;
+  std::string recipient;
+  std::vector<portal::event> events;  // in the order they happened
+};
+
+std::vector<deposit_story> read_portal_story(portal::store& store, const std::string& id) {
+  portal::list_filter f;
+  f.queue_id = id;
+  f.limit = std::numeric_limits<size_t>::max();
+  auto deposits = store.list(f);
+  std::vector<deposit_story> out;
+  for (auto it = deposits.rbegin(); it != deposits.rend(); ++it)  // oldest first: the envelope's order
+    out.push_back({*it, it->recipient, {}});
+  for (auto& e : store.events(id)) {
+    auto group = std::find_if(out.begin(), out.end(), [&](const deposit_story& d) {
+      return d.deposit ? d.deposit->id == e.entry_id : e.entry_id == 0 && d.recipient == e.recipient;
+    });
+    if (group == out.end()) group = out.insert(out.end(), {std::nullopt, e.recipient, {}});
+    group->events.push_back(std::move(e));
+  }
+  return out;
+}
+
+// One message's story: from the spool when it is still there, from the
+// record for everything that happened to it, and from the portal store for
+// what happened to its deposits (metadata only: the store holds nothing else).
 int show_message(const config& cfg, const std::string& id, bool json) {
   auto m = load_queued(cfg.spool, id);
   message_story story;
   if (std::filesystem::exists(cfg.database)) story = read_message_story(cfg.database, id);
-  if (!m && !story.message) {
+  std::vector<deposit_story> deposits;
+  std::string portal_problem;  // the story is told without its deposits, and the command fails
+  try {
+    if (auto store = open_portal_store_for_report(cfg)) deposits = read_portal_story(*store, id);
+  } catch (const portal::store_error& e) {
+    portal_problem = e.what();
+  }
+  if (!m && !story.message && deposits.empty()) {
+    if (!portal_problem.empty()) std::cerr << "sealgate: " << portal_problem << "\n";
     std::cerr << "sealgate: " << id << ": no such message in the queue or the record\n";
     return 1;
   }
@@ -238,8 +284,46 @@ int show_message(const config& cfg, const std::string& id, bool json) {
       o << "\n";
     }
   }
+  if (json) o << "], \"portal\": [";
+  else if (!deposits.empty()) o << "portal:\n";
+  for (size_t i = 0; i < deposits.size(); ++i) {
+    const auto& d = deposits[i];
+    const portal::entry* e = d.deposit ? &*d.deposit : nullptr;
+    std::string state = e ? std::string(portal::to_string(e->state)) : "";
+    if (json) {
+      o << (i ? ", " : "") << "{\"recipient\": " << json_string(d.recipient) << ", \"entry\": " << (e ? e->id : 0)
+        << ", \"state\": " << json_string(state) << ", \"created\": " << json_string(e ? time_text(e->created) : "")
+        << ", \"expires\": " << json_string(e ? time_text(e->expires) : "")
+        << ", \"notification\": " << json_string(e ? e->notice_queue_id : "") << ", \"events\": [";
+      for (size_t k = 0; k < d.events.size(); ++k) {
+        const auto& v = d.events[k];
+        o << (k ? ", " : "") << "{\"at\": " << json_string(time_text(v.at)) << ", \"kind\": " << json_string(v.kind)
+          << ", \"detail\": " << json_string(v.detail) << "}";
+      }
+      o << "]}";
+    } else {
+      o << "  <" << d.recipient << ">";
+      if (e) {
+        o << " entry " << e->id << " " << state << " created=" << time_text(e->created)
+          << " expires=" << time_text(e->expires);
+        if (!e->notice_queue_id.empty()) o << " notification=" << e->notice_queue_id;
+      } else {
+        o << " (no deposit)";
+      }
+      o << "\n";
+      for (const auto& v : d.events) {
+        o << "    " << time_text(v.at) << " " << v.kind;
+        if (!v.detail.empty()) o << " " << v.detail;
+        o << "\n";
+      }
+    }
+  }
   if (json) o << "]}\n";
   std::cout << o.str();
+  if (!portal_problem.empty()) {
+    std::cerr << "sealgate: " << portal_problem << " (the message's portal deposits are not shown)\n";
+    return 1;
+  }
   return 0;
 }
 
@@ -311,6 +395,18 @@ int cmd_report(const config& cfg, const options& o) {
     return 1;
   }
   auto groups = count_deliveries(cfg.database, *by, *since);
+  // By method, the portal's line: deposits made in the window and what became
+  // of them. None when the portal is not configured; zeros before its store exists.
+  std::optional<portal::deposit_counts> deposits;
+  std::string portal_problem;  // the counts are shown without it, and the command fails
+  if (*by == report_grouping::method && cfg.portal.configured) {
+    try {
+      auto store = open_portal_store_for_report(cfg);
+      deposits = store ? store->counts(*since) : portal::deposit_counts{};
+    } catch (const portal::store_error& e) {
+      portal_problem = e.what();
+    }
+  }
   int64_t total = 0;
   for (const auto& g : groups) total += g.recipients;
   auto pct = [](int64_t n, int64_t of) {
@@ -336,7 +432,12 @@ int cmd_report(const config& cfg, const options& o) {
       out << ", \"share_percent\": " << pct(g.recipients, total)
           << ", \"secured_percent\": " << pct(g.secured, g.recipients) << "}";
     }
-    out << "]}\n";
+    out << "]";
+    if (deposits)
+      out << ", \"portal\": {\"deposits\": " << deposits->deposits << ", \"opened\": " << deposits->opened
+          << ", \"opened_percent\": " << pct(deposits->opened, deposits->deposits)
+          << ", \"downloads\": " << deposits->downloads << ", \"replies\": " << deposits->replies << "}";
+    out << "}\n";
   } else if (o.format == "csv") {
     out << o.by;
     for (const auto& [name, n] : counts(delivery_counts{})) out << "," << name;
@@ -372,8 +473,21 @@ int cmd_report(const config& cfg, const options& o) {
     out << std::left << std::setw(28) << "total" << std::right;
     for (const auto& [name, n] : counts(sums)) out << std::setw(11) << n;
     out << std::setw(7) << (total ? "100.0" : "0.0") << "%" << std::setw(9) << pct(sums.secured, total) << "%\n";
+    if (deposits) {
+      auto counted = [](int64_t n, const char* one, const char* many) {
+        return std::to_string(n) + " " + (n == 1 ? one : many);
+      };
+      out << "\nportal: " << counted(deposits->deposits, "deposit", "deposits") << ", " << deposits->opened
+          << " opened (" << pct(deposits->opened, deposits->deposits) << "%), "
+          << counted(deposits->downloads, "download", "downloads") << ", "
+          << counted(deposits->replies, "reply", "replies") << "\n";
+    }
   }
   std::cout << out.str();
+  if (!portal_problem.empty()) {
+    std::cerr << "sealgate: " << portal_problem << " (the portal's counts are not shown)\n";
+    return 1;
+  }
   return 0;
 }
 

@@ -129,7 +129,7 @@ void refuse_if_others_may_use(const fs::path& file) {
 
 class sqlite_store final : public store {
  public:
-  explicit sqlite_store(const fs::path& file);
+  sqlite_store(const fs::path& file, store_access access);
 
   int64_t add(const deposit& d) override;
   void set_notice(int64_t entry_id, const std::string& notice_queue_id) override;
@@ -143,6 +143,7 @@ class sqlite_store final : public store {
   bool reissue(int64_t entry_id, const std::string& new_lookup, const sealed_message& sealed,
                const std::string& notice_box, int64_t now, const std::string& who) override;
   void record(const event& e) override;
+  deposit_counts counts(int64_t since) override;
 
   std::optional<entry> find(const std::string& lookup) override;
   std::optional<entry> get(int64_t entry_id) override;
@@ -180,11 +181,35 @@ class sqlite_store final : public store {
   void truncate_wal() noexcept;
 
   fs::path file_;
+  bool read_only_ = false;
   sqlite::connection db_;
   std::mutex mutex_;
 };
 
-sqlite_store::sqlite_store(const fs::path& file) : file_(file) {
+// A reader (`sealgate report`) may run as a user that cannot write the file
+// while the gateway has it open: it never creates or upgrades it, so it reads
+// only the schema it was built for. query_only makes any write a caller
+// attempts fail here, whatever the file's permissions would allow.
+sqlite::connection open_for_reading(const fs::path& file) {
+  if (!fs::exists(file)) throw std::runtime_error(file.string() + ": no such file");
+  auto db = sqlite::open_read_only(file);
+  sqlite::exec(db.get(), "PRAGMA query_only=ON");
+  int version = sqlite::stored_schema_version(db.get());
+  if (version < schema::newest_version)
+    throw std::runtime_error(file.string() + ": schema version " + std::to_string(version) + ", this sealgate reads " +
+                             std::to_string(schema::newest_version) + ": start the gateway once to upgrade it");
+  if (version > schema::newest_version)
+    throw std::runtime_error(file.string() + ": schema version " + std::to_string(version) +
+                             " is newer than this sealgate knows (" + std::to_string(schema::newest_version) + ")");
+  return db;
+}
+
+sqlite_store::sqlite_store(const fs::path& file, store_access access)
+    : file_(file), read_only_(access == store_access::read_only) {
+  if (read_only_) {
+    db_ = open_for_reading(file);
+    return;
+  }
   prepare_file(file);
   for (const char* suffix : {"", "-wal", "-shm"}) refuse_if_others_may_use(file.string() + suffix);
   db_ = sqlite::open_read_write(file);
@@ -358,6 +383,7 @@ size_t sqlite_store::expire(int64_t now) {
 }
 
 bool sqlite_store::writable() {
+  if (read_only_) return false;
   std::lock_guard lock(mutex_);
   try {
     // The write lock, taken and given back: refused for a read-only file or
@@ -433,6 +459,32 @@ void sqlite_store::record(const event& e) {
     transaction t(db_.get(), writer);
     insert_event(e.entry_id, e.queue_id, e.recipient, e.at, e.kind, e.detail);
     t.commit();
+  });
+}
+
+deposit_counts sqlite_store::counts(int64_t since) {
+  return guarded("counts", [&] {
+    // One pass over the events, summed per entry, joined to the window's
+    // entries: no per-entry search of the events (which have no index by entry).
+    statement select(db_.get(),
+                     "SELECT COUNT(*) AS deposits,"
+                     " COALESCE(SUM(v.opened > 0), 0) AS opened,"
+                     " COALESCE(SUM(v.downloads), 0) AS downloads,"
+                     " COALESCE(SUM(v.replies), 0) AS replies"
+                     " FROM entries e LEFT JOIN"
+                     " (SELECT entry_id, SUM(kind = 'opened') AS opened, SUM(kind = 'downloaded') AS downloads,"
+                     " SUM(kind = 'replied') AS replies FROM events WHERE entry_id IS NOT NULL GROUP BY entry_id) v"
+                     " ON v.entry_id = e.id"
+                     " WHERE e.created >= :since");
+    select.bind("since", since);
+    deposit_counts c;
+    if (select.next_row()) {
+      c.deposits = select.integer("deposits");
+      c.opened = select.integer("opened");
+      c.downloads = select.integer("downloads");
+      c.replies = select.integer("replies");
+    }
+    return c;
   });
 }
 
@@ -667,9 +719,9 @@ std::optional<std::string> sqlite_store::setting(const std::string& name) {
 
 }  // namespace
 
-std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file) {
+std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file, store_access access) {
   try {
-    return std::make_unique<sqlite_store>(file);
+    return std::make_unique<sqlite_store>(file, access);
   } catch (const store_error&) {
     throw;
   } catch (const std::exception& e) {

@@ -91,6 +91,18 @@ struct outbox_item {
   std::string box;
 };
 
+// What became of the deposits made in a window (`sealgate report --by
+// method`): those created at or after a time, and, of those, how many were
+// opened (at least one right code), and their downloads and replies. A
+// cohort, as the report's recipients are of messages received in the
+// window: an open today of last month's deposit counts with last month.
+struct deposit_counts {
+  int64_t deposits = 0;
+  int64_t opened = 0;     // deposits with an "opened" event
+  int64_t downloads = 0;  // "downloaded" events (one per attachment fetched)
+  int64_t replies = 0;    // "replied" events
+};
+
 struct list_filter {
   std::string recipient;  // empty: any
   std::string queue_id;   // empty: any
@@ -136,6 +148,9 @@ class store {
                        const std::string& notice_box, int64_t now, const std::string& who) = 0;
   // Refuses a kind not listed in event::kind; entry_id 0 for none.
   virtual void record(const event& e) = 0;
+  // Deposits created at or after since (unix seconds; 0: all), and what
+  // became of them (deposit_counts).
+  virtual deposit_counts counts(int64_t since) = 0;
 
   // --- the portal process ---
   // Any state; nullopt for an unknown lookup key.
@@ -188,10 +203,18 @@ class store {
 // token needs no key stretching).
 std::string session_key(std::string_view session_token);
 
+enum class store_access { read_write, read_only };
+
 // The SQLite store (the default): one file, created 0600 with its tables;
 // WAL, secure_delete, busy timeout, so the gateway and the portal process
 // share it. An existing file keeps its mode (a group may share it) unless
 // others may read or write it, or its -wal or -shm: then it is refused.
-std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file);
+//
+// read_only (`sealgate report`): never creates, changes or upgrades the
+// file. A missing file, or one whose schema is not this sealgate's (an older
+// one is upgraded by starting the gateway), is refused with store_error;
+// every call that writes throws store_error, and writable() is false.
+std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file,
+                                         store_access access = store_access::read_write);
 
 }  // namespace sealgate::portal

@@ -355,6 +355,61 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         for k in ("deposited", "notified", "code-sent", "opened", "downloaded", "replied"):
             self.assertIn(k, kinds)
 
+        # `sealgate report --message` tells who opened what and when (from the store, read-only).
+        r = subprocess.run([BIN, "report", "--config", self.gw.config, "--message", qid], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("<%s> delivered method=portal rule=sensitive" % rcpt, r.stdout)
+        deposit = re.search(r"^portal:\n  <%s> entry \d+ active created=\S+Z expires=\S+Z notification=%s\n"
+                            r"((?:    .*\n)+)" % (re.escape(rcpt), notice_id), r.stdout, re.M)
+        self.assertTrue(deposit, r.stdout)
+        lines = deposit.group(1).splitlines()
+        self.assertEqual(lines, sorted(lines), "events in time order")
+        events = [re.match(r"    (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (\S+)(?: (.*))?$", l).groups() for l in lines]
+        seen_kinds = [k for _, k, _ in events]
+        for k in ("deposited", "notified", "code-sent", "opened", "downloaded", "replied"):
+            self.assertIn(k, seen_kinds, r.stdout)
+        self.assertLess(seen_kinds.index("opened"), seen_kinds.index("downloaded"))
+        self.assertIn(("notified", "notification " + notice_id), [(k, d) for _, k, d in events])
+        self.assertEqual([d for _, k, d in events if k == "opened"], ["127.0.0.1"], "the client address")
+        for leak in (MARKER, "SUBJECT-SECRET", "result.pdf", "REPLY-MARKER"):
+            self.assertNotIn(leak, r.stdout)
+        r = subprocess.run([BIN, "report", "--config", self.gw.config, "--message", qid, "--json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        story = json.loads(r.stdout)
+        self.assertEqual([(d["recipient"], d["state"], d["notification"]) for d in story["portal"]],
+                         [(rcpt, "active", notice_id)])
+        self.assertEqual([e["kind"] for e in story["portal"][0]["events"]], seen_kinds)
+
+        # `sealgate report --by method` counts the portal's deposits and opens (every test's, so far).
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.gw.dir, "portal.db"), uri=True, timeout=10)
+        try:
+            deposits = con.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+            opened = con.execute("SELECT COUNT(DISTINCT entry_id) FROM events WHERE kind = 'opened'").fetchone()[0]
+        finally:
+            con.close()
+        self.assertGreaterEqual(opened, 1)
+        r = subprocess.run([BIN, "report", "--config", self.gw.config, "--by", "method", "--json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        report = json.loads(r.stdout)
+        self.assertEqual((report["portal"]["deposits"], report["portal"]["opened"]), (deposits, opened))
+        self.assertGreaterEqual(report["portal"]["downloads"], 1)
+        self.assertGreaterEqual(report["portal"]["replies"], 1)
+        portal_group = next(g for g in report["groups"] if g["key"] == "portal")
+        self.assertGreaterEqual(portal_group["delivered"], 1)
+        r = subprocess.run([BIN, "report", "--config", self.gw.config, "--by", "method"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"\nportal +%d +%d " % (portal_group["recipients"], portal_group["delivered"]))
+        self.assertRegex(r.stdout, r"\n\nportal: %d deposits?, %d opened \(\d+\.\d%%\), \d+ downloads?, \d+ repl"
+                         % (deposits, opened))
+        r = subprocess.run([BIN, "report", "--config", self.gw.config, "--by", "method", "--since", "2099-01-01",
+                            "--json"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(json.loads(r.stdout)["portal"],
+                         {"deposits": 0, "opened": 0, "opened_percent": 0.0, "downloads": 0, "replies": 0})
+
     def test_five_wrong_codes_lock_the_entry(self):
         rcpt = "bob@patient.ptl.test"
         self.send(rcpt, sensitive_message(rcpt))

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "portal/store/store.hpp"
@@ -704,6 +705,114 @@ TEST_F(PortalStore, RecordedEventsComeBackInTheOrderTheyHappened) {
   EXPECT_THROW(s->record(event_of(id, t0, "opend", "")), store_error)
       << "an unknown kind is a caller's typo";
   EXPECT_THROW(s->record(event_of(id + 100, t0, "opened", "")), store_error) << "no such entry";
+}
+
+TEST_F(PortalStore, CountsTheWindowsDepositsAndWhatBecameOfThem) {
+  auto s = open();
+  EXPECT_EQ(s->counts(0).deposits, 0) << "an empty store";
+  auto deposit_at = [&](const std::string& queue_id, const std::string& recipient, int64_t created) {
+    auto a = make_deposit(queue_id, recipient, "m");
+    a.d.created = created;
+    return s->add(a.d);
+  };
+  int64_t old = deposit_at("Q0", "old@example.org", t0 - day);
+  int64_t pat = deposit_at("Q1", "pat@example.org", t0);
+  int64_t sam = deposit_at("Q1", "sam@example.org", t0 + 10);
+  deposit_at("Q2", "kim@example.org", t0 + 20);  // never opened
+  // pat opens twice (two browsers), downloads two attachments and replies.
+  for (const auto& [id, at, kind] : std::vector<std::tuple<int64_t, int64_t, std::string>>{
+           {pat, t0 + 100, "opened"},     {pat, t0 + 200, "opened"},   {pat, t0 + 210, "downloaded"},
+           {pat, t0 + 220, "downloaded"}, {pat, t0 + 300, "replied"},  {sam, t0 + 100, "code-failed"},
+           {sam, t0 + 400, "opened"},     {old, t0 + 500, "opened"},   {old, t0 + 510, "downloaded"}}) {
+    auto e = event_of(id, at, kind, "");
+    e.entry_id = id;
+    s->record(e);
+  }
+  s->record(event_of(0, t0 + 600, "reissued", "about no one entry"));
+
+  auto c = s->counts(t0);
+  EXPECT_EQ(c.deposits, 3) << "created at or after since";
+  EXPECT_EQ(c.opened, 2) << "distinct deposits opened, not opens; the older deposit's open counts with it";
+  EXPECT_EQ(c.downloads, 2);
+  EXPECT_EQ(c.replies, 1);
+
+  auto all = s->counts(0);
+  EXPECT_EQ(all.deposits, 4);
+  EXPECT_EQ(all.opened, 3);
+  EXPECT_EQ(all.downloads, 3);
+  EXPECT_EQ(all.replies, 1);
+
+  auto none = s->counts(t0 + 21);
+  EXPECT_EQ(none.deposits, 0);
+  EXPECT_EQ(none.opened, 0);
+  EXPECT_EQ(none.downloads, 0);
+  EXPECT_EQ(none.replies, 0);
+
+  s->retract("Q1", "", t0 + 700, "operator");
+  EXPECT_EQ(s->counts(t0).deposits, 3) << "a retracted deposit was made all the same";
+  EXPECT_EQ(s->counts(t0).opened, 2);
+}
+
+TEST_F(PortalStore, AReadOnlyStoreNeverCreatesOrChangesTheFile) {
+  EXPECT_THROW(open_sqlite_store(file_, store_access::read_only), store_error);
+  EXPECT_FALSE(fs::exists(file_)) << "a reader never creates the store";
+
+  auto writer = open();
+  auto a = make_deposit("Q1", "pat@example.org", "m");
+  int64_t id = writer->add(a.d);
+  writer->set_notice(id, "N1");
+  writer->record(event_of(id, t0 + 5, "opened", "192.0.2.7"));
+
+  auto reader = open_sqlite_store(file_, store_access::read_only);
+  auto entries = reader->list(filter("", "Q1"));
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].notice_queue_id, "N1");
+  EXPECT_EQ(kinds(*reader, "Q1"), (std::vector<std::string>{"deposited", "opened"}));
+  EXPECT_EQ(reader->counts(0).opened, 1);
+
+  // Writes it sees as it goes, and writes it never makes.
+  writer->record(event_of(id, t0 + 6, "downloaded", "attachment 1, 10 bytes"));
+  EXPECT_EQ(reader->counts(0).downloads, 1);
+  EXPECT_FALSE(reader->writable());
+  EXPECT_THROW(reader->record(event_of(id, t0 + 7, "replied", "")), store_error);
+  EXPECT_THROW(reader->add(make_deposit("Q2", "kim@example.org", "m").d), store_error);
+  EXPECT_THROW(reader->retract("Q1", "", t0 + 8, "operator"), store_error);
+  EXPECT_TRUE(writer->sealed(id)) << "the deposit is still readable";
+  EXPECT_EQ(kinds(*writer, "Q1"), (std::vector<std::string>{"deposited", "opened", "downloaded"}));
+
+  // With no other process holding it (the last one to close removes the WAL).
+  reader.reset();
+  writer.reset();
+  std::string before = file_bytes(file_);
+  reader = open_sqlite_store(file_, store_access::read_only);
+  EXPECT_EQ(reader->list(filter("pat@example.org", "")).size(), 1u);
+  EXPECT_EQ(reader->counts(t0).downloads, 1);
+  reader.reset();
+  EXPECT_EQ(file_bytes(file_), before) << "reading changed the file";
+  for (const char* suffix : {"-wal", "-shm"})
+    if (fs::exists(file_.string() + suffix)) {
+      EXPECT_EQ(mode_of(file_.string() + suffix), 0600u) << suffix;
+    }
+}
+
+TEST_F(PortalStore, AReadOnlyStoreRefusesASchemaItDoesNotRead) {
+  { std::ofstream(file_.string()); }  // an empty file: no schema at all
+  try {
+    open_sqlite_store(file_, store_access::read_only);
+    ADD_FAILURE() << "read a file without the store's schema";
+  } catch (const store_error& e) {
+    EXPECT_TRUE(contains(e.what(), "start the gateway")) << e.what();
+  }
+  EXPECT_EQ(file_bytes(file_), "") << "and left it as it was";
+  fs::remove(file_);
+  open()->set_setting("x", "y");
+  scalar(file_, "UPDATE schema_version SET version = " + std::to_string(schema::newest_version + 1));
+  try {
+    open_sqlite_store(file_, store_access::read_only);
+    ADD_FAILURE() << "read a schema this code does not know";
+  } catch (const store_error& e) {
+    EXPECT_TRUE(contains(e.what(), "newer")) << e.what();
+  }
 }
 
 TEST_F(PortalStore, TwoHandlesOnOneFileSeeEachOthersWrites) {
