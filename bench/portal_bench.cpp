@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     off_t size = ::lseek(fd, 0, SEEK_END);
     auto content = gateway::message_content::from_file(file, 0, static_cast<uint64_t>(size));
 
-    asio::thread_pool pool(static_cast<size_t>(threads));  // the gateway's portal_pool has 2
+    asio::thread_pool pool(static_cast<size_t>(threads));  // the gateway's portal_pool has 8
     if (breakdown_count > 0) {
       int rc = breakdown(cfg, content, breakdown_count, pool);
       pool.join();

@@ -32,7 +32,7 @@
 #   BENCH_DEPOSITS_1M   1 MiB deposits per run                                (300)
 #   BENCH_CONCURRENCY   deposits in flight at once (the gateway's queue runs
 #                       up to queue.concurrency = 100 deliveries)              (16)
-#   BENCH_POOL_THREADS  portal_bench's worker pool (the gateway's has 2)        (2)
+#   BENCH_POOL_THREADS  portal_bench's worker pool (the gateway's has 8)        (8)
 #   BENCH_LATENCY_MESSAGES  messages for the latency (after 3 warm-up ones)   (200)
 #   BENCH_LATENCY_CONCURRENCY  senders, each waiting for its notification      (1)
 #   BENCH_WRK_DURATION  seconds per wrk run                                    (10)
@@ -59,7 +59,7 @@ done
 
 SCALE=${BENCH_SCALE:-1}
 CONC=${BENCH_CONCURRENCY:-16}
-POOL=${BENCH_POOL_THREADS:-2}
+POOL=${BENCH_POOL_THREADS:-8}
 LAT_CONC=${BENCH_LATENCY_CONCURRENCY:-1}
 WRK_D=${BENCH_WRK_DURATION:-10}
 WRK_C=${BENCH_WRK_CONNECTIONS:-100}

@@ -271,15 +271,12 @@ std::optional<portal_deposit_result> portal_service::deposit_now(const portal_de
   d.sealed = portal::seal_message(message, token, d.lookup, master_key_);
   std::fill(message.begin(), message.end(), '\0');
   portal_deposit_result out;
-  {
-    std::lock_guard lock(mutex_);
-    try {
-      out.entry_id = store_->add(d);
-    } catch (const std::exception& e) {
-      writable_ = false;
-      *why = e.what();
-      return std::nullopt;
-    }
+  try {
+    out.entry_id = add_in_group(d);
+  } catch (const std::exception& e) {
+    writable_ = false;
+    *why = e.what();
+    return std::nullopt;
   }
   notice_input n;
   sender_of(*r.content, r.sender, n.sender_name, n.sender_address);
@@ -290,6 +287,51 @@ std::optional<portal_deposit_result> portal_service::deposit_now(const portal_de
   n.now = now;
   out.notification = compose_notification(config_, n);
   return out;
+}
+
+struct portal_service::waiting_deposit {
+  const portal::deposit* d = nullptr;
+  int64_t id = 0;
+  std::exception_ptr error;
+  bool done = false;
+};
+
+int64_t portal_service::add_in_group(const portal::deposit& d) {
+  waiting_deposit me;
+  me.d = &d;
+  std::unique_lock lock(group_mutex_);
+  group_.push_back(&me);
+  while (!me.done) {
+    if (group_writing_) {
+      group_done_.wait(lock);
+      continue;
+    }
+    // This thread writes everything that is waiting, itself included.
+    group_writing_ = true;
+    std::vector<waiting_deposit*> group;
+    group.swap(group_);
+    lock.unlock();
+    std::vector<const portal::deposit*> deposits;
+    for (auto* w : group) deposits.push_back(w->d);
+    std::vector<int64_t> ids;
+    std::exception_ptr error;
+    try {
+      std::lock_guard store_lock(mutex_);
+      ids = store_->add_group(deposits);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    for (size_t i = 0; i < group.size(); ++i) {
+      group[i]->error = error;
+      if (!error) group[i]->id = ids[i];
+      group[i]->done = true;
+    }
+    group_writing_ = false;
+    group_done_.notify_all();
+  }
+  if (me.error) std::rethrow_exception(me.error);
+  return me.id;
 }
 
 boost::asio::awaitable<std::optional<portal_deposit_result>> portal_service::deposit(portal_deposit_request request,

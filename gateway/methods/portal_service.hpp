@@ -8,6 +8,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <vector>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,6 +75,11 @@ class portal_service {
 
  private:
   std::optional<portal_deposit_result> deposit_now(const portal_deposit_request& r, std::string* why);
+  // Group commit: deposits that arrive while another group is being written
+  // wait and go together in the next transaction, so a burst costs one disk
+  // flush per group, not one per deposit. Throws what the store threw.
+  int64_t add_in_group(const portal::deposit& d);
+  struct waiting_deposit;
   portal::portal_config config_;
   std::string hostname_;
   boost::asio::thread_pool& pool_;
@@ -79,6 +87,10 @@ class portal_service {
   std::string outbox_private_;
   std::string master_key_;
   std::mutex mutex_;  // the store handle is used by one thread at a time
+  std::mutex group_mutex_;
+  std::condition_variable group_done_;
+  std::vector<waiting_deposit*> group_;  // deposits waiting for the next transaction
+  bool group_writing_ = false;
   std::atomic<bool> writable_{true};
   std::atomic<int64_t> checked_{0};
 };

@@ -132,6 +132,7 @@ class sqlite_store final : public store {
   sqlite_store(const fs::path& file, store_access access);
 
   int64_t add(const deposit& d) override;
+  std::vector<int64_t> add_group(const std::vector<const deposit*>& group) override;
   void set_notice(int64_t entry_id, const std::string& notice_queue_id) override;
   size_t expire(int64_t now) override;
   bool writable() override;
@@ -176,6 +177,7 @@ class sqlite_store final : public store {
   // deleted, the event. Returns how many entries (the rows select gave).
   size_t end_entries(statement& select, entry_state to, int64_t now, std::string_view kind, std::string_view detail);
   void insert_outbox(int64_t entry_id, std::string_view kind, std::string_view box, int64_t now);
+  int64_t insert_deposit(const deposit& d);  // inside the caller's transaction
 
   // After a commit that deleted ciphertext, outside any transaction, with mutex_ held.
   void truncate_wal() noexcept;
@@ -316,39 +318,55 @@ void sqlite_store::truncate_wal() noexcept {
   }
 }
 
+int64_t sqlite_store::insert_deposit(const deposit& d) {
+  if (d.lookup.empty() || d.queue_id.empty() || d.recipient.empty() || d.sealed.body.empty() ||
+      d.sealed.link_wrap.empty())
+    throw std::invalid_argument("a deposit needs a lookup key, a queue id, a recipient and its sealed message");
+  statement insert(db_.get(), sqlite::insert_statement(schema::entries, "INSERT",
+                                                       {"lookup", "queue_id", "recipient", "sender", "created",
+                                                        "expires", "size", "state"}));
+  insert.bind("lookup", d.lookup);
+  insert.bind("queue_id", d.queue_id);
+  insert.bind("recipient", d.recipient);
+  insert.bind("sender", d.sender);
+  insert.bind("created", d.created);
+  insert.bind("expires", d.expires);
+  insert.bind("size", static_cast<int64_t>(d.size));
+  insert.bind("state", to_string(entry_state::active));
+  insert.run();
+  int64_t id = insert.last_insert_id();
+
+  statement ciphertext(db_.get(), sqlite::insert_statement(schema::sealed_messages, "INSERT"));
+  ciphertext.bind("entry_id", id);
+  ciphertext.bind_blob("body", d.sealed.body);
+  ciphertext.bind_blob("link_wrap", d.sealed.link_wrap);
+  if (d.sealed.master_wrap.empty())
+    ciphertext.bind_null("master_wrap");
+  else
+    ciphertext.bind_blob("master_wrap", d.sealed.master_wrap);
+  ciphertext.run();
+
+  insert_event(id, d.queue_id, d.recipient, d.created, "deposited", "");
+  return id;
+}
+
 int64_t sqlite_store::add(const deposit& d) {
   return guarded("add", [&] {
-    if (d.lookup.empty() || d.queue_id.empty() || d.recipient.empty() || d.sealed.body.empty() ||
-        d.sealed.link_wrap.empty())
-      throw std::invalid_argument("a deposit needs a lookup key, a queue id, a recipient and its sealed message");
     transaction t(db_.get(), writer);
-    statement insert(db_.get(), sqlite::insert_statement(schema::entries, "INSERT",
-                                                         {"lookup", "queue_id", "recipient", "sender", "created",
-                                                          "expires", "size", "state"}));
-    insert.bind("lookup", d.lookup);
-    insert.bind("queue_id", d.queue_id);
-    insert.bind("recipient", d.recipient);
-    insert.bind("sender", d.sender);
-    insert.bind("created", d.created);
-    insert.bind("expires", d.expires);
-    insert.bind("size", static_cast<int64_t>(d.size));
-    insert.bind("state", to_string(entry_state::active));
-    insert.run();
-    int64_t id = insert.last_insert_id();
-
-    statement ciphertext(db_.get(), sqlite::insert_statement(schema::sealed_messages, "INSERT"));
-    ciphertext.bind("entry_id", id);
-    ciphertext.bind_blob("body", d.sealed.body);
-    ciphertext.bind_blob("link_wrap", d.sealed.link_wrap);
-    if (d.sealed.master_wrap.empty())
-      ciphertext.bind_null("master_wrap");
-    else
-      ciphertext.bind_blob("master_wrap", d.sealed.master_wrap);
-    ciphertext.run();
-
-    insert_event(id, d.queue_id, d.recipient, d.created, "deposited", "");
+    int64_t id = insert_deposit(d);
     t.commit();
     return id;
+  });
+}
+
+std::vector<int64_t> sqlite_store::add_group(const std::vector<const deposit*>& group) {
+  return guarded("add_group", [&] {
+    transaction t(db_.get(), writer);
+    std::vector<int64_t> ids;
+    ids.reserve(group.size());
+    for (const deposit* d : group) ids.push_back(insert_deposit(*d));
+    t.commit();
+    return ids;
   });
 }
 

@@ -117,6 +117,9 @@ class store {
   // --- the gateway (deposit, notification, schedule) ---
   // Stores the deposit and its "deposited" event; returns the entry id.
   virtual int64_t add(const deposit& d) = 0;
+  // The same for several deposits in one transaction (one disk flush for the
+  // group: the gateway's group commit); all or none. Ids in order.
+  virtual std::vector<int64_t> add_group(const std::vector<const deposit*>& group) = 0;
   virtual void set_notice(int64_t entry_id, const std::string& notice_queue_id) = 0;
   // Marks active entries past their expiry (expires <= now) as expired,
   // deletes their ciphertext, records "expired"; returns how many. Also
