@@ -5,6 +5,11 @@
 // attachments. The HTTPS server around it is tests/integration/portal_test.py's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -294,6 +299,59 @@ TEST(PortalNotice, TheCodeMailSaysTheCodeAndItsLifetime) {
   EXPECT_NE(m.find("012345"), std::string::npos);
   EXPECT_NE(m.find("valid for 5 minutes"), std::string::npos);
   EXPECT_NE(m.find("Auto-Submitted: auto-generated"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sealgate::gateway
+
+namespace sealgate::gateway {
+namespace {
+
+boost::asio::awaitable<void> one_deposit(portal_service* svc, int n, std::vector<int64_t>* ids) {
+  portal_deposit_request r;
+  r.queue_id = "Q" + std::to_string(n);
+  r.sender = "ada@clinic.example";
+  r.recipient = "pat" + std::to_string(n) + "@patient.example";
+  r.content = message_content::in_memory("From: Ada <ada@clinic.example>\r\nSubject: s\r\n\r\nbody " +
+                                         std::to_string(n) + "\r\n");
+  std::string why;
+  auto result = co_await svc->deposit(std::move(r), &why);
+  ids->push_back(result ? result->entry_id : -1);
+}
+
+// The group commit: deposits that arrive together share transactions, and
+// each still gets its own entry, its own id and its own notification.
+TEST(PortalService, ConcurrentDepositsEachGetTheirEntry) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("sealgate-service-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  portal::portal_config c;
+  c.configured = true;
+  c.store = dir / "portal.db";
+  c.outbox_key = dir / "outbox.key";
+  c.base_url = "https://portal.example";
+  c.from = "secure@clinic.example";
+  {
+    boost::asio::thread_pool pool(8);
+    portal_service svc(c, "gw.example", pool);
+    EXPECT_TRUE(svc.available());
+    boost::asio::io_context io;
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 40; ++i) boost::asio::co_spawn(io, one_deposit(&svc, i, &ids), boost::asio::detached);
+    io.run();
+    ASSERT_EQ(ids.size(), 40u);
+    std::sort(ids.begin(), ids.end());
+    EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end());
+    EXPECT_GT(ids.front(), 0);
+    pool.join();
+  }
+  auto s = portal::open_sqlite_store(c.store);
+  EXPECT_EQ(s->list({}).size(), 40u);
+  // The outbox key was made 0600 and its public half published for the portal process.
+  EXPECT_EQ(fs::status(c.outbox_key).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(s->setting("outbox_public_key"));
+  fs::remove_all(dir);
 }
 
 }  // namespace
