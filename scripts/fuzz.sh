@@ -11,7 +11,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${SEALGATE_FUZZ_BUILD:-$here/build-fuzz}
 seconds=${SEALGATE_FUZZ_SECONDS:-60}
 findings=$dir/findings
-all=(fuzz_smtp_inbound fuzz_data_reader fuzz_dns fuzz_mime_classify fuzz_config fuzz_policy fuzz_smtp_reply fuzz_mta_sts)
+# The targets as tests/CMakeLists.txt declares them (SEALGATE_FUZZ_TARGETS):
+# one list, so that a new target is built and run here without a second edit.
+mapfile -t all < <(sed -n '/^set(SEALGATE_FUZZ_TARGETS/,/)/p' "$here/tests/CMakeLists.txt" | grep -o 'fuzz_[a-z0-9_]*')
+((${#all[@]})) || { echo "fuzz: no SEALGATE_FUZZ_TARGETS in tests/CMakeLists.txt" >&2; exit 2; }
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SEALGATE_FUZZ_SECONDS must be a whole number of seconds" >&2; exit 2; }

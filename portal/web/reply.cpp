@@ -52,12 +52,13 @@ std::string unstructured(std::string_view s, size_t max_bytes) {
 }
 
 // An addr-spec with nothing that could end it, add a second one or open a
-// comment or group: no white space, controls, <>()[],;:"\ .
+// comment or group: no white space, controls, <>()[],;:"\ . At most 512
+// bytes after the repair too: each invalid byte becomes three (U+FFFD).
 std::string address(std::string_view s) {
   std::string out;
   for (char c : valid_utf8(s.substr(0, 512)))
     if (static_cast<unsigned char>(c) > 0x20 && c != 0x7F && std::string_view("<>()[],;:\"\\").find(c) == npos) out += c;
-  return out;
+  return std::string(utf8_prefix(out, 512));
 }
 
 // RFC 2047 "B" words of UTF-8, each at most 75 characters and holding whole
@@ -91,7 +92,12 @@ std::string phrase(std::string_view name) {
 std::string mailbox(std::string_view name, std::string_view addr) {
   std::string display = phrase(name);
   std::string spec = address(addr);
-  return display.empty() ? spec : display + " <" + spec + ">";
+  if (display.empty()) return spec;
+  // A quoted name (up to 514 bytes) and an address (up to 512) can pass 998
+  // octets on one line: then the address goes on a folded line of its own.
+  size_t last_line = display.size() - (display.rfind('\n') == npos ? 0 : display.rfind('\n') + 1);
+  bool fits = std::string_view("Reply-To: ").size() + last_line + 2 + spec.size() + 1 <= 998;
+  return display + (fits ? " <" : "\r\n <") + spec + ">";
 }
 
 // "Name: value" folded at spaces before column 78 where there is a space.

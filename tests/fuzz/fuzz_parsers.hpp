@@ -24,6 +24,11 @@ struct parse_counts {
   size_t mime_parts_named = 0, mime_classes = 0;  // attachment names found / classes matched
   size_t config_ok = 0, config_refused = 0;
   size_t policy_ok = 0, policy_refused = 0;
+  size_t portal_forms_ok = 0, portal_forms_refused = 0;  // urlencoded/multipart bodies parsed / refused
+  size_t portal_cookies = 0;                             // Cookie headers that gave the cookie asked for
+  size_t portal_views = 0, portal_views_refused = 0;     // messages read_message_view showed / refused
+  size_t portal_attachments = 0;                         // attachments listed and downloaded
+  size_t portal_html = 0, portal_replies = 0;            // HTML bodies made text / replies composed and read back
 };
 
 // One per fuzz target (fuzz_<area> runs feed_<area>). Each must never crash,
@@ -37,6 +42,7 @@ void feed_data_reader(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_mime_classify(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_config(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_policy(const uint8_t* data, size_t size, parse_counts& counts);
+void feed_portal_web(const uint8_t* data, size_t size, parse_counts& counts);
 
 // Writes bytes to a file of this name in a per-process scratch directory
 // (on tmpfs when there is one, removed at exit) and returns its path: the

@@ -4,7 +4,9 @@ valid DNS answers and the hostile ones of tests/unit/dns_message_test.cpp
 (truncations, compression-pointer loops, wrong rdlength, oversized names and
 labels), MTA-STS records and policies, SMTP replies and DSN parameters,
 inbound SMTP conversations (STARTTLS, AUTH, relay tricks, smuggling), DATA
-streams, MIME messages, configurations and policies. Deterministic: rerun it
+streams, MIME messages, configurations and policies, and what the portal's
+web process reads (forms, uploads, cookies, messages, HTML) and composes (a
+reply). Deterministic: rerun it
 after changing a seed and commit the result. The corpus replay unit test
 (tests/unit/fuzz_corpus_test.cpp) runs every file through its target's feed.
 Each target's input layout (the leading switch bytes) is described in its
@@ -336,6 +338,133 @@ def policy_seeds():
     return s
 
 
+def portal_web_seeds():
+    # First byte: bits 0-2 the parser (0 urlencoded, 1 multipart, 2 cookie,
+    # 3 message view, 4 HTML, 5 reply, 6 every text parser), 0x08 small limits.
+    # See tests/fuzz/feed_portal_web.cpp for what follows.
+    urlencoded, multipart, cookie, view, html, reply, text = range(7)
+    small = 0x08
+    s = {}
+    s["form-good"] = bytes([urlencoded]) + b"csrf=3q2%2B7w%3D%3D&code=12+34%2056&&next=%2Fm%2Fabc"
+    s["form-utf8"] = bytes([urlencoded]) + b"text=Gr%C3%BC%C3%9Fe+aus+M%C3%BCnchen&empty=&flag"
+    s["form-bad-percent"] = bytes([urlencoded]) + b"csrf=abc&code=%zz"
+    s["form-duplicate-name"] = bytes([urlencoded]) + b"csrf=a&code=1&csrf=b"
+    s["form-bad-utf8"] = bytes([urlencoded]) + b"text=%C3%28&n%00ame=1"
+    s["form-too-many"] = bytes([urlencoded | small]) + b"a=1&b=2&c=3&d=4"
+
+    b = b"----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    upload = (b"--" + b + b"\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nZm9vYmFy\r\n"
+              b"--" + b + b"\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nDanke,\r\nanbei der Befund.\r\n"
+              b"--" + b + b"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"Befund M\xc3\xbcller.pdf\"\r\n"
+              b"Content-Type: application/pdf\r\n\r\n%PDF-1.4\r\n%\xe2\xe3\xcf\xd3\r\n1 0 obj\r\n"
+              b"--" + b + b"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\"\r\n"
+              b"Content-Type: application/octet-stream\r\n\r\n"
+              b"\r\n--" + b + b"--\r\n")
+    s["multipart-upload"] = bytes([multipart]) + b"multipart/form-data; boundary=" + b + b"\r\n" + upload
+    s["multipart-hostile-names"] = bytes([multipart]) + (
+        b"Multipart/Form-Data; boundary=\"x y'z\"\r\n"
+        b"--x y'z  \r\nContent-Disposition: form-data; name=\"f\"; filename=\"../../etc/passwd\"; "
+        b"filename*=UTF-8''invoice%E2%80%AEfdp.exe\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<script>x</script>\r\n"
+        b"--x y'z\r\nContent-Disposition: form-data; name=\"g\"; filename=\"..\\\\C:\\\\a:b|c?.txt\"\r\n"
+        b"Content-Transfer-Encoding: binary\r\nX-Ignored: 1\r\n\r\n\x00\x01\x02\r\n--x y'z--\r\nepilogue")
+    s["multipart-bad-unterminated"] = bytes([multipart]) + (
+        b"multipart/form-data; boundary=abc\r\n--abc\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue")
+    s["multipart-bad-header"] = bytes([multipart]) + (
+        b"multipart/form-data; boundary=abc\r\n--abc\r\nContent-Disposition: form-data;\r\n name=\"a\"\r\n\r\nv\r\n"
+        b"--abc--\r\n")
+    s["multipart-bad-encoding"] = bytes([multipart]) + (
+        b"multipart/form-data; boundary=abc; boundary=def\r\n--abc\r\nContent-Disposition: form-data; name=\"a\"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nYQ==\r\n--abc--\r\n")
+    s["multipart-bad-lf"] = bytes([multipart]) + (
+        b"multipart/form-data; boundary=abc\n--abc\nContent-Disposition: form-data; name=\"a\"\n\nv\n--abc--\n")
+    s["multipart-over-limits"] = bytes([multipart | small]) + (
+        b"multipart/form-data; boundary=q\r\n--q\r\nContent-Disposition: form-data; name=\"f\"; filename=\"big.bin\"\r\n\r\n" +
+        b"B" * 80 + b"\r\n--q--\r\n")
+
+    s["cookie-header"] = bytes([cookie]) + b"__Host-sg\n_ga=GA1.2.3; theme=dark;  __Host-sg=\"Zm9vYmFy.YmF6\" ; lang=de"
+    s["cookie-tossed"] = bytes([cookie]) + b"__Host-sg\n__Host-sg=ours; path=/; __Host-sg=tossed"
+    s["cookie-absent"] = bytes([cookie]) + b"sid\nsidx=1; xsid=2; sid; =3"
+
+    outlook = (
+        b"Received: from mx.example.de by gw.example.org; Tue, 04 Mar 2025 08:59:58 +0000\r\n"
+        b"From: =?iso-8859-1?q?J=FCrgen_M=FCller?= <juergen@example.de>\r\nTo: Alice <alice@example.org>\r\n"
+        b"Cc: =?utf-8?B?w4RyenRpbg==?= <aerztin@example.de>\r\n"
+        b"Subject: =?utf-8?q?Befund_f=C3=BCr_Sie?=\r\n =?utf-8?q?_=28vertraulich=29?=\r\nDate: Tue, 4 Mar 2025 09:59:58 +0100\r\n"
+        b"Message-ID: <AM0PR01MB1234@example.de>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed;\r\n\tboundary=\"_004_AM0PR01MB1234_\"\r\n\r\n"
+        b"--_004_AM0PR01MB1234_\r\nContent-Type: multipart/alternative; boundary=\"_000_alt_\"\r\n\r\n"
+        b"--_000_alt_\r\nContent-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"Guten Tag,\r\nanbei Ihr Befund f=FCr die Untersuchung vom 3.=\r\n M=E4rz.\r\n"
+        b"--_000_alt_\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\n\r\n<p>Guten Tag,</p><script>x()</script>\r\n"
+        b"--_000_alt_--\r\n\r\n"
+        b"--_004_AM0PR01MB1234_\r\nContent-Type: application/pdf; name=\"Befund.pdf\"\r\n"
+        b"Content-Disposition: attachment; filename=\"Befund.pdf\"; size=12\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"JVBERi0xLjQKJeLjz9MK\r\n"
+        b"--_004_AM0PR01MB1234_\r\nContent-Type: image/png\r\nContent-ID: <logo@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"iVBORw0KGgo=\r\n"
+        b"--_004_AM0PR01MB1234_\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Disposition: attachment; filename*=utf-8''R%C3%B6ntgen%E2%80%AEgpj.exe\r\n\r\nMZ\x90\x00\r\n"
+        b"--_004_AM0PR01MB1234_\r\nContent-Type: text/plain; name=\"=?utf-8?b?bm90ZXMudHh0?=\"\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nline=0D=0Aone=\r\n\r\n"
+        b"--_004_AM0PR01MB1234_\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nforwarded\r\n"
+        b"--_004_AM0PR01MB1234_--\r\n")
+    s["message-attachments"] = bytes([view]) + outlook
+    s["message-attachments-small"] = bytes([view | small]) + outlook
+    s["message-html-only"] = bytes([view]) + (
+        b"From: news@example.com\r\nSubject: =?utf-8?b?8J+OiQ==?= News\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        b"PGh0bWw+PGhlYWQ+PHRpdGxlPlQ8L3RpdGxlPjwvaGVhZD48Ym9keT48c2NyaXB0PmFsZXJ0KDEpPC9zY3JpcHQ+\r\n"
+        b"PHA+SGVsbG8gJmFtcDsgd2VsY29tZTwvcD48L2JvZHk+PC9odG1sPg==\r\n")
+    s["message-hostile"] = bytes([view]) + (
+        b"Subject: \x1b[31mred\x00\r\nFrom: a\r\n\t\xff\xfe\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n"
+        b"--o\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n--o\r\nContent-Type: /\r\n"
+        b"Content-Transfer-Encoding: BASE64\r\nContent-Disposition: attachment; filename=\"\x07.\"\r\n\r\nQU=JD\x00RE\r\n"
+        b"--o\r\nContent-Disposition: attachment; filename*0*=utf-8''%F0%9F; filename*1*=%98%80.txt\r\n\r\nx\r\n--o")
+    s["message-deep"] = bytes([view | small]) + b"".join(
+        b"Content-Type: multipart/mixed; boundary=\"d%d\"\r\n\r\n--d%d\r\n" % (i, i) for i in range(8)) + b"x\r\n"
+    s["message-header-block-too-long"] = bytes([view | small]) + b"Subject: " + b"long " * 300 + b"\r\n\r\nbody\r\n"
+    s["message-no-header"] = bytes([view]) + b"just text, no header block\r\nsecond line\r\n"
+
+    s["html-script"] = bytes([html]) + (
+        b"<!DOCTYPE html><html><head><title>t</title><style>p{}</style><meta charset=utf-8>"
+        b"<script>document.write('<p>hidden</p>')</script></head><body onload='x()'>"
+        b"<p>Hello &amp; welcome &#x1F600; &eacute;&nbsp;&lt;b&gt;</p><!-- comment --><div>line<br>break</div>"
+        b"<pre>  keep\r\n   this</pre><table><tr><td>a<td>b</table><a href=\"javascript:alert('>')\">link</a>"
+        b"<scr<script>ipt>alert(1)</script><noscript>n</noscript>&#0;&#x110000;&#99999999999;&#150;&amp</body></html>")
+    s["html-small-limit"] = bytes([html | small, 20]) + "<p>Grüße</p><p>aus München 😀😀😀</p>".encode()
+    s["html-unclosed"] = bytes([html]) + b"<head><title>never closed <p>x</p><script>y"
+
+    def reply_seed(date, fields):
+        return bytes([reply]) + struct.pack("<q", date) + b"\x1f".join(fields)
+
+    s["reply-plain"] = reply_seed(1741078800, [
+        b"portal@example.org", b"Alice Example", b"juergen@example.de", "Jürgen Müller".encode(), b"alice@example.org",
+        b"Befund f\xc3\xbcr Sie", b"<AM0PR01MB1234@example.de>", b"<root@example.de> <mid@example.de>", b"",
+        b"portal.example.org", b"Danke!\nFrom here on.\n\n-- \nAlice"])
+    s["reply-attachments"] = reply_seed(0, [
+        b"portal@example.org", b"", b"juergen@example.de", b"", b"", b"RE: already a reply", b"", b"", b"<fixed@example.org>",
+        b"", b"text", b"Antwort.pdf", b"%PDF-1.4\n", "Röntgen \u202egpj.exe".encode(), b"MZ\x00\x01", b"", b""])
+    s["reply-injection"] = reply_seed(-5, [
+        b"alice@example.org\r\nBcc: spy@evil.example", b"Alice\r\nBcc: spy@evil.example",
+        b"bob@example.org, victim@example.net <x@y>", b"\"Bob\\\" <evil@x>", b"x\ny@z",
+        b"Hi\r\nBcc: spy@evil.example\r\n\r\nbody injection =?utf-8?q?x?=", b"<ok@x>\r\nBcc: spy@evil.example",
+        b"<a@b>\r\nBcc: <spy@evil.example>" + b" <r@x>" * 30, b"<x\r\nBcc: y@z>", b"evil\r\nBcc: spy",
+        b"line \r\n.\r\nFrom me\r\n" + b"w" * 200 + b"\t\n\x00\x1b",
+        b"a\r\nContent-Type: text/html\r\n\r\n<script>.txt", b"data"])
+    # Addresses of invalid UTF-8 (each byte comes back as three) and a name of
+    # quotes (each escaped): once lines over 998 octets.
+    s["reply-long-address"] = reply_seed(1, [
+        b"a" * 600 + b"@example.org", b"\"" * 300, b"\xff" * 400 + b"@example.org", b"\\" * 300, b"\x80" * 400,
+        b"x", b"", b"", b"", b"", b"t"])
+    s["reply-long-subject"] = reply_seed(2 ** 62, [
+        b"a@example.org", b"\xff\xfe", b"b@example.org", b"x" * 300, b"", b"w" * 300 + b" " + b"v" * 1000, b"", b"", b"",
+        b"", b""])
+
+    s["text-mixed"] = bytes([text]) + (
+        b"a=1&b=%41; __Host-sg=v; <p>x</p>\xc3\x28\xe2\x80\xae\x1b ../..\\name.exe")
+    return s
+
+
 def corpora():
     dns, sts = {}, {}
     for name, data in dns_and_sts_seeds().items():
@@ -349,6 +478,7 @@ def corpora():
         "fuzz_mime_classify": mime_seeds(),
         "fuzz_config": config_seeds(),
         "fuzz_policy": policy_seeds(),
+        "fuzz_portal_web": portal_web_seeds(),
     }
 
 

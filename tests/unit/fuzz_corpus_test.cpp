@@ -102,6 +102,19 @@ TEST(FuzzCorpus, Policy) {
   EXPECT_GE(c.policy_refused, 3u);
 }
 
+TEST(FuzzCorpus, PortalWeb) {
+  parse_counts c;
+  EXPECT_GE(replay("fuzz_portal_web", sealgate::fuzz::feed_portal_web, c), 30u);
+  EXPECT_GE(c.portal_forms_ok, 4u);       // form-good, form-utf8, multipart-upload, multipart-hostile-names
+  EXPECT_GE(c.portal_forms_refused, 8u);  // the bad forms and multiparts, the limits passed
+  EXPECT_GE(c.portal_cookies, 1u);        // cookie-header (cookie-tossed and cookie-absent give none)
+  EXPECT_GE(c.portal_views, 5u);
+  EXPECT_GE(c.portal_views_refused, 1u);  // message-header-block-too-long
+  EXPECT_GE(c.portal_attachments, 10u);   // message-attachments' five, fewer with small limits, the replies'
+  EXPECT_GE(c.portal_html, 3u);
+  EXPECT_GE(c.portal_replies, 5u);        // reply-long-address among them: once lines over 998 octets
+}
+
 TEST(FuzzCorpus, HostileDnsSeedsAreRefused) {
   // Each must end as a refusal (parse error or temporary failure), never as records.
   for (const char* name : {"dns-pointer-to-itself", "dns-forward-pointer", "dns-pointer-loop",

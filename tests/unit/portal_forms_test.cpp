@@ -353,6 +353,35 @@ TEST(PortalReply, HeaderInjectionIsImpossible) {
   EXPECT_EQ(view->attachments[0].name, "aContent-Type_ text_html_script_.txt");
 }
 
+TEST(PortalReply, LongAddressesAndNamesStayWithin998OctetLines) {
+  // Found with fuzz_portal_web: an address of invalid UTF-8 bytes grew three
+  // times (each byte became U+FFFD) past the 512-byte cut, and a quoted name
+  // of 256 escaped quotes with a 512-byte address made a 1035-octet From line.
+  reply_input in;
+  in.from = std::string(600, 'a') + "@example.org";
+  in.from_name = std::string(300, '"');
+  in.to = std::string(400, '\xff') + "@example.org";
+  in.to_name = std::string(300, '\\');
+  in.reply_to = std::string(400, '\x80');
+  in.original_subject = "x";
+  in.text = "t";
+  std::string m = compose_reply(in);
+  expect_wire_form(m);
+  std::string h = header_block(m);
+  // Addresses are cut at 512 bytes on a character boundary, and go on a folded
+  // line of their own when they would not fit after the name.
+  std::string quotes, replacements;
+  for (int i = 0; i < 256; ++i) quotes += "\\\"";
+  for (int i = 0; i < 170; ++i) replacements += "\xef\xbf\xbd";
+  EXPECT_EQ(h.find("From: \"" + quotes + "\"\r\n <" + std::string(512, 'a') + ">\r\n"), 0u) << h;
+  EXPECT_NE(h.find("\r\nTo: \"" + std::string(512, '\\') + "\"\r\n <" + replacements + ">\r\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("\r\nReply-To: " + replacements + "\r\n"), std::string::npos) << h;
+  auto view = read_message_view(m);
+  ASSERT_TRUE(view);
+  EXPECT_EQ(view->text, "t\n");
+  for (const std::string* field : {&view->from, &view->to}) EXPECT_TRUE(is_valid_utf8(*field));
+}
+
 TEST(PortalReply, DateAndIdsAndSniffing) {
   EXPECT_EQ(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
   EXPECT_EQ(rfc5322_date(951868799), "Tue, 29 Feb 2000 23:59:59 +0000");
