@@ -18,6 +18,8 @@ packages=(
   # driven over the DevTools protocol from Python; chromium depends on no font and
   # recommends are not installed, so a font for legible screenshots
   chromium python3-websockets fonts-dejavu-core
+  # benchmarks (bench/portal_rate.sh): the HTTPS load generator and the peer it compares with
+  wrk nginx-light
 )
 
 missing=()
