@@ -126,7 +126,7 @@ int breakdown(const portal::portal_config& cfg, const std::shared_ptr<const gate
     add_ms.push_back(ms_since(t0));
     t0 = clock_type::now();
     gateway::notice_input in{"Sender", "sender@example.org", "rcpt@example.test",
-                             cfg.base_url + "/m/" + token, "gw.example.test", 4102444800, 1};
+                             cfg.base_url + "/m/" + token, "gw.example.test", 4102444800, 1, {}};
     auto notice = gateway::compose_notification(cfg, in);
     compose_ms.push_back(ms_since(t0));
   }

@@ -89,6 +89,9 @@ int resend(const config& cfg, portal::store& store, const std::string& queue_id,
   n.hostname = cfg.hostname;
   n.now = unix_now();
   n.expires = e.expires;
+  std::string logo;
+  if (!cfg.portal.logo.empty()) logo = read_file(cfg.portal.logo).value_or("");
+  n.logo = logo;
   std::string notice = compose_notification(cfg.portal, n);
   if (!store.reissue(e.id, lookup, *resealed, portal::box_seal(outbox, notice), n.now, who_am_i())) {
     std::cerr << "sealgate: deposit " << e.id << " is no longer readable\n";

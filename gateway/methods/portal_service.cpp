@@ -98,11 +98,61 @@ std::string message_id(const std::string& hostname) {
   return "<" + portal::base64url_encode(portal::random_bytes(18)) + "@" + hostname + ">";
 }
 
-std::string compose(const std::string& from, const std::string& to, const std::string& reply_to,
-                    const std::string& subject, const std::string& text, const std::string& hostname, int64_t now,
-                    bool auto_submitted) {
+// A body part: its Content-Type and Content-Transfer-Encoding lines, the
+// empty line, the encoded body.
+std::string text_part(std::string_view type, const std::string& text) {
   std::string encoding;
   std::string body = body_part(text, encoding);
+  return "Content-Type: " + std::string(type) + "; charset=utf-8\r\nContent-Transfer-Encoding: " + encoding +
+         "\r\n\r\n" + body;
+}
+
+std::string base64_part(std::string_view data) {
+  std::string b64 = base64_encode(data), out;
+  for (size_t i = 0; i < b64.size(); i += 76) out += b64.substr(i, 76) + "\r\n";
+  return out;
+}
+
+std::string html_escaped(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// The HTML version of a notification: the organisation's logo (a related
+// part, never fetched from anywhere), the text with every value escaped and
+// the link as a link. Built from the text template, so there is one text to
+// configure.
+std::string notification_html(std::string_view text_template, std::vector<std::pair<std::string, std::string>> values,
+                              const std::string& link, const std::string& organisation) {
+  constexpr std::string_view link_mark = "\x01";
+  for (auto& [k, v] : values) v = k == "link" ? std::string(link_mark) : std::string(v);
+  std::string escaped = html_escaped(render_template(text_template, values));
+  std::string anchor = "<a href=\"" + html_escaped(link) + "\">" + html_escaped(link) + "</a>";
+  std::string body;
+  for (char c : escaped) {
+    if (c == '\x01') body += anchor;
+    else if (c == '\n') body += "<br>\n";
+    else body += c;
+  }
+  return "<!doctype html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif\">"
+         "<p><img src=\"cid:logo@sealgate\" alt=\"" + html_escaped(organisation) + "\" style=\"max-height:48px\"></p>"
+         "<p>" + body + "</p></body></html>\n";
+}
+
+// content: the MIME body with its own Content-Type lines (text_part, or a multipart).
+std::string compose(const std::string& from, const std::string& to, const std::string& reply_to,
+                    const std::string& subject, const std::string& content, const std::string& hostname, int64_t now,
+                    bool auto_submitted) {
   std::string m;
   m += "From: " + from + "\r\n";
   m += "To: <" + to + ">\r\n";
@@ -112,10 +162,7 @@ std::string compose(const std::string& from, const std::string& to, const std::s
   m += "Message-ID: " + message_id(hostname) + "\r\n";
   if (auto_submitted) m += "Auto-Submitted: auto-generated\r\n";
   m += "MIME-Version: 1.0\r\n";
-  m += "Content-Type: text/plain; charset=utf-8\r\n";
-  m += "Content-Transfer-Encoding: " + encoding + "\r\n";
-  m += "\r\n";
-  return m + body;
+  return m + content;
 }
 
 // The From header's display name and address, for the notification; the
@@ -207,7 +254,19 @@ std::string compose_notification(const portal::portal_config& config, const noti
   std::string from = display_name(one_line(in.sender_name, 100) + " via " + one_line(config.organisation, 100)) +
                      " <" + config.from + ">";
   std::string reply_to = in.sender_address.empty() ? "" : "<" + one_line(in.sender_address, 254) + ">";
-  return compose(from, in.recipient, reply_to, subject, text, in.hostname, in.now, false);
+  std::string content = text_part("text/plain", text);
+  if (!in.logo.empty()) {
+    // Text for every reader, HTML with the logo for those that show it.
+    std::string alt = "=_alt" + portal::hex(portal::random_bytes(12)), rel = "=_rel" + portal::hex(portal::random_bytes(12));
+    std::string html = notification_html(config.notification.text, values, in.link, one_line(config.organisation, 100));
+    content = "Content-Type: multipart/alternative; boundary=\"" + alt + "\"\r\n\r\n--" + alt + "\r\n" + content +
+              "--" + alt + "\r\nContent-Type: multipart/related; boundary=\"" + rel + "\"\r\n\r\n--" + rel +
+              "\r\n" + text_part("text/html", html) + "--" + rel +
+              "\r\nContent-Type: image/png\r\nContent-ID: <logo@sealgate>\r\n"
+              "Content-Disposition: inline; filename=\"logo.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+              base64_part(in.logo) + "--" + rel + "--\r\n--" + alt + "--\r\n";
+  }
+  return compose(from, in.recipient, reply_to, subject, content, in.hostname, in.now, false);
 }
 
 std::string compose_code_mail(const portal::portal_config& config, const std::string& recipient,
@@ -220,7 +279,7 @@ std::string compose_code_mail(const portal::portal_config& config, const std::st
   std::string subject = one_line(render_template(config.code.subject, values), 250);
   std::string text = render_template(config.code.text, values);
   std::string from = display_name(one_line(config.organisation, 100)) + " <" + config.from + ">";
-  return compose(from, recipient, "", subject, text, hostname, now, true);
+  return compose(from, recipient, "", subject, text_part("text/plain", text), hostname, now, true);
 }
 
 portal_service::portal_service(portal::portal_config config, std::string hostname, boost::asio::thread_pool& pool)
@@ -228,6 +287,11 @@ portal_service::portal_service(portal::portal_config config, std::string hostnam
   store_ = portal::open_sqlite_store(config_.store);
   outbox_private_ = read_or_make_outbox_key(config_.outbox_key);
   store_->set_setting("outbox_public_key", base64_encode(*portal::box_public_key(outbox_private_)));
+  if (!config_.logo.empty()) {
+    auto bytes = read_file(config_.logo);
+    if (!bytes) throw std::runtime_error(config_.logo.string() + ": cannot read the portal logo");
+    logo_ = std::move(*bytes);
+  }
   if (!config_.master_key.empty()) {
     auto bytes = read_file(config_.master_key);
     bool ok = false;
@@ -285,6 +349,7 @@ std::optional<portal_deposit_result> portal_service::deposit_now(const portal_de
   n.hostname = hostname_;
   n.expires = d.expires;
   n.now = now;
+  n.logo = logo_;
   out.notification = compose_notification(config_, n);
   return out;
 }

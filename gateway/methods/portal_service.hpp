@@ -35,11 +35,13 @@ struct portal_mail {
 
 // The notification for one deposit (exposed for tests): From is portal.from
 // with the sender's name, Reply-To the original sender, the subject and text
-// from the templates with every placeholder made safe for where it goes.
+// from the templates with every placeholder made safe for where it goes;
+// with a logo, also an HTML version that shows it (inline, never remote).
 // Nothing of the original message but the sender's name and address.
 struct notice_input {
   std::string sender_name, sender_address, recipient, link, hostname;
   int64_t expires = 0, now = 0;
+  std::string_view logo;  // PNG bytes (portal.logo): an HTML alternative shows it; empty: text only
 };
 std::string compose_notification(const portal::portal_config& config, const notice_input& in);
 std::string compose_code_mail(const portal::portal_config& config, const std::string& recipient,
@@ -86,6 +88,7 @@ class portal_service {
   std::unique_ptr<portal::store> store_;
   std::string outbox_private_;
   std::string master_key_;
+  std::string logo_;
   std::mutex mutex_;  // the store handle is used by one thread at a time
   std::mutex group_mutex_;
   std::condition_variable group_done_;

@@ -98,7 +98,7 @@ class Check(unittest.TestCase):
         self.assertEqual(err.splitlines(), [
             p + ":3:18: classes[0].when.body: bad regex '(unclosed': missing ): (unclosed",
             p + ":6:5: rules[0].metods: unknown key; did you mean 'methods'? (valid: name, description, match, methods, "
-                "tls, on_failure, reject_text, strip_subject_tag)",
+                "tls, on_failure, reject_text, strip_subject_tag, portal)",
             p + ":7:20: rules[0].methods[1]: unknown method 'plian'; did you mean 'plain'? (valid: pgp, smime, tls, "
                 "portal, plain, reject, hold)",
             p + ":9:23: rules[1].match.classes[0]: unknown class 'ph'; did you mean 'phi'? (valid: phi)",

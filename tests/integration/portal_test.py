@@ -64,6 +64,18 @@ def local_data():
 ATTACHMENT = bytes(range(256)) * 37 + b"end-of-attachment-5d2e"
 
 
+def tiny_png():
+    """A 24x8 PNG (a dark bar), made here: no file in the tree."""
+    import struct
+    import zlib
+    width, height = 24, 8
+    raw = b"".join(b"\x00" + b"\x12\x34\x56" * width for _ in range(height))
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
 def sensitive_message(rcpt, subject=SUBJECT):
     import base64
     b64 = base64.encodebytes(ATTACHMENT).decode().replace("\n", "\r\n")
@@ -108,6 +120,9 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         with open(os.path.join(cls.gw.dir, "policy.yaml"), "w") as f:
             f.write(shipped_policy())
         cls.portal_port = free_port("127.0.0.1")
+        # A logo: shown in the pages' header and in the notification's HTML.
+        with open(os.path.join(cls.gw.dir, "logo.png"), "wb") as f:
+            f.write(tiny_png())
         # Master-key mode, so that a lost link can be replaced (portal resend).
         master = os.path.join(cls.gw.dir, "portal-master.key")
         with open(os.open(master, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
@@ -126,7 +141,8 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
             "  organisation: Example Health\n"
             "  requests_per_minute: 10000\n"
             "  code: {per_hour: 50}\n"
-            "  master_key: portal-master.key\n" % (cls.dns.port, cls.port, cls.base, cls.portal_port))
+            "  master_key: portal-master.key\n"
+            "  logo: logo.png\n" % (cls.dns.port, cls.port, cls.base, cls.portal_port))
         cls.gw.start()
         cls.cleanups.append(cls.gw.stop)
         cls.portal_log = open(os.path.join(d, "portal.log"), "wb")
@@ -208,7 +224,8 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         mails = self.wait_until("the notification to " + rcpt, lambda: self.mails_to(rcpt))
         self.assertEqual(len(mails), 1, [str(m) for _, m in mails])
         qid, notice = mails[0]
-        return qid, notice, re.search(r"https://\S+/m/[A-Za-z0-9_-]{43}", notice.get_content()).group(0)
+        text = notice.get_body(("plain",)).get_content()
+        return qid, notice, re.search(r"https://\S+/m/[A-Za-z0-9_-]{43}", text).group(0)
 
     def store_rows(self):
         con = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.gw.dir, "portal.db"), uri=True, timeout=10)
@@ -240,7 +257,7 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
             self.assertNotIn("unsafe-inline", h.get("content-security-policy", ""), r.url)
             self.assertEqual(h.get("x-content-type-options"), "nosniff", r.url)
             self.assertEqual(h.get("referrer-policy"), "no-referrer", r.url)
-            if not r.url.endswith("/style.css"):
+            if not r.url.endswith(("/style.css", "/logo")):  # the two static files, nothing of a message
                 self.assertEqual(h.get("cache-control"), "no-store", r.url)
 
     def code_for(self, rcpt, seen):
@@ -268,6 +285,12 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         self.assertNotIn("result.pdf", raw)
         self.assertIn("ada@ours.ptl.test", str(notice["Reply-To"]))
         self.assertIn("Dr. Ada Clinic", raw)
+        # The HTML version shows the logo from the message itself, and the link as a link.
+        html = notice.get_body(("html",)).get_content()
+        self.assertIn('src="cid:logo@sealgate"', html)
+        self.assertIn('<a href="https://', html)
+        logos = [p for p in notice.walk() if p.get("Content-ID") == "<logo@sealgate>"]
+        self.assertEqual([p.get_content() for p in logos], [tiny_png()])
         path = link[len(self.base):]
 
         # Link scanners: GETs and HEADs change no row and send no mail.
@@ -283,6 +306,7 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         with self.browser() as b:
             b.goto(link)
             self.assertIn("Send me a code", b.text())
+            self.assertTrue(b.evaluate("document.querySelector('header img').naturalWidth === 24"))
             self.assertNotIn(MARKER, b.text())
             b.screenshot(os.path.join(ARTIFACTS, "portal-1-landing.png"))
             b.click("form[action$='/code'] button")
@@ -364,7 +388,9 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
                             r"((?:    .*\n)+)" % (re.escape(rcpt), notice_id), r.stdout, re.M)
         self.assertTrue(deposit, r.stdout)
         lines = deposit.group(1).splitlines()
-        self.assertEqual(lines, sorted(lines), "events in time order")
+        # In time order (events of the same second keep the order they happened in).
+        times = [line.split()[0] for line in lines]
+        self.assertEqual(times, sorted(times), "events in time order")
         events = [re.match(r"    (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (\S+)(?: (.*))?$", l).groups() for l in lines]
         seen_kinds = [k for _, k, _ in events]
         for k in ("deposited", "notified", "code-sent", "opened", "downloaded", "replied"):
@@ -464,7 +490,8 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         mails = self.wait_until("the new notification", lambda: self.mails_to(rcpt, {first_qid}))
-        new_link = re.search(r"https://\S+/m/[A-Za-z0-9_-]{43}", mails[0][1].get_content()).group(0)
+        new_link = re.search(r"https://\S+/m/[A-Za-z0-9_-]{43}",
+                             mails[0][1].get_body(("plain",)).get_content()).group(0)
         self.assertNotEqual(new_link, old_link)
         self.assertEqual(self.fetch(old_link[len(self.base):])[0], 404)
         status, _, body = self.fetch(new_link[len(self.base):])

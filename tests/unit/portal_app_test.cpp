@@ -291,6 +291,46 @@ TEST(PortalNotice, NonAsciiSubjectsAreEncodedWords) {
   EXPECT_NE(m.find("Content-Transfer-Encoding: base64"), std::string::npos);
 }
 
+// With a logo the notification has an HTML alternative that shows it from
+// a related part (never a remote image), every value escaped, the link a link.
+TEST(PortalNotice, ALogoMakesAnHtmlAlternativeWithTheLogoInline) {
+  portal::portal_config c;
+  c.from = "secure@ours.example";
+  c.organisation = "Example <Health>";
+  notice_input in;
+  in.sender_name = "<script>alert(1)</script>";
+  in.sender_address = "eve@ours.example";
+  in.recipient = "pat@patient.example";
+  in.link = "https://portal.example/m/TOKEN";
+  in.hostname = "gw.example";
+  std::string png = "\x89PNG\r\n\x1a\nlogo-bytes";
+  in.logo = png;
+  std::string m = compose_notification(c, in);
+  EXPECT_NE(m.find("Content-Type: multipart/alternative"), std::string::npos);
+  EXPECT_NE(m.find("Content-Type: multipart/related"), std::string::npos);
+  EXPECT_NE(m.find("Content-ID: <logo@sealgate>"), std::string::npos);
+  EXPECT_NE(m.find(base64_encode(png)), std::string::npos);
+  // The HTML part is base64 or 7bit: find it decoded.
+  size_t at = m.find("Content-Type: text/html");
+  ASSERT_NE(at, std::string::npos);
+  size_t body = m.find("\r\n\r\n", at) + 4;
+  std::string part = m.substr(body, m.find("\r\n--", body) - body);
+  if (m.compare(m.find("Content-Transfer-Encoding: ", at) + 27, 6, "base64") == 0) {
+    std::string joined;
+    for (char ch : part)
+      if (ch != '\r' && ch != '\n') joined += ch;
+    bool ok = false;
+    part = base64_decode(joined, ok);
+    ASSERT_TRUE(ok);
+  }
+  EXPECT_NE(part.find("src=\"cid:logo@sealgate\""), std::string::npos);
+  EXPECT_NE(part.find("<a href=\"https://portal.example/m/TOKEN\">"), std::string::npos);
+  EXPECT_EQ(part.find("<script>"), std::string::npos);
+  EXPECT_NE(part.find("&lt;script&gt;"), std::string::npos);
+  EXPECT_NE(part.find("alt=\"Example &lt;Health&gt;\""), std::string::npos);
+  EXPECT_EQ(part.find("http://"), std::string::npos);
+}
+
 TEST(PortalNotice, TheCodeMailSaysTheCodeAndItsLifetime) {
   portal::portal_config c;
   c.from = "secure@ours.example";
