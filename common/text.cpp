@@ -60,6 +60,22 @@ std::string base64_decode(std::string_view text, bool& ok) {
   return out;
 }
 
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 std::string utc_time(int64_t t, const char* format) {
   std::time_t tt = static_cast<std::time_t>(t);
   std::tm tm{};

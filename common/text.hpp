@@ -17,6 +17,10 @@ bool iequals_ascii(std::string_view a, std::string_view b);
 std::string domain_of(std::string_view address);
 
 std::string base64_encode(std::string_view data);
+
+// & < > " ' as entities: safe in HTML text and in quoted attributes (the
+// portal's pages, the notification's HTML version).
+std::string html_escape(std::string_view text);
 // Strict: rejects characters outside the alphabet and bad padding; nullopt-like
 // failure is reported through ok.
 std::string base64_decode(std::string_view text, bool& ok);

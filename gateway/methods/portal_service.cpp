@@ -113,21 +113,6 @@ std::string base64_part(std::string_view data) {
   return out;
 }
 
-std::string html_escaped(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // The HTML version of a notification: the organisation's logo (a related
 // part, never fetched from anywhere), the text with every value escaped and
 // the link as a link. Built from the text template, so there is one text to
@@ -136,8 +121,8 @@ std::string notification_html(std::string_view text_template, std::vector<std::p
                               const std::string& link, const std::string& organisation) {
   constexpr std::string_view link_mark = "\x01";
   for (auto& [k, v] : values) v = k == "link" ? std::string(link_mark) : std::string(v);
-  std::string escaped = html_escaped(render_template(text_template, values));
-  std::string anchor = "<a href=\"" + html_escaped(link) + "\">" + html_escaped(link) + "</a>";
+  std::string escaped = html_escape(render_template(text_template, values));
+  std::string anchor = "<a href=\"" + html_escape(link) + "\">" + html_escape(link) + "</a>";
   std::string body;
   for (char c : escaped) {
     if (c == '\x01') body += anchor;
@@ -145,7 +130,7 @@ std::string notification_html(std::string_view text_template, std::vector<std::p
     else body += c;
   }
   return "<!doctype html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif\">"
-         "<p><img src=\"cid:logo@sealgate\" alt=\"" + html_escaped(organisation) + "\" style=\"max-height:48px\"></p>"
+         "<p><img src=\"cid:logo@sealgate\" alt=\"" + html_escape(organisation) + "\" style=\"max-height:48px\"></p>"
          "<p>" + body + "</p></body></html>\n";
 }
 

@@ -2,6 +2,7 @@
 // HTML mail body into plain text that the page then escapes. The portal never
 // renders a message's HTML; nothing here produces markup from its input.
 #pragma once
+#include "common/text.hpp"
 #include <string>
 #include <string_view>
 
@@ -9,7 +10,8 @@ namespace sealgate::portal {
 
 // & < > " ' as character references: safe in element text and in quoted
 // attribute values (never in an unquoted attribute, a script or a style).
-std::string html_escape(std::string_view text);
+// One escape for the pages and the notification: common/text's.
+using sealgate::html_escape;
 
 // The text a reader sees in html, at most max_out bytes of valid UTF-8 (cut
 // on a character boundary). script, style, title, head (and noscript,
