@@ -1,7 +1,7 @@
 // PGP/MIME (RFC 3156) through GPGME with the gateway's own GNUPGHOME: key
 // listing and evaluation, import of discovered keys, encryption (optionally
 // signed). Every member blocks (GPGME runs gpg): call them on a worker pool
-// (on_pool in worker.hpp, or encrypt_async below), never on an io thread.
+// (on_pool in common/worker.hpp, or encrypt_async below), never on an io thread.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
