@@ -81,6 +81,9 @@ std::optional<std::string> to_ascii_domain(std::string_view name) {
 bool is_address_literal(std::string_view text) {
   if (text.size() < 3 || text.front() != '[' || text.back() != ']') return false;
   std::string inner(text.substr(1, text.size() - 2));
+  // inet_pton reads a C string: an embedded NUL would end the address early
+  // and let "[192.0.2.1\0junk]" through with the junk still in the path.
+  if (inner.find('\0') != std::string::npos) return false;
   unsigned char buf[16];
   if (inner.rfind("IPv6:", 0) == 0) return inet_pton(AF_INET6, inner.c_str() + 5, buf) == 1;
   return inet_pton(AF_INET, inner.c_str(), buf) == 1;

@@ -42,7 +42,10 @@ std::optional<server_address> parse_server_address(std::string_view text, std::s
   }
   s.ip = std::string(host);
   unsigned char buf[16];
-  if (::inet_pton(AF_INET, s.ip.c_str(), buf) == 1) {
+  // inet_pton stops at a NUL, which YAML can carry ("\0"): refuse it here.
+  if (s.ip.find('\0') != std::string::npos) {
+    return fail("not an IP address");
+  } else if (::inet_pton(AF_INET, s.ip.c_str(), buf) == 1) {
     s.loopback = buf[0] == 127;
   } else if (::inet_pton(AF_INET6, s.ip.c_str(), buf) == 1) {
     s.ipv6 = true;

@@ -157,6 +157,8 @@ def smtp_reply_seeds():
     s["dsn-bad-params"] = (b"FROM:<a@b.example> RET=BODY\r\nFROM:<a@b.example> ENVID=a=b\r\nFROM:<a@b.example> SIZE=1 SIZE=2\r\n"
                            b"TO:<c@d.example> NOTIFY=SUCCESS,\r\nTO:<c@d.example> ORCPT=;x\r\nTO:<c@d.example> ORCPT=rfc822;+4\r\n"
                            b"TO:<a%b@c.example>\r\nTO:<@r.example:a@b.example>\r\nTO:<\"a@b\"@c.example>\r\nTO:<x@[192.0.2.1]>\r\n")
+    # Found by the fuzzer: inet_pton stopped at the NUL and the sender kept it.
+    s["dsn-literal-with-nul"] = b"FROM:<a@[192.0.2.1" + b"\x00" * 8 + b"]>\r\nFROM:<a@[IPv6:::1\x00]>\r\n"
     return s
 
 

@@ -6,6 +6,7 @@
 #include "gateway/mail/smtp_syntax.hpp"
 
 using namespace sealgate::gateway;
+namespace dns = sealgate::dns;
 
 TEST(SplitCommand, UppercasesVerbAndKeepsArguments) {
   auto c = split_command("mail FROM:<a@b.example> SIZE=10");
@@ -59,6 +60,18 @@ TEST(MailFrom, Refusals) {
     EXPECT_EQ(p.error.code, r.code) << r.args;
     EXPECT_EQ(p.error.status, r.status) << r.args;
   }
+}
+
+// Found by fuzz_smtp_reply: inet_pton stopped at the NUL and the literal,
+// NULs and all, became the sender.
+TEST(MailFrom, AddressLiteralWithEmbeddedNulIsRefused) {
+  using namespace std::string_literals;
+  auto p = parse_mail_from("FROM:<a@[192.0.2.1\0\0junk]>"s);
+  ASSERT_FALSE(p.value);
+  EXPECT_EQ(p.error.code, 501);
+  EXPECT_FALSE(dns::is_address_literal("[192.0.2.1\0]"s));
+  EXPECT_TRUE(dns::is_address_literal("[192.0.2.1]"));
+  EXPECT_TRUE(parse_mail_from("FROM:<a@[192.0.2.1]>").value);
 }
 
 TEST(MailFrom, Utf8AllowedWithSmtputf8) {
