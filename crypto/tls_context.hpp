@@ -28,6 +28,21 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const std::filesy
 std::shared_ptr<boost::asio::ssl::context> make_client_context(const std::filesystem::path& ca_file,
                                                                policy::tls_version min_version = policy::tls_floor);
 
+// A server context asks clients for a certificate, verified against ca_file
+// (PEM) and the chain's result kept in the SSL object: a client without one,
+// or with one that does not verify, still gets TLS (the relay classes judge).
+void request_client_certificates(boost::asio::ssl::context& ctx, const std::filesystem::path& ca_file);
+
+// The client's certificate after a server handshake. Issuer and subject in
+// RFC 2253 form, as `openssl x509 -noout -issuer -nameopt RFC2253` prints them.
+struct client_certificate {
+  bool presented = false;
+  bool verified = false;  // the chain ends at request_client_certificates' ca_file
+  std::string issuer, subject;
+  std::vector<std::string> dns_names;  // subjectAltName dNSName entries, lower case
+};
+client_certificate describe_client_certificate(const SSL* ssl);
+
 // The verification facts of a finished client handshake.
 struct peer_verification {
   bool certificate = false;     // the server sent a certificate

@@ -216,6 +216,7 @@ int show_message(const config& cfg, const std::string& id, bool json) {
     field("client", r->client_address);
     field("helo", r->helo);
     field("auth_user", r->auth_user);
+    field("relay_class", r->relay_class);
     field("tls", r->tls_protocol.empty() ? "" : r->tls_protocol + " " + r->tls_cipher);
     field("sender", r->sender);
     field("size", std::to_string(r->size));

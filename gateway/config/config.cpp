@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "common/yaml_reader.hpp"
+#include "gateway/config/intake_config.hpp"
 
 namespace sealgate::gateway {
 namespace {
@@ -238,7 +239,8 @@ config load_config(const std::filesystem::path& file) {
   if (!document) throw config_error(r.errors().front());
   const YAML::Node root = *document;
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
-                              "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "portal", "threads"})) {
+                              "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "portal", "threads",
+                              "loop", "dkim"})) {
     throw config_error(r.errors().front());
   }
 
@@ -262,8 +264,9 @@ config load_config(const std::filesystem::path& file) {
   }
 
   if (auto relay = root["relay"]) {
-    if (r.check_map(relay, "relay", {"networks", "users_file"})) {
+    if (r.check_map(relay, "relay", {"networks", "users_file", "client_ca", "classes"})) {
       r.path_value(relay, "users_file", "relay", c.users_file);
+      load_relay_classes(r, relay, c);
       if (auto nets = relay["networks"]) {
         if (!nets.IsSequence()) {
           r.error(nets.Mark(), "relay.networks", "must be a list of CIDR networks");
@@ -282,7 +285,8 @@ config load_config(const std::filesystem::path& file) {
   if (auto limits = root["limits"]) {
     if (r.check_map(limits, "limits", {"message_size", "recipients", "command_line_length", "data_line_length",
                                        "connections", "connections_per_client", "min_data_rate", "errors",
-                                       "auth_failures", "auth_window"})) {
+                                       "auth_failures", "auth_window", "received_headers"})) {
+      r.integer_value(limits, "received_headers", "limits", c.limits.received_headers, 10, 1000);
       r.size_value(limits, "message_size", "limits", c.limits.message_size);
       r.integer_value(limits, "recipients", "limits", c.limits.recipients, 1, 100000);
       r.integer_value(limits, "command_line_length", "limits", c.limits.command_line_length, 512, 65536);
@@ -381,6 +385,9 @@ config load_config(const std::filesystem::path& file) {
   if (c.delivery.helo_name.empty()) c.delivery.helo_name = c.hostname;
 
   if (auto cr = root["crypto"]) load_crypto(r, cr, c.crypto);
+  if (auto l = root["loop"]) load_loop(r, l, c);
+  if (c.loop.secret.empty() && c.loop.secret_file.empty()) c.loop.secret_file = c.spool / "loop.key";
+  if (auto d = root["dkim"]) load_dkim(r, d, c);
   if (auto p = root["portal"]) {
     load_portal(r, p, c.portal);
     if (c.portal.store.empty()) c.portal.store = c.database.parent_path() / "portal.db";

@@ -11,6 +11,7 @@
 #include "crypto/options.hpp"
 #include "dns/options.hpp"
 #include "gateway/config/delivery_options.hpp"
+#include "gateway/config/intake_options.hpp"
 #include "gateway/config/ip_network.hpp"
 #include "portal/store/portal_config.hpp"
 
@@ -55,6 +56,7 @@ struct limits_config {
   unsigned auth_failures = 5;                   // failed AUTHs from one address (or for one user) in auth_window
   std::chrono::seconds auth_window{300};        // before further attempts get 454 without a password check
   unsigned errors = 10;                         // replies >= 400 before 421 and disconnect
+  size_t received_headers = 50;                 // more Received: fields: 554 5.4.6, a loop (RFC 5321 6.3)
 };
 
 struct timeouts_config {
@@ -85,6 +87,8 @@ struct config {
   std::filesystem::path tls_certificate;
   std::filesystem::path tls_private_key;
   std::vector<ip_network> relay_networks;
+  std::filesystem::path relay_client_ca;      // CAs for client certificates; set: TLS listeners ask for one
+  std::vector<relay_class> relay_classes;     // checked before relay_networks and AUTH
   std::filesystem::path users_file;
   std::filesystem::path spool;
   sync_mode spool_sync = sync_mode::journal;
@@ -98,6 +102,8 @@ struct config {
   delivery_options delivery;  // helo_name filled with hostname when not set
   crypto::crypto_options crypto;  // PGP needs gnupg_home; see docs/configuration.md
   portal::portal_config portal;   // configured only with a portal: section
+  loop_options loop;
+  dkim_options dkim;
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

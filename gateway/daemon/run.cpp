@@ -23,13 +23,21 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <openssl/rand.h>
+
+#include "common/file_io.hpp"
 #include "common/log.hpp"
+#include "common/text.hpp"
+#include "common/unique_fd.hpp"
+#include "common/worker.hpp"
 #include "crypto/service.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/daemon/control.hpp"
 #include "gateway/daemon/current_policy.hpp"
 #include "gateway/daemon/policy_watch.hpp"
 #include "gateway/daemon/portal_tasks.hpp"
+#include "gateway/methods/outgoing.hpp"
 #include "gateway/methods/portal_service.hpp"
 #include "gateway/facts/probe.hpp"
 #include "gateway/inbound/server.hpp"
@@ -41,6 +49,42 @@
 namespace sealgate::gateway {
 namespace {
 namespace asio = boost::asio;
+
+// The loop stamp's HMAC key: loop.secret, else loop.secret_file, made with
+// 256 random bits (0600) when it does not exist yet. Nodes that should count
+// each other's stamps share the file.
+void load_loop_secret(loop_options& o) {
+  if (!o.secret.empty()) return;
+  if (auto bytes = read_file(o.secret_file)) {
+    std::string s = *bytes;
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+    if (s.size() < 16) throw std::runtime_error(o.secret_file.string() + ": the loop secret needs 16 characters or more");
+    o.secret = std::move(s);
+    return;
+  }
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("no random bytes for the loop secret");
+  std::string text = base64_encode(std::string_view(reinterpret_cast<char*>(raw), sizeof raw));
+  unique_fd fd(::open(o.secret_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd || !write_all(fd.get(), text + "\n") || ::fsync(fd.get()) != 0)
+    throw std::runtime_error(o.secret_file.string() + ": cannot create the loop secret");
+  o.secret = std::move(text);
+}
+
+// The queue's finish step on the signing pool (a named coroutine: see
+// common/worker.hpp on g++ 12 and capturing lambdas).
+asio::awaitable<std::shared_ptr<const message_content>> finish_outgoing(
+    const outgoing_finisher* finisher, asio::thread_pool* pool, std::string queue_id,
+    std::shared_ptr<const message_content> original, std::shared_ptr<const message_content> outgoing) {
+  std::function<outgoing_finisher::result()> work = [finisher, original, outgoing] {
+    return finisher->finish(original, outgoing, static_cast<int64_t>(std::time(nullptr)));
+  };
+  auto r = co_await on_pool<outgoing_finisher::result>(*pool, work);
+  if (r.signatures_removed)
+    log(log_level::info, queue_id, "dkim: " + std::to_string(r.signatures_removed) + " existing signature(s) the changes broke removed");
+  if (!r.signed_by.empty()) log(log_level::info, queue_id, "dkim: signed " + r.signed_by);
+  co_return r.content;
+}
 
 // Named coroutines for the queue's services (no capturing coroutine lambdas
 // with g++ 12; DESIGN.md 2).
@@ -147,6 +191,7 @@ int run_gateway(config cfg, std::string_view version) {
     for (auto& l : session_loops) session_loop_pointers.push_back(l.get());
     server srv(io, cfg, spooler, workers, session_loop_pointers);
     drop_privileges(cfg.user);
+    load_loop_secret(cfg.loop);  // before the first session reads it, after the drop: the file is ours
     auto waiting = spooler.recover();
     log_info("spool " + cfg.spool.string() + ": " + std::to_string(waiting.size()) + " messages waiting for delivery");
     if (auto replayed = spooler.stats().replayed)
@@ -198,6 +243,17 @@ int run_gateway(config cfg, std::string_view version) {
       services.portal_sender = cfg.portal.from;
       log_info("portal: store " + cfg.portal.store.string() + ", links to " + cfg.portal.base_url);
     }
+    // DKIM signing and the loop stamp: RSA signatures cost about a
+    // millisecond each, on a pool of their own.
+    boost::asio::thread_pool signing_pool(2);
+    outgoing_finisher finisher(cfg.dkim, cfg.loop.secret, cfg.hostname);
+    services.finish = [&finisher, &signing_pool](std::string id, std::shared_ptr<const message_content> original,
+                                                 std::shared_ptr<const message_content> outgoing) {
+      return finish_outgoing(&finisher, &signing_pool, std::move(id), std::move(original), std::move(outgoing));
+    };
+    for (const auto& k : cfg.dkim.keys)
+      log_info("dkim: signing for " + k.domain + " with selector " + k.selector + " (" +
+               std::string(sealgate::crypto::to_string(k.key->algorithm())) + ")");
     std::function<std::shared_ptr<const sealgate::policy::policy>()> policy_snapshot;
     if (policy) policy_snapshot = [&policy] { return policy->get(); };
     queue_manager queue(io.get_executor(), delivery_settings{cfg.hostname, cfg.spool, cfg.queue}, spooler, &db,

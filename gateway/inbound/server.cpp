@@ -236,6 +236,8 @@ class session : public std::enable_shared_from_this<session> {
     auto addr = client_address(peer);
     f.client_address = addr.to_string();
     f.client_may_relay = in_relay_networks(state_->cfg, addr);
+    f.client_ip = addr;
+    f.relay_classes = &state_->cfg.relay_classes;
     return f;
   }
   protocol_limits make_limits() {
@@ -514,6 +516,13 @@ class session : public std::enable_shared_from_this<session> {
     }
     auto facts = crypto::describe(tls_->native_handle());
     log_info("TLS from [" + protocol_.facts().client_address + "]: " + facts.protocol + " " + facts.cipher);
+    if (!state_->cfg.relay_client_ca.empty()) {
+      auto cert = crypto::describe_client_certificate(tls_->native_handle());
+      if (cert.presented)
+        log_info("client certificate from [" + protocol_.facts().client_address + "]: subject=" + cert.subject +
+                 " issuer=" + cert.issuer + (cert.verified ? " verified" : " not verified"));
+      protocol_.set_client_certificate(std::move(cert));
+    }
     protocol_.tls_started(facts.protocol, facts.cipher, facts.secret_bits, facts.algorithm_bits);
     co_return true;
   }
@@ -530,6 +539,7 @@ class session : public std::enable_shared_from_this<session> {
     env.client_address = protocol_.facts().client_address;
     env.helo = tx.helo;
     env.auth_user = tx.auth_user;
+    env.relay_class = tx.relay_class;
     env.tls_protocol = protocol_.tls_active() ? protocol_.tls_protocol() : "";
     env.tls_cipher = protocol_.tls_active() ? protocol_.tls_cipher() : "";
     env.sender = tx.sender;
@@ -595,6 +605,21 @@ class session : public std::enable_shared_from_this<session> {
                (result.bare_newline ? "bare CR or LF" : result.too_big ? "size limit" : "line length"));
       co_return protocol_.data_done(result);
     }
+    // The header checks: loops, and the tenant pin of the class that let
+    // the client relay. A refusal stores nothing.
+    intake_checks checks;
+    checks.cls = tx.relay_rule;
+    checks.received_limit = state_->cfg.limits.received_headers;
+    checks.loop_secret = state_->cfg.loop.secret;
+    checks.loop_max_passes = state_->cfg.loop.max_passes;
+    checks.loop_max_age = state_->cfg.loop.max_age.count();
+    checks.now = static_cast<int64_t>(std::time(nullptr));
+    if (auto refusal = check_content(header_block(head), checks)) {
+      msg->abort();
+      log_info("refused message from [" + env.client_address + "] class=" + tx.relay_class + ": " + refusal->text);
+      result.refused = std::move(refusal);
+      co_return protocol_.data_done(result);
+    }
     // msg (and env with it) belongs to the committer once handed over: keep
     // the id for our own reply and log, and build the accepted line now.
     const std::string id = msg->id();
@@ -602,6 +627,7 @@ class session : public std::enable_shared_from_this<session> {
     msg->accepted_log =  // logged by the committer once durable, before delivery can start
         "client=[" + env.client_address + "] listener=" + env.listener + " size=" + std::to_string(env.content_size) +
         " nrcpt=" + std::to_string(env.recipients.size()) + (env.auth_user.empty() ? "" : " auth=yes") +
+        (env.relay_class.empty() ? "" : " class=" + env.relay_class) +
         (env.tls_protocol.empty() ? " tls=none" : " tls=" + env.tls_protocol) +
         (env.message_id.empty() ? "" : " message-id=" + env.message_id) + " (queued)";
     auto [ec] = co_await spooler.async_commit(std::move(msg), use_tuple);
@@ -799,7 +825,10 @@ server::server(asio::io_context& io, const config& cfg, spool& spooler, asio::th
   loops_.push_back(&io_);
   loops_.insert(loops_.end(), session_loops.begin(), session_loops.end());
   std::shared_ptr<ssl::context> tls;
-  if (!cfg.tls_certificate.empty()) tls = crypto::make_server_context(cfg.tls_certificate, cfg.tls_private_key);
+  if (!cfg.tls_certificate.empty()) {
+    tls = crypto::make_server_context(cfg.tls_certificate, cfg.tls_private_key);
+    if (!cfg.relay_client_ca.empty()) crypto::request_client_certificates(*tls, cfg.relay_client_ca);
+  }
   state_ = std::make_shared<shared_state>(cfg, spooler, workers, tls);
   for (const auto& l : cfg.listeners) {
     tcp::endpoint ep(asio::ip::make_address(l.address), l.port);

@@ -162,9 +162,18 @@ smtp_protocol::step smtp_protocol::cmd_rcpt(std::string_view args) {
   if (!parsed.value) return error(parsed.error.code, parsed.error.status, parsed.error.text);
   // Relay authorization: this gateway has no local recipients, so every RCPT is
   // a relay request. Authenticated clients and listed networks only.
-  if (authenticated_.empty()) {
-    if (facts_.auth == listener_auth::required) return error(530, "5.7.0", "Authentication required");
-    if (!facts_.client_may_relay) return error(554, "5.7.1", "<" + parsed.value->recipient + ">: Relay access denied");
+  if (authenticated_.empty() && facts_.auth == listener_auth::required)
+    return error(530, "5.7.0", "Authentication required");
+  if (tx_.relay_class.empty()) {
+    // The class is decided once per transaction: the client, its
+    // certificate, its AUTH user and the envelope sender are known by now.
+    static const std::vector<relay_class> none;
+    relay_client client{facts_.client_ip, facts_.client_may_relay,
+                        facts_.tls_active ? &client_certificate_ : nullptr, authenticated_, tx_.sender};
+    auto match = match_relay(facts_.relay_classes ? *facts_.relay_classes : none, client);
+    if (!match) return error(554, "5.7.1", "<" + parsed.value->recipient + ">: Relay access denied");
+    tx_.relay_class = match->name;
+    tx_.relay_rule = match->cls;
   }
   if (tx_.recipients.size() >= limits_.recipients) {
     // RFC 5321 4.5.3.1.10: the client is to send the rest in a later
@@ -197,6 +206,8 @@ smtp_protocol::step smtp_protocol::data_done(const data_result& r) {
   } else if (r.line_too_long) {
     s = error(554, "5.6.0", "Message has a line longer than " + std::to_string(limits_.data_line_length) +
                                 " characters (RFC 5322 2.1.1)");
+  } else if (r.refused) {
+    s = error(r.refused->code, r.refused->status, r.refused->text);
   } else if (r.spool_failed) {
     s = error(451, "4.3.0", "Error: queue file write error");
   } else {

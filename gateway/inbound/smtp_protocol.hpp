@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gateway/config/config.hpp"
+#include "gateway/inbound/relay_access.hpp"
 #include "gateway/mail/headers.hpp"
 #include "gateway/mail/smtp_syntax.hpp"
 
@@ -30,7 +31,9 @@ struct connection_facts {
   listener_tls tls = listener_tls::none;
   listener_auth auth = listener_auth::none;
   std::string client_address;  // "127.0.0.1"
+  boost::asio::ip::address client_ip;
   bool client_may_relay = false;  // in relay.networks
+  const std::vector<relay_class>* relay_classes = nullptr;  // relay.classes; null: none
   bool tls_active = false;        // already true on implicit-TLS listeners after the handshake
 };
 
@@ -40,6 +43,8 @@ struct envelope {
   mail_parameters params;
   std::vector<parsed_rcpt> recipients;
   std::string auth_user;  // empty when not authenticated
+  std::string relay_class;            // the class that let it relay (decided at the first RCPT)
+  const gateway::relay_class* relay_rule = nullptr;  // its configuration; null for networks and auth
 };
 
 struct data_result {
@@ -47,6 +52,7 @@ struct data_result {
   bool too_big = false;
   bool line_too_long = false;
   bool spool_failed = false;
+  std::optional<content_refusal> refused;  // by the header checks (relay_access.hpp): nothing stored
   std::string queue_id;
 };
 
@@ -74,6 +80,9 @@ class smtp_protocol {
   step on_shutdown();
   step tls_started(std::string protocol_name, std::string cipher, int secret_bits, int algorithm_bits);
   step auth_result(bool ok);
+  // The client's certificate, once the handshake is done (before tls_started).
+  void set_client_certificate(client_certificate c) { client_certificate_ = std::move(c); }
+  const client_certificate& peer_certificate() const { return client_certificate_; }
   // The credentials were not checked: this client or user failed too often
   // lately (RFC 4954 6: 454 4.7.0, try again later). Counts as an error.
   step auth_throttled();
@@ -123,6 +132,7 @@ class smtp_protocol {
   unsigned errors_ = 0;
   size_t recipient_overshoot_ = 0;  // RCPTs refused with 452 in this transaction for the recipient limit
   std::string tls_protocol_, tls_cipher_;
+  client_certificate client_certificate_;
   int tls_secret_bits_ = 0, tls_algorithm_bits_ = 0;
 };
 

@@ -15,6 +15,7 @@ struct spooled_envelope {
   std::string queue_id;
   int64_t received = 0;  // unix seconds
   std::string listener, client_address, helo, auth_user, tls_protocol, tls_cipher;
+  std::string relay_class;  // the relay class that let the client relay (relay.classes, "networks", "auth")
   std::string sender;
   mail_parameters params;
   std::vector<parsed_rcpt> recipients;

@@ -555,6 +555,23 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
     }
 
     for (auto& [key, g] : groups) {
+      if (s->services.finish) {
+        // Signing reads the whole content: a failure leaves it queued, never
+        // sends it unsigned and half-read.
+        std::string why;
+        try {
+          g.transfer.content = co_await s->services.finish(p.id, content, g.transfer.content);
+        } catch (const std::exception& e) {
+          why = e.what();
+        }
+        if (!why.empty()) {
+          log(log_level::error, p.id, "cannot prepare the message for sending: " + why);
+          for (size_t k = 0; k < g.indexes.size(); ++k)
+            defer_recipient(s, p, g.indexes[k], temporary_outcome("4.3.0", "cannot prepare the message for sending"),
+                            std::string(policy::to_string(g.decisions[k].chosen)), &g.decisions[k], nullptr);
+          continue;
+        }
+      }
       co_await acquire_slot(s, domain);
       std::vector<recipient_result> results;
       try {

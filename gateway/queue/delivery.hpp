@@ -55,6 +55,13 @@ struct delivery_services {
   // message's queue id, the recipient and the notification's queue id.
   std::function<void(int64_t, std::string, std::string, std::string)> portal_notified;
   std::string portal_sender;  // envelope sender of notifications (portal.from)
+  // The last change before the transport (methods/outgoing.hpp): the loop
+  // stamp, broken signatures out, DKIM signatures in; given the message as
+  // it arrived and what will leave. Run off the event loop. Unset: sent as is.
+  std::function<boost::asio::awaitable<std::shared_ptr<const message_content>>(
+      std::string queue_id, std::shared_ptr<const message_content> original,
+      std::shared_ptr<const message_content> outgoing)>
+      finish;
   // Where a message of 64 KiB or more is parsed and classified, once per
   // pass: never the event loop that accepts connections (a 25 MiB body
   // scanned there would leave new clients without a banner). A smaller one,

@@ -110,6 +110,7 @@ void database::write_accepted(const spooled_envelope& m) {
   st.bind("recipients", static_cast<int64_t>(m.recipients.size()));
   st.bind("size", static_cast<int64_t>(m.content_size));
   st.bind_or_null("message_id", m.message_id);
+  st.bind_or_null("relay_class", m.relay_class);
   st.run();
   for (size_t i = 0; i < m.recipients.size(); ++i) write_recipient(m.queue_id, i, m.recipients[i].recipient, m.received);
 }

@@ -32,6 +32,7 @@ message_record message_from(const sqlite::statement& row) {
   m.client_address = row.text("client_address");
   m.helo = row.text("helo");
   m.auth_user = row.text("auth_user");
+  m.relay_class = row.text("relay_class");
   m.tls_protocol = row.text("tls_protocol");
   m.tls_cipher = row.text("tls_cipher");
   m.sender = row.text("sender");

@@ -17,6 +17,7 @@ struct message_record {
   std::string queue_id;
   int64_t received_at = 0;
   std::string listener, client_address, helo, auth_user, tls_protocol, tls_cipher, sender;
+  std::string relay_class;
   int64_t recipients = 0, size = 0;
   std::string message_id;
 };

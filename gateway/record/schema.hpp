@@ -41,6 +41,7 @@ inline constexpr column_def message_columns[] = {
     {"recipients", "INTEGER NOT NULL"},
     {"size", "INTEGER NOT NULL"},  // as spooled, our Received: header included
     {"message_id", "TEXT", 2},     // from the header; NULL when the message has none
+    {"relay_class", "TEXT", 3},    // the relay class that admitted it (relay.classes, networks, auth)
 };
 inline constexpr table_def messages{"messages", message_columns, "", 1};
 
@@ -104,6 +105,7 @@ inline constexpr index_def indexes[] = {
 inline constexpr migration_def migrations[] = {
     {1, "accepted messages"},
     {2, "the delivery record: messages.message_id, recipients, attempts"},
+    {3, "messages.relay_class"},
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 

@@ -78,6 +78,7 @@ std::string encode_envelope(const spooled_envelope& e) {
   field("client", e.client_address);
   field("helo", e.helo);
   if (!e.auth_user.empty()) field("auth", e.auth_user);
+  if (!e.relay_class.empty()) field("class", e.relay_class);
   if (!e.tls_protocol.empty()) h += "tls " + xtext_encode(e.tls_protocol) + " " + xtext_encode(e.tls_cipher) + "\n";
   field("sender", e.sender);
   if (!e.params.body.empty()) field("body", e.params.body);
@@ -118,6 +119,7 @@ bool decode_envelope(std::string_view file, spooled_envelope& e, size_t& content
     else if (key == "client") e.client_address = xtext_decode(value);
     else if (key == "helo") e.helo = xtext_decode(value);
     else if (key == "auth") e.auth_user = xtext_decode(value);
+    else if (key == "class") e.relay_class = xtext_decode(value);
     else if (key == "tls") {
       auto s2 = value.find(' ');
       if (s2 == std::string_view::npos) return false;
