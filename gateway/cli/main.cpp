@@ -12,6 +12,7 @@
 #include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/dns_cli.hpp"
+#include "gateway/cli/dkim_cli.hpp"
 #include "gateway/cli/keys_cli.hpp"
 #include "gateway/cli/policy_cli.hpp"
 #include "gateway/cli/probe_cli.hpp"
@@ -41,6 +42,7 @@ constexpr const char* usage_text =
     "  keys lookup --config FILE ADDRESS [--json]    what every key source has for ADDRESS\n"
     "  keys encrypt --config FILE --to ADDRESS [--method pgp|smime] [--sign] < MESSAGE\n"
     "  portal run|list|retract ...  the secure portal, and its deposits (sealgate portal help)\n"
+    "  dkim keygen|check ...        DKIM signing keys: make one and print its record, or compare the published one\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -152,5 +154,6 @@ int main(int argc, char** argv) {
   if (cmd == "probe") return run_probe_command(args);
   if (cmd == "keys") return run_keys_command(args);
   if (cmd == "portal") return run_portal_command(args);
+  if (cmd == "dkim") return run_dkim_command(args);
   return usage("unknown command " + cmd);
 }
