@@ -18,8 +18,13 @@ packages=(
   # driven over the DevTools protocol from Python; chromium depends on no font and
   # recommends are not installed, so a font for legible screenshots
   chromium python3-websockets fonts-dejavu-core
+  # DKIM (tests/integration/intake_test.py): dkimpy verifies what the gateway signs,
+  # PyNaCl for its Ed25519 (RFC 8463) signatures
+  python3-dkim python3-nacl
   # benchmarks (bench/portal_rate.sh): the HTTPS load generator and the peer it compares with
   wrk nginx-light
+  # bench/dkim_relay.sh: Postfix with Debian's OpenDKIM milter signing the same load
+  opendkim opendkim-tools
 )
 
 missing=()

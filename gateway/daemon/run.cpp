@@ -191,8 +191,10 @@ int run_gateway(config cfg, std::string_view version) {
     for (auto& l : session_loops) session_loop_pointers.push_back(l.get());
     server srv(io, cfg, spooler, workers, session_loop_pointers);
     drop_privileges(cfg.user);
-    load_loop_secret(cfg.loop);  // before the first session reads it, after the drop: the file is ours
     auto waiting = spooler.recover();
+    // After the drop (the file is the gateway user's) and the recovery (which
+    // makes the spool), before the loop runs the first session that reads it.
+    load_loop_secret(cfg.loop);
     log_info("spool " + cfg.spool.string() + ": " + std::to_string(waiting.size()) + " messages waiting for delivery");
     if (auto replayed = spooler.stats().replayed)
       log(log_level::warning, "", std::to_string(replayed) + " queue files restored from the spool journal (the machine restarted)");

@@ -65,7 +65,6 @@ struct existing_signature {
   bool relaxed_header = false, relaxed_body = false;
   std::optional<uint64_t> length;
   std::vector<std::string> names;
-  std::string body_hash;  // bh=, base64 without whitespace
 };
 
 existing_signature parse_existing(size_t index, std::string_view raw) {
@@ -96,8 +95,7 @@ existing_signature parse_existing(size_t index, std::string_view raw) {
     if (colon_at > at) e.names.push_back(h.substr(at, colon_at - at));
     at = colon_at + 1;
   }
-  e.body_hash = strip_wsp(tag(*tags, "bh"));
-  e.parsed = !e.names.empty() && !e.body_hash.empty();
+  e.parsed = !e.names.empty();
   return e;
 }
 
@@ -165,34 +163,42 @@ outgoing_finisher::result outgoing_finisher::finish(const std::shared_ptr<const 
 
   // One pass over the body for every hash needed: ours (relaxed) and each
   // existing signature's own canonicalisation and length.
-  std::unique_ptr<crypto::dkim_body_hash> ours;
-  if (!keys.empty()) ours = std::make_unique<crypto::dkim_body_hash>(true);
-  std::vector<std::unique_ptr<crypto::dkim_body_hash>> theirs;
-  for (const auto& e : existing)
-    theirs.push_back(e.parsed ? std::make_unique<crypto::dkim_body_hash>(e.relaxed_body, e.length) : nullptr);
-  if (ours || !existing.empty()) {
+  auto hash_body = [](const message_content& c, uint64_t from, std::vector<crypto::dkim_body_hash*> hashes) {
     std::string chunk;
-    for (uint64_t at = head.body_offset; at < content->size();) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(65536, content->size() - at));
-      if (!content->read(at, n, chunk)) throw std::runtime_error("cannot read the message");
-      if (ours) ours->update(chunk);
-      for (auto& h : theirs)
-        if (h) h->update(chunk);
+    for (uint64_t at = from; at < c.size();) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(65536, c.size() - at));
+      if (!c.read(at, n, chunk)) throw std::runtime_error("cannot read the message");
+      for (auto* h : hashes) h->update(chunk);
       at += n;
     }
+  };
+  std::unique_ptr<crypto::dkim_body_hash> ours;
+  if (!keys.empty()) ours = std::make_unique<crypto::dkim_body_hash>(true);
+  std::vector<std::unique_ptr<crypto::dkim_body_hash>> after, before;
+  std::vector<crypto::dkim_body_hash*> after_ptrs, before_ptrs;
+  if (ours) after_ptrs.push_back(ours.get());
+  for (const auto& e : existing) {
+    after.push_back(std::make_unique<crypto::dkim_body_hash>(e.relaxed_body, e.length));
+    before.push_back(std::make_unique<crypto::dkim_body_hash>(e.relaxed_body, e.length));
+    after_ptrs.push_back(after.back().get());
+    before_ptrs.push_back(before.back().get());
   }
+  if (!after_ptrs.empty()) hash_body(*content, head.body_offset, after_ptrs);
   if (!existing.empty()) {
-    // The header fields each signature covers, as they arrived and as they
-    // leave: equal means whatever held then holds now.
-    head_view before = read_head(*original);
-    auto before_fields = crypto::split_header_fields(before.block);
+    // A signature stays when what it covers is the same as when the message
+    // arrived: the body under its canonicalisation and length, and the header
+    // fields it names. Whether it was valid then is not ours to judge (that
+    // needs its key); a change of ours must just not be what breaks it.
+    head_view arrived = read_head(*original);
+    hash_body(*original, arrived.body_offset, before_ptrs);
+    auto arrived_fields = crypto::split_header_fields(arrived.block);
     for (size_t k = 0; k < existing.size(); ++k) {
       const auto& e = existing[k];
-      bool holds = e.parsed && base64_encode(theirs[k]->finish()) == e.body_hash &&
+      if (!e.parsed) continue;  // rsa-sha1, an unknown canonicalisation: left alone
+      bool holds = after[k]->finish() == before[k]->finish() &&
                    crypto::dkim_header_input(fields, e.names, e.relaxed_header) ==
-                       crypto::dkim_header_input(before_fields, e.names, e.relaxed_header);
-      // One we cannot judge (rsa-sha1, an unknown canonicalisation) is left alone.
-      if (e.parsed && !holds) drop[e.field] = true;
+                       crypto::dkim_header_input(arrived_fields, e.names, e.relaxed_header);
+      if (!holds) drop[e.field] = true;
     }
   }
 

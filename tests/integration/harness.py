@@ -175,6 +175,7 @@ class Gateway:
         self.limits = dict(limits or {})
         self.timeouts = dict(timeouts or {})
         self.extra_config = ""
+        self.relay_extra = ""  # more keys of relay: (client_ca, classes), indented two spaces
         self.config = os.path.join(self.dir, "sealgate.yaml")
         self.log_path = os.path.join(self.dir, "sealgate.log")
         self.users_file = os.path.join(self.dir, "users")
@@ -201,7 +202,8 @@ class Gateway:
             lines.append("  - {name: %s, address: %s, port: %d, tls: %s, auth: %s}"
                          % (l["name"], l.get("address", HOST), l["port"], l["tls"], l["auth"]))
         lines += ["tls: {certificate: cert.pem, private_key: key.pem}",
-                  "relay: {networks: [%s], users_file: users}" % ", ".join('"%s"' % n for n in self.networks),
+                  "relay:", "  networks: [%s]" % ", ".join('"%s"' % n for n in self.networks), "  users_file: users",
+                  *([self.relay_extra.rstrip("\n")] if self.relay_extra else []),
                   "spool: spool",
                   "database: sealgate.db"]
         if self.spool_sync:
