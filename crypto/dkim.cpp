@@ -250,7 +250,9 @@ std::vector<header_field_view> split_header_fields(std::string_view block) {
       if (end >= block.size() || !is_wsp(block[end])) break;
     }
     std::string_view raw = block.substr(at, end - at);
-    size_t colon = raw.find(':');
+    // The name is on the first line; a first line without a colon is no
+    // field name at all (nothing h= could name).
+    size_t colon = raw.substr(0, raw.find("\r\n")).find(':');
     std::string_view name = raw.substr(0, colon == std::string_view::npos ? 0 : colon);
     while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
     out.push_back({name, raw});
@@ -263,7 +265,10 @@ std::string dkim_relaxed_header(std::string_view raw, bool without_crlf) {
   size_t colon = raw.find(':');
   std::string_view name = raw.substr(0, colon);
   while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);
-  std::string out = lower_ascii(name);
+  // Unfolded too: only a malformed field has a line break before its colon.
+  std::string out;
+  for (char c : name)
+    if (c != '\r' && c != '\n') out += lower_ascii(c);
   out += ':';
   if (colon == std::string_view::npos) return without_crlf ? out : out + "\r\n";
   std::string_view value = raw.substr(colon + 1);

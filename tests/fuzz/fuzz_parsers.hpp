@@ -29,6 +29,8 @@ struct parse_counts {
   size_t portal_views = 0, portal_views_refused = 0;     // messages read_message_view showed / refused
   size_t portal_attachments = 0;                         // attachments listed and downloaded
   size_t portal_html = 0, portal_replies = 0;            // HTML bodies made text / replies composed and read back
+  size_t intake_accepted = 0, intake_refused = 0;        // header blocks the after-DATA checks passed / refused
+  size_t intake_signed = 0;                              // messages the finisher signed
 };
 
 // One per fuzz target (fuzz_<area> runs feed_<area>). Each must never crash,
@@ -43,6 +45,7 @@ void feed_mime_classify(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_config(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_policy(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_portal_web(const uint8_t* data, size_t size, parse_counts& counts);
+void feed_intake(const uint8_t* data, size_t size, parse_counts& counts);
 
 // Writes bytes to a file of this name in a per-process scratch directory
 // (on tmpfs when there is one, removed at exit) and returns its path: the

@@ -467,6 +467,34 @@ def portal_web_seeds():
     return s
 
 
+def intake_seeds():
+    """fuzz_intake: two switch bytes (the body cut, whether the body changes),
+    then a message: what relay_access reads after DATA and what the outgoing
+    finisher judges and signs (see tests/fuzz/feed_intake.cpp)."""
+    here = os.path.join(ROOT, "tests", "integration", "data")
+    with open(os.path.join(here, "m365-outbound-headers.txt"), "rb") as f:
+        m365 = f.read().rstrip(b"\n") + b"\n\nWW91ciByZXN1bHRz\n"
+    with open(os.path.join(ROOT, "tests", "unit", "data", "dkim", "rfc8463-signed.eml"), "rb") as f:
+        rfc = f.read()
+    s = {}
+    s["m365-right-tenant"] = bytes([1, 0]) + m365
+    s["m365-other-tenant"] = bytes([1, 0]) + m365.replace(b"72f988bf-0000-4000-8000-00000000c0de",
+                                                         b"0d2c8a55-1111-4222-8333-444455556666")
+    s["m365-two-tenants"] = bytes([3, 0]) + b"X-MS-Exchange-CrossTenant-Id: a\nX-MS-Exchange-CrossTenant-Id: b\n\nx\n"
+    s["rfc8463-unchanged"] = bytes([7, 0]) + rfc
+    s["rfc8463-body-changed"] = bytes([7, 1]) + rfc
+    s["signed-by-us"] = bytes([4, 0]) + (b"From: a@example.org\r\nSubject: s  \r\n\tfolded\r\n"
+                                         b"DKIM-Signature: v=1; a=rsa-sha256; c=simple; d=x; s=y; h=from; bh=; b=\r\n"
+                                         b"DKIM-Signature: garbage\r\n\r\nbody \t \r\n\r\n\r\n")
+    s["received-51"] = bytes([0, 0]) + b"Received: x\n" * 51 + b"\nbody\n"
+    s["loop-stamps"] = bytes([0, 0]) + b"Sealgate-Loop: v=1; h=gw.fuzz.test; t=1800000000; m=AAAAAAAAAAAAAAAAAAAAAA\n" * 4 + b"\n"
+    # Found by the fuzzer: a first line without a colon, the colon further down.
+    s["name-across-lines"] = bytes([0, 0]) + b"garbage line\r\n  X  Y : v\r\nFrom: a@example.org\r\n\r\nb\r\n"
+    s["no-header"] = bytes([0, 0]) + b"\r\nbody only\r\n"
+    s["no-body"] = bytes([0, 0]) + b"From: a@b.example.org\r\nTo: c@d\r\n"
+    return s
+
+
 def corpora():
     dns, sts = {}, {}
     for name, data in dns_and_sts_seeds().items():
@@ -481,6 +509,7 @@ def corpora():
         "fuzz_config": config_seeds(),
         "fuzz_policy": policy_seeds(),
         "fuzz_portal_web": portal_web_seeds(),
+        "fuzz_intake": intake_seeds(),
     }
 
 

@@ -115,6 +115,14 @@ TEST(FuzzCorpus, PortalWeb) {
   EXPECT_GE(c.portal_replies, 5u);        // reply-long-address among them: once lines over 998 octets
 }
 
+TEST(FuzzCorpus, Intake) {
+  parse_counts c;
+  EXPECT_GE(replay("fuzz_intake", sealgate::fuzz::feed_intake, c), 10u);
+  EXPECT_GE(c.intake_accepted, 3u);
+  EXPECT_GE(c.intake_refused, 3u);  // the other tenant, two tenants, 51 Received
+  EXPECT_GE(c.intake_signed, 2u);   // signed-by-us, no-body (From in example.org)
+}
+
 TEST(FuzzCorpus, HostileDnsSeedsAreRefused) {
   // Each must end as a refusal (parse error or temporary failure), never as records.
   for (const char* name : {"dns-pointer-to-itself", "dns-forward-pointer", "dns-pointer-loop",
