@@ -300,6 +300,18 @@ def config_seeds():
         b"listeners: [{name: a, tls: none, auth: optional}, {name: a, port: 0, address: nowhere}]\n"
         b"limits: {message_size: 10XB, recipients: -1}\nrelay: {networks: [300.1.1.1/8]}\n"
         b"queue: {retry_min: 2h, retry_max: 1h}\nunknown_key: 1\nhostname: 'a b'\n")
+    s["intake-sections"] = (
+        b"listeners:\n  - {name: a, tls: none, auth: none}\n"
+        b"relay:\n  client_ca: /nonexistent/ca.pem\n  classes:\n"
+        b"    - {name: m365, networks_file: /nonexistent/ranges.txt, tenant_ids: [72f988bf-0000-4000-8000-00000000c0de]}\n"
+        b"    - {name: p, networks: [127.0.0.1/32, 10.0.0.1/8], certificate: {issuer: 'CN=x', san: A.example},"
+        b" users: [u], sender_domains: [b\xc3\xbccher.example, '-bad']}\n"
+        b"    - {name: p, tenant_ids: [nope]}\n"
+        b"loop: {secret: short, secret_file: x, max_passes: 0, max_age: 90d}\n"
+        b"limits: {received_headers: 5}\n"
+        b"dkim:\n  keys:\n    - {domain: example.org, selector: s1, private_key: /nonexistent/k.pem}\n"
+        b"    - {domain: 'a b', selector: '', private_key: k}\n"
+        b"  domains: {example.net: example.org, x: [1]}\n  existing_signatures: sometimes\n  headers: [subject]\n")
     s["yaml-aliases"] = b"base: &b {tls: none, auth: none, name: x}\nlisteners: [*b, *b]\nhostname: &h a\nuser: *h\n"
     s["yaml-duplicate-keys"] = b"hostname: a\nhostname: b\nlisteners:\n  - {name: a, tls: none, auth: none, tls: starttls}\n"
     s["yaml-merge"] = b"x: &x {tls: none, auth: none}\nlisteners:\n  - <<: *x\n    name: m\n"
