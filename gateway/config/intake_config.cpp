@@ -18,6 +18,14 @@ namespace {
 // organisations (conf/ranges/): such a class must pin a tenant or domains.
 constexpr std::string_view shared_marker = "# sealgate-ranges: shared-infrastructure";
 
+// A key that must be there and not be empty; yaml-cpp throws on a missing
+// key's node, so presence is asked first.
+bool required(yaml_reader& r, const YAML::Node& parent, const char* name, const std::string& path, std::string& out) {
+  if (auto n = parent[name]) return r.nonempty(n, path + "." + name, out);
+  r.error(parent.Mark(), path + "." + name, "is needed");
+  return false;
+}
+
 void read_ranges_file(yaml_reader& r, const YAML::Node& n, const std::string& key, relay_class& c) {
   auto text = read_file(c.networks_file);
   if (!text) {
@@ -52,7 +60,7 @@ void load_class(yaml_reader& r, const YAML::Node& n, const std::string& path, re
   if (!r.check_map(n, path, {"name", "networks", "networks_file", "certificate", "users", "tenant_ids",
                              "sender_domains"}))
     return;
-  r.nonempty(n["name"], path + ".name", c.name);
+  required(r, n, "name", path, c.name);
   if (auto nets = n["networks"]) {
     c.match_network = true;
     std::vector<std::pair<std::string, YAML::Mark>> items;
@@ -173,9 +181,8 @@ void load_dkim(yaml_reader& r, const YAML::Node& n, config& c) {
         if (!r.check_map(keys[i], path, {"domain", "selector", "private_key"})) continue;
         dkim_signing_key k;
         std::string domain, file;
-        bool ok = r.nonempty(keys[i]["domain"], path + ".domain", domain) &
-                  r.nonempty(keys[i]["selector"], path + ".selector", k.selector) &
-                  r.nonempty(keys[i]["private_key"], path + ".private_key", file);
+        bool ok = required(r, keys[i], "domain", path, domain) & required(r, keys[i], "selector", path, k.selector) &
+                  required(r, keys[i], "private_key", path, file);
         if (!ok) continue;
         auto ascii = dns::to_ascii_domain(domain);
         if (!ascii) {

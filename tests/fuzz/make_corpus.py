@@ -312,6 +312,10 @@ def config_seeds():
         b"dkim:\n  keys:\n    - {domain: example.org, selector: s1, private_key: /nonexistent/k.pem}\n"
         b"    - {domain: 'a b', selector: '', private_key: k}\n"
         b"  domains: {example.net: example.org, x: [1]}\n  existing_signatures: sometimes\n  headers: [subject]\n")
+    # Found by the fuzzer: a class without a name key (yaml-cpp throws on a missing key's node).
+    s["intake-missing-keys"] = (b"listeners:\n  - {name: a, tls: none, auth: none}\nrelay:\n  classes:\n"
+                                b"    - {name:m 365, networks: [10.0.0.0/8]}\n"
+                                b"dkim:\n  keys:\n    - {domain: example.org}\n")
     s["yaml-aliases"] = b"base: &b {tls: none, auth: none, name: x}\nlisteners: [*b, *b]\nhostname: &h a\nuser: *h\n"
     s["yaml-duplicate-keys"] = b"hostname: a\nhostname: b\nlisteners:\n  - {name: a, tls: none, auth: none, tls: starttls}\n"
     s["yaml-merge"] = b"x: &x {tls: none, auth: none}\nlisteners:\n  - <<: *x\n    name: m\n"

@@ -120,6 +120,11 @@ TEST_F(IntakeConfig, DkimKeysAreCheckedAtLoad) {
                      "  domains: {a.example: b.example}\n"),
             "sealgate.yaml:6:24: dkim.domains.a.example: no key in dkim.keys signs for b.example");
   EXPECT_EQ(error_of("loop: {secret: short}\n"), "sealgate.yaml:3:16: loop.secret: must be at least 16 characters");
+  // Missing keys are reported, not thrown (found by fuzz_config).
+  EXPECT_EQ(error_of("dkim:\n  keys:\n    - {domain: example.org, selector: s1}\n"),
+            "sealgate.yaml:5:7: dkim.keys[0].private_key: is needed");
+  EXPECT_EQ(error_of("relay:\n  classes:\n    - {networks: [10.0.0.0/8]}\n"),
+            "sealgate.yaml:5:7: relay.classes[0].name: is needed");
 }
 
 TEST(RelayAccess, ClassesDecideInOrderThenNetworksThenAuth) {
