@@ -283,7 +283,7 @@ class Delivery(GatewayTestCase):
         qid = self.assertQueued(c.reply())
         sf = gw.spool_file(qid)
         keys = [l.split(" ", 1)[0] for l in sf.lines]
-        self.assertEqual(keys, ["id", "received", "listener", "client", "helo", "sender", "ret", "envid",
+        self.assertEqual(keys, ["id", "received", "listener", "client", "helo", "class", "sender", "ret", "envid",
                                 "rcpt", "rcpt", "rcpt"])
         self.assertEqual(sf.one("ret"), "HDRS")
         self.assertEqual(sf.one("envid"), "abc123")
@@ -1320,7 +1320,7 @@ class Configuration(unittest.TestCase):
         self.assertRegex(r.stderr.splitlines()[0],
                          r"^cfg\.yaml:2:1: listener: unknown key; did you mean 'listeners'\? \(valid: hostname, "
                          r"listeners, tls, relay, spool, "
-                         r"spool_sync, database, .*limits, timeouts, dns, .*threads\)$")
+                         r"spool_sync, database, .*limits, timeouts, dns, .*threads, loop, dkim\)$")
 
 
 class CommandLine(unittest.TestCase):
