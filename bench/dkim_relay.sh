@@ -13,6 +13,7 @@
 #      rsa2048` (sign/s, one thread) and bench/dkim_bench (one thread):
 #      crypto::dkim_private_key::sign() on 600 bytes and
 #      gateway::outgoing_finisher::finish() on a 4 KiB message in memory.
+#      Both per second of CPU time (openssl speed divides by its user time).
 #
 # Timing never fails the script. It exits 1 only when something broke: a
 # message lost, deferred or unsigned, a signature that does not verify, a
@@ -168,7 +169,7 @@ openssl_sign_rate() {
 }
 if [ "$DO_SIGN" = 1 ]; then
   say ""
-  say "== part 2: signing cost per message, one thread ($SIGN_SECONDS s per figure)"
+  say "== part 2: signing cost per message, one thread, per second of CPU time ($SIGN_SECONDS s per figure)"
   ossl_a=$(openssl_sign_rate)
   [ -n "$ossl_a" ] || fail "openssl speed rsa2048 printed no sign/s: $(tail -3 "$work/speed.err" "$work/speed.out" 2>/dev/null | tr '\n' ' ')"
   say "  openssl speed -seconds $SIGN_SECONDS rsa2048: ${ossl_a:-n/a} sign/s"
@@ -534,7 +535,7 @@ printf '  %-44s %s\n' "sealgate CPU per message:" "${sg_ms:-n/a}"
 printf '  %-44s %s\n' "dkimpy verified (sample at the sink):" "Postfix + OpenDKIM ${pf_verified:-n/a}, sealgate ${sg_verified:-n/a}"
 if [ "$DO_SIGN" = 1 ]; then
   say ""
-  say "== summary, part 2 (one thread, RSA-${key_bits:-?}, $SIGN_SECONDS s per figure)"
+  say "== summary, part 2 (one thread, RSA-${key_bits:-?}, per second of CPU time, $SIGN_SECONDS s per figure)"
   printf '  %-44s %s\n' "openssl speed rsa2048 sign/s:" "${ossl_sign:-n/a}  (mean of ${ossl_a:-n/a} and ${ossl_b:-n/a})"
   printf '  %-44s %s\n' "dkim_private_key::sign (600 bytes)/s:" "${db_sign:-n/a}"
   printf '  %-44s %s\n' "outgoing_finisher::finish (4 KiB)/s:" "${db_finish:-n/a}"
