@@ -309,13 +309,10 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         return sorted(glob.glob(os.path.join(self.dumps[name], "*")))
 
     def postfix_held(self):
-        r = subprocess.run(["postqueue", "-c", self.postfix.etc, "-j"], capture_output=True, text=True, timeout=30)
-        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        return self.postfix.held()
 
     def postcat(self, queue_id):
-        r = subprocess.run(["postcat", "-c", self.postfix.etc, "-bh", "-q", queue_id], capture_output=True,
-                           timeout=30)
-        return r.stdout
+        return self.postfix.message(queue_id)
 
     @staticmethod
     def message(subject, rcpt, extra=""):

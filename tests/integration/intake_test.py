@@ -9,7 +9,6 @@ Keys come from `sealgate dkim keygen`. Every process is started here and
 stopped at the end. Postfix needs root."""
 import email
 import email.policy
-import json
 import os
 import re
 import shutil
@@ -213,17 +212,11 @@ class Intake(peers.PeersTestCase, unittest.TestCase):
         return entry[1].encode() if entry else None
 
     def wait_until(self, what, predicate, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.2)
-        self.fail("timed out waiting for %s\n%s\n%s" % (what, self.gw.read_log()[-5000:], self.postfix.log()))
+        return peers.wait_until(self, what, predicate, timeout,
+                                lambda: self.gw.read_log()[-5000:] + "\n" + self.postfix.log())
 
     def held(self):
-        r = subprocess.run(["postqueue", "-c", self.postfix.etc, "-j"], capture_output=True, text=True, timeout=30)
-        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        return self.postfix.held()
 
     def arrived(self, marker, seen=()):
         """The raw bytes of the held message whose content holds marker."""
@@ -231,7 +224,7 @@ class Intake(peers.PeersTestCase, unittest.TestCase):
             for m in self.held():
                 if m["queue_id"] in seen:
                     continue
-                raw = run(["postcat", "-c", self.postfix.etc, "-bh", "-q", m["queue_id"]]).stdout
+                raw = self.postfix.message(m["queue_id"])
                 if marker.encode() in raw:
                     return raw
             return None

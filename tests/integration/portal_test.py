@@ -194,22 +194,13 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         return re.search(r"queued as ([0-9A-F]{16})", r.stdout).group(1)
 
     def wait_until(self, what, predicate, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.2)
-        self.fail("timed out waiting for %s\n%s" % (what, self.gw.read_log()[-5000:]))
+        return peers.wait_until(self, what, predicate, timeout, lambda: self.gw.read_log()[-5000:])
 
     def held(self):
-        r = subprocess.run(["postqueue", "-c", self.postfix.etc, "-j"], capture_output=True, text=True, timeout=30)
-        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        return self.postfix.held()
 
     def held_message(self, queue_id):
-        r = subprocess.run(["postcat", "-c", self.postfix.etc, "-bh", "-q", queue_id], capture_output=True,
-                           timeout=30)
-        return email.message_from_bytes(r.stdout, policy=email.policy.default)
+        return email.message_from_bytes(self.postfix.message(queue_id), policy=email.policy.default)
 
     def mails_to(self, rcpt, seen=()):
         out = []

@@ -15,6 +15,7 @@ Python standard library only. Nothing here talks to any address outside
 127.0.0.0/8."""
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -231,6 +232,16 @@ class Postfix:
         except OSError:
             return ""
 
+    def held(self):
+        """The messages this instance holds (its configuration holds everything), as postqueue -j lists them."""
+        r = subprocess.run(["postqueue", "-c", self.etc, "-j"], capture_output=True, text=True, timeout=30)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+    def message(self, queue_id):
+        """One held message, header and body, as postcat prints it (LF line ends)."""
+        return subprocess.run(["postcat", "-c", self.etc, "-bh", "-q", queue_id], capture_output=True,
+                              timeout=30).stdout
+
     def pids(self):
         """Processes of this instance: Postfix daemons carry MAIL_CONFIG=<our etc> in their environment."""
         out = []
@@ -258,6 +269,18 @@ class Postfix:
                 os.kill(p, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def wait_until(testcase, what, predicate, timeout=60, log=lambda: ""):
+    """predicate()'s first true value, tried every 0.2 s; fails testcase with
+    what and log() after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    testcase.fail("timed out waiting for %s\n%s" % (what, log()))
 
 
 class Process:
