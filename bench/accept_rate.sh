@@ -302,18 +302,9 @@ say ""
 say "== summary ($N x $SIZE-byte messages, $SESSIONS sessions, $per_session)"
 printf '  %-36s %s\n' "Postfix accepted messages/s:" "${pf_rate:-n/a}${pf_rate:+  ($pf_elapsed s)}"
 printf '  %-36s %s\n' "sealgate accepted messages/s:" "${sg_rate:-n/a}${sg_rate:+  ($sg_elapsed s)}"
-ratio=n/a
-[ -n "$pf_rate" ] && [ -n "$sg_rate" ] && [ "$pf_rate" != 0 ] && ratio=$(calc "$sg_rate / $pf_rate" 2)
-printf '  %-36s %s\n' "ratio sealgate/Postfix:" "$ratio"
+printf '  %-36s %s\n' "ratio sealgate/Postfix:" "$(ratio_of "$sg_rate" "$pf_rate")"
 printf '  %-36s %s\n' "CPU per message, Postfix / sealgate:" "${pf_ms:-n/a} / ${sg_ms:-n/a} ms  (user + system; steadier than the rates on a busy machine)"
 printf '  %-36s %s\n' "sealgate fsyncs per message:" "${sg_fsyncs:-n/a}  (Postfix: 1 fsync per queue file, no directory fsync)"
 ((IDLE > 0)) && printf '  %-36s %s\n' "sealgate KiB per idle connection:" "${sg_kib:-n/a}  (VmRSS growth / $IDLE)"
 ((PF_IDLE > 0)) && printf '  %-36s %s\n' "Postfix KiB per idle connection:" "${pf_kib:-n/a}  (PSS growth of its process tree / $PF_IDLE; one smtpd per connection)"
-printf '  %-36s %s\n' "total run time:" "$(calc "$(now) - $started" 0) s"
-if ((${#failures[@]})); then
-  say ""
-  say "FAILED:"
-  printf '  %s\n' "${failures[@]}"
-  exit 1
-fi
-exit 0
+finish_summary 36

@@ -292,35 +292,6 @@ sink_check() {
   ((rc == 0)) || fail "$name: a signature at the sink did not verify with dkimpy (the benchmark is broken)"
 }
 
-# -------------------------------------------------------------------- DNS ---
-dns_port=$(helper free-port)
-mkdir -p "$dns_dir"
-cat >"$dns_dir/unbound.conf" <<EOF
-server:
-  interface: 127.0.0.1
-  port: $dns_port
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "$dns_dir"
-  pidfile: "$dns_dir/unbound.pid"
-  use-syslog: no
-  logfile: ""
-  do-ip6: no
-  verbosity: 1
-  # test. is answered by unbound itself (RFC 6761) unless told otherwise.
-  local-zone: "test." nodefault
-  domain-insecure: "test."
-  local-zone: "$RCPT_DOMAIN." static
-  local-data: "$RCPT_DOMAIN. 3600 IN SOA ns.$RCPT_DOMAIN. hostmaster.$RCPT_DOMAIN. 1 3600 600 86400 3600"
-  local-data: "$RCPT_DOMAIN. 3600 IN MX 10 mx.$RCPT_DOMAIN."
-  local-data: "mx.$RCPT_DOMAIN. 3600 IN A $SINK_ADDR"
-  local-zone: "$DOMAIN." static
-  local-data: "$DOMAIN. 3600 IN SOA ns.$DOMAIN. hostmaster.$DOMAIN. 1 3600 600 86400 3600"
-remote-control:
-  control-enable: no
-EOF
-
 # ------------------------------------------------------ Postfix + OpenDKIM ---
 pf_rate='' pf_ms='' pf_elapsed='' pf_verified=''
 pf_port=$(helper free-port)
@@ -418,11 +389,7 @@ else
         [ -z "$(find "${pf_queue_dirs[@]}" -type f -print -quit 2>/dev/null)" ] && break
         sleep 0.1
       done
-      sleep 0.5 # the last log lines
-      sent=$(grep -c ' status=sent ' "$pf_dir/maillog")
-      bad=$(grep -cE ' status=(deferred|bounced|expired) ' "$pf_dir/maillog")
-      say "  log: status=sent $sent, deferred/bounced/expired $bad"
-      ((sent == N && bad == 0)) || { fail "Postfix: $sent of $N messages sent, $bad deferred or bounced"; pf_rate=; }
+      pf_sent_check "$pf_dir/maillog" Postfix || pf_rate=
       sink_check "Postfix + OpenDKIM"
       pf_verified=$verified
     fi
@@ -447,21 +414,19 @@ rules:
     on_failure: defer
 EOF
 sg_cpu() { helper cpu "$sg_pid"; }
-sg_bad() {
-  local line
-  if ! kill -0 "$sg_pid" 2>/dev/null; then
-    echo "the gateway process is gone; log: $(tail -3 "$sg_log" | tr '\n' ' ')"
-  elif line=$(grep -m1 -E 'status=(deferred|bounced|expired)' "$sg_log"); then
-    echo "a recipient was not delivered at once: ${line#*: }"
-  fi
-}
+sg_bad() { sg_relay_problem "$sg_log"; }
 sql() { sqlite3 -readonly -cmd '.timeout 10000' "$sg_dir/sealgate.db" "$1"; }
 
+dns_port=$(helper free-port)
 say ""
 say "== DNS: unbound on 127.0.0.1:$dns_port ($RCPT_DOMAIN MX 10 mx.$RCPT_DOMAIN, mx.$RCPT_DOMAIN A $SINK_ADDR)"
-"$UNBOUND" -d -c "$dns_dir/unbound.conf" >"$dns_dir/unbound.log" 2>&1 </dev/null &
-unbound_pid=$!
-other_pids+=("$unbound_pid")
+dns_start "$dns_dir" "$dns_port" \
+  "local-zone: \"$RCPT_DOMAIN.\" static" \
+  "local-data: \"$RCPT_DOMAIN. 3600 IN SOA ns.$RCPT_DOMAIN. hostmaster.$RCPT_DOMAIN. 1 3600 600 86400 3600\"" \
+  "local-data: \"$RCPT_DOMAIN. 3600 IN MX 10 mx.$RCPT_DOMAIN.\"" \
+  "local-data: \"mx.$RCPT_DOMAIN. 3600 IN A $SINK_ADDR\"" \
+  "local-zone: \"$DOMAIN.\" static" \
+  "local-data: \"$DOMAIN. 3600 IN SOA ns.$DOMAIN. hostmaster.$DOMAIN. 1 3600 600 86400 3600\""
 
 say ""
 say "== sealgate relaying to $RCPT_DOMAIN (MX $SINK_ADDR), policy methods: [plain], dkim.keys: d=$DOMAIN s=$SELECTOR (the same PEM)"
@@ -484,18 +449,8 @@ dkim:
   keys:
     - {domain: $DOMAIN, selector: $SELECTOR, private_key: $keydir/s1.pem}
 EOF
-  dns_ok=0
-  for ((i = 0; i < 100; i++)); do
-    if answer=$("$work/sealgate.bin" dns lookup --config "$sg_dir/sealgate.yaml" MX "$RCPT_DOMAIN" 2>&1) &&
-      grep -q " mx.$RCPT_DOMAIN" <<<"$answer"; then
-      dns_ok=1
-      break
-    fi
-    kill -0 "$unbound_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if ((!dns_ok)); then
-    fail "unbound did not answer: ${answer:-}; $(tail -3 "$dns_dir/unbound.log" | tr '\n' ' ')"
+  if ! dns_wait "$sg_dir/sealgate.yaml" "$RCPT_DOMAIN"; then
+    : # dns_wait has said why
   elif ! sg_start "$work/sealgate.bin" "$sg_dir/sealgate.yaml" "$sg_log" "$sg_port"; then
     fail "sealgate did not start: $sg_why"
   else
@@ -527,9 +482,7 @@ say ""
 say "== summary, part 1 ($N x $msg_bytes-byte messages, $SESSIONS smtp-source sessions, DKIM RSA-${key_bits:-?} relaxed/relaxed, to one smtp-sink, $DEST_CONC connections to it at most)"
 printf '  %-44s %s\n' "Postfix + OpenDKIM relayed messages/s:" "${pf_rate:-n/a}${pf_rate:+  ($pf_elapsed s)}"
 printf '  %-44s %s\n' "sealgate relayed messages/s:" "${sg_rate:-n/a}${sg_rate:+  ($sg_elapsed s)}"
-ratio=n/a
-[ -n "$pf_rate" ] && [ -n "$sg_rate" ] && [ "$pf_rate" != 0 ] && ratio=$(calc "$sg_rate / $pf_rate" 2)
-printf '  %-44s %s\n' "ratio sealgate / (Postfix + OpenDKIM):" "$ratio  (issue 15 target: at least 3)"
+printf '  %-44s %s\n' "ratio sealgate / (Postfix + OpenDKIM):" "$(ratio_of "$sg_rate" "$pf_rate")  (issue 15 target: at least 3)"
 printf '  %-44s %s\n' "Postfix + OpenDKIM CPU per message:" "${pf_ms:-n/a}"
 printf '  %-44s %s\n' "sealgate CPU per message:" "${sg_ms:-n/a}"
 printf '  %-44s %s\n' "dkimpy verified (sample at the sink):" "Postfix + OpenDKIM ${pf_verified:-n/a}, sealgate ${sg_verified:-n/a}"
@@ -545,12 +498,4 @@ if [ "$DO_SIGN" = 1 ]; then
   printf '  %-44s %s\n' "ratio openssl sign/s / sign()/s:" "$r1"
   printf '  %-44s %s\n' "ratio openssl sign/s / finish()/s:" "$r2  (issue 15 target: at most 1.2)"
 fi
-printf '  %-44s %s\n' "load average (1, 5, 15 min):" "$load_start before, $(cut -d' ' -f1-3 /proc/loadavg) after"
-printf '  %-44s %s\n' "total run time:" "$(calc "$(now) - $started" 0) s"
-if ((${#failures[@]})); then
-  say ""
-  say "FAILED:"
-  printf '  %s\n' "${failures[@]}"
-  exit 1
-fi
-exit 0
+finish_summary 44 "$load_start"

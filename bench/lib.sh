@@ -5,6 +5,8 @@
 #   here        the bench/ directory (bench_helper.py lives there)
 #   work        its temporary directory
 #   PY POSTFIX  python3 and postfix binaries
+#   UNBOUND     the unbound binary (dns_start)
+#   started     when the run began, date +%s.%N (finish_summary)
 #   sg_pid      the running sealgate's process id (empty when none), also
 #               for the script's cleanup trap
 # shellcheck shell=bash disable=SC2154,SC2034  # globals of the sourcing script, results for it
@@ -270,6 +272,18 @@ pf_log_problems() {
   fi
 }
 
+# pf_sent_check MAILLOG NAME: after a relay run, counts status=sent and
+# status=deferred/bounced/expired in the Postfix log (and says both); false,
+# after fail, unless all N were sent and none deferred, bounced or expired.
+pf_sent_check() {
+  local sent bad
+  sleep 0.5 # the last log lines
+  sent=$(grep -c ' status=sent ' "$1")
+  bad=$(grep -cE ' status=(deferred|bounced|expired) ' "$1")
+  say "  log: status=sent $sent, deferred/bounced/expired $bad"
+  ((sent == N && bad == 0)) || { fail "$2: $sent of $N messages sent, $bad deferred or bounced"; return 1; }
+}
+
 # ------------------------------------------------------------------ sealgate ---
 # sg_start BINARY CONFIG LOG PORT: starts sealgate in the background (sets
 # sg_pid) and waits for its 220 on 127.0.0.1:PORT. On failure it stops it,
@@ -324,6 +338,18 @@ sg_log_problems() {
   fi
 }
 
+# sg_relay_problem LOG: what went wrong so far with a relaying sealgate
+# (sg_pid, logging to LOG): its process gone, a recipient not delivered at
+# once; nothing when all is well.
+sg_relay_problem() {
+  local line
+  if ! kill -0 "$sg_pid" 2>/dev/null; then
+    echo "the gateway process is gone; log: $(tail -3 "$1" | tr '\n' ' ')"
+  elif line=$(grep -m1 -E 'status=(deferred|bounced|expired)' "$1"); then
+    echo "a recipient was not delivered at once: ${line#*: }"
+  fi
+}
+
 # idle_test NAME PORT ROOTPID COUNT [CHECK_NEXT]: holds COUNT idle connections
 # (bench_helper.py idle) and sets idle_line; sets idle_pid while it runs.
 idle_test() {
@@ -364,4 +390,92 @@ run_source() {
     warn "$name: smtp-source exited $rc: $(tr '\r' '\n' <"$work/$name.source.err" | tail -3 | tr '\n' ' ')"
     return 1
   fi
+}
+
+# ----------------------------------------------------------------------- DNS ---
+# dns_start DIR PORT LINE...: starts unbound on 127.0.0.1:PORT in the
+# background, its unbound.conf and unbound.log in DIR, answering test. names
+# from the local-zone/local-data LINEs given (other_pids gets it; sets
+# unbound_pid and unbound_log). dns_wait tells when it answers.
+dns_start() {
+  local dir=$1 port=$2
+  shift 2
+  mkdir -p "$dir"
+  {
+    cat <<EOF
+server:
+  interface: 127.0.0.1
+  port: $port
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "$dir"
+  pidfile: "$dir/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  do-ip6: no
+  verbosity: 1
+  # test. is answered by unbound itself (RFC 6761) unless told otherwise.
+  local-zone: "test." nodefault
+  domain-insecure: "test."
+EOF
+    printf '  %s\n' "$@"
+    cat <<'EOF'
+remote-control:
+  control-enable: no
+EOF
+  } >"$dir/unbound.conf"
+  unbound_log=$dir/unbound.log
+  "$UNBOUND" -d -c "$dir/unbound.conf" >"$unbound_log" 2>&1 </dev/null &
+  unbound_pid=$!
+  other_pids+=("$unbound_pid")
+}
+
+# dns_wait CONFIG DOMAIN [ADDRESS]: waits up to 20 s until `sealgate dns
+# lookup` ($work/sealgate.bin, with CONFIG) gets mx.DOMAIN as DOMAIN's MX (and,
+# with ADDRESS, ADDRESS as mx.DOMAIN's A) from the unbound of dns_start; sets
+# dns_answer (what it printed). False, after fail, when it never did.
+dns_wait() {
+  local i
+  dns_answer=
+  for ((i = 0; i < 100; i++)); do
+    if dns_answer=$("$work/sealgate.bin" dns lookup --config "$1" MX "$2" 2>&1) &&
+      grep -q " mx.$2" <<<"$dns_answer" &&
+      { [ -z "${3:-}" ] ||
+        { dns_answer+=$'\n'$("$work/sealgate.bin" dns lookup --config "$1" A "mx.$2" 2>&1) &&
+          grep -q "$3" <<<"$dns_answer"; }; }; then
+      return 0
+    fi
+    kill -0 "$unbound_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  fail "unbound did not answer: $dns_answer; $(tail -3 "$unbound_log" | tr '\n' ' ')"
+  return 1
+}
+
+# ------------------------------------------------------------------- summary ---
+# ratio_of A B: A / B to two places; n/a when either is empty or B is 0.
+ratio_of() {
+  if [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ]; then calc "$1 / $2" 2; else echo n/a; fi
+}
+
+# finish_summary WIDTH [LOAD_START]: the summary's last rows, labels padded to
+# WIDTH: the load average before (LOAD_START, when given) and now, the total
+# run time since $started; then finish_failures.
+finish_summary() {
+  [ -z "${2:-}" ] || printf "  %-${1}s %s\n" "load average (1, 5, 15 min):" "$2 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+  printf "  %-${1}s %s\n" "total run time:" "$(calc "$(now) - $started" 0) s"
+  finish_failures
+}
+
+# finish_failures: ends the script: exit 1 after listing the failures (fail),
+# exit 0 when there were none.
+finish_failures() {
+  if ((${#failures[@]})); then
+    say ""
+    say "FAILED:"
+    printf '  %s\n' "${failures[@]}"
+    exit 1
+  fi
+  exit 0
 }

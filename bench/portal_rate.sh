@@ -519,10 +519,4 @@ say "   command: $cmdline"
 printf '  %s\n' "${rows[@]}"
 say "  targets: deposits >= 1000/s for 4 KiB; HTTPS sealgate/nginx >= 0.5x"
 say "  total run time: $(calc "$(now) - $started" 0) s"
-if ((${#failures[@]})); then
-  say ""
-  say "FAILED:"
-  printf '  %s\n' "${failures[@]}"
-  exit 1
-fi
-exit 0
+finish_failures

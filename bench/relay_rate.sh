@@ -280,48 +280,15 @@ else
     pf_elapsed=$elapsed
     pf_rate=$rate
     pf_ms="$relay_ms ms (the sink: $sink_ms ms)"
-    sleep 0.5 # the last log lines
-    sent=$(grep -c ' status=sent ' "$pf_dir/maillog")
-    bad=$(grep -cE ' status=(deferred|bounced|expired) ' "$pf_dir/maillog")
-    say "  log: status=sent $sent, deferred/bounced/expired $bad"
-    if ((sent != N || bad != 0)); then
-      fail "Postfix: $sent of $N messages sent, $bad deferred or bounced"
-      pf_rate=
-    fi
+    pf_sent_check "$pf_dir/maillog" Postfix || pf_rate=
     sink_check Postfix "$sink_before"
   fi
   pf_log_problems "$pf_dir/maillog" "Postfix (relay)"
   pf_stop "$pf_dir"
 fi
 
-# -------------------------------------------------------------------- DNS ---
-dns_port=$(helper free-port)
-mkdir -p "$dns_dir"
-cat >"$dns_dir/unbound.conf" <<EOF
-server:
-  interface: 127.0.0.1
-  port: $dns_port
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "$dns_dir"
-  pidfile: "$dns_dir/unbound.pid"
-  use-syslog: no
-  logfile: ""
-  do-ip6: no
-  verbosity: 1
-  # test. is answered by unbound itself (RFC 6761) unless told otherwise.
-  local-zone: "test." nodefault
-  domain-insecure: "test."
-  local-zone: "$DOMAIN." static
-  local-data: "$DOMAIN. 3600 IN SOA ns.$DOMAIN. hostmaster.$DOMAIN. 1 3600 600 86400 3600"
-  local-data: "$DOMAIN. 3600 IN MX 10 mx.$DOMAIN."
-  local-data: "mx.$DOMAIN. 3600 IN A $SINK_ADDR"
-remote-control:
-  control-enable: no
-EOF
-
 # -------------------------------------------------------------- sealgate ---
+dns_port=$(helper free-port) # unbound (dns_start), in sealgate.yaml
 sg_rate=
 sg_ms=
 sg_hwm=
@@ -363,37 +330,20 @@ sg_config "$sg_port" >"$sg_dir/sealgate.yaml"
 sg_cpu() { helper cpu "$sg_pid"; }
 sg_done() { empty_dirs "$sg_dir/spool/queue" "$sg_dir/spool/incoming"; }
 sg_left() { count_files "$sg_dir/spool/queue" "$sg_dir/spool/incoming"; }
-sg_bad() {
-  local line
-  if ! kill -0 "$sg_pid" 2>/dev/null; then
-    echo "the gateway process is gone; log: $(tail -3 "$sg_log" | tr '\n' ' ')"
-  elif line=$(grep -m1 -E 'status=(deferred|bounced|expired)' "$sg_log"); then
-    echo "a recipient was not delivered at once: ${line#*: }"
-  fi
-}
+sg_bad() { sg_relay_problem "$sg_log"; }
 sql() { sqlite3 -readonly -cmd '.timeout 10000' "$sg_dir/sealgate.db" "$1"; }
 
 say ""
 say "== DNS: unbound on 127.0.0.1:$dns_port ($DOMAIN MX 10 mx.$DOMAIN, mx.$DOMAIN A $SINK_ADDR)"
-"$UNBOUND" -d -c "$dns_dir/unbound.conf" >"$dns_dir/unbound.log" 2>&1 </dev/null &
-other_pids+=($!)
-unbound_pid=$!
+dns_start "$dns_dir" "$dns_port" \
+  "local-zone: \"$DOMAIN.\" static" \
+  "local-data: \"$DOMAIN. 3600 IN SOA ns.$DOMAIN. hostmaster.$DOMAIN. 1 3600 600 86400 3600\"" \
+  "local-data: \"$DOMAIN. 3600 IN MX 10 mx.$DOMAIN.\"" \
+  "local-data: \"mx.$DOMAIN. 3600 IN A $SINK_ADDR\""
 dns_ok=0
-for ((i = 0; i < 100; i++)); do
-  if answer=$("$work/sealgate.bin" dns lookup --config "$sg_dir/sealgate.yaml" MX "$DOMAIN" 2>&1) &&
-    grep -q " mx.$DOMAIN" <<<"$answer" &&
-    answer+=$'\n'$("$work/sealgate.bin" dns lookup --config "$sg_dir/sealgate.yaml" A "mx.$DOMAIN" 2>&1) &&
-    grep -q "$SINK_ADDR" <<<"$answer"; then
-    dns_ok=1
-    break
-  fi
-  kill -0 "$unbound_pid" 2>/dev/null || break
-  sleep 0.2
-done
-if ((dns_ok)); then
-  say "  sealgate dns lookup: $(tr '\n' ' ' <<<"$answer")"
-else
-  fail "unbound did not answer: ${answer:-}; $(tail -3 "$dns_dir/unbound.log" | tr '\n' ' ')"
+if dns_wait "$sg_dir/sealgate.yaml" "$DOMAIN" "$SINK_ADDR"; then
+  dns_ok=1
+  say "  sealgate dns lookup: $(tr '\n' ' ' <<<"$dns_answer")"
 fi
 
 say ""
@@ -466,9 +416,7 @@ say ""
 say "== summary ($N x $SIZE-byte messages, $SESSIONS smtp-source sessions, forced TLS to one Postfix sink, $DEST_CONC connections to it at most)"
 printf '  %-40s %s\n' "Postfix relayed messages/s:" "${pf_rate:-n/a}${pf_rate:+  ($pf_elapsed s)}"
 printf '  %-40s %s\n' "sealgate relayed messages/s:" "${sg_rate:-n/a}${sg_rate:+  ($sg_elapsed s)}"
-ratio=n/a
-[ -n "$pf_rate" ] && [ -n "$sg_rate" ] && [ "$pf_rate" != 0 ] && ratio=$(calc "$sg_rate / $pf_rate" 2)
-printf '  %-40s %s\n' "ratio sealgate/Postfix:" "$ratio  (issue 4 target: at least 3)"
+printf '  %-40s %s\n' "ratio sealgate/Postfix:" "$(ratio_of "$sg_rate" "$pf_rate")  (issue 4 target: at least 3)"
 printf '  %-40s %s\n' "Postfix CPU per message:" "${pf_ms:-n/a}"
 printf '  %-40s %s\n' "sealgate CPU per message:" "${sg_ms:-n/a}"
 mib() { [ -n "$1" ] && calc "$1 / 1024" 1 || echo n/a; }
@@ -477,12 +425,4 @@ if ((IDLE > 0)); then
   printf '  %-40s %s\n' "sealgate KiB per idle connection:" "${sg_kib:-n/a}  (VmRSS growth / $IDLE; issue 4 target: at most 64)"
   printf '  %-40s %s\n' "connection $((IDLE + 1)) while $IDLE are idle:" "${next_reply:-n/a}"
 fi
-printf '  %-40s %s\n' "load average (1, 5, 15 min):" "$load_start before, $(cut -d' ' -f1-3 /proc/loadavg) after"
-printf '  %-40s %s\n' "total run time:" "$(calc "$(now) - $started" 0) s"
-if ((${#failures[@]})); then
-  say ""
-  say "FAILED:"
-  printf '  %s\n' "${failures[@]}"
-  exit 1
-fi
-exit 0
+finish_summary 40 "$load_start"
