@@ -408,9 +408,14 @@ class Driver:
         if got is None:
             raise Broken("no code mail for %s within %d s" % (rcpt, self.args.timeout))
         code = re.search(rb"Your code is: (\d{6})", got[1]).group(1).decode()
-        status, _, _ = self.request("POST", path + "/verify", cookie, {"csrf": csrf, "code": code})
+        status, headers, _ = self.request("POST", path + "/verify", cookie, {"csrf": csrf, "code": code})
         if status != 303:
             raise Broken("POST /m/TOKEN/verify: %d" % status)
+        # The accepted code gets a new session token (no fixation): the old one reads nothing.
+        renewed = re.search(r"__Host-sg=([A-Za-z0-9_-]+)", dict(headers).get("Set-Cookie", ""))
+        if not renewed:
+            raise Broken("POST /m/TOKEN/verify set no new session cookie")
+        cookie = renewed.group(1)
         status, headers, message_page = self.request("GET", path, cookie)
         if status != 200 or MARKER.encode() not in message_page:
             raise Broken("GET with the session: %d, not the message page" % status)
