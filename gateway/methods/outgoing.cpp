@@ -144,6 +144,10 @@ outgoing_finisher::result outgoing_finisher::finish(const std::shared_ptr<const 
   out.content = content;
   if (!does_anything()) return out;
   head_view head = read_head(*content);
+  // A header block past max_header_block (no empty line in the first MiB of
+  // a larger message) is no mail the gateway can sign or stamp: it leaves
+  // as it came rather than with a signature over the wrong body.
+  if (head.body_offset == content->size() && content->size() > head.block.size()) return out;
   auto fields = crypto::split_header_fields(head.block);
 
   // Which existing signatures stay.
