@@ -277,6 +277,10 @@ TEST(Outgoing, StampsSignsAndRemovesWhatTheChangeBroke) {
   added.insert(added.find("From:"), "X-Note: 1\r\n");
   EXPECT_EQ(f.finish(original, message_content::in_memory(added), 1'800'000'000).signatures_removed, 0u);
 
+  // No empty line in the first MiB of a larger message: left as it came.
+  auto huge = message_content::in_memory("From: a@football.example.com\r\nX: " + std::string(1536 * 1024, 'a'));
+  EXPECT_EQ(f.finish(huge, huge, 1).content, huge);
+
   // keep: left alone however broken; remove: always gone.
   o.existing = existing_signatures::keep;
   EXPECT_EQ(outgoing_finisher(o, "", "gw.test").finish(original, message_content::in_memory(changed), 1).signatures_removed, 0u);
