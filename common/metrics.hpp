@@ -1,0 +1,60 @@
+// The gateway's Prometheus metrics (issue 16): one registry per process,
+// every series made at start with labels from closed sets (listener names
+// from the configuration, methods, states, TLS versions, result types), so
+// that the hot path is one atomic add on a pointer found without a lock and
+// the cardinality is known before the first scrape: no per-domain or
+// per-address label, ever. Stages count through metrics::get(); a process
+// that never calls init() (the CLI, unit tests) counts into series nobody
+// reads. Serving the text is gateway/daemon's (status_server).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sealgate::metrics {
+
+// Why a message was refused (sealgate_messages_refused_total{reason}).
+enum class refusal {
+  relay_denied, auth_required, size, line_length, bare_newline, loop, tenant_pin, spool_error, other
+};
+inline constexpr int refusal_count = 9;
+
+// Where a recipient ended (sealgate_recipients_total{status}).
+enum class recipient_status { delivered, deferred, bounced, expired };
+inline constexpr int recipient_status_count = 4;
+
+class registry;
+
+// The process's metrics; init() replaces the default (listener names known).
+registry& get();
+void init(const std::vector<std::string>& listeners);
+
+class registry {
+ public:
+  explicit registry(const std::vector<std::string>& listeners);
+  ~registry();
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  void accepted(std::string_view listener);
+  void refused(std::string_view listener, refusal why);
+  void connection_opened(std::string_view listener);
+  void connection_closed(std::string_view listener);
+  // method: policy::to_string of the method ("tls", "pgp", ...; "none" when
+  // no method acted, e.g. a domain without mail).
+  void recipient(std::string_view method, recipient_status status);
+  void delivery_latency(std::chrono::duration<double> since_acceptance);
+  void journal_fsync(std::chrono::duration<double> took);
+
+  // The Prometheus text exposition of every series (text format 0.0.4).
+  std::string text() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sealgate::metrics
