@@ -240,7 +240,7 @@ config load_config(const std::filesystem::path& file) {
   const YAML::Node root = *document;
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
                               "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "portal", "threads",
-                              "loop", "dkim"})) {
+                              "loop", "dkim", "metrics"})) {
     throw config_error(r.errors().front());
   }
 
@@ -388,6 +388,18 @@ config load_config(const std::filesystem::path& file) {
   if (auto l = root["loop"]) load_loop(r, l, c);
   if (c.loop.secret.empty() && c.loop.secret_file.empty()) c.loop.secret_file = c.spool / "loop.key";
   if (auto d = root["dkim"]) load_dkim(r, d, c);
+  if (auto m = root["metrics"]) {
+    c.metrics.enabled = true;
+    if (r.check_map(m, "metrics", {"listen", "port"})) {
+      r.string_value(m, "listen", "metrics", c.metrics.listen);
+      if (auto a = m["listen"]; a && a.IsScalar()) {
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(a.Scalar(), ec);
+        if (ec) r.error(a.Mark(), "metrics.listen", "'" + a.Scalar() + "' is not an IP address");
+      }
+      r.integer_value(m, "port", "metrics", c.metrics.port, 1, 65535);
+    }
+  }
   if (auto p = root["portal"]) {
     load_portal(r, p, c.portal);
     if (c.portal.store.empty()) c.portal.store = c.database.parent_path() / "portal.db";

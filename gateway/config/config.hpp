@@ -80,6 +80,14 @@ struct queue_config {
   bool paused = false;                           // accept and spool, deliver nothing (maintenance)
 };
 
+// The status listener (metrics:): /metrics, /healthz, /readyz over plain
+// HTTP. Off without the section; loopback by default when on.
+struct metrics_config {
+  bool enabled = false;
+  std::string listen = "127.0.0.1";
+  uint16_t port = 9650;
+};
+
 struct config {
   std::filesystem::path file;
   std::string hostname;
@@ -104,6 +112,7 @@ struct config {
   portal::portal_config portal;   // configured only with a portal: section
   loop_options loop;
   dkim_options dkim;
+  metrics_config metrics;
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

@@ -37,6 +37,9 @@
 #include "gateway/daemon/current_policy.hpp"
 #include "gateway/daemon/policy_watch.hpp"
 #include "gateway/daemon/portal_tasks.hpp"
+#include "gateway/daemon/service_notify.hpp"
+#include "gateway/daemon/status_server.hpp"
+#include "common/metrics.hpp"
 #include "gateway/methods/outgoing.hpp"
 #include "gateway/methods/portal_service.hpp"
 #include "gateway/facts/probe.hpp"
@@ -189,9 +192,27 @@ int run_gateway(config cfg, std::string_view version) {
     // Bind first (port 25 needs root), then drop root, then touch the spool and database.
     std::vector<boost::asio::io_context*> session_loop_pointers;
     for (auto& l : session_loops) session_loop_pointers.push_back(l.get());
+    // The metrics' series, labelled by listener, exist before any session.
+    {
+      std::vector<std::string> names;
+      for (const auto& l : cfg.listeners) names.push_back(l.name);
+      metrics::init(names);
+    }
+    auto ready = std::make_shared<readiness>();
+    ready->policy_loaded = cfg.policy_file.empty() || policy;
+    // The status listener answers from here on: /readyz says what is not
+    // done yet while the spool is recovered.
+    std::unique_ptr<status_server> status;
+    if (cfg.metrics.enabled) {
+      status = std::make_unique<status_server>(io, cfg.metrics.listen, cfg.metrics.port, ready);
+      status->start();
+      log_info("status listener on " + cfg.metrics.listen + ":" + std::to_string(status->port()) +
+               " (/metrics, /healthz, /readyz)");
+    }
     server srv(io, cfg, spooler, workers, session_loop_pointers);
     drop_privileges(cfg.user);
     auto waiting = spooler.recover();
+    ready->spool_recovered = true;
     // After the drop (the file is the gateway user's) and the recovery (which
     // makes the spool), before the loop runs the first session that reads it.
     load_loop_secret(cfg.loop);
@@ -200,6 +221,7 @@ int run_gateway(config cfg, std::string_view version) {
       log(log_level::warning, "", std::to_string(replayed) + " queue files restored from the spool journal (the machine restarted)");
     for (const auto& id : spooler.corrupt()) log(log_level::error, id, "damaged spool file moved to corrupt/");
     database db(cfg.database);
+    ready->database_open = true;
     if (auto missing = db.unrecorded(waiting); !missing.empty()) {
       std::vector<spooled_envelope> restored;
       for (const auto& id : missing)
@@ -308,6 +330,9 @@ int run_gateway(config cfg, std::string_view version) {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       log_info("signal " + std::to_string(sig) + ": stopping");
+      ready->stopping = true;
+      notify_stopping();
+      if (status) status->stop();
       srv.stop();
       queue.stop();
       if (portal_work) portal_work->stop();
@@ -320,12 +345,18 @@ int run_gateway(config cfg, std::string_view version) {
         if (!policy)
           log_info("SIGHUP: no policy_file configured, nothing to reload");
         else
-          boost::asio::post(policy_pool, [&policy] { reload_policy(*policy, "SIGHUP"); });
+          boost::asio::post(policy_pool, [&policy] {
+            notify_reloading();
+            reload_policy(*policy, "SIGHUP");
+            notify_ready("policy reloaded");
+          });
         wait_hangup();
       });
     };
     wait_hangup();
     log_info("sealgate " + std::string(version) + " started, hostname=" + cfg.hostname);
+    // Only now: the spool is recovered and every listener is bound.
+    notify_ready(std::to_string(waiting.size()) + " messages waiting at start");
     std::vector<std::thread> pool;
     std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_running;
     for (auto& l : session_loops) {

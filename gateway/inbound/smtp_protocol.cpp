@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "common/metrics.hpp"
 #include "common/text.hpp"
 
 namespace sealgate::gateway {
@@ -162,8 +163,10 @@ smtp_protocol::step smtp_protocol::cmd_rcpt(std::string_view args) {
   if (!parsed.value) return error(parsed.error.code, parsed.error.status, parsed.error.text);
   // Relay authorization: this gateway has no local recipients, so every RCPT is
   // a relay request. Authenticated clients and listed networks only.
-  if (authenticated_.empty() && facts_.auth == listener_auth::required)
+  if (authenticated_.empty() && facts_.auth == listener_auth::required) {
+    metrics::get().refused(facts_.listener, metrics::refusal::auth_required);
     return error(530, "5.7.0", "Authentication required");
+  }
   if (tx_.relay_class.empty()) {
     // The class is decided once per transaction: the client, its
     // certificate, its AUTH user and the envelope sender are known by now.
@@ -171,7 +174,10 @@ smtp_protocol::step smtp_protocol::cmd_rcpt(std::string_view args) {
     relay_client client{facts_.client_ip, facts_.client_may_relay,
                         facts_.tls_active ? &client_certificate_ : nullptr, authenticated_, tx_.sender};
     auto match = match_relay(facts_.relay_classes ? *facts_.relay_classes : none, client);
-    if (!match) return error(554, "5.7.1", "<" + parsed.value->recipient + ">: Relay access denied");
+    if (!match) {
+      metrics::get().refused(facts_.listener, metrics::refusal::relay_denied);
+      return error(554, "5.7.1", "<" + parsed.value->recipient + ">: Relay access denied");
+    }
     tx_.relay_class = match->name;
     tx_.relay_rule = match->cls;
   }
@@ -196,6 +202,13 @@ smtp_protocol::step smtp_protocol::cmd_data(std::string_view args) {
 }
 
 smtp_protocol::step smtp_protocol::data_done(const data_result& r) {
+  auto& m = metrics::get();
+  if (r.bare_newline) m.refused(facts_.listener, metrics::refusal::bare_newline);
+  else if (r.too_big) m.refused(facts_.listener, metrics::refusal::size);
+  else if (r.line_too_long) m.refused(facts_.listener, metrics::refusal::line_length);
+  else if (r.refused) m.refused(facts_.listener, r.refused->code == 554 ? metrics::refusal::loop : metrics::refusal::tenant_pin);
+  else if (r.spool_failed) m.refused(facts_.listener, metrics::refusal::spool_error);
+  else m.accepted(facts_.listener);
   step s;
   if (r.bare_newline) {
     // Anything after a bare CR or LF may be a smuggled second message: reply and

@@ -6,6 +6,7 @@
 
 #include "common/unique_fd.hpp"
 
+#include "common/metrics.hpp"
 #include "common/text.hpp"
 
 #include <fcntl.h>
@@ -233,6 +234,10 @@ void finish_recipient(const state_ptr& s, pass& p, size_t index, rcpt_state fina
   log(final_state == rcpt_state::delivered ? log_level::info : log_level::warning, p.id,
       "to=<" + rcpt.recipient + ">" + where + ", method=" + method_name + tls + ", status=" + state_name + " (" +
           reason + ")");
+  metrics::get().recipient(method_name, final_state == rcpt_state::delivered ? metrics::recipient_status::delivered
+                                          : final_state == rcpt_state::expired ? metrics::recipient_status::expired
+                                                                                : metrics::recipient_status::bounced);
+  metrics::get().delivery_latency(std::chrono::seconds(std::max<int64_t>(0, p.now - p.message->envelope.received)));
   if (final_state == rcpt_state::delivered) {
     s->count(&queue_manager::counters::delivered);
   } else {
@@ -252,6 +257,7 @@ void defer_recipient(const state_ptr& s, pass& p, size_t index, const outcome& o
                      reworded(o, "4.4.7", "delivery time expired; last problem: " + reason), method_name, d, r);
     return;
   }
+  metrics::get().recipient(method_name, metrics::recipient_status::deferred);
   auto st = p.message->status[index];
   st.state = rcpt_state::pending;
   st.time = p.now;
