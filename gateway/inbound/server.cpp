@@ -27,6 +27,7 @@
 #include "gateway/inbound/smtp_protocol.hpp"
 #include "gateway/mail/headers.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "gateway/inbound/users.hpp"
 
 namespace sealgate::gateway {
@@ -208,12 +209,14 @@ class session : public std::enable_shared_from_this<session> {
         protocol_(make_facts(peer), make_limits()), per_client_key_(std::move(per_client_key)) {
     in_.resize(idle_buffer_size);
     timer_.expires_at(std::chrono::steady_clock::time_point::max());
+    metrics::get().connection_opened(listener_.name);
   }
 
   static awaitable<void> run(std::shared_ptr<session> self) { co_await self->serve(); }
   static awaitable<void> watchdog(std::shared_ptr<session> self) { co_await self->watch(); }
 
   ~session() {
+    metrics::get().connection_closed(listener_.name);
     {
       std::lock_guard lock(state_->sessions_mutex);
       state_->sessions.erase(this);

@@ -3,6 +3,7 @@ on a real gateway. /metrics must parse by Prometheus's text-format rules
 (python3-prometheus-client's parser) and its counters must move with what the
 gateway does."""
 import os
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -66,6 +67,15 @@ class StatusListener(unittest.TestCase):
                          1)
         self.assertIn(("sealgate_recipients_total", (("method", "tls"), ("status", "delivered"))), s)
         self.assertIn(("sealgate_delivery_latency_seconds_count", ()), s)
+        # Both sessions are over (the gateway may still be closing the second).
+        open_now = lambda: samples(get(self.status_port, "/metrics")[2])[
+            ("sealgate_connections_open", (("listener", "smarthost"),))]
+        deadline = time.time() + 5
+        while open_now() != 0 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(open_now(), 0)
+        # The group's journal append and fdatasync are in the histogram.
+        self.assertGreaterEqual(s[("sealgate_journal_fsync_seconds_count", ())], 1)
         # No label names a domain or an address.
         for (name, labels) in s:
             for _, value in labels:
