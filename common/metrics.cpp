@@ -24,6 +24,17 @@ constexpr std::array<const char*, recipient_status_count> status_names = {"deliv
 constexpr std::array<const char*, 9> method_names = {"tls", "plain", "pgp", "smime", "portal", "reject", "hold", "defer",
                                                      "none"};
 
+constexpr std::array<const char*, 6> tls_names = {"1.0", "1.1", "1.2", "1.3", "none", "other"};
+constexpr std::array<const char*, 6> judgement_names = {"dane", "mta-sts", "verified", "unverified", "none", "other"};
+constexpr std::array<const char*, 5> transfer_results = {"delivered", "deferred", "bounced", "method_failed", "other"};
+
+template <size_t N>
+size_t index_of(const std::array<const char*, N>& names, std::string_view v) {
+  for (size_t i = 0; i < N; ++i)
+    if (v == names[i]) return i;
+  return N - 1;  // "other"
+}
+
 std::atomic<registry*> current{nullptr};
 
 }  // namespace
@@ -39,6 +50,8 @@ struct registry::impl {
   listener_series unknown;  // a listener name not given to init (the gateway's own mail)
   std::map<std::string, std::array<prometheus::Counter*, recipient_status_count>, std::less<>> recipients;
   prometheus::Histogram* latency = nullptr;
+  // [tls version][judgement][result]
+  std::array<std::array<std::array<prometheus::Counter*, 5>, 6>, 6> transfers{};
   prometheus::Histogram* fsync = nullptr;
 
   const listener_series& of(std::string_view name) const {
@@ -79,6 +92,15 @@ registry::registry(const std::vector<std::string>& listener_names) : impl_(std::
     for (int i = 0; i < recipient_status_count; ++i)
       row[i] = &recipients.Add({{"method", m}, {"status", status_names[i]}});
   }
+  auto& transfers = prometheus::BuildCounter()
+                        .Name("sealgate_outbound_transfers_total")
+                        .Help("Outbound SMTP transactions, by TLS version, certificate judgement and result")
+                        .Register(impl_->reg);
+  for (size_t v = 0; v < tls_names.size(); ++v)
+    for (size_t j = 0; j < judgement_names.size(); ++j)
+      for (size_t r = 0; r < transfer_results.size(); ++r)
+        impl_->transfers[v][j][r] = &transfers.Add(
+            {{"tls_version", tls_names[v]}, {"certificate", judgement_names[j]}, {"result", transfer_results[r]}});
   // Seconds from the 250 to a final status: most mail leaves within seconds,
   // a deferred recipient within hours, the queue's lifetime is days.
   impl_->latency = &prometheus::BuildHistogram()
@@ -113,6 +135,14 @@ void registry::recipient(std::string_view method, recipient_status status) {
 }
 
 void registry::delivery_latency(std::chrono::duration<double> d) { impl_->latency->Observe(d.count()); }
+void registry::transfer(std::string_view tls_protocol, std::string_view certificate, std::string_view result) {
+  std::string_view version = "none";
+  if (!tls_protocol.empty()) version = tls_protocol.rfind("TLSv", 0) == 0 ? tls_protocol.substr(4) : "other";
+  impl_->transfers[index_of(tls_names, version)][index_of(judgement_names, certificate.empty() ? "none" : certificate)]
+                  [index_of(transfer_results, result)]
+                      ->Increment();
+}
+
 void registry::journal_fsync(std::chrono::duration<double> d) { impl_->fsync->Observe(d.count()); }
 
 std::string registry::text() const { return prometheus::TextSerializer().Serialize(impl_->reg.Collect()); }

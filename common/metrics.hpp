@@ -47,6 +47,12 @@ class registry {
   // no method acted, e.g. a domain without mail).
   void recipient(std::string_view method, recipient_status status);
   void delivery_latency(std::chrono::duration<double> since_acceptance);
+  // One outbound transaction (sealgate_outbound_transfers_total): the TLS
+  // version the client got ("TLSv1.3"; "" for none), the certificate's
+  // judgement (dane, mta-sts, verified, unverified, none) and how it ended
+  // for its first recipient (delivered, deferred, bounced, method_failed).
+  // Values outside those sets count as "other".
+  void transfer(std::string_view tls_protocol, std::string_view certificate, std::string_view result);
   void journal_fsync(std::chrono::duration<double> took);
 
   // The Prometheus text exposition of every series (text format 0.0.4).

@@ -588,6 +588,14 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
         log(log_level::error, p.id, std::string("transport failed: ") + e.what());
       }
       release_slot(s, domain);
+      if (!results.empty()) {
+        const auto& first = results.front();
+        metrics::get().transfer(first.tls_protocol, first.certificate,
+                                first.result.delivered()   ? "delivered"
+                                : first.method_failed      ? "method_failed"
+                                : first.result.permanent() ? "bounced"
+                                                           : "deferred");
+      }
       for (size_t k = 0; k < g.indexes.size(); ++k) {
         recipient_result r;
         if (k < results.size()) {
