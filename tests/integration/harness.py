@@ -176,6 +176,7 @@ class Gateway:
         self.timeouts = dict(timeouts or {})
         self.extra_config = ""
         self.relay_extra = ""  # more keys of relay: (client_ca, classes), indented two spaces
+        self.env = None  # extra environment variables for the gateway process (NOTIFY_SOCKET)
         self.config = os.path.join(self.dir, "sealgate.yaml")
         self.log_path = os.path.join(self.dir, "sealgate.log")
         self.users_file = os.path.join(self.dir, "users")
@@ -263,7 +264,8 @@ class Gateway:
             def limit_descriptors():
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen([BIN, "run", "--config", self.config], stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log, preexec_fn=limit_descriptors)
+                                     stdout=self._log, stderr=self._log, preexec_fn=limit_descriptors,
+                                     env=dict(os.environ, **self.env) if self.env else None)
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

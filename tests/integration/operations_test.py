@@ -3,6 +3,10 @@ on a real gateway. /metrics must parse by Prometheus's text-format rules
 (python3-prometheus-client's parser) and its counters must move with what the
 gateway does."""
 import os
+import shutil
+import signal
+import socket
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -81,6 +85,37 @@ class StatusListener(unittest.TestCase):
             for _, value in labels:
                 self.assertNotIn("@", value)
                 self.assertNotIn("example", value)
+
+
+class ServiceNotify(unittest.TestCase):
+    """sd_notify through a NOTIFY_SOCKET of our own, as systemd gives Type=notify services."""
+
+    def test_ready_after_recovery_reloading_and_stopping(self):
+        d = tempfile.mkdtemp(prefix="sealgate-notify-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(15)
+        self.addCleanup(sock.close)
+        gw = Gateway(self, listeners=[{"name": "smarthost", "tls": "none", "auth": "none"}])
+        with open(os.path.join(gw.dir, "policy.yaml"), "w") as f:
+            f.write("rules:\n  - name: default\n    methods: [tls]\n")
+        gw.add_config("policy_file: policy.yaml\n")
+        gw.env = {"NOTIFY_SOCKET": path}
+        gw.start()
+        ready = sock.recv(4096).decode()
+        self.assertTrue(ready.startswith("READY=1\nSTATUS="), ready)
+        # READY only after the spool's recovery and the listeners: the log says so first.
+        log = gw.read_log()
+        self.assertIn("messages waiting for delivery", log)
+        self.assertIn(" started, hostname=", log)
+        gw.proc.send_signal(signal.SIGHUP)
+        self.assertEqual(sock.recv(4096).decode(), "RELOADING=1")
+        self.assertTrue(sock.recv(4096).decode().startswith("READY=1"))
+        gw.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(sock.recv(4096).decode(), "STOPPING=1")
+        gw.wait_stopped()
 
 
 if __name__ == "__main__":
