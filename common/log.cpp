@@ -12,10 +12,55 @@
 namespace sealgate {
 namespace {
 std::atomic<log_level> threshold{log_level::info};
+std::atomic<log_format> format{log_format::text};
+
+// A JSON string body: quotes, backslashes and control characters escaped, so
+// that no input can end the string or the line; bytes that are not UTF-8 (a
+// hostile HELO) become U+FFFD, since JSON text must be UTF-8 (RFC 8259 8.1).
+void append_json(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < s.size();) {
+    unsigned char u = static_cast<unsigned char>(s[i]);
+    if (u < 0x80) {
+      if (u == '"' || u == '\\') {
+        out += '\\';
+        out += static_cast<char>(u);
+      } else if (u < 0x20 || u == 0x7f) {
+        out += "\\u00";
+        out += hex[u >> 4];
+        out += hex[u & 15];
+      } else {
+        out += static_cast<char>(u);
+      }
+      ++i;
+      continue;
+    }
+    // A well-formed sequence (RFC 3629 4): lead byte, then its continuation bytes.
+    size_t n = u >= 0xC2 && u <= 0xDF ? 2 : u >= 0xE0 && u <= 0xEF ? 3 : u >= 0xF0 && u <= 0xF4 ? 4 : 0;
+    bool ok = n != 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok && n == 3) {
+      unsigned char b = static_cast<unsigned char>(s[i + 1]);
+      ok = !(u == 0xE0 && b < 0xA0) && !(u == 0xED && b > 0x9F);  // overlong, surrogates
+    } else if (ok && n == 4) {
+      unsigned char b = static_cast<unsigned char>(s[i + 1]);
+      ok = !(u == 0xF0 && b < 0x90) && !(u == 0xF4 && b > 0x8F);  // overlong, past U+10FFFF
+    }
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\\ufffd";
+      ++i;
+    }
+  }
+}
+
 constexpr const char* names[] = {"debug", "info", "warning", "error"};
 }  // namespace
 
 void set_log_level(log_level level) { threshold = level; }
+void set_log_format(log_format f) { format = f; }
 
 void log(log_level level, std::string_view queue_id, std::string_view text) {
   if (level < threshold.load(std::memory_order_relaxed)) return;
@@ -37,6 +82,27 @@ void log(log_level level, std::string_view queue_id, std::string_view text) {
                          static_cast<char>('0' + ms % 10), 'Z'};
   std::string line;
   line.reserve(64 + text.size());
+  if (format.load(std::memory_order_relaxed) == log_format::json) {
+    static const std::string pid = std::to_string(::getpid());
+    line += "{\"time\":\"";
+    line.append(stamp, stamp_len);
+    line.append(millis, sizeof millis);
+    line += "\",\"level\":\"";
+    line += names[static_cast<int>(level)];
+    line += "\",\"pid\":";
+    line += pid;
+    if (!queue_id.empty()) {
+      line += ",\"queue_id\":\"";
+      append_json(line, queue_id);
+      line += '"';
+    }
+    line += ",\"msg\":\"";
+    append_json(line, text);
+    line += "\"}\n";
+    ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+    (void)ignored;
+    return;
+  }
   line.append(stamp, stamp_len);
   line.append(millis, sizeof millis);
   static const std::string tag = " sealgate[" + std::to_string(::getpid()) + "]: ";

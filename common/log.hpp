@@ -7,6 +7,11 @@ namespace sealgate {
 
 enum class log_level { debug, info, warning, error };
 void set_log_level(log_level level);
+// text: the line above; json: one JSON object per line for log shippers,
+// {"time","level","pid","queue_id","msg"} (queue_id only when there is one),
+// with the same control-character rule inside the strings.
+enum class log_format { text, json };
+void set_log_format(log_format format);
 void log(log_level level, std::string_view queue_id, std::string_view text);
 inline void log_info(std::string_view text) { log(log_level::info, {}, text); }
 inline void log_warning(std::string_view text) { log(log_level::warning, {}, text); }

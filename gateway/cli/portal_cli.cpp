@@ -126,6 +126,7 @@ int run_portal_command(const std::vector<std::string>& args) {
   try {
     if (sub == "run") {
       if (!o.positional.empty()) return usage_exit("portal run takes no arguments", portal_usage);
+      set_log_format(cfg->log_format);
       return portal::run_portal(cfg->portal);
     }
     // list only reads: it never creates the store or changes it.

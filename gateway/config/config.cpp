@@ -240,7 +240,7 @@ config load_config(const std::filesystem::path& file) {
   const YAML::Node root = *document;
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
                               "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "portal", "threads",
-                              "loop", "dkim", "metrics"})) {
+                              "loop", "dkim", "metrics", "log"})) {
     throw config_error(r.errors().front());
   }
 
@@ -388,6 +388,8 @@ config load_config(const std::filesystem::path& file) {
   if (auto l = root["loop"]) load_loop(r, l, c);
   if (c.loop.secret.empty() && c.loop.secret_file.empty()) c.loop.secret_file = c.spool / "loop.key";
   if (auto d = root["dkim"]) load_dkim(r, d, c);
+  if (auto l = root["log"]; l && r.check_map(l, "log", {"format"}))
+    r.enum_value(l, "format", "log", c.log_format, {{"text", log_format::text}, {"json", log_format::json}});
   if (auto m = root["metrics"]) {
     c.metrics.enabled = true;
     if (r.check_map(m, "metrics", {"listen", "port"})) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.hpp"
 #include "crypto/options.hpp"
 #include "dns/options.hpp"
 #include "gateway/config/delivery_options.hpp"
@@ -113,6 +114,7 @@ struct config {
   loop_options loop;
   dkim_options dkim;
   metrics_config metrics;
+  sealgate::log_format log_format = sealgate::log_format::text;  // log.format
   unsigned threads = 0;  // io threads; 0 = one per core
 };
 

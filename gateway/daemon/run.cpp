@@ -150,6 +150,7 @@ void fit_connections_to_descriptors(config& cfg) {
 }  // namespace
 
 int run_gateway(config cfg, std::string_view version) {
+  set_log_format(cfg.log_format);
   fit_connections_to_descriptors(cfg);
   // The policy is validated before anything binds: a gateway that cannot
   // decide how to deliver must not accept mail it would then have to hold.

@@ -2,6 +2,7 @@
 on a real gateway. /metrics must parse by Prometheus's text-format rules
 (python3-prometheus-client's parser) and its counters must move with what the
 gateway does."""
+import json
 import os
 import shutil
 import signal
@@ -85,6 +86,35 @@ class StatusListener(unittest.TestCase):
             for _, value in labels:
                 self.assertNotIn("@", value)
                 self.assertNotIn("example", value)
+
+
+class JsonLogs(unittest.TestCase):
+    def test_every_line_is_a_json_object_with_the_queue_id(self):
+        gw = Gateway(self, listeners=[{"name": "smarthost", "tls": "none", "auth": "none"}])
+        gw.add_config("log: {format: json}\n")
+        gw.start()
+        with Client(gw.port) as c:
+            c.greeting()
+            # A hostile HELO: a quote, a backslash, a control character and bytes that are not UTF-8.
+            c.send(b'EHLO bad"name\\\x01\xff\xc3\r\n')
+            c.reply()
+            c.ehlo()
+            c.cmd("MAIL FROM:<a@example.org>")
+            c.cmd("RCPT TO:<b@example.com>")
+            self.assertEqual(c.cmd("DATA").code, 354)
+            # The Message-ID goes into the queued line: make it hostile too.
+            c.send(dot_stuff(b'From: <a@example.org>\r\nMessage-ID: <q"u\\o\x01t\xfee@client.test>\r\n\r\nhi\r\n'))
+            qid = c.reply().text.split()[-1]
+        gw.wait_for_log("(queued)")
+        gw.signal_stop()
+        gw.wait_stopped()
+        lines = [l for l in open(gw.log_path, "rb").read().split(b"\n") if l]
+        records = [json.loads(l.decode("utf-8")) for l in lines]  # strict UTF-8, strict JSON
+        for r in records:
+            self.assertEqual(set(r) - {"queue_id"}, {"time", "level", "pid", "msg"}, r)
+        queued = [r for r in records if r.get("queue_id") == qid and "(queued)" in r["msg"]]
+        self.assertEqual(len(queued), 1, records)
+        self.assertIn('message-id=<q"u\\o\x01t\ufffde@client.test>', queued[0]["msg"])
 
 
 class ServiceNotify(unittest.TestCase):
