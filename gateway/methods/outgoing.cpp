@@ -156,7 +156,10 @@ outgoing_finisher::result outgoing_finisher::finish(const std::shared_ptr<const 
   for (size_t i = 0; i < fields.size(); ++i) {
     if (!iequals_ascii(fields[i].name, "DKIM-Signature")) continue;
     if (dkim_.existing == existing_signatures::remove) drop[i] = true;
-    else if (dkim_.existing == existing_signatures::remove_broken) existing.push_back(parse_existing(i, fields[i].raw));
+    // The message as it arrived, unchanged (most TLS deliveries): nothing of
+    // ours can have broken a signature, and judging would hash the body twice.
+    else if (dkim_.existing == existing_signatures::remove_broken && original != content)
+      existing.push_back(parse_existing(i, fields[i].raw));
   }
 
   // Our signing keys for this message.
