@@ -3,6 +3,7 @@
 // UTF-8 stay as they are), the domain of an address, base64 (RFC 4648 4).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,10 @@ bool iequals_ascii(std::string_view a, std::string_view b);
 std::string domain_of(std::string_view address);
 
 std::string base64_encode(std::string_view data);
+// base64url (RFC 4648 5) without padding: tokens in links, the loop stamp's MAC.
+// The decoder refuses padding, other characters and non-canonical endings.
+std::string base64url_encode(std::string_view data);
+std::optional<std::string> base64url_decode(std::string_view text);
 
 // & < > " ' as entities: safe in HTML text and in quoted attributes (the
 // portal's pages, the notification's HTML version).

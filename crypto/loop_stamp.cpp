@@ -7,6 +7,8 @@
 
 #include <charconv>
 
+#include "common/text.hpp"
+
 namespace sealgate::crypto {
 namespace {
 
@@ -15,15 +17,8 @@ std::string mac_of(std::string_view secret, std::string_view signed_part) {
   unsigned int n = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
        reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), md, &n);
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  // 16 bytes, base64url without padding: 22 characters.
-  for (size_t i = 0; i < 16; i += 3) {
-    uint32_t v = md[i] << 16 | (i + 1 < 16 ? md[i + 1] << 8 : 0) | (i + 2 < 16 ? md[i + 2] : 0);
-    size_t chars = i + 3 <= 16 ? 4 : (16 - i) + 1;
-    for (size_t k = 0; k < chars; ++k) out += alphabet[(v >> (18 - 6 * k)) & 63];
-  }
-  return out;
+  // The first 128 bits, base64url: 22 characters.
+  return base64url_encode(std::string_view(reinterpret_cast<const char*>(md), 16));
 }
 
 std::string signed_part(std::string_view host, int64_t t) {

@@ -23,6 +23,7 @@ constexpr size_t max_header_block = 1 << 20;
 struct head_view {
   std::string block;
   uint64_t body_offset = 0;
+  bool cut_short = false;  // no empty line in the first max_header_block bytes of a longer message
 };
 
 head_view read_head(const message_content& content) {
@@ -38,6 +39,7 @@ head_view read_head(const message_content& content) {
   if (end == std::string::npos) {
     v.block = head;
     v.body_offset = content.size();
+    v.cut_short = want < content.size();
     return v;
   }
   v.block = head.substr(0, end + 2);
@@ -147,7 +149,7 @@ outgoing_finisher::result outgoing_finisher::finish(const std::shared_ptr<const 
   // A header block past max_header_block (no empty line in the first MiB of
   // a larger message) is no mail the gateway can sign or stamp: it leaves
   // as it came rather than with a signature over the wrong body.
-  if (head.body_offset == content->size() && content->size() > head.block.size()) return out;
+  if (head.cut_short) return out;
   auto fields = crypto::split_header_fields(head.block);
 
   // Which existing signatures stay.
@@ -156,7 +158,10 @@ outgoing_finisher::result outgoing_finisher::finish(const std::shared_ptr<const 
   for (size_t i = 0; i < fields.size(); ++i) {
     if (!iequals_ascii(fields[i].name, "DKIM-Signature")) continue;
     if (dkim_.existing == existing_signatures::remove) drop[i] = true;
-    else if (dkim_.existing == existing_signatures::remove_broken) existing.push_back(parse_existing(i, fields[i].raw));
+    // The message as it arrived, unchanged (most TLS deliveries): nothing of
+    // ours can have broken a signature, and judging would hash the body twice.
+    else if (dkim_.existing == existing_signatures::remove_broken && original != content)
+      existing.push_back(parse_existing(i, fields[i].raw));
   }
 
   // Our signing keys for this message.

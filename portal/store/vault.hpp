@@ -21,12 +21,13 @@
 #include <string>
 #include <string_view>
 
+#include "common/text.hpp"
+
 namespace sealgate::portal {
 
 std::string random_bytes(size_t n);
-// RFC 4648 5, without padding.
-std::string base64url_encode(std::string_view data);
-std::optional<std::string> base64url_decode(std::string_view text);
+using sealgate::base64url_decode;  // common/text.hpp
+using sealgate::base64url_encode;
 std::string hex(std::string_view bytes);
 // CRYPTO_memcmp; false for different lengths (lengths are not secret here).
 bool equal_constant_time(std::string_view a, std::string_view b);

@@ -508,6 +508,9 @@ def intake_seeds():
     s["name-across-lines"] = bytes([0, 0]) + b"garbage line\r\n  X  Y : v\r\nFrom: a@example.org\r\n\r\nb\r\n"
     s["no-header"] = bytes([0, 0]) + b"\r\nbody only\r\n"
     s["no-body"] = bytes([0, 0]) + b"From: a@b.example.org\r\nTo: c@d\r\n"
+    # Found by the fuzzer in CI: only the empty line was taken for a header
+    # block cut short at 1 MiB and left unstamped.
+    s["only-empty-line"] = bytes([0, 0]) + b"\r\n"
     return s
 
 

@@ -280,6 +280,12 @@ TEST(Outgoing, StampsSignsAndRemovesWhatTheChangeBroke) {
   // No empty line in the first MiB of a larger message: left as it came.
   auto huge = message_content::in_memory("From: a@football.example.com\r\nX: " + std::string(1536 * 1024, 'a'));
   EXPECT_EQ(f.finish(huge, huge, 1).content, huge);
+  // ...but a message that is only the empty line is no such message: it is
+  // stamped like any other (the fuzzer found the old test mixing them up).
+  auto bare = message_content::in_memory("\r\n");
+  std::string bare_out;
+  ASSERT_TRUE(f.finish(bare, bare, 1).content->read_all(bare_out));
+  EXPECT_EQ(bare_out.rfind("Sealgate-Loop: ", 0), 0u) << bare_out;
 
   // keep: left alone however broken; remove: always gone.
   o.existing = existing_signatures::keep;
