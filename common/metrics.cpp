@@ -28,6 +28,20 @@ constexpr std::array<const char*, 6> tls_names = {"1.0", "1.1", "1.2", "1.3", "n
 constexpr std::array<const char*, 6> judgement_names = {"dane", "mta-sts", "verified", "unverified", "none", "other"};
 constexpr std::array<const char*, 5> transfer_results = {"delivered", "deferred", "bounced", "method_failed", "other"};
 
+// RFC 8460 section 4.4's policy types and section 4.3's result types, and
+// "success" (a session that negotiated TLS as the policy asked).
+constexpr std::array<const char*, 3> policy_type_names = {"tlsa", "sts", "no-policy-found"};
+constexpr std::array<const char*, 13> result_type_names = {
+    "success", "starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
+    "certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid", "dane-required",
+    "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid", "other"};
+constexpr std::array<const char*, 7> key_source_names = {"keyring", "smime_directory", "dns_openpgpkey", "dns_smimea",
+                                                         "wkd", "cache", "other"};
+constexpr std::array<const char*, 4> key_result_names = {"found", "absent", "tempfail", "other"};
+constexpr std::array<const char*, 3> encryption_methods = {"pgp", "smime", "other"};
+constexpr std::array<const char*, 4> portal_event_names = {"deposited", "deposit_failed", "notified", "other"};
+constexpr std::array<const char*, 4> queue_state_names = {"queued", "active", "deferred", "held"};
+
 template <size_t N>
 size_t index_of(const std::array<const char*, N>& names, std::string_view v) {
   for (size_t i = 0; i < N; ++i)
@@ -53,6 +67,14 @@ struct registry::impl {
   // [tls version][judgement][result]
   std::array<std::array<std::array<prometheus::Counter*, 5>, 6>, 6> transfers{};
   prometheus::Histogram* fsync = nullptr;
+  std::array<std::array<prometheus::Counter*, result_type_names.size()>, policy_type_names.size()> tls_sessions{};
+  std::array<prometheus::Counter*, 2> probe_cache{};  // miss, hit
+  std::array<std::array<prometheus::Counter*, key_result_names.size()>, key_source_names.size()> key_lookups{};
+  std::array<prometheus::Histogram*, encryption_methods.size()> encryption{};
+  std::array<prometheus::Counter*, portal_event_names.size()> portal{};
+  std::array<prometheus::Gauge*, queue_state_names.size()> queue_messages{}, queue_oldest{};
+  std::mutex refresh_mutex;
+  std::function<void()> refresh;
 
   const listener_series& of(std::string_view name) const {
     auto it = listeners.find(name);
@@ -115,6 +137,52 @@ registry::registry(const std::vector<std::string>& listener_names) : impl_(std::
                       .Register(impl_->reg)
                       .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                                        0.01, 0.025, 0.05, 0.1, 0.25, 1});
+
+  auto& sessions = prometheus::BuildCounter()
+                       .Name("sealgate_outbound_tls_sessions_total")
+                       .Help("Outbound TLS sessions as RFC 8460 counts them, by policy type and result type")
+                       .Register(impl_->reg);
+  for (size_t p = 0; p < policy_type_names.size(); ++p)
+    for (size_t r = 0; r < result_type_names.size(); ++r)
+      impl_->tls_sessions[p][r] = &sessions.Add({{"policy_type", policy_type_names[p]}, {"result", result_type_names[r]}});
+  auto& probes = prometheus::BuildCounter()
+                     .Name("sealgate_probe_cache_total")
+                     .Help("MX host probes, answered from the cache or run")
+                     .Register(impl_->reg);
+  impl_->probe_cache = {&probes.Add({{"result", "miss"}}), &probes.Add({{"result", "hit"}})};
+  auto& keys = prometheus::BuildCounter()
+                   .Name("sealgate_key_lookups_total")
+                   .Help("Recipient key lookups, by source and result")
+                   .Register(impl_->reg);
+  for (size_t k = 0; k < key_source_names.size(); ++k)
+    for (size_t r = 0; r < key_result_names.size(); ++r)
+      impl_->key_lookups[k][r] = &keys.Add({{"source", key_source_names[k]}, {"result", key_result_names[r]}});
+  auto& encryption = prometheus::BuildHistogram()
+                         .Name("sealgate_encryption_seconds")
+                         .Help("Encrypting one message for its recipients, by method")
+                         .Register(impl_->reg);
+  for (size_t m = 0; m < encryption_methods.size(); ++m)
+    impl_->encryption[m] = &encryption.Add(
+        {{"method", encryption_methods[m]}},
+        prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10});
+  auto& portal = prometheus::BuildCounter()
+                     .Name("sealgate_portal_events_total")
+                     .Help("Portal events in the gateway (deposits and their notifications)")
+                     .Register(impl_->reg);
+  for (size_t e = 0; e < portal_event_names.size(); ++e)
+    impl_->portal[e] = &portal.Add({{"event", portal_event_names[e]}});
+  auto& queued = prometheus::BuildGauge()
+                     .Name("sealgate_queue_messages")
+                     .Help("Messages in the queue, by state")
+                     .Register(impl_->reg);
+  auto& oldest = prometheus::BuildGauge()
+                     .Name("sealgate_queue_oldest_message_age_seconds")
+                     .Help("Age of the oldest message in each queue state (0 when there is none)")
+                     .Register(impl_->reg);
+  for (size_t q = 0; q < queue_state_names.size(); ++q) {
+    impl_->queue_messages[q] = &queued.Add({{"state", queue_state_names[q]}});
+    impl_->queue_oldest[q] = &oldest.Add({{"state", queue_state_names[q]}});
+  }
 }
 
 registry::~registry() = default;
@@ -145,7 +213,43 @@ void registry::transfer(std::string_view tls_protocol, std::string_view certific
 
 void registry::journal_fsync(std::chrono::duration<double> d) { impl_->fsync->Observe(d.count()); }
 
-std::string registry::text() const { return prometheus::TextSerializer().Serialize(impl_->reg.Collect()); }
+void registry::tls_session(std::string_view policy_type, std::string_view result_type) {
+  // An unknown policy type counts as no-policy-found (the last name).
+  impl_->tls_sessions[index_of(policy_type_names, policy_type)][index_of(result_type_names, result_type)]->Increment();
+}
+
+void registry::probe_cache(bool hit) { impl_->probe_cache[hit ? 1 : 0]->Increment(); }
+
+void registry::key_lookup(std::string_view source, std::string_view result) {
+  impl_->key_lookups[index_of(key_source_names, source)][index_of(key_result_names, result)]->Increment();
+}
+
+void registry::encryption(std::string_view method, std::chrono::duration<double> took) {
+  impl_->encryption[index_of(encryption_methods, method)]->Observe(took.count());
+}
+
+void registry::portal_event(std::string_view event) { impl_->portal[index_of(portal_event_names, event)]->Increment(); }
+
+void registry::queue_state(std::string_view state, size_t messages, double oldest_age_seconds) {
+  for (size_t q = 0; q < queue_state_names.size(); ++q)
+    if (state == queue_state_names[q]) {
+      impl_->queue_messages[q]->Set(static_cast<double>(messages));
+      impl_->queue_oldest[q]->Set(oldest_age_seconds);
+    }
+}
+
+void registry::on_scrape(std::function<void()> refresh) {
+  std::lock_guard lock(impl_->refresh_mutex);
+  impl_->refresh = std::move(refresh);
+}
+
+std::string registry::text() const {
+  {
+    std::lock_guard lock(impl_->refresh_mutex);
+    if (impl_->refresh) impl_->refresh();
+  }
+  return prometheus::TextSerializer().Serialize(impl_->reg.Collect());
+}
 
 registry& get() {
   if (registry* r = current.load(std::memory_order_acquire)) return *r;

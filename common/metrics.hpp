@@ -9,6 +9,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -54,6 +55,30 @@ class registry {
   // Values outside those sets count as "other".
   void transfer(std::string_view tls_protocol, std::string_view certificate, std::string_view result);
   void journal_fsync(std::chrono::duration<double> took);
+
+  // One outbound TLS session attempt as RFC 8460 counts it
+  // (sealgate_outbound_tls_sessions_total): the policy type that applied
+  // ("tlsa" for DANE, "sts" for MTA-STS, "no-policy-found") and the result
+  // type ("success", or a failure of RFC 8460 section 4.3: starttls-not-
+  // supported, certificate-host-mismatch, certificate-not-trusted, validation-
+  // failure, dnssec-invalid, ...). DANE and MTA-STS outcomes are its rows.
+  void tls_session(std::string_view policy_type, std::string_view result_type);
+  // An MX host's probe: answered from the cache (or a concurrent probe) or run.
+  void probe_cache(bool hit);
+  // A recipient key lookup, per source asked (keyring, smime_directory,
+  // dns_openpgpkey, dns_smimea, wkd; "cache" for an answer kept from an
+  // earlier lookup) and its result (found, absent, tempfail).
+  void key_lookup(std::string_view source, std::string_view result);
+  // The time one message took to encrypt (pgp, smime) on the crypto pool.
+  void encryption(std::string_view method, std::chrono::duration<double> took);
+  // A portal event seen by this process (deposited, deposit_failed, notified).
+  void portal_event(std::string_view event);
+
+  // Gauges read rather than counted: the queue by state (queued, active,
+  // deferred, held), with the age of its oldest message. Set by the
+  // refresh function, which text() calls first.
+  void queue_state(std::string_view state, size_t messages, double oldest_age_seconds);
+  void on_scrape(std::function<void()> refresh);
 
   // The Prometheus text exposition of every series (text format 0.0.4).
   std::string text() const;

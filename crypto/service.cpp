@@ -3,6 +3,8 @@
 // agree); a lookup that failed is reported as a temporary failure.
 #include "crypto/service.hpp"
 
+#include "common/metrics.hpp"
+
 namespace sealgate::crypto {
 namespace {
 
@@ -36,6 +38,15 @@ bool crypto_service::can_sign(policy::method method) const {
 boost::asio::awaitable<policy::key_facts> crypto_service::key_facts(std::string address) {
   auto pgp = co_await finder_->find_pgp(address);
   auto smime = co_await finder_->find_smime(address);
+  // Per source asked; a kept answer once, as "cache".
+  auto count = [](const auto& lookup) {
+    auto& m = metrics::get();
+    if (lookup.from_cache) return m.key_lookup("cache", policy::to_string(lookup.outcome));
+    for (const auto& s : lookup.sources)
+      if (s.enabled) m.key_lookup(to_string(s.source), policy::to_string(s.outcome));
+  };
+  count(pgp);
+  count(smime);
   co_return to_key_facts(pgp, smime);
 }
 
@@ -79,8 +90,11 @@ boost::asio::awaitable<crypto_service::outcome> crypto_service::encrypt(policy::
   // Two statements, not a conditional expression holding two co_awaits:
   // g++ 12 destroys such a result before it is used.
   encrypt_result r;
+  auto started = std::chrono::steady_clock::now();
   if (pgp) r = co_await encrypt_async(pool_, *pgp_, std::move(content), std::move(keys), sign);
   else r = co_await encrypt_async(pool_, *smime_, std::move(content), std::move(certs), sign);
+  if (r.state == encrypt_result::status::encrypted)
+    metrics::get().encryption(pgp ? "pgp" : "smime", std::chrono::steady_clock::now() - started);
   if (r.state == encrypt_result::status::failed) {
     out.why = std::string(pgp ? "pgp: " : "smime: ") + r.error;
     co_return out;

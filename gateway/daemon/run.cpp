@@ -15,6 +15,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iostream>
@@ -283,6 +285,19 @@ int run_gateway(config cfg, std::string_view version) {
     if (policy) policy_snapshot = [&policy] { return policy->get(); };
     queue_manager queue(io.get_executor(), delivery_settings{cfg.hostname, cfg.spool, cfg.queue}, spooler, &db,
                         policy_snapshot, services);
+    // The queue's gauges are read at each scrape, not kept up to date; the
+    // reader goes before the queue does.
+    metrics::get().on_scrape([&queue] {
+      static constexpr const char* names[queue_manager::message_state_count] = {"queued", "active", "deferred", "held"};
+      auto rows = queue.census();
+      auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+      for (int i = 0; i < queue_manager::message_state_count; ++i)
+        metrics::get().queue_state(names[i], rows[i].messages,
+                                   rows[i].messages ? static_cast<double>(std::max<int64_t>(0, now - rows[i].oldest_received)) : 0.0);
+    });
+    struct scrape_reader_guard {
+      ~scrape_reader_guard() { metrics::get().on_scrape({}); }
+    } scrape_reader;
     spooler.on_committed([&db, &queue](std::vector<spooled_envelope> messages) {
       // The rows first: queued for the database's writer thread before the
       // queue can produce any delivery row for these messages.

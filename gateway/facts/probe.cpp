@@ -3,6 +3,7 @@
 // MAIL, RCPT or any content. Must never turn a failed lookup into "absent".
 #include "gateway/facts/probe.hpp"
 
+#include "common/metrics.hpp"
 #include "common/text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -271,6 +272,7 @@ asio::awaitable<mx_probe> prober::probe_host(std::string host) {
   host = lower_name(host);
   auto im = impl_;
   auto ticket = co_await im->hosts.acquire(host);
+  metrics::get().probe_cache(!ticket.leader);
   if (!ticket.leader) {
     mx_probe p = std::move(*ticket.value);
     p.from_cache = true;

@@ -10,6 +10,7 @@
 
 #include "common/file_io.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
 #include "common/worker.hpp"
@@ -387,13 +388,16 @@ int64_t portal_service::add_in_group(const portal::deposit& d) {
 boost::asio::awaitable<std::optional<portal_deposit_result>> portal_service::deposit(portal_deposit_request request,
                                                                                       std::string* why) {
   std::function<std::optional<portal_deposit_result>()> work = [this, &request, why] {
-    return deposit_now(request, why);
+    auto r = deposit_now(request, why);
+    metrics::get().portal_event(r ? "deposited" : "deposit_failed");
+    return r;
   };
   co_return co_await on_pool<std::optional<portal_deposit_result>>(pool_, work);
 }
 
 void portal_service::notified(int64_t entry_id, const std::string& queue_id, const std::string& recipient,
                               const std::string& notice_queue_id) {
+  metrics::get().portal_event("notified");
   std::lock_guard lock(mutex_);
   try {
     store_->set_notice(entry_id, notice_queue_id);

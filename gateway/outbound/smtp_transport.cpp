@@ -22,6 +22,7 @@
 #include "crypto/tls_context.hpp"
 #include "dns/resolver.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "gateway/facts/probe.hpp"
 #include "gateway/smtp_client/smtp_client.hpp"
 #include "gateway/outbound/transport_security.hpp"
@@ -50,6 +51,14 @@ struct smtp_transport::impl {
   std::unique_ptr<open_connection> take_idle(const std::string& host);
   // Keeps conn for the next transaction to host; false when it cannot be kept.
   bool keep_idle(const std::string& host, std::unique_ptr<open_connection>& conn);
+  std::function<void(const tls_session_event&)> tls_sessions;
+
+  void report(const std::string& domain, const std::string& host, const std::string& address,
+              tls_report_row row) const {
+    metrics::get().tls_session(row.policy_type, row.result_type);
+    if (tls_sessions)
+      tls_sessions({domain, host, address, std::string(row.policy_type), std::string(row.result_type)});
+  }
 };
 
 namespace {
@@ -180,9 +189,13 @@ asio::awaitable<std::unique_ptr<open_connection>> connect_and_greet(
   }
   auto& cs = conn->security;
   cs.starttls_offered = c.extensions().starttls;
+  // A session that tried TLS is reported (RFC 8460); the retry in clear after
+  // a failed handshake, and a policy of no TLS at all, are not new tries.
+  const bool reported = use_starttls && demand.level != policy::tls_level::none;
   if (cs.starttls_offered && use_starttls && demand.level != policy::tls_level::none) {
     r = co_await c.start_tls(host, opt.helo_name);
     if (!c.tls().active) {
+      im->report(a->t.domain, host, address.to_string(), tls_report(demand, cs));
       // Postfix's "may" level does the same: a failed handshake is retried
       // in clear, but only where clear text is allowed at all.
       a->last_error = where(host, address) + " STARTTLS: " + fail_text(r);
@@ -209,6 +222,7 @@ asio::awaitable<std::unique_ptr<open_connection>> connect_and_greet(
     if (dane) cs.dane_matched = crypto::dane_verify(tlsa, tls.chain, {host}).match == crypto::dane_match::match;
     cs.requiretls_offered = c.extensions().requiretls;
   }
+  if (reported) im->report(a->t.domain, host, address.to_string(), tls_report(demand, cs));
   co_return conn;
 }
 
@@ -346,10 +360,11 @@ asio::awaitable<std::vector<recipient_result>> run_transfer(std::shared_ptr<smtp
     co_return results;
   }
   bool enforce = sts.status == dns::outcome::found && sts.policy.mode == sts_mode::enforce;
+  bool testing = sts.status == dns::outcome::found && sts.policy.mode == sts_mode::testing;
 
   for (const auto& host : mx.hosts) {
     ++a.hosts_tried;
-    bool in_sts = enforce && sts_mx_allowed(sts.policy, host.name);
+    bool in_sts = (enforce || testing) && sts_mx_allowed(sts.policy, host.name);
     if (enforce && !in_sts) {
       // RFC 8461 4.1: under enforce, a host the policy does not list is not used.
       a.method_failure = "MTA-STS: " + host.name + " is not listed in the policy of " + t.domain;
@@ -368,12 +383,14 @@ asio::awaitable<std::vector<recipient_result>> run_transfer(std::shared_ptr<smtp
       // RFC 7672 2.2: a TLSA lookup that failed makes the host unusable now.
       a.last_error = "TLSA lookup for " + host.name + " failed: " + tlsa.error;
       a.last_status = "4.7.5";
+      im->report(t.domain, host.name, "", {"tlsa", "dnssec-invalid"});
       continue;
     }
     bool dane = false;
     if (tlsa.state == tlsa_state::secure)
       for (const auto& rr : tlsa.records) dane = dane || crypto::usable_for_smtp(rr);
-    security_demand demand{t.transport, std::max(t.min_tls_version, policy::tls_floor), t.requiretls, dane, enforce, in_sts};
+    security_demand demand{t.transport, std::max(t.min_tls_version, policy::tls_floor), t.requiretls, dane, enforce,
+                           in_sts, testing};
     size_t method_failures_before = a.hosts_failed_on_method;
     // A connection kept from an earlier transaction to this host, when what
     // it showed meets this demand.
@@ -511,6 +528,10 @@ smtp_transport::~smtp_transport() = default;
 asio::awaitable<std::vector<recipient_result>> smtp_transport::send(outbound_transfer t) {
   co_return co_await asio::co_spawn(asio::make_strand(impl_->executor), run_transfer(impl_, std::move(t)),
                                     asio::use_awaitable);
+}
+
+void smtp_transport::on_tls_session(std::function<void(const tls_session_event&)> observer) {
+  impl_->tls_sessions = std::move(observer);
 }
 
 }  // namespace sealgate::gateway

@@ -8,6 +8,7 @@
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,14 @@ namespace sealgate::gateway {
 
 class prober;
 
+// One outbound session as RFC 8460 (SMTP TLS Reporting) counts it, for the
+// metrics and the daily reports to the recipient domain (the policy domain).
+// policy_type and result_type are those of tls_report (transport_security.hpp).
+struct tls_session_event {
+  std::string policy_domain, mx_host, address;
+  std::string policy_type, result_type;
+};
+
 class smtp_transport {
  public:
   // resolver and probe must outlive the transport. Throws std::runtime_error
@@ -36,6 +45,10 @@ class smtp_transport {
   // One result per recipient of t, in order. Runs each connection on a strand
   // of its own.
   boost::asio::awaitable<std::vector<recipient_result>> send(outbound_transfer t);
+
+  // Called, on a connection's strand, for every session that tried TLS (set
+  // before the first send). Each is counted in the metrics as well.
+  void on_tls_session(std::function<void(const tls_session_event&)> observer);
 
   struct impl;
 

@@ -51,4 +51,22 @@ security_verdict judge(const security_demand& d, const connection_security& c) {
   return {true, certificate, ""};
 }
 
+tls_report_row tls_report(const security_demand& d, const connection_security& c) {
+  const bool sts = d.mta_sts_enforce || d.mta_sts_testing;
+  tls_report_row row{d.dane ? "tlsa" : sts ? "sts" : "no-policy-found", "success"};
+  if (!c.starttls_offered) {
+    row.result_type = "starttls-not-supported";
+  } else if (!c.tls_active) {
+    row.result_type = "validation-failure";  // the handshake failed
+  } else if (d.dane) {
+    if (!c.dane_matched) row.result_type = "validation-failure";
+  } else if (sts) {
+    // A host the policy does not list has no name of section 4.3's own.
+    if (!d.mx_in_mta_sts) row.result_type = "validation-failure";
+    else if (!c.chain_verified) row.result_type = "certificate-not-trusted";
+    else if (!c.name_matched) row.result_type = "certificate-host-mismatch";
+  }
+  return row;
+}
+
 }  // namespace sealgate::gateway

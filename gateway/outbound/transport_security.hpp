@@ -7,6 +7,7 @@
 // connection that lacks STARTTLS (an attacker may have stripped it).
 #pragma once
 #include <string>
+#include <string_view>
 
 #include "policy/tls_level.hpp"
 
@@ -31,6 +32,9 @@ struct security_demand {
   bool dane = false;             // usable, DNSSEC-secure TLSA records exist for this MX host
   bool mta_sts_enforce = false;  // the domain's MTA-STS policy is in enforce mode
   bool mx_in_mta_sts = false;    // this MX host matches one of that policy's mx patterns
+  // The domain's MTA-STS policy is in testing mode: nothing is demanded, but
+  // sessions are reported as if it were enforced (RFC 8461 section 5).
+  bool mta_sts_testing = false;
 };
 
 struct security_verdict {
@@ -49,5 +53,17 @@ bool clear_text_allowed(const security_demand& d);
 // After the EHLO that follows the handshake (or after the first EHLO when no
 // TLS was negotiated): may the message be sent on this connection?
 security_verdict judge(const security_demand& d, const connection_security& c);
+
+// RFC 8460 (SMTP TLS Reporting): the policy that applied to one session
+// ("tlsa", "sts", "no-policy-found") and its result type ("success", or a
+// failure type of section 4.3). Judged apart from the verdict: a policy in
+// testing mode is reported as if enforced, though delivery went on, and a
+// session that fell short of our own policy (a TLS floor, REQUIRETLS) but
+// not of the domain's is a success to the domain.
+struct tls_report_row {
+  std::string_view policy_type;
+  std::string_view result_type;
+};
+tls_report_row tls_report(const security_demand& d, const connection_security& c);
 
 }  // namespace sealgate::gateway

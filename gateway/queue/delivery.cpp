@@ -118,6 +118,26 @@ struct queue_manager::state : std::enable_shared_from_this<queue_manager::state>
   mutable std::mutex counters_mutex;
   counters totals;
 
+  // Each message the queue knows, by state and arrival, for census(). Kept
+  // beside due/when (strand-only) under a mutex of its own, since scrapes
+  // come from the status listener's thread.
+  struct census_entry {
+    message_state state = message_state::queued;
+    int64_t received = 0;
+  };
+  mutable std::mutex census_mutex;
+  std::map<std::string, census_entry> known;
+  void note(const std::string& id, message_state st, int64_t received = 0) {
+    std::lock_guard lock(census_mutex);
+    auto [it, fresh] = known.try_emplace(id, census_entry{st, received ? received : unix_now()});
+    it->second.state = st;
+    if (received) it->second.received = received;
+  }
+  void forget(const std::string& id) {
+    std::lock_guard lock(census_mutex);
+    known.erase(id);
+  }
+
   void schedule(const std::string& id, int64_t at) {
     auto it = when.find(id);
     if (it != when.end()) {
@@ -132,6 +152,10 @@ struct queue_manager::state : std::enable_shared_from_this<queue_manager::state>
     when[id] = at;
     due.emplace(at, id);
     publish();
+    {
+      std::lock_guard lock(census_mutex);
+      known.try_emplace(id, census_entry{message_state::queued, unix_now()});
+    }
     if (due.begin()->first == at) wake.cancel();
   }
 
@@ -145,6 +169,7 @@ struct queue_manager::state : std::enable_shared_from_this<queue_manager::state>
 
 namespace {
 using state_ptr = std::shared_ptr<queue_manager::state>;
+using message_state = queue_manager::message_state;
 
 asio::awaitable<void> acquire_slot(state_ptr s, std::string domain) {
   while (s->per_domain[domain] >= s->settings.queue.destination_concurrency) {
@@ -686,11 +711,18 @@ asio::awaitable<void> close_pass(state_ptr s, pass& p) {
   } else if (done) {
     remove_queued(dir, id);
   }
-  if (done) s->unwritten.erase(id);
-  if (!done) {
+  if (done) {
+    s->unwritten.erase(id);
+    s->forget(id);
+  } else {
     int64_t next = held;
+    bool tried = false;
     for (const auto& st : p.message->status)
-      if (st.state == rcpt_state::pending) next = std::min(next, st.next_try);
+      if (st.state == rcpt_state::pending) {
+        next = std::min(next, st.next_try);
+        tried = tried || (st.next_try != held && st.attempts > 0);
+      }
+    s->note(id, next == held ? message_state::held : tried ? message_state::deferred : message_state::queued);
     if (next != held) s->schedule(id, std::max(next, p.now + 1));
   }
 }
@@ -701,7 +733,10 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
   // opened once: the lock, the envelope, the status and the content (one
   // read for a small message) all come through this descriptor.
   auto lock = queue_lock::try_lock(s->settings.spool_dir, id);
-  if (lock.status() == queue_lock::state::no_such_message) co_return;  // deleted by an operator, or already finished
+  if (lock.status() == queue_lock::state::no_such_message) {  // deleted by an operator, or already finished
+    s->forget(id);
+    co_return;
+  }
   if (lock.status() == queue_lock::state::busy) {
     s->schedule(id, unix_now() + 5);
     co_return;
@@ -712,7 +747,11 @@ asio::awaitable<void> deliver_pass(state_ptr s, std::string id) {
   auto file = std::make_shared<const shared_fd>(lock.release().release());
   std::string small;
   auto m = read_queued(fd, s->settings.spool_dir, id, &small);
-  if (!m) co_return;  // its envelope does not parse: left for an operator
+  if (!m) {  // its envelope does not parse: left for an operator
+    s->forget(id);
+    co_return;
+  }
+  s->note(id, message_state::active, m->envelope.received);
   if (auto kept = s->unwritten.find(id); kept != s->unwritten.end())
     for (const auto& [i, st] : kept->second)
       if (i < m->status.size()) m->status[i] = st;
@@ -766,6 +805,7 @@ asio::awaitable<void> deliver_message(state_ptr s, std::string id) {
     co_await deliver_pass(s, id);
   } catch (const std::exception& e) {
     log(log_level::error, id, std::string("delivery pass failed: ") + e.what());
+    s->note(id, message_state::deferred);
     s->schedule(id, unix_now() + s->settings.queue.retry_min.count());
   }
   s->in_flight.erase(id);
@@ -871,5 +911,16 @@ queue_manager::counters queue_manager::stats() const {
 }
 
 size_t queue_manager::active() const { return state_->active_count.load(); }
+
+std::array<queue_manager::census_row, queue_manager::message_state_count> queue_manager::census() const {
+  std::array<census_row, message_state_count> rows{};
+  std::lock_guard lock(state_->census_mutex);
+  for (const auto& [id, e] : state_->known) {
+    auto& row = rows[static_cast<int>(e.state)];
+    ++row.messages;
+    if (row.oldest_received == 0 || e.received < row.oldest_received) row.oldest_received = e.received;
+  }
+  return rows;
+}
 
 }  // namespace sealgate::gateway

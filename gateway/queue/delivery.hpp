@@ -10,6 +10,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <array>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -110,6 +111,18 @@ class queue_manager {
   counters stats() const;
   // Messages scheduled or in progress (for tests and metrics).
   size_t active() const;
+
+  // The queue by state, as `sealgate queue list` would show it: queued (not
+  // tried yet), active (a pass is running), deferred (tried, waiting for its
+  // retry), held (every open recipient held by policy until a flush). For
+  // the metrics' gauges; thread-safe, one walk over the messages.
+  enum class message_state { queued, active, deferred, held };
+  static constexpr int message_state_count = 4;
+  struct census_row {
+    size_t messages = 0;
+    int64_t oldest_received = 0;  // unix time; 0 when there are none
+  };
+  std::array<census_row, message_state_count> census() const;
 
   struct state;
 

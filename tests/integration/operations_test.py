@@ -79,6 +79,13 @@ class StatusListener(unittest.TestCase):
         while open_now() != 0 and time.time() < deadline:
             time.sleep(0.05)
         self.assertEqual(open_now(), 0)
+        # The queue is paused (the harness's default): the message waits,
+        # queued, and its age is that of the 250 a moment ago.
+        queue = lambda state: s[("sealgate_queue_messages", (("state", state),))]
+        self.assertEqual([queue(q) for q in ("queued", "active", "deferred", "held")], [1, 0, 0, 0])
+        age = s[("sealgate_queue_oldest_message_age_seconds", (("state", "queued"),))]
+        self.assertTrue(0 <= age < 60, age)
+        self.assertEqual(s[("sealgate_queue_oldest_message_age_seconds", (("state", "deferred"),))], 0)
         # The group's journal append and fdatasync are in the histogram.
         self.assertGreaterEqual(s[("sealgate_journal_fsync_seconds_count", ())], 1)
         # No label names a domain or an address.

@@ -44,3 +44,43 @@ TEST(Metrics, CountsGoToTheirSeriesAndUnknownValuesToOther) {
   EXPECT_TRUE(has_line(t, "sealgate_outbound_transfers_total{certificate=\"none\",result=\"deferred\",tls_version=\"none\"} 1"));
   EXPECT_TRUE(has_line(t, "sealgate_connections_open{listener=\"smarthost\"} 1"));
 }
+
+TEST(Metrics, TlsSessionsKeyLookupsPortalAndTheQueueAtScrape) {
+  registry r({});
+  r.tls_session("tlsa", "success");
+  r.tls_session("sts", "certificate-host-mismatch");
+  r.tls_session("smoke-signals", "eaten");  // neither is RFC 8460's: no-policy-found, other
+  r.probe_cache(true);
+  r.probe_cache(false);
+  r.probe_cache(false);
+  r.key_lookup("wkd", "found");
+  r.key_lookup("cache", "tempfail");
+  r.key_lookup("carrier-pigeon", "maybe");
+  r.portal_event("deposited");
+  r.encryption("pgp", std::chrono::milliseconds(3));
+  int scrapes = 0;
+  r.on_scrape([&] {
+    ++scrapes;
+    r.queue_state("deferred", 4, 3600);
+    r.queue_state("limbo", 9, 9);  // not a state: ignored
+  });
+  std::string t = r.text();
+  EXPECT_EQ(scrapes, 1);
+  EXPECT_TRUE(has_line(t, "sealgate_outbound_tls_sessions_total{policy_type=\"tlsa\",result=\"success\"} 1")) << t;
+  EXPECT_TRUE(has_line(t, "sealgate_outbound_tls_sessions_total{policy_type=\"sts\",result=\"certificate-host-mismatch\"} 1"));
+  EXPECT_TRUE(has_line(t, "sealgate_outbound_tls_sessions_total{policy_type=\"no-policy-found\",result=\"other\"} 1"));
+  EXPECT_TRUE(has_line(t, "sealgate_probe_cache_total{result=\"hit\"} 1"));
+  EXPECT_TRUE(has_line(t, "sealgate_probe_cache_total{result=\"miss\"} 2"));
+  EXPECT_TRUE(has_line(t, "sealgate_key_lookups_total{result=\"found\",source=\"wkd\"} 1"));
+  EXPECT_TRUE(has_line(t, "sealgate_key_lookups_total{result=\"tempfail\",source=\"cache\"} 1"));
+  EXPECT_TRUE(has_line(t, "sealgate_key_lookups_total{result=\"other\",source=\"other\"} 1"));
+  EXPECT_TRUE(has_line(t, "sealgate_portal_events_total{event=\"deposited\"} 1"));
+  EXPECT_TRUE(has_line(t, "sealgate_encryption_seconds_count{method=\"pgp\"} 1"));
+  EXPECT_TRUE(has_line(t, "sealgate_queue_messages{state=\"deferred\"} 4"));
+  EXPECT_TRUE(has_line(t, "sealgate_queue_oldest_message_age_seconds{state=\"deferred\"} 3600"));
+  EXPECT_TRUE(has_line(t, "sealgate_queue_messages{state=\"held\"} 0"));
+  EXPECT_EQ(t.find("limbo"), std::string::npos);
+  r.on_scrape({});
+  r.text();
+  EXPECT_EQ(scrapes, 1);
+}

@@ -109,3 +109,42 @@ TEST(TransportSecurity, ClearTextOnlyWhereNothingDemandsTls) {
   EXPECT_FALSE(clear_text_allowed(with_sts(level(tls_level::opportunistic), true)));
   EXPECT_FALSE(clear_text_allowed(with_requiretls(level(tls_level::opportunistic))));
 }
+
+// RFC 8460's view of the same sessions: the policy type that applied and the
+// result type, which a domain's TLS report counts.
+TEST(TransportSecurity, TlsReportRowsNameThePolicyAndTheResultType) {
+  auto report = [](security_demand d, connection_security c) {
+    auto r = tls_report(d, c);
+    return std::string(r.policy_type) + " " + std::string(r.result_type);
+  };
+  security_demand none_found = level(tls_level::opportunistic);
+  EXPECT_EQ(report(none_found, tls(13, false, false)), "no-policy-found success");
+  EXPECT_EQ(report(none_found, clear_no_starttls()), "no-policy-found starttls-not-supported");
+  EXPECT_EQ(report(none_found, clear_starttls_failed()), "no-policy-found validation-failure");
+
+  security_demand dane = none_found;
+  dane.dane = true;
+  EXPECT_EQ(report(dane, tls(13, false, false, true)), "tlsa success");
+  EXPECT_EQ(report(dane, tls(13, true, true, false)), "tlsa validation-failure");
+  EXPECT_EQ(report(dane, clear_no_starttls()), "tlsa starttls-not-supported");
+
+  // MTA-STS, enforced or in testing mode alike; DANE comes first.
+  for (bool enforce : {true, false}) {
+    security_demand sts = none_found;
+    sts.mta_sts_enforce = enforce;
+    sts.mta_sts_testing = !enforce;
+    sts.mx_in_mta_sts = true;
+    EXPECT_EQ(report(sts, tls(12, true, true)), "sts success");
+    EXPECT_EQ(report(sts, tls(12, false, true)), "sts certificate-not-trusted");
+    EXPECT_EQ(report(sts, tls(12, true, false)), "sts certificate-host-mismatch");
+    sts.mx_in_mta_sts = false;
+    EXPECT_EQ(report(sts, tls(12, true, true)), "sts validation-failure");
+    sts.dane = true;
+    EXPECT_EQ(report(sts, tls(12, true, true, true)), "tlsa success");
+  }
+  // Our own floor is not the domain's: a TLS 1.2 session under a 1.3 rule
+  // fails the verdict but is a success to the domain.
+  security_demand floor13 = level(tls_level::verified, 13);
+  EXPECT_FALSE(judge(floor13, tls(12, true, true)).ok);
+  EXPECT_EQ(report(floor13, tls(12, true, true)), "no-policy-found success");
+}
