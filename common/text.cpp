@@ -1,5 +1,6 @@
 #include "common/text.hpp"
 
+#include <cstdio>
 #include <ctime>
 
 #include <openssl/evp.h>
@@ -129,6 +130,23 @@ std::string utc_time(int64_t t, const char* format) {
   char buf[64];
   size_t n = std::strftime(buf, sizeof buf, format, &tm);
   return std::string(buf, n);
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);  // octets >= 0x80 as code points: lossless, always valid JSON
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
 }
 
 }  // namespace sealgate

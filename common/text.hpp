@@ -26,6 +26,10 @@ std::optional<std::string> base64url_decode(std::string_view text);
 // & < > " ' as entities: safe in HTML text and in quoted attributes (the
 // portal's pages, the notification's HTML version).
 std::string html_escape(std::string_view text);
+
+// A JSON string literal; octets >= 0x80 and control characters as \u00XX, so
+// the output is always valid JSON whatever a remote server sent.
+std::string json_string(std::string_view s);
 // Strict: rejects characters outside the alphabet and bad padding; nullopt-like
 // failure is reported through ok.
 std::string base64_decode(std::string_view text, bool& ok);

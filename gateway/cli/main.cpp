@@ -13,6 +13,7 @@
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/dns_cli.hpp"
 #include "gateway/cli/dkim_cli.hpp"
+#include "gateway/cli/tlsrpt_cli.hpp"
 #include "gateway/cli/keys_cli.hpp"
 #include "gateway/cli/policy_cli.hpp"
 #include "gateway/cli/probe_cli.hpp"
@@ -43,6 +44,7 @@ constexpr const char* usage_text =
     "  keys encrypt --config FILE --to ADDRESS [--method pgp|smime] [--sign] < MESSAGE\n"
     "  portal run|list|retract ...  the secure portal, and its deposits (sealgate portal help)\n"
     "  dkim keygen|check ...        DKIM signing keys: make one and print its record, or compare the published one\n"
+    "  tlsrpt show --config FILE [--day D] [--json]  the day's SMTP TLS reports (RFC 8460) per recipient domain\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -155,5 +157,6 @@ int main(int argc, char** argv) {
   if (cmd == "keys") return run_keys_command(args);
   if (cmd == "portal") return run_portal_command(args);
   if (cmd == "dkim") return run_dkim_command(args);
+  if (cmd == "tlsrpt") return run_tlsrpt_command(args);
   return usage("unknown command " + cmd);
 }

@@ -240,7 +240,7 @@ config load_config(const std::filesystem::path& file) {
   const YAML::Node root = *document;
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
                               "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "portal", "threads",
-                              "loop", "dkim", "metrics", "log"})) {
+                              "loop", "dkim", "metrics", "log", "tlsrpt"})) {
     throw config_error(r.errors().front());
   }
 
@@ -402,6 +402,12 @@ config load_config(const std::filesystem::path& file) {
       r.integer_value(m, "port", "metrics", c.metrics.port, 1, 65535);
     }
   }
+  if (auto t = root["tlsrpt"]; t && r.check_map(t, "tlsrpt", {"organization", "contact"})) {
+    r.string_value(t, "organization", "tlsrpt", c.tlsrpt.organization);
+    r.string_value(t, "contact", "tlsrpt", c.tlsrpt.contact);
+  }
+  if (c.tlsrpt.organization.empty()) c.tlsrpt.organization = c.hostname;
+  if (c.tlsrpt.contact.empty()) c.tlsrpt.contact = "mailto:postmaster@" + c.hostname;
   if (auto p = root["portal"]) {
     load_portal(r, p, c.portal);
     if (c.portal.store.empty()) c.portal.store = c.database.parent_path() / "portal.db";

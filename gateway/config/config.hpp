@@ -89,6 +89,13 @@ struct metrics_config {
   uint16_t port = 9650;
 };
 
+// SMTP TLS Reporting (tlsrpt:, RFC 8460): who the daily reports say they
+// are from. Sessions are counted whether or not the section is there.
+struct tlsrpt_config {
+  std::string organization;  // default: the hostname
+  std::string contact;       // default: mailto:postmaster@<hostname>
+};
+
 struct config {
   std::filesystem::path file;
   std::string hostname;
@@ -114,6 +121,7 @@ struct config {
   loop_options loop;
   dkim_options dkim;
   metrics_config metrics;
+  tlsrpt_config tlsrpt;
   sealgate::log_format log_format = sealgate::log_format::text;  // log.format
   unsigned threads = 0;  // io threads; 0 = one per core
 };

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -49,6 +50,7 @@
 #include "gateway/outbound/smtp_transport.hpp"
 #include "gateway/queue/delivery.hpp"
 #include "gateway/record/database.hpp"
+#include "gateway/record/tlsrpt.hpp"
 #include "gateway/spool/spool.hpp"
 
 namespace sealgate::gateway {
@@ -239,6 +241,12 @@ int run_gateway(config cfg, std::string_view version) {
     sealgate::dns::resolver resolver(io.get_executor(), cfg.dns);
     prober probe(io.get_executor(), resolver, cfg.delivery);
     smtp_transport transport(io.get_executor(), resolver, probe, cfg.delivery);
+    // Every session that tried TLS, counted per UTC day for the RFC 8460
+    // reports (`sealgate tlsrpt`), by the database's writer thread.
+    transport.on_tls_session([&db](const tls_session_event& e) {
+      db.submit_tls_session({utc_day(static_cast<int64_t>(std::time(nullptr))), e.policy_domain, e.policy_type,
+                             e.mx_host, e.address, e.result_type});
+    });
     // GPGME and CMS work runs on a pool of its own, never on an io thread, and
     // apart from the AUTH checks on `workers`.
     boost::asio::thread_pool crypto_pool(2);

@@ -75,6 +75,11 @@ database::database(const std::filesystem::path& file) : file_(file) {
   update_recipient_ = sqlite::statement(db, update_recipient_statement());
   update_message_id_ = sqlite::statement(
       db, "UPDATE messages SET message_id = :message_id WHERE queue_id = :queue_id AND message_id IS NULL");
+  count_tls_session_ = sqlite::statement(
+      db,
+      "INSERT INTO tls_sessions (day, policy_domain, policy_type, mx_host, address, result_type, sessions) "
+      "VALUES (:day, :policy_domain, :policy_type, :mx_host, :address, :result_type, 1) "
+      "ON CONFLICT (day, policy_domain, policy_type, mx_host, address, result_type) DO UPDATE SET sessions = sessions + 1");
   begin_ = sqlite::statement(db, "BEGIN");
   commit_ = sqlite::statement(db, "COMMIT");
   for (const char* suffix : {"-wal", "-shm"}) {
@@ -92,7 +97,7 @@ database::~database() {
   if (writer_.joinable()) writer_.join();
 }
 
-void database::record_accepted(const std::vector<spooled_envelope>& messages) { write(messages, {}, {}); }
+void database::record_accepted(const std::vector<spooled_envelope>& messages) { write(messages, {}, {}, {}); }
 
 // One accepted message: its row and one row per recipient. Called inside
 // write()'s transaction, with mutex_ held.
@@ -127,11 +132,11 @@ void database::write_recipient(const std::string& queue_id, size_t index, const 
   st.run();
 }
 
-void database::record_attempts(const std::vector<attempt_row>& rows) { write({}, {}, rows); }
+void database::record_attempts(const std::vector<attempt_row>& rows) { write({}, {}, rows, {}); }
 
 void database::write(const std::vector<spooled_envelope>& accepted,
                      const std::vector<std::pair<std::string, std::string>>& message_ids,
-                     const std::vector<attempt_row>& rows) {
+                     const std::vector<attempt_row>& rows, const std::vector<tls_session_row>& sessions) {
   std::lock_guard lock(mutex_);
   begin_.run();
   try {
@@ -142,6 +147,16 @@ void database::write(const std::vector<spooled_envelope>& accepted,
       update_message_id_.run();
     }
     for (const auto& r : rows) write_row(r);
+    for (const auto& t : sessions) {
+      auto& c = count_tls_session_;
+      c.bind("day", t.day);
+      c.bind("policy_domain", t.policy_domain);
+      c.bind("policy_type", t.policy_type);
+      c.bind("mx_host", t.mx_host);
+      c.bind("address", t.address);
+      c.bind("result_type", t.result_type);
+      c.run();
+    }
     commit_.run();
   } catch (...) {
     try {
@@ -187,6 +202,12 @@ void database::write_row(const attempt_row& r) {
 void database::set_message_id(const std::string& queue_id, const std::string& message_id) {
   batch b;
   b.message_id = {queue_id, message_id};
+  enqueue(std::move(b));
+}
+
+void database::submit_tls_session(tls_session_row row) {
+  batch b;
+  b.tls_sessions.push_back(std::move(row));
   enqueue(std::move(b));
 }
 
@@ -242,7 +263,10 @@ void database::run_writer() {
     std::vector<attempt_row> rows;
     std::vector<std::pair<std::string, std::string>> message_ids;
     std::vector<spooled_envelope> accepted;
+    std::vector<tls_session_row> sessions;
     for (auto& b : work) {
+      sessions.insert(sessions.end(), std::make_move_iterator(b.tls_sessions.begin()),
+                      std::make_move_iterator(b.tls_sessions.end()));
       accepted.insert(accepted.end(), std::make_move_iterator(b.accepted.begin()),
                       std::make_move_iterator(b.accepted.end()));
       if (!b.message_id.first.empty()) message_ids.push_back(std::move(b.message_id));
@@ -250,7 +274,7 @@ void database::run_writer() {
     }
     bool ok = true;
     try {
-      write(accepted, message_ids, rows);
+      write(accepted, message_ids, rows, sessions);
     } catch (const std::exception& e) {
       // The spool and the status files hold the truth: callers keep their
       // files when told the rows are not written, and the next start writes

@@ -34,6 +34,12 @@ struct attempt_row {
   std::string reply;         // the remote reply or our reason; never content
 };
 
+// One outbound TLS session as RFC 8460 counts it (see smtp_transport's
+// tls_session_event); the day is the UTC day it happened.
+struct tls_session_row {
+  std::string day, policy_domain, policy_type, mx_host, address, result_type;
+};
+
 class database {
  public:
   // Opens or creates the file (0600) and brings its schema to the newest
@@ -62,6 +68,8 @@ class database {
   // side) unless it has one. Queued for the writer thread like submit(), so
   // it costs the caller no statement and no transaction of its own.
   void set_message_id(const std::string& queue_id, const std::string& message_id);
+  // Counts a TLS session, queued for the writer thread like submit().
+  void submit_tls_session(tls_session_row row);
   // Waits until every submitted row is committed.
   void flush();
 
@@ -76,14 +84,16 @@ class database {
   // order: a row updates the recipient its message's acceptance created).
   // Throws std::runtime_error.
   void write(const std::vector<spooled_envelope>& accepted,
-             const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows);
+             const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows,
+             const std::vector<tls_session_row>& sessions);
   void write_accepted(const spooled_envelope& m);
   void write_recipient(const std::string& queue_id, size_t index, const std::string& address, int64_t at);
   void write_row(const attempt_row& r);
   std::filesystem::path file_;
   sqlite::connection db_;
   // Prepared once. Declared after db_, so destroyed before it is closed.
-  sqlite::statement insert_message_, insert_recipient_, insert_attempt_, update_recipient_, update_message_id_;
+  sqlite::statement insert_message_, insert_recipient_, insert_attempt_, update_recipient_, update_message_id_,
+      count_tls_session_;
   sqlite::statement begin_, commit_;  // the writer's BEGIN and COMMIT
   std::mutex mutex_;  // the connection and its statements
 
@@ -94,6 +104,7 @@ class database {
     std::function<void(bool)> on_committed;
     std::pair<std::string, std::string> message_id;  // (queue id, Message-ID) when set
     std::vector<spooled_envelope> accepted;
+    std::vector<tls_session_row> tls_sessions;
   };
   void enqueue(batch b);
   std::mutex queue_mutex_;

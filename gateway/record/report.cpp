@@ -155,4 +155,20 @@ std::vector<delivery_counts> count_deliveries(const std::filesystem::path& datab
   return out;
 }
 
+std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& database_file, std::string_view day,
+                                                 std::string_view policy_domain) {
+  auto db = open_record(database_file);
+  sqlite::statement q(db.get(),
+                      "SELECT policy_domain, policy_type, mx_host, address, result_type, sessions FROM tls_sessions "
+                      "WHERE day = :day AND (IFNULL(:domain, '') = '' OR policy_domain = :domain) "
+                      "ORDER BY policy_domain, policy_type, result_type, mx_host, address");
+  q.bind("day", day);
+  q.bind("domain", policy_domain);
+  std::vector<tls_session_count> out;
+  while (q.next_row())
+    out.push_back({q.text("policy_domain"), q.text("policy_type"), q.text("mx_host"), q.text("address"),
+                   q.text("result_type"), q.integer("sessions")});
+  return out;
+}
+
 }  // namespace sealgate::gateway

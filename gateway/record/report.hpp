@@ -70,4 +70,13 @@ struct delivery_counts {
 std::vector<delivery_counts> count_deliveries(const std::filesystem::path& database_file, report_grouping by,
                                               int64_t since);
 
+// The TLS sessions of one UTC day (YYYY-MM-DD), every policy domain or one,
+// as the record counted them (tls_sessions), ordered by domain.
+struct tls_session_count {
+  std::string policy_domain, policy_type, mx_host, address, result_type;
+  int64_t sessions = 0;
+};
+std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& database_file, std::string_view day,
+                                                 std::string_view policy_domain = {});
+
 }  // namespace sealgate::gateway

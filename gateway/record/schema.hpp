@@ -91,8 +91,23 @@ inline constexpr column_def attempt_columns[] = {
 };
 inline constexpr table_def attempts{"attempts", attempt_columns, "", 2};
 
+// Outbound TLS sessions per day as RFC 8460 (SMTP TLS Reporting) counts
+// them, for the daily reports to each recipient domain that asks for them
+// (`sealgate tlsrpt`): one row per policy, MX host, address and result.
+inline constexpr column_def tls_session_columns[] = {
+    {"day", "TEXT NOT NULL", 4},            // YYYY-MM-DD, UTC (RFC 8460 reports cover UTC days)
+    {"policy_domain", "TEXT NOT NULL", 4},  // the recipient domain
+    {"policy_type", "TEXT NOT NULL", 4},    // tlsa, sts, no-policy-found
+    {"mx_host", "TEXT NOT NULL", 4},
+    {"address", "TEXT NOT NULL", 4},        // the MX address; "" when no connection was made
+    {"result_type", "TEXT NOT NULL", 4},    // success, or an RFC 8460 section 4.3 failure type
+    {"sessions", "INTEGER NOT NULL", 4},
+};
+inline constexpr table_def tls_sessions{"tls_sessions", tls_session_columns,
+                                        "PRIMARY KEY(day, policy_domain, policy_type, mx_host, address, result_type)", 4};
+
 // In the order a fresh database creates them.
-inline constexpr table_def tables[] = {messages, schema_version, recipients, attempts};
+inline constexpr table_def tables[] = {messages, schema_version, recipients, attempts, tls_sessions};
 
 inline constexpr index_def indexes[] = {
     {"attempts_by_message", "attempts", "queue_id, idx", 2},  // queue show, report --message
@@ -106,6 +121,7 @@ inline constexpr migration_def migrations[] = {
     {1, "accepted messages"},
     {2, "the delivery record: messages.message_id, recipients, attempts"},
     {3, "messages.relay_class"},
+    {4, "tls_sessions (RFC 8460 counts per day)"},
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 

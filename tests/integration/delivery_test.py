@@ -275,6 +275,13 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertIsNotNone(m, r.stdout)
         return m.group(1)
 
+    def tls_reports(self, gw, day):
+        """`sealgate tlsrpt show --json` of a day, by policy domain."""
+        r = subprocess.run([BIN, "tlsrpt", "show", "--config", gw.config, "--day", day, "--json"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return {rep["policies"][0]["policy"]["policy-domain"]: rep for rep in json.loads(r.stdout)}
+
     def queue_json(self, gw):
         r = subprocess.run([BIN, "queue", "list", "--config", gw.config, "--json"], capture_output=True, text=True,
                            timeout=30)
@@ -446,6 +453,14 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertEqual(r["state"], "deferred")
         self.assertIn("does not offer STARTTLS", r["last_reply"])
         self.assertIsNone(self.recipient(gw, "pat@strip.dlv.test")[3], "nothing was sent to any MX")
+        # The domain's TLS report counts the failed session, by its RFC 8460 name.
+        report = self.tls_reports(gw, time.strftime("%Y-%m-%d", time.gmtime()))["strip.dlv.test"]["policies"][0]
+        self.assertEqual(report["policy"]["policy-type"], "no-policy-found")
+        self.assertEqual(report["summary"], {"total-successful-session-count": 0, "total-failure-session-count": 1})
+        detail = report["failure-details"][0]
+        self.assertEqual((detail["result-type"], detail["receiving-mx-hostname"]),
+                         ("starttls-not-supported", "mx-strip.dlv.test"))
+        self.assertTrue(detail["receiving-ip"].startswith("127."), detail)
 
     def test_a_hostile_mx_never_gets_a_message_recorded_as_delivered(self):
         # 250 to DATA (the content never sent) or 354 after the final dot: both
@@ -535,6 +550,16 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertNotEqual(bad[0], "delivered")
         self.wait_until("the mismatch reason", lambda: "does not match them" in (self.recipient(gw, "no@bad.dane.test")[6] or ""),
                         gw=gw)
+        # The session is in today's TLS reports (RFC 8460), as a DANE one.
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        reports = self.tls_reports(gw, day)
+        ok = reports["dane.test"]["policies"][0]
+        self.assertEqual(ok["policy"]["policy-type"], "tlsa")
+        self.assertGreaterEqual(ok["summary"]["total-successful-session-count"], 1)
+        # The mismatch was the probe's finding: the policy deferred without a
+        # delivery session, and a probe is not one (RFC 8460 counts deliveries).
+        self.assertNotIn("bad.dane.test", reports)
+        self.assertEqual(reports["dane.test"]["date-range"]["start-datetime"], day + "T00:00:00Z")
 
     def test_policy_explain_uses_live_probe_facts(self):
         gw = self.gateway()

@@ -18,6 +18,7 @@
 #include "gateway/record/database.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/record/schema.hpp"
+#include "gateway/record/tlsrpt.hpp"
 
 using namespace sealgate::gateway;
 namespace fs = std::filesystem;
@@ -509,3 +510,43 @@ TEST(SchemaDescription, MigrationStatementsFollowTheDescription) {
 }
 
 }  // namespace
+
+// TLS sessions (RFC 8460): counted through the writer thread, read back per
+// day and domain, and made into the report a domain is sent.
+TEST_F(RecordTest, TlsSessionsAreCountedPerDayAndBecomeOneReportPerDomain) {
+  auto file = dir_ / "records.sqlite";
+  {
+    database db(file);
+    for (int i = 0; i < 3; ++i) db.submit_tls_session({"2026-12-05", "example.com", "sts", "mx1.example.com", "192.0.2.1", "success"});
+    db.submit_tls_session({"2026-12-05", "example.com", "sts", "mx2.example.com", "192.0.2.2", "certificate-host-mismatch"});
+    db.submit_tls_session({"2026-12-05", "dane.example", "tlsa", "mx.dane.example", "", "dnssec-invalid"});
+    db.submit_tls_session({"2026-12-06", "example.com", "sts", "mx1.example.com", "192.0.2.1", "success"});
+    db.flush();
+  }
+  auto rows = read_tls_sessions(file, "2026-12-05");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].policy_domain, "dane.example");
+  EXPECT_EQ(read_tls_sessions(file, "2026-12-05", "example.com").size(), 2u);
+  EXPECT_EQ(read_tls_sessions(file, "2026-12-06").at(0).sessions, 1);
+
+  auto reports = make_tls_reports(rows, "2026-12-05", {"Example Health", "mailto:tls@gw.test", "gw.test"});
+  ASSERT_EQ(reports.size(), 2u);
+  const auto& r = reports[1];
+  EXPECT_EQ(r.policy_domain, "example.com");
+  EXPECT_EQ(r.successes, 3);
+  EXPECT_EQ(r.failures, 1);
+  // RFC 8460 5.1: sender!policy-domain!begin!end, the day's first and last second.
+  EXPECT_EQ(r.file_name, "gw.test!example.com!1796428800!1796515199.json");
+  EXPECT_NE(r.json.find("\"date-range\": {\"start-datetime\": \"2026-12-05T00:00:00Z\", \"end-datetime\": "
+                        "\"2026-12-05T23:59:59Z\"}"), std::string::npos) << r.json;
+  EXPECT_NE(r.json.find("\"policy-type\": \"sts\", \"policy-domain\": \"example.com\", \"mx-host\": "
+                        "[\"mx1.example.com\", \"mx2.example.com\"]"), std::string::npos) << r.json;
+  EXPECT_NE(r.json.find("\"total-successful-session-count\": 3, \"total-failure-session-count\": 1"), std::string::npos);
+  EXPECT_NE(r.json.find("{\"result-type\": \"certificate-host-mismatch\", \"receiving-mx-hostname\": "
+                        "\"mx2.example.com\", \"receiving-ip\": \"192.0.2.2\", \"failed-session-count\": 1}"),
+            std::string::npos) << r.json;
+  // No connection, no receiving-ip.
+  EXPECT_EQ(reports[0].json.find("receiving-ip"), std::string::npos) << reports[0].json;
+  EXPECT_TRUE(make_tls_reports(rows, "2026-02-31", {}).empty());
+  EXPECT_TRUE(make_tls_reports(rows, "yesterday", {}).empty());
+}
