@@ -10,8 +10,9 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libssl-dev libc-ares-dev libgpgme-dev libyaml-cpp-dev
   libsqlite3-dev sqlite3 libgtest-dev googletest libre2-dev libidn2-dev
-  # operations (issue 16): metrics registry, sd_notify; the metrics test's text-format parser
-  prometheus-cpp-dev libsystemd-dev python3-prometheus-client
+  # operations (issue 16): metrics registry, sd_notify; the metrics test's text-format parser and
+  # YAML reader (the shipped alert rules)
+  prometheus-cpp-dev libsystemd-dev python3-prometheus-client python3-yaml
   # fuzzing (scripts/fuzz.sh): clang++ and its libFuzzer runtime (libclang_rt.fuzzer)
   clang libclang-rt-14-dev
   # test peers and checkers

@@ -95,6 +95,23 @@ class StatusListener(unittest.TestCase):
                 self.assertNotIn("example", value)
 
 
+    def test_the_shipped_alert_rules_name_only_series_the_gateway_exports(self):
+        import re
+        import yaml
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "..", "..", "conf", "prometheus", "sealgate-alerts.yml")) as f:
+            rules = yaml.safe_load(f)["groups"][0]["rules"]
+        exported = {family.name for family in text_string_to_metric_families(get(self.status_port, "/metrics")[2])}
+        named = set()
+        for rule in rules:
+            for name in re.findall(r"\bsealgate_[a-z_]+", rule["expr"]):
+                # A histogram's series are its family's name with a suffix;
+                # the client library names a counter's family without _total.
+                named.add(re.sub(r"_(bucket|count|sum|total)$", "", name))
+        self.assertGreaterEqual(len(named), 6, named)
+        self.assertEqual(named - exported, set())
+
+
 class JsonLogs(unittest.TestCase):
     def test_every_line_is_a_json_object_with_the_queue_id(self):
         gw = Gateway(self, listeners=[{"name": "smarthost", "tls": "none", "auth": "none"}])
