@@ -44,7 +44,7 @@ constexpr const char* usage_text =
     "  keys encrypt --config FILE --to ADDRESS [--method pgp|smime] [--sign] < MESSAGE\n"
     "  portal run|list|retract ...  the secure portal, and its deposits (sealgate portal help)\n"
     "  dkim keygen|check ...        DKIM signing keys: make one and print its record, or compare the published one\n"
-    "  tlsrpt show --config FILE [--day D] [--json]  the day's SMTP TLS reports (RFC 8460) per recipient domain\n"
+    "  tlsrpt show|send --config FILE [--day D]  the day's SMTP TLS reports (RFC 8460): print them, or send them now\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 

@@ -7,22 +7,27 @@
 
 #include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
+#include "gateway/daemon/control.hpp"
 #include "gateway/record/tlsrpt.hpp"
 
 namespace sealgate::gateway {
 
 const char* const tlsrpt_usage_line =
     "  tlsrpt show --config FILE [--day YYYY-MM-DD] [--domain D] [--json]\n"
-    "                               the day's SMTP TLS reports (RFC 8460) per recipient domain; default yesterday (UTC)\n";
+    "                               the day's SMTP TLS reports (RFC 8460) per recipient domain; default yesterday (UTC)\n"
+    "  tlsrpt send --config FILE [--day YYYY-MM-DD]\n"
+    "                               have the running gateway send that day's reports now (those not sent before)\n";
 
 namespace {
 
 int usage(const std::string& problem) { return usage_exit(problem, "usage: sealgate COMMAND ...\n", tlsrpt_usage_line); }
 
+std::string yesterday() { return utc_day(static_cast<int64_t>(std::time(nullptr)) - 86400); }
+
 int show(const cli_args& o) {
   auto cfg = load_config_or_report(o.value("--config"));
   if (!cfg) return exit_failure;
-  std::string day = o.value("--day", utc_day(static_cast<int64_t>(std::time(nullptr)) - 86400));
+  std::string day = o.value("--day", yesterday());
   if (utc_day_start(day) < 0) return usage("--day '" + day + "' is not a date (YYYY-MM-DD)");
   std::vector<tls_report> reports;
   try {
@@ -45,11 +50,28 @@ int show(const cli_args& o) {
   return exit_ok;
 }
 
+int send(const cli_args& o) {
+  auto cfg = load_config_or_report(o.value("--config"));
+  if (!cfg) return exit_failure;
+  std::string day = o.value("--day", yesterday());
+  if (utc_day_start(day) < 0) return usage("--day '" + day + "' is not a date (YYYY-MM-DD)");
+  // The gateway sends (its queue, its resolver, its record of what went):
+  // this only asks it to, and waits for its summary.
+  std::string reply = control_request(cfg->spool, "tlsrpt " + day, std::chrono::seconds(300));
+  if (reply.empty()) {
+    std::cerr << "sealgate: tlsrpt send: no gateway answers on " << (cfg->spool / "control").string() << "\n";
+    return exit_failure;
+  }
+  std::cout << reply << "\n";
+  return reply.rfind("error", 0) == 0 ? exit_failure : exit_ok;
+}
+
 }  // namespace
 
 int run_tlsrpt_command(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "show") return usage("tlsrpt: expected 'show'");
+  if (args.empty() || (args[0] != "show" && args[0] != "send")) return usage("tlsrpt: expected 'show' or 'send'");
   try {
+    if (args[0] == "send") return send(parse_cli(args, 1, {.values = {"--day"}, .flags = {}}));
     return show(parse_cli(args, 1, {.values = {"--day", "--domain"}, .flags = {"--json"}}));
   } catch (const cli_usage_error& e) {
     return usage(e.what());

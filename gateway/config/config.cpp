@@ -129,6 +129,18 @@ void load_template(yaml_reader& r, const YAML::Node& parent, const std::string& 
 }
 
 // The portal: section (portal/store/portal_config.hpp holds the defaults).
+// A sender address the gateway writes into envelopes and From: fields
+// (portal.from, tlsrpt.from): one plain address, nothing that could end a
+// field or an SMTP command.
+void check_plain_address(yaml_reader& r, const YAML::Node& map, const char* key, const char* where) {
+  if (auto n = map[key]; n && n.IsScalar()) {
+    const std::string& v = n.Scalar();
+    bool ok = v.find('@') != std::string::npos && v.size() <= 254 &&
+              std::all_of(v.begin(), v.end(), [](char ch) { return ch > 0x20 && ch < 0x7f && ch != '<' && ch != '>' && ch != '"'; });
+    if (!ok) r.error(n.Mark(), where, "must be a plain mail address (user@domain)");
+  }
+}
+
 void load_portal(yaml_reader& r, const YAML::Node& p, portal::portal_config& o) {
   if (!r.check_map(p, "portal", {"store", "base_url", "listen", "port", "certificate", "private_key", "from",
                                  "organisation", "logo", "expire", "master_key", "outbox_key", "notification", "code",
@@ -156,12 +168,7 @@ void load_portal(yaml_reader& r, const YAML::Node& p, portal::portal_config& o) 
   r.path_value(p, "certificate", "portal", o.certificate);
   r.path_value(p, "private_key", "portal", o.private_key);
   r.string_value(p, "from", "portal", o.from);
-  if (auto n = p["from"]; n && n.IsScalar()) {
-    const std::string& v = n.Scalar();
-    bool ok = v.find('@') != std::string::npos && v.size() <= 254 &&
-              std::all_of(v.begin(), v.end(), [](char ch) { return ch > 0x20 && ch < 0x7f && ch != '<' && ch != '>' && ch != '"'; });
-    if (!ok) r.error(n.Mark(), "portal.from", "must be a plain mail address (user@domain)");
-  }
+  check_plain_address(r, p, "from", "portal.from");
   r.string_value(p, "organisation", "portal", o.organisation);
   if (auto n = p["organisation"]; n && n.IsScalar() &&
       (n.Scalar().size() > 100 || n.Scalar().find_first_of("\r\n") != std::string::npos))
@@ -402,12 +409,16 @@ config load_config(const std::filesystem::path& file) {
       r.integer_value(m, "port", "metrics", c.metrics.port, 1, 65535);
     }
   }
-  if (auto t = root["tlsrpt"]; t && r.check_map(t, "tlsrpt", {"organization", "contact"})) {
+  if (auto t = root["tlsrpt"]; t && r.check_map(t, "tlsrpt", {"organization", "contact", "from", "send"})) {
     r.string_value(t, "organization", "tlsrpt", c.tlsrpt.organization);
     r.string_value(t, "contact", "tlsrpt", c.tlsrpt.contact);
+    r.string_value(t, "from", "tlsrpt", c.tlsrpt.from);
+    r.bool_value(t, "send", "tlsrpt", c.tlsrpt.send);
+    check_plain_address(r, t, "from", "tlsrpt.from");
   }
   if (c.tlsrpt.organization.empty()) c.tlsrpt.organization = c.hostname;
   if (c.tlsrpt.contact.empty()) c.tlsrpt.contact = "mailto:postmaster@" + c.hostname;
+  if (c.tlsrpt.from.empty()) c.tlsrpt.from = "tlsrpt-noreply@" + c.hostname;
   if (auto p = root["portal"]) {
     load_portal(r, p, c.portal);
     if (c.portal.store.empty()) c.portal.store = c.database.parent_path() / "portal.db";

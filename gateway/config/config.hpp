@@ -94,6 +94,8 @@ struct metrics_config {
 struct tlsrpt_config {
   std::string organization;  // default: the hostname
   std::string contact;       // default: mailto:postmaster@<hostname>
+  std::string from;          // envelope and From of report mails; default: tlsrpt-noreply@<hostname>
+  bool send = false;         // the daily run; `sealgate tlsrpt send` works either way
 };
 
 struct config {

@@ -34,6 +34,7 @@ struct control_socket::state {
   local::acceptor acceptor;
   std::filesystem::path path;
   std::function<void(const std::string&)> flush;
+  std::function<asio::awaitable<std::string>(std::string)> tlsrpt;
 };
 
 namespace {
@@ -67,7 +68,11 @@ asio::awaitable<void> serve(std::shared_ptr<control_socket::state> s, local::soc
   auto [ec, n] = std::get<0>(result);
   if (ec) co_return;
   std::string line(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + static_cast<std::ptrdiff_t>(n - 1));
-  std::string reply = answer(*s, line) + "\n";
+  std::string reply;
+  if (line.rfind("tlsrpt ", 0) == 0 && s->tlsrpt)
+    reply = co_await s->tlsrpt(line.substr(7)) + "\n";  // the day is checked by the run
+  else
+    reply = answer(*s, line) + "\n";
   co_await asio::async_write(sock, asio::buffer(reply), asio::as_tuple(asio::use_awaitable));
 }
 
@@ -117,7 +122,12 @@ void control_socket::stop() {
 
 control_socket::~control_socket() = default;
 
-std::string control_request(const std::filesystem::path& spool_dir, const std::string& command) {
+void control_socket::on_tlsrpt(std::function<asio::awaitable<std::string>(std::string)> run) {
+  state_->tlsrpt = std::move(run);
+}
+
+std::string control_request(const std::filesystem::path& spool_dir, const std::string& command,
+                            std::chrono::seconds timeout) {
   unique_fd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!socket) return "";
   int fd = socket.get();
@@ -126,7 +136,7 @@ std::string control_request(const std::filesystem::path& spool_dir, const std::s
   std::string path = (spool_dir / "control").string();
   if (path.size() >= sizeof addr.sun_path) return "";
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  timeval tv{5, 0};
+  timeval tv{static_cast<time_t>(timeout.count()), 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "";
   std::string line = command + "\n";

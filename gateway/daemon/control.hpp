@@ -1,9 +1,12 @@
 // The running gateway's control socket, spool/control (a Unix stream socket,
 // 0600 inside the 0700 spool directory, so only the gateway's own user can
 // use it), as Postfix's postqueue talks to its queue manager. One command
-// line per connection, one reply line: "flush", "flush ID" -> "ok". It can
-// only ask the queue to try again; it never carries message data.
+// line per connection, one reply line: "flush", "flush ID" -> "ok";
+// "tlsrpt DAY" -> a summary. It can only ask the queue to try again and the
+// TLS reports to go out; it never carries message data.
 #pragma once
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <boost/asio/any_io_executor.hpp>
 #include <filesystem>
 #include <functional>
@@ -19,6 +22,9 @@ class control_socket {
   control_socket(boost::asio::any_io_executor executor, const std::filesystem::path& spool_dir,
                  std::function<void(const std::string&)> flush);
   ~control_socket();
+  // "tlsrpt YYYY-MM-DD": sends that day's TLS reports; the reply is run's
+  // one-line summary. Unset: "error unknown command".
+  void on_tlsrpt(std::function<boost::asio::awaitable<std::string>(std::string)> run);
   // Call once the io_context no longer runs.
   void stop();
 
@@ -30,6 +36,7 @@ class control_socket {
 
 // Client side, for the CLI: sends one command, returns the reply line.
 // Empty when no gateway is listening.
-std::string control_request(const std::filesystem::path& spool_dir, const std::string& command);
+std::string control_request(const std::filesystem::path& spool_dir, const std::string& command,
+                            std::chrono::seconds timeout = std::chrono::seconds(5));
 
 }  // namespace sealgate::gateway

@@ -42,6 +42,7 @@
 #include "gateway/daemon/portal_tasks.hpp"
 #include "gateway/daemon/service_notify.hpp"
 #include "gateway/daemon/status_server.hpp"
+#include "gateway/daemon/tlsrpt_task.hpp"
 #include "common/metrics.hpp"
 #include "gateway/methods/outgoing.hpp"
 #include "gateway/methods/portal_service.hpp"
@@ -324,7 +325,11 @@ int run_gateway(config cfg, std::string_view version) {
       portal_work = std::make_unique<portal_tasks>(io.get_executor(), *portal, queue);
       portal_work->start();
     }
+    // The RFC 8460 reports: daily with tlsrpt.send, and on `sealgate tlsrpt send`.
+    tlsrpt_task tlsrpt(io.get_executor(), cfg, resolver, db, queue);
+    if (cfg.tlsrpt.send && !cfg.queue.paused) tlsrpt.start();
     control_socket control(io.get_executor(), cfg.spool, [&queue](const std::string& id) { queue.flush(id); });
+    control.on_tlsrpt([&tlsrpt](std::string day) { return tlsrpt.send(std::move(day)); });
     srv.start();
     // On SIGTERM/SIGINT: no new connections or deliveries; sessions waiting
     // for a command get 421 at once, a message being received or committed
@@ -359,6 +364,7 @@ int run_gateway(config cfg, std::string_view version) {
       if (status) status->stop();
       srv.stop();
       queue.stop();
+      tlsrpt.stop();
       if (portal_work) portal_work->stop();
       drain_deadline = std::chrono::steady_clock::now() + shutdown_grace;
       wait_for_sessions();

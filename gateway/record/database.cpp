@@ -211,6 +211,30 @@ void database::submit_tls_session(tls_session_row row) {
   enqueue(std::move(b));
 }
 
+std::vector<std::pair<std::string, std::string>> database::tls_reports_done(const std::string& day) {
+  std::lock_guard lock(mutex_);
+  sqlite::statement q(db_.get(),
+                      "SELECT policy_domain, destination FROM tls_reports WHERE day = :day AND result NOT LIKE 'failed%'");
+  q.bind("day", day);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (q.next_row()) out.emplace_back(q.text("policy_domain"), q.text("destination"));
+  return out;
+}
+
+void database::record_tls_report(const std::string& day, const std::string& policy_domain,
+                                 const std::string& destination, const std::string& result, int64_t at) {
+  std::lock_guard lock(mutex_);
+  sqlite::statement q(db_.get(),
+                      "INSERT OR REPLACE INTO tls_reports (day, policy_domain, destination, result, at) "
+                      "VALUES (:day, :policy_domain, :destination, :result, :at)");
+  q.bind("day", day);
+  q.bind("policy_domain", policy_domain);
+  q.bind("destination", destination);
+  q.bind("result", result);
+  q.bind("at", at);
+  q.run();
+}
+
 void database::submit_accepted(std::vector<spooled_envelope> messages) {
   batch b;
   b.accepted = std::move(messages);

@@ -70,6 +70,13 @@ class database {
   void set_message_id(const std::string& queue_id, const std::string& message_id);
   // Counts a TLS session, queued for the writer thread like submit().
   void submit_tls_session(tls_session_row row);
+  // The TLS reports of a day already dealt with, as (policy domain,
+  // destination): sent, or (destination "") the domain asks for none; and
+  // one more, written at once. A failed destination is not dealt with: the
+  // next run tries it again.
+  std::vector<std::pair<std::string, std::string>> tls_reports_done(const std::string& day);
+  void record_tls_report(const std::string& day, const std::string& policy_domain, const std::string& destination,
+                         const std::string& result, int64_t at);
   // Waits until every submitted row is committed.
   void flush();
 

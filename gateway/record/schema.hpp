@@ -106,8 +106,20 @@ inline constexpr column_def tls_session_columns[] = {
 inline constexpr table_def tls_sessions{"tls_sessions", tls_session_columns,
                                         "PRIMARY KEY(day, policy_domain, policy_type, mx_host, address, result_type)", 4};
 
+// The reports sent (or why not): one row per day, domain and destination,
+// so that a restart or a second `tlsrpt send` sends nothing twice.
+inline constexpr column_def tls_report_columns[] = {
+    {"day", "TEXT NOT NULL", 4},
+    {"policy_domain", "TEXT NOT NULL", 4},
+    {"destination", "TEXT NOT NULL", 4},  // mailto:ADDRESS or the https URL; "" when the domain asks for none
+    {"result", "TEXT NOT NULL", 4},       // queued QUEUEID, posted, no-record, failed: why
+    {"at", "INTEGER NOT NULL", 4},
+};
+inline constexpr table_def tls_reports{"tls_reports", tls_report_columns,
+                                       "PRIMARY KEY(day, policy_domain, destination)", 4};
+
 // In the order a fresh database creates them.
-inline constexpr table_def tables[] = {messages, schema_version, recipients, attempts, tls_sessions};
+inline constexpr table_def tables[] = {messages, schema_version, recipients, attempts, tls_sessions, tls_reports};
 
 inline constexpr index_def indexes[] = {
     {"attempts_by_message", "attempts", "queue_id, idx", 2},  // queue show, report --message
@@ -121,7 +133,7 @@ inline constexpr migration_def migrations[] = {
     {1, "accepted messages"},
     {2, "the delivery record: messages.message_id, recipients, attempts"},
     {3, "messages.relay_class"},
-    {4, "tls_sessions (RFC 8460 counts per day)"},
+    {4, "tls_sessions and tls_reports (RFC 8460)"},
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 

@@ -6,6 +6,9 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+
+#include <zlib.h>
 
 #include "common/text.hpp"
 
@@ -92,6 +95,97 @@ std::vector<tls_report> make_tls_reports(const std::vector<tls_session_count>& r
     out.push_back(std::move(rep));
   }
   return out;
+}
+
+std::optional<tlsrpt_destinations> parse_tlsrpt_record(std::string_view txt) {
+  // tlsrpt-record = tlsrpt-version 1*(field-delim tlsrpt-field) [field-delim]
+  // with "v=TLSRPTv1" first; fields are name=value separated by ";" and
+  // optional whitespace; rua is a comma-separated list of URIs.
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  std::vector<std::string_view> fields;
+  for (size_t at = 0; at <= txt.size();) {
+    size_t semi = txt.find(';', at);
+    if (semi == std::string_view::npos) semi = txt.size();
+    fields.push_back(trim(txt.substr(at, semi - at)));
+    at = semi + 1;
+  }
+  if (fields.empty() || fields.front() != "v=TLSRPTv1") return std::nullopt;
+  tlsrpt_destinations out;
+  bool rua_seen = false;
+  for (size_t i = 1; i < fields.size(); ++i) {
+    auto f = fields[i];
+    if (f.rfind("rua=", 0) != 0) continue;  // unknown fields are ignored (section 3)
+    if (rua_seen) return std::nullopt;       // a second rua: not a valid record
+    rua_seen = true;
+    std::string_view list = f.substr(4);
+    for (size_t at = 0; at <= list.size();) {
+      size_t comma = list.find(',', at);
+      if (comma == std::string_view::npos) comma = list.size();
+      std::string_view uri = trim(list.substr(at, comma - at));
+      at = comma + 1;
+      if (uri.size() > 7 && iequals_ascii(uri.substr(0, 7), "mailto:")) {
+        std::string address(uri.substr(7));
+        // One plain address: no hfields (?subject=...), nothing to inject.
+        if (address.find_first_of("?<>\r\n \t,") == std::string::npos && address.find('@') != std::string::npos &&
+            address.find('@') > 0 && address.find('@') + 1 < address.size())
+          out.mailto.push_back(address);
+      } else if (uri.size() > 8 && iequals_ascii(uri.substr(0, 8), "https://")) {
+        if (uri.find_first_of("\r\n \t") == std::string_view::npos) out.https.emplace_back(uri);
+      }
+    }
+  }
+  if (out.mailto.empty() && out.https.empty()) return std::nullopt;
+  return out;
+}
+
+std::string gzip_report(std::string_view json) {
+  z_stream z{};
+  // windowBits 15 + 16: a gzip header and trailer rather than zlib's.
+  if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("gzip: cannot start");
+  std::string out(deflateBound(&z, static_cast<uLong>(json.size())) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(json.data()));
+  z.avail_in = static_cast<uInt>(json.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) throw std::runtime_error("gzip: cannot compress");
+  return out;
+}
+
+std::string tls_report_mail(const tls_report& report, std::string_view gz, std::string_view from, std::string_view to,
+                            int64_t now) {
+  const std::string submitter = report.report_id.substr(report.report_id.rfind('@') + 1);
+  const std::string boundary = "tlsrpt-" + base64url_encode(report.report_id).substr(0, 24);
+  std::string m;
+  m += "From: <" + std::string(from) + ">\r\n";
+  m += "To: <" + std::string(to) + ">\r\n";
+  m += "Date: " + utc_time(now, "%a, %d %b %Y %H:%M:%S +0000") + "\r\n";
+  // Section 5.3's subject, and its two fields for automated handling.
+  m += "Subject: Report Domain: " + report.policy_domain + " Submitter: " + submitter +
+       " Report-ID: <" + report.report_id + ">\r\n";
+  m += "Message-ID: <tlsrpt." + report.day + "." + report.policy_domain + "@" + submitter + ">\r\n";
+  m += "TLS-Report-Domain: " + report.policy_domain + "\r\n";
+  m += "TLS-Report-Submitter: " + submitter + "\r\n";
+  m += "Auto-Submitted: auto-generated\r\n";
+  m += "MIME-Version: 1.0\r\n";
+  m += "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n\tboundary=\"" + boundary + "\"\r\n\r\n";
+  m += "--" + boundary + "\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";
+  m += "The SMTP TLS report (RFC 8460) of " + submitter + " for " + report.policy_domain + " on " + report.day +
+       ":\r\n" + std::to_string(report.successes) + " successful and " + std::to_string(report.failures) +
+       " failed sessions.\r\n\r\n";
+  m += "--" + boundary + "\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n";
+  m += "Content-Disposition: attachment;\r\n\tfilename=\"" + report.file_name + ".gz\"\r\n\r\n";
+  std::string b64 = base64_encode(gz);
+  for (size_t at = 0; at < b64.size(); at += 76) m += b64.substr(at, 76) + "\r\n";
+  m += "--" + boundary + "--\r\n";
+  return m;
 }
 
 }  // namespace sealgate::gateway

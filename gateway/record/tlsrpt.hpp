@@ -4,6 +4,7 @@
 // names hosts, addresses and counts; never a sender, a recipient or content.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,25 @@ struct tls_report {
 // when day is not a valid YYYY-MM-DD.
 std::vector<tls_report> make_tls_reports(const std::vector<tls_session_count>& rows, std::string_view day,
                                          const tls_reporter& who);
+
+// Where a domain wants its reports (RFC 8460 section 3): the _smtp._tls TXT
+// record "v=TLSRPTv1; rua=URI[,URI...]", mailto: addresses and https: URLs.
+// nullopt when the text is no such record (another version, no rua, no URI
+// we can use).
+struct tlsrpt_destinations {
+  std::vector<std::string> mailto;  // addresses
+  std::vector<std::string> https;   // whole URLs
+};
+std::optional<tlsrpt_destinations> parse_tlsrpt_record(std::string_view txt);
+
+// The report compressed with gzip (RFC 1952), as sections 5.2 and 5.3 send it.
+std::string gzip_report(std::string_view json);
+
+// The report as a mail (section 5.3): multipart/report; report-type="tlsrpt",
+// a short text part and the gzip attachment named by the 5.1 file name,
+// with the TLS-Report-Domain and TLS-Report-Submitter fields. CRLF lines.
+std::string tls_report_mail(const tls_report& report, std::string_view gz, std::string_view from,
+                            std::string_view to, int64_t now);
 
 // The UTC day of a unix time, YYYY-MM-DD; and back: 00:00:00 UTC of such a
 // day, or -1 when the text is no valid date.

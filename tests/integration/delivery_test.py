@@ -62,6 +62,8 @@ def local_data():
                        ("early", "mx-early"), ("late", "mx-late")):
         rr.append("%s.dlv.test. 300 IN MX 10 %s.dlv.test." % (domain, mx))
     rr.append("nullmx.dlv.test. 300 IN MX 0 .")
+    # tls.dlv.test asks for TLS reports (RFC 8460), by mail to the plain sink.
+    rr.append('_smtp._tls.tls.dlv.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@plain.dlv.test"')
     rr.append("spare.dlv.test. 300 IN MX 10 mx-busy.dlv.test.")
     rr.append("spare.dlv.test. 300 IN MX 20 mx-count.dlv.test.")
     return rr
@@ -354,6 +356,52 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         # although a session and the delivery side run on different threads.
         lines = [l for l in gw.read_log().splitlines() if "<tls-one@ours.dlv.test>" in l or "to=<pat@tls.dlv.test>" in l]
         self.assertTrue(lines and lines[0].endswith("(queued)"), lines)
+
+    def test_tls_reports_go_by_mail_to_the_domains_that_ask_and_only_once(self):
+        import gzip
+        gw = self.gateway()
+        self.send(gw, "app@ours.dlv.test", ["pat@tls.dlv.test"], self.message("tlsrpt", "pat@tls.dlv.test"))
+        self.wait_until("delivery to the TLS MX", lambda: self.delivered(gw, "pat@tls.dlv.test"), gw=gw)
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        before = set(self.dump_files("plain"))
+        send = lambda: subprocess.run([BIN, "tlsrpt", "send", "--config", gw.config, "--day", day],
+                                      capture_output=True, text=True, timeout=120)
+        r = send()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("1 reports for %s: 1 queued" % day, r.stdout)
+        reports = []
+
+        def arrived():
+            for f in self.dump_files("plain"):
+                if f in before:
+                    continue
+                with open(f, "rb") as fh:
+                    m = email.message_from_binary_file(fh, policy=email.policy.default)
+                if m["TLS-Report-Domain"] == "tls.dlv.test":
+                    reports.append(m)
+            return reports
+
+        self.wait_until("the report mail", arrived, gw=gw)
+        m = reports[0]
+        self.assertEqual(m["TLS-Report-Submitter"], "gw.test")
+        self.assertTrue(m["Subject"].startswith("Report Domain: tls.dlv.test Submitter: gw.test Report-ID: <"), m["Subject"])
+        self.assertEqual(m.get_content_type(), "multipart/report")
+        self.assertEqual(m.get_param("report-type"), "tlsrpt")
+        part = next(p for p in m.iter_attachments() if p.get_content_type() == "application/tlsrpt+gzip")
+        self.assertRegex(part.get_filename(), r"^gw\.test!tls\.dlv\.test!\d+!\d+\.json\.gz$")
+        report = json.loads(gzip.decompress(part.get_content()))
+        self.assertEqual(report["organization-name"], "gw.test")
+        policy = report["policies"][0]
+        self.assertEqual(policy["policy"], {"policy-type": "no-policy-found", "policy-domain": "tls.dlv.test",
+                                            "mx-host": ["mx-tls.dlv.test"]})
+        self.assertGreaterEqual(policy["summary"]["total-successful-session-count"], 1)
+        # A second run sends nothing again; the other domains of the day ask for none.
+        r = send()
+        self.assertIn("0 queued, 1 sent before", r.stdout)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        bad = subprocess.run([BIN, "tlsrpt", "send", "--config", gw.config, "--day", "2026-13-01"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(bad.returncode, 2, bad.stderr)
 
     def test_one_connection_carries_several_messages_to_one_mx(self):
         gw = self.gateway()

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text.hpp"
 #include "gateway/record/database.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/record/schema.hpp"
@@ -549,4 +550,40 @@ TEST_F(RecordTest, TlsSessionsAreCountedPerDayAndBecomeOneReportPerDomain) {
   EXPECT_EQ(reports[0].json.find("receiving-ip"), std::string::npos) << reports[0].json;
   EXPECT_TRUE(make_tls_reports(rows, "2026-02-31", {}).empty());
   EXPECT_TRUE(make_tls_reports(rows, "yesterday", {}).empty());
+}
+
+// RFC 8460 3: the _smtp._tls record, and what is refused in it.
+TEST(TlsReport, TheRecordNamesMailtoAndHttpsDestinations) {
+  auto r = parse_tlsrpt_record("v=TLSRPTv1; rua=mailto:tls@example.com, https://r.example.com/v1/tls ;");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->mailto, std::vector<std::string>{"tls@example.com"});
+  EXPECT_EQ(r->https, std::vector<std::string>{"https://r.example.com/v1/tls"});
+  EXPECT_TRUE(parse_tlsrpt_record("v=TLSRPTv1;rua=MAILTO:a@b.example;x=unknown"));
+  EXPECT_FALSE(parse_tlsrpt_record("v=TLSRPTv2; rua=mailto:a@b.example"));
+  EXPECT_FALSE(parse_tlsrpt_record("rua=mailto:a@b.example; v=TLSRPTv1"));
+  EXPECT_FALSE(parse_tlsrpt_record("v=TLSRPTv1"));
+  EXPECT_FALSE(parse_tlsrpt_record("v=TLSRPTv1; rua=mailto:a@b.example; rua=mailto:c@d.example"));
+  // Nothing that could become a header or a command: hfields, a second
+  // address, line breaks; plain http.
+  EXPECT_FALSE(parse_tlsrpt_record("v=TLSRPTv1; rua=mailto:a@b.example?subject=x"));
+  EXPECT_FALSE(parse_tlsrpt_record("v=TLSRPTv1; rua=mailto:a@b.example\r\nBcc: c@d.example"));
+  EXPECT_FALSE(parse_tlsrpt_record("v=TLSRPTv1; rua=http://r.example.com/"));
+  EXPECT_FALSE(parse_tlsrpt_record("v=TLSRPTv1; rua=mailto:@b.example"));
+}
+
+TEST(TlsReport, TheMailCarriesTheGzipReportAndSection53Fields) {
+  std::vector<tls_session_count> rows{{"example.com", "sts", "mx1.example.com", "192.0.2.1", "success", 7}};
+  auto rep = make_tls_reports(rows, "2026-12-05", {"Example Health", "mailto:tls@gw.test", "gw.test"}).at(0);
+  std::string gz = gzip_report(rep.json);
+  ASSERT_GE(gz.size(), 18u);
+  EXPECT_EQ(gz.substr(0, 2), std::string("\x1f\x8b"));  // RFC 1952 magic
+  std::string mail = tls_report_mail(rep, gz, "tlsrpt-noreply@gw.test", "tls@example.com", 1796515300);
+  EXPECT_NE(mail.find("\r\nSubject: Report Domain: example.com Submitter: gw.test Report-ID: <" + rep.report_id + ">\r\n"),
+            std::string::npos) << mail;
+  EXPECT_NE(mail.find("\r\nTLS-Report-Domain: example.com\r\nTLS-Report-Submitter: gw.test\r\n"), std::string::npos);
+  EXPECT_NE(mail.find("Content-Type: multipart/report; report-type=\"tlsrpt\";"), std::string::npos);
+  EXPECT_NE(mail.find("Content-Type: application/tlsrpt+gzip"), std::string::npos);
+  EXPECT_NE(mail.find("filename=\"gw.test!example.com!1796428800!1796515199.json.gz\""), std::string::npos);
+  EXPECT_NE(mail.find(sealgate::base64_encode(gz).substr(0, 76) + "\r\n"), std::string::npos);
+  for (size_t at = 0; (at = mail.find('\n', at)) != std::string::npos; ++at) ASSERT_EQ(mail[at - 1], '\r');
 }
