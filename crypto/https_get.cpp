@@ -77,10 +77,15 @@ asio::awaitable<https_response> https_get(https_request req) {
     co_return out;
   }
 
-  http::request<http::empty_body> request(http::verb::get, req.target, 11);
+  http::request<http::string_body> request(req.post_body ? http::verb::post : http::verb::get, req.target, 11);
   request.set(http::field::host, req.port == 443 ? req.host : req.host + ":" + std::to_string(req.port));
   request.set(http::field::user_agent, "sealgate");
   request.set(http::field::connection, "close");
+  if (req.post_body) {
+    request.set(http::field::content_type, req.post_content_type);
+    request.body() = *req.post_body;
+    request.prepare_payload();
+  }
   beast::get_lowest_layer(stream).expires_at(deadline);
   std::tie(ec, std::ignore) = co_await http::async_write(stream, request, use);
   if (ec) {

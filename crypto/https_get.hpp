@@ -1,5 +1,5 @@
-// A small verified HTTPS GET (Beast) for fetching policies and keys: MTA-STS
-// (RFC 8461 3.3) now, WKD later. The certificate chain must verify against the
+// A small verified HTTPS GET (Beast) for fetching policies and keys (MTA-STS,
+// RFC 8461 3.3; WKD), and a POST for sending TLS reports (RFC 8460 5.2). The certificate chain must verify against the
 // context's trust store and name `host`, or nothing is returned. Never follows
 // redirects (RFC 8461 3.3 forbids it), never reads more than max_body octets.
 #pragma once
@@ -8,6 +8,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct https_request {
   std::chrono::milliseconds timeout{60000};  // the whole fetch: connect, handshake, request, response
   size_t max_body = 64 * 1024;               // RFC 8461 3.3 suggests 64 KB for policies
   std::shared_ptr<boost::asio::ssl::context> context;  // a client context (make_client_context)
+  // Set: a POST of this body with this Content-Type (RFC 8460 5.2's reports)
+  // instead of a GET.
+  std::optional<std::string> post_body;
+  std::string post_content_type;
 };
 
 struct https_response {
@@ -33,7 +38,11 @@ struct https_response {
   std::string error;   // when !ok: connect, TLS, verification, timeout, size or HTTP syntax failure
 };
 
-// Runs on the calling coroutine's executor.
+// Runs on the calling coroutine's executor. With request.post_body set it
+// POSTs (see https_post).
 boost::asio::awaitable<https_response> https_get(https_request request);
+inline boost::asio::awaitable<https_response> https_post(https_request request) {
+  return https_get(std::move(request));
+}
 
 }  // namespace sealgate::crypto

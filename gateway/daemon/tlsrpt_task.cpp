@@ -11,6 +11,8 @@
 #include <set>
 
 #include "common/log.hpp"
+#include "crypto/https_get.hpp"
+#include "crypto/tls_context.hpp"
 #include "dns/resolver.hpp"
 #include "gateway/queue/delivery.hpp"
 #include "gateway/record/database.hpp"
@@ -28,12 +30,38 @@ struct tlsrpt_task::state {
   dns::resolver& resolver;
   database& db;
   queue_manager& queue;
+  // The trust store of delivery's HTTPS (MTA-STS) for report URLs too.
+  // After cfg, which it is made from.
+  std::shared_ptr<asio::ssl::context> https_context = crypto::make_client_context(cfg.delivery.ca_file);
   bool stopped = false;
 };
 
 namespace {
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// RFC 8460 5.2: a POST of the gzip report; any 2xx is success.
+asio::awaitable<std::string> post_report(std::shared_ptr<tlsrpt_task::state> s, std::string url, std::string gz) {
+  auto where = parse_https_destination(url);
+  if (!where) co_return "failed: not a usable https URL";
+  auto addresses = co_await s->resolver.resolve_addresses(where->host);
+  if (addresses.status != dns::outcome::found)
+    co_return "failed: " + where->host + ": " + (addresses.error.empty() ? "no address" : addresses.error);
+  crypto::https_request req;
+  req.host = where->host;
+  req.port = where->port;
+  req.target = where->target;
+  req.addresses = addresses.list;
+  req.timeout = s->cfg.delivery.timeouts.https;
+  req.max_body = 16 * 1024;
+  req.context = s->https_context;
+  req.post_body = std::move(gz);
+  req.post_content_type = "application/tlsrpt+gzip";
+  auto response = co_await crypto::https_post(std::move(req));
+  if (!response.ok) co_return "failed: " + response.error;
+  if (response.status < 200 || response.status > 299) co_return "failed: HTTP " + std::to_string(response.status);
+  co_return "posted";
+}
 
 asio::awaitable<std::string> send_reports(std::shared_ptr<tlsrpt_task::state> s, std::string day) {
   if (utc_day_start(day) < 0) co_return "error: '" + day + "' is not a date (YYYY-MM-DD)";
@@ -48,7 +76,7 @@ asio::awaitable<std::string> send_reports(std::shared_ptr<tlsrpt_task::state> s,
   } catch (const std::exception& e) {
     co_return std::string("error: ") + e.what();
   }
-  size_t queued = 0, unasked = 0, skipped = 0, failed = 0, dns_failed = 0;
+  size_t queued = 0, posted = 0, unasked = 0, skipped = 0, failed = 0, dns_failed = 0;
   for (const auto& rep : reports) {
     if (done.count({rep.policy_domain, ""})) {
       ++unasked;
@@ -96,12 +124,23 @@ asio::awaitable<std::string> send_reports(std::shared_ptr<tlsrpt_task::state> s,
                       });
     }
     for (const auto& url : where->https) {
-      // Not built yet: recorded as failed so that a later version sends it.
-      s->db.record_tls_report(day, rep.policy_domain, url, "failed: https reporting is not supported yet", unix_now());
-      ++failed;
+      if (done.count({rep.policy_domain, url})) {
+        ++skipped;
+        continue;
+      }
+      std::string result = co_await post_report(s, url, gz);
+      s->db.record_tls_report(day, rep.policy_domain, url, result, unix_now());
+      if (result == "posted") {
+        ++posted;
+        log_info("tlsrpt: " + day + " report for " + rep.policy_domain + " posted to " + url);
+      } else {
+        ++failed;
+        log(log_level::warning, "", "tlsrpt: " + day + " report for " + rep.policy_domain + " to " + url + ": " + result);
+      }
     }
   }
   co_return std::to_string(reports.size()) + " reports for " + day + ": " + std::to_string(queued) + " queued, " +
+      std::to_string(posted) + " posted, " +
       std::to_string(skipped) + " sent before, " + std::to_string(unasked) + " domains ask for none, " +
       std::to_string(dns_failed) + " DNS failures, " + std::to_string(failed) + " failed";
 }

@@ -142,6 +142,31 @@ std::optional<tlsrpt_destinations> parse_tlsrpt_record(std::string_view txt) {
   return out;
 }
 
+std::optional<https_destination> parse_https_destination(std::string_view url) {
+  if (url.size() <= 8 || !iequals_ascii(url.substr(0, 8), "https://")) return std::nullopt;
+  std::string_view rest = url.substr(8);
+  size_t slash = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, slash);
+  https_destination d;
+  d.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  if (d.target.front() != '/') d.target.insert(0, "/");
+  if (auto hash = d.target.find('#'); hash != std::string::npos) d.target.erase(hash);
+  if (authority.find('@') != std::string_view::npos || authority.find('[') != std::string_view::npos) return std::nullopt;
+  if (size_t colon = authority.find(':'); colon != std::string_view::npos) {
+    std::string_view port = authority.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    unsigned long p = std::stoul(std::string(port));
+    if (p == 0 || p > 65535) return std::nullopt;
+    d.port = static_cast<uint16_t>(p);
+    authority = authority.substr(0, colon);
+  }
+  if (authority.empty() || authority.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                               std::string_view::npos)
+    return std::nullopt;
+  d.host = lower_ascii(authority);
+  return d;
+}
+
 std::string gzip_report(std::string_view json) {
   z_stream z{};
   // windowBits 15 + 16: a gzip header and trailer rather than zlib's.

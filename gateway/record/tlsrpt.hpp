@@ -45,6 +45,16 @@ struct tlsrpt_destinations {
 };
 std::optional<tlsrpt_destinations> parse_tlsrpt_record(std::string_view txt);
 
+// An https: destination split for the client: host, port (443 unless
+// given), target (the path and query, "/" when empty). nullopt when it is
+// no https URL with a host name.
+struct https_destination {
+  std::string host;
+  uint16_t port = 443;
+  std::string target;
+};
+std::optional<https_destination> parse_https_destination(std::string_view url);
+
 // The report compressed with gzip (RFC 1952), as sections 5.2 and 5.3 send it.
 std::string gzip_report(std::string_view json);
 

@@ -29,6 +29,7 @@ A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD = ("127.0.5.11", "127.
 A_EARLY, A_LATE = "127.0.5.21", "127.0.5.22"  # hostile MX hosts: 250 to DATA, 354 after the final dot
 # spare.dlv.test: a first MX that answers 451 to MAIL, a second that counts connections (in front of the Postfix)
 A_BUSY, A_COUNT = "127.0.5.23", "127.0.5.24"
+A_REPORT = "127.0.5.25"  # an HTTPS receiver of TLS reports (RFC 8460 5.2)
 MARKER = "BODY-MARKER-4b1d"  # stands for content that must never travel in clear
 
 POLICY = """\
@@ -51,8 +52,8 @@ rules:
 """
 
 
-def local_data():
-    hosts = {"mx-tls": A_TLS, "mx-plain": A_PLAIN, "mx-strip": A_STRIP, "mx-flaky": A_FLAKY, "mx-bounce": A_BOUNCE,
+def local_data(port):
+    hosts = {"report": A_REPORT, "mx-tls": A_TLS, "mx-plain": A_PLAIN, "mx-strip": A_STRIP, "mx-flaky": A_FLAKY, "mx-bounce": A_BOUNCE,
              "mx-dsn": A_DSN, "mx-load": A_LOAD, "mx-early": A_EARLY, "mx-late": A_LATE, "mx-busy": A_BUSY,
              "mx-count": A_COUNT}
     rr = ["dlv.test. 600 IN SOA ns.dlv.test. hostmaster.dlv.test. 1 3600 600 86400 60"]
@@ -64,6 +65,8 @@ def local_data():
     rr.append("nullmx.dlv.test. 300 IN MX 0 .")
     # tls.dlv.test asks for TLS reports (RFC 8460), by mail to the plain sink.
     rr.append('_smtp._tls.tls.dlv.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@plain.dlv.test"')
+    # ... and plain.dlv.test by HTTPS POST.
+    rr.append('_smtp._tls.plain.dlv.test. 300 IN TXT "v=TLSRPTv1; rua=https://report.dlv.test:%d/v1/tlsrpt"' % port)
     rr.append("spare.dlv.test. 300 IN MX 10 mx-busy.dlv.test.")
     rr.append("spare.dlv.test. 300 IN MX 20 mx-count.dlv.test.")
     return rr
@@ -206,6 +209,39 @@ class HostileMx:
 
 
 @unittest.skipUnless(os.geteuid() == 0, "a private Postfix instance needs root to start")
+class ReportReceiver:
+    """An HTTPS server that takes RFC 8460 5.2 report POSTs and keeps them
+    (path, Content-Type, body); 201 to each."""
+
+    def __init__(self, address, port, cert):
+        import http.server
+        import ssl
+        self.posts = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.posts.append((self.path, self.headers.get("Content-Type"), body))
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((address, port), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert[0], cert[1])
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Delivery(peers.PeersTestCase, unittest.TestCase):
     @classmethod
     def start_peers(cls):
@@ -215,7 +251,7 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         ca = cls.ca = peers.TestCA(d)
         cls.tls_cert = ca.issue("mx-tls", ["mx-tls.dlv.test", "mx.dane.test", "mxbad.dane.test", "mx-strip.dlv.test"])
         cls.port = peers.free_port_on([A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD, A_EARLY, A_LATE,
-                                       A_BUSY, A_COUNT])
+                                       A_BUSY, A_COUNT, A_REPORT])
         cls.postfix = peers.Postfix(os.path.join(d, "postfix"), cls.port, [
             {"address": A_TLS, "hostname": "mx-tls.dlv.test",
              "options": {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cls.tls_cert[0],
@@ -230,6 +266,8 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         cls.cleanups.append(cls.proxy.stop)
         cls.counter = StripProxy(A_COUNT, cls.port, (A_TLS, cls.port), strip_from=None)
         cls.cleanups.append(cls.counter.stop)
+        cls.reports = ReportReceiver(A_REPORT, cls.port, ca.issue("report", ["report.dlv.test"]))
+        cls.cleanups.append(cls.reports.stop)
         cls.hostile = {mode: HostileMx(address, cls.port, mode) for mode, address in (("early", A_EARLY),
                                                                                      ("late", A_LATE),
                                                                                      ("busy", A_BUSY))}
@@ -237,7 +275,7 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
             cls.cleanups.append(h.stop)
         os.makedirs(os.path.join(d, "dns"))
         signed = {"dane.test": signed_zone(cls.port, peers.spki_sha256(cls.tls_cert[0]))}
-        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, {}, "dlv.test", local_data(), cls.cleanups)
+        cls.dns = peers.Dns(os.path.join(d, "dns"), signed, {}, "dlv.test", local_data(cls.port), cls.cleanups)
 
     @classmethod
     def start_sink(cls, name, address, flags, dump=True):
@@ -360,15 +398,24 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
     def test_tls_reports_go_by_mail_to_the_domains_that_ask_and_only_once(self):
         import gzip
         gw = self.gateway()
-        self.send(gw, "app@ours.dlv.test", ["pat@tls.dlv.test"], self.message("tlsrpt", "pat@tls.dlv.test"))
-        self.wait_until("delivery to the TLS MX", lambda: self.delivered(gw, "pat@tls.dlv.test"), gw=gw)
+        self.send(gw, "app@ours.dlv.test", ["pat@tls.dlv.test", "sam@plain.dlv.test"],
+                  self.message("tlsrpt", "pat@tls.dlv.test"))
+        self.wait_until("both deliveries", lambda: self.delivered(gw, "pat@tls.dlv.test")
+                        and self.delivered(gw, "sam@plain.dlv.test"), gw=gw)
+        posts_before = len(self.reports.posts)
         day = time.strftime("%Y-%m-%d", time.gmtime())
         before = set(self.dump_files("plain"))
         send = lambda: subprocess.run([BIN, "tlsrpt", "send", "--config", gw.config, "--day", day],
                                       capture_output=True, text=True, timeout=120)
         r = send()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("1 reports for %s: 1 queued" % day, r.stdout)
+        self.assertIn("2 reports for %s: 1 queued, 1 posted" % day, r.stdout)
+        # plain.dlv.test's by HTTPS: the sink offers no STARTTLS, which the report names.
+        path, ctype, body = self.reports.posts[posts_before]
+        self.assertEqual((path, ctype), ("/v1/tlsrpt", "application/tlsrpt+gzip"))
+        posted = json.loads(gzip.decompress(body))["policies"][0]
+        self.assertEqual(posted["policy"]["policy-domain"], "plain.dlv.test")
+        self.assertEqual(posted["failure-details"][0]["result-type"], "starttls-not-supported")
         reports = []
 
         def arrived():
@@ -397,7 +444,8 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertGreaterEqual(policy["summary"]["total-successful-session-count"], 1)
         # A second run sends nothing again; the other domains of the day ask for none.
         r = send()
-        self.assertIn("0 queued, 1 sent before", r.stdout)
+        self.assertIn("0 queued, 0 posted, 2 sent before", r.stdout)
+        self.assertEqual(len(self.reports.posts), posts_before + 1)
         self.assertEqual(r.returncode, 0, r.stderr)
         bad = subprocess.run([BIN, "tlsrpt", "send", "--config", gw.config, "--day", "2026-13-01"],
                              capture_output=True, text=True, timeout=30)
