@@ -49,6 +49,10 @@
 #                      stuck (a failure)                               (120)
 #   BENCH_KEEP         1: keep the temporary directory (logs, queues, database)
 #   BENCH_SPOOL_SYNC   sealgate's spool_sync: journal (default), file or filesystem
+#   BENCH_METRICS      1: relay the same load once more through a fresh sealgate
+#                      with its status listener on (metrics:) and /metrics
+#                      scraped every second (Prometheus scrapes every 15-60 s),
+#                      and print the rate with metrics beside the rate without (0)
 # shellcheck disable=SC2317  # functions called by name through wait_drained and the EXIT trap
 set -uo pipefail
 
@@ -68,6 +72,7 @@ KEEP=${BENCH_KEEP:-0}
 SPOOL_SYNC=${BENCH_SPOOL_SYNC:-journal}
 LOAD_TIMEOUT=${BENCH_TIMEOUT:-600}
 STALL=${BENCH_STALL:-120}
+METRICS=${BENCH_METRICS:-0}
 PY=/usr/bin/python3
 SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
 POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
@@ -291,6 +296,7 @@ fi
 dns_port=$(helper free-port) # unbound (dns_start), in sealgate.yaml
 sg_rate=
 sg_ms=
+sg_cpu_ms=
 sg_hwm=
 sg_rss=
 sg_kib=
@@ -358,6 +364,7 @@ else
     sg_elapsed=$elapsed
     sg_rate=$rate
     sg_ms="$relay_ms ms (the sink: $sink_ms ms)"
+    sg_cpu_ms=$relay_ms
     sg_hwm=$(vm VmHWM "$sg_pid")
     sg_rss=$(vm VmRSS "$sg_pid")
     say "  memory: VmHWM $sg_hwm KiB (peak), VmRSS $sg_rss KiB now"
@@ -411,6 +418,53 @@ else
   fi
 fi
 
+# ------------------------------------------------- sealgate with metrics ---
+# The same relay with the status listener on and scraped every second, on a
+# fresh file system of its own: what the counters and the scrapes cost.
+sm_rate=
+sm_ms=
+sm_scrapes=0
+if [ "$METRICS" = 1 ] && ((dns_ok)) && [ -n "$sg_rate" ]; then
+  sg_dir=$work/sealgate-metrics
+  sg_log=$sg_dir/sealgate.log
+  fresh_fs sealgate-metrics
+  cp "$work/sealgate/policy.yaml" "$sg_dir/policy.yaml"
+  metrics_port=$(helper free-port)
+  sg_port=$(helper free-port)
+  { sg_config "$sg_port"; echo "metrics: {listen: 127.0.0.1, port: $metrics_port}"; } >"$sg_dir/sealgate.yaml"
+  say ""
+  say "== sealgate again, with metrics on 127.0.0.1:$metrics_port scraped every second"
+  if ! sg_start "$work/sealgate.bin" "$sg_dir/sealgate.yaml" "$sg_log" "$sg_port"; then
+    fail "sealgate (metrics) did not start: $sg_why"
+  else
+    "$PY" - "$metrics_port" "$sg_dir/scrapes" <<'PYEOF' &
+import sys, time, urllib.request
+port, out = sys.argv[1], sys.argv[2]
+n = 0
+while True:
+    with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=5) as r:
+        r.read()
+    n += 1
+    with open(out, "w") as f:
+        f.write(str(n))
+    time.sleep(1)
+PYEOF
+    scraper_pid=$!
+    other_pids+=("$scraper_pid")
+    if relay_load "sealgate+metrics" "$sg_port" sg; then
+      sm_rate=$rate
+      sm_elapsed=$elapsed
+      sm_ms=$relay_ms
+    fi
+    kill "$scraper_pid" 2>/dev/null
+    sm_scrapes=$(cat "$sg_dir/scrapes" 2>/dev/null || echo 0)
+    say "  /metrics scraped $sm_scrapes times during the load"
+    ((sm_scrapes > 0)) || fail "sealgate (metrics): /metrics never answered"
+    sg_stop || fail "$sg_why (metrics)"
+    sg_log_problems "$sg_log"
+  fi
+fi
+
 # ---------------------------------------------------------------- summary ---
 say ""
 say "== summary ($N x $SIZE-byte messages, $SESSIONS smtp-source sessions, forced TLS to one Postfix sink, $DEST_CONC connections to it at most)"
@@ -424,5 +478,11 @@ printf '  %-40s %s\n' "sealgate peak memory (VmHWM):" "$(mib "$sg_hwm") MiB  (Vm
 if ((IDLE > 0)); then
   printf '  %-40s %s\n' "sealgate KiB per idle connection:" "${sg_kib:-n/a}  (VmRSS growth / $IDLE; issue 4 target: at most 64)"
   printf '  %-40s %s\n' "connection $((IDLE + 1)) while $IDLE are idle:" "${next_reply:-n/a}"
+fi
+if [ "$METRICS" = 1 ]; then
+  printf '  %-40s %s\n' "sealgate with metrics, messages/s:" "${sm_rate:-n/a}${sm_rate:+  ($sm_elapsed s, $sm_scrapes scrapes)}"
+  printf '  %-40s %s\n' "ratio with/without metrics:" "$(ratio_of "$sm_rate" "$sg_rate")  (issue 16 target: a cost under 3%, ratio 0.97 or more)"
+  # The rate moves with whatever else the machine does; CPU per message less so.
+  printf '  %-40s %s\n' "CPU per message with/without metrics:" "${sm_ms:-n/a} / ${sg_cpu_ms:-n/a} ms: $(ratio_of "${sm_ms:-}" "${sg_cpu_ms:-}")"
 fi
 finish_summary 40 "$load_start"
