@@ -12,6 +12,10 @@ packages=(
   libsqlite3-dev sqlite3 libgtest-dev googletest libre2-dev libidn2-dev
   # operations (issue 16): metrics registry, sd_notify; the metrics test's text-format parser
   prometheus-cpp-dev libsystemd-dev python3-prometheus-client
+  # the Debian package (scripts/package.sh): dpkg-buildpackage's helpers, the
+  # man pages' Markdown-to-roff converter, the package checker; and its install
+  # test (tests/package/install_test.sh), which makes a Debian 12 root
+  debhelper go-md2man lintian debootstrap
   # fuzzing (scripts/fuzz.sh): clang++ and its libFuzzer runtime (libclang_rt.fuzzer)
   clang libclang-rt-14-dev
   # test peers and checkers
