@@ -187,7 +187,7 @@ def command_page(binary: str, version: str) -> str:
         + "/var/spool/sealgate\n: the spool: every accepted message until it is delivered\n\n"
         + "/var/lib/sealgate/sealgate.db\n: the record of every message, recipient and attempt (SQLite)\n\n"
         + "# SEE ALSO\n\n**sealgate.yaml**(5), **systemctl**(1), **journalctl**(1), "
-        + "/usr/share/doc/sealgate/operations.md\n"
+        + "/usr/share/doc/sealgate/operations.md.gz\n"
     )
 
 
