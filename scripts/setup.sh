@@ -10,9 +10,13 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libssl-dev libc-ares-dev libgpgme-dev libyaml-cpp-dev
   libsqlite3-dev sqlite3 libgtest-dev googletest libre2-dev libidn2-dev
-  # operations (issue 16): metrics registry, sd_notify; the metrics test's text-format parser and
-  # YAML reader (the shipped alert rules)
-  prometheus-cpp-dev libsystemd-dev python3-prometheus-client python3-yaml
+  # operations (issue 16): metrics registry, sd_notify, gzip of TLS reports; the metrics test's
+  # text-format parser and YAML reader (the shipped alert rules)
+  prometheus-cpp-dev libsystemd-dev zlib1g-dev python3-prometheus-client python3-yaml
+  # the Debian package (scripts/package.sh): dpkg-buildpackage's helpers, the
+  # man pages' Markdown-to-roff converter, the package checker; and its install
+  # test (tests/package/install_test.sh), which makes a Debian 12 root
+  debhelper go-md2man lintian debootstrap
   # fuzzing (scripts/fuzz.sh): clang++ and its libFuzzer runtime (libclang_rt.fuzzer)
   clang libclang-rt-14-dev
   # test peers and checkers
