@@ -39,7 +39,9 @@ constexpr std::array<const char*, 7> key_source_names = {"keyring", "smime_direc
                                                          "wkd", "cache", "other"};
 constexpr std::array<const char*, 4> key_result_names = {"found", "absent", "tempfail", "other"};
 constexpr std::array<const char*, 3> encryption_methods = {"pgp", "smime", "other"};
-constexpr std::array<const char*, 4> portal_event_names = {"deposited", "deposit_failed", "notified", "other"};
+constexpr std::array<const char*, 13> portal_event_names = {
+    "deposited", "notified", "code-sent", "code-failed", "locked",         "opened", "downloaded",
+    "replied",   "expired",  "retracted", "reissued",    "deposit_failed", "other"};
 constexpr std::array<const char*, 4> queue_state_names = {"queued", "active", "deferred", "held"};
 
 template <size_t N>
@@ -167,7 +169,7 @@ registry::registry(const std::vector<std::string>& listener_names) : impl_(std::
         prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10});
   auto& portal = prometheus::BuildCounter()
                      .Name("sealgate_portal_events_total")
-                     .Help("Portal events in the gateway (deposits and their notifications)")
+                     .Help("Portal events, in the gateway and the portal process, by kind")
                      .Register(impl_->reg);
   for (size_t e = 0; e < portal_event_names.size(); ++e)
     impl_->portal[e] = &portal.Add({{"event", portal_event_names[e]}});
@@ -228,7 +230,9 @@ void registry::encryption(std::string_view method, std::chrono::duration<double>
   impl_->encryption[index_of(encryption_methods, method)]->Observe(took.count());
 }
 
-void registry::portal_event(std::string_view event) { impl_->portal[index_of(portal_event_names, event)]->Increment(); }
+void registry::portal_event(std::string_view event, int64_t count) {
+  if (count > 0) impl_->portal[index_of(portal_event_names, event)]->Increment(static_cast<double>(count));
+}
 
 void registry::queue_state(std::string_view state, size_t messages, double oldest_age_seconds) {
   for (size_t q = 0; q < queue_state_names.size(); ++q)

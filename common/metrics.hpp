@@ -71,8 +71,11 @@ class registry {
   void key_lookup(std::string_view source, std::string_view result);
   // The time one message took to encrypt (pgp, smime) on the crypto pool.
   void encryption(std::string_view method, std::chrono::duration<double> took);
-  // A portal event seen by this process (deposited, deposit_failed, notified).
-  void portal_event(std::string_view event);
+  // Portal events: the store's kinds (deposited, notified, code-sent,
+  // code-failed, locked, opened, downloaded, replied, expired, retracted,
+  // reissued), read from the store at each scrape as they happen in either
+  // process, and deposit_failed (a deposit that never reached the store).
+  void portal_event(std::string_view event, int64_t count = 1);
 
   // Gauges read rather than counted: the queue by state (queued, active,
   // deferred, held), with the age of its oldest message. Set by the

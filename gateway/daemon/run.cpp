@@ -296,7 +296,15 @@ int run_gateway(config cfg, std::string_view version) {
                         policy_snapshot, services);
     // The queue's gauges are read at each scrape, not kept up to date; the
     // reader goes before the queue does.
-    metrics::get().on_scrape([&queue] {
+    // Portal events are counted from the store (the portal process records
+    // there too): only those after the newest at start, a range of ids.
+    int64_t portal_events_seen = portal ? portal->count_events(0).last_id : 0;
+    metrics::get().on_scrape([&queue, &portal, &portal_events_seen] {
+      if (portal) {
+        auto tally = portal->count_events(portal_events_seen);
+        for (const auto& [kind, n] : tally.by_kind) metrics::get().portal_event(kind, n);
+        portal_events_seen = tally.last_id;
+      }
       static constexpr const char* names[queue_manager::message_state_count] = {"queued", "active", "deferred", "held"};
       auto rows = queue.census();
       auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());

@@ -63,8 +63,13 @@ asio::awaitable<std::string> post_report(std::shared_ptr<tlsrpt_task::state> s, 
   co_return "posted";
 }
 
-asio::awaitable<std::string> send_reports(std::shared_ptr<tlsrpt_task::state> s, std::string day) {
-  if (utc_day_start(day) < 0) co_return "error: '" + day + "' is not a date (YYYY-MM-DD)";
+struct run_result {
+  std::string summary;
+  bool retry = false;  // a destination failed or a lookup did: worth another run
+};
+
+asio::awaitable<run_result> send_reports(std::shared_ptr<tlsrpt_task::state> s, std::string day) {
+  if (utc_day_start(day) < 0) co_return run_result{"error: '" + day + "' is not a date (YYYY-MM-DD)"};
   std::vector<tls_report> reports;
   std::set<std::pair<std::string, std::string>> done;
   try {
@@ -74,7 +79,7 @@ asio::awaitable<std::string> send_reports(std::shared_ptr<tlsrpt_task::state> s,
                                {s->cfg.tlsrpt.organization, s->cfg.tlsrpt.contact, s->cfg.hostname});
     for (auto& d : s->db.tls_reports_done(day)) done.insert(std::move(d));
   } catch (const std::exception& e) {
-    co_return std::string("error: ") + e.what();
+    co_return run_result{std::string("error: ") + e.what(), true};
   }
   size_t queued = 0, posted = 0, unasked = 0, skipped = 0, failed = 0, dns_failed = 0;
   for (const auto& rep : reports) {
@@ -139,26 +144,37 @@ asio::awaitable<std::string> send_reports(std::shared_ptr<tlsrpt_task::state> s,
       }
     }
   }
-  co_return std::to_string(reports.size()) + " reports for " + day + ": " + std::to_string(queued) + " queued, " +
-      std::to_string(posted) + " posted, " +
-      std::to_string(skipped) + " sent before, " + std::to_string(unasked) + " domains ask for none, " +
-      std::to_string(dns_failed) + " DNS failures, " + std::to_string(failed) + " failed";
+  co_return run_result{std::to_string(reports.size()) + " reports for " + day + ": " + std::to_string(queued) +
+                           " queued, " + std::to_string(posted) + " posted, " + std::to_string(skipped) +
+                           " sent before, " + std::to_string(unasked) + " domains ask for none, " +
+                           std::to_string(dns_failed) + " DNS failures, " + std::to_string(failed) + " failed",
+                       failed + dns_failed > 0};
+}
+
+// Waits; false when the task stopped meanwhile.
+asio::awaitable<bool> sleep_for(std::shared_ptr<tlsrpt_task::state> s, std::chrono::seconds d) {
+  s->timer.expires_after(d);
+  co_await s->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return !s->stopped;
 }
 
 asio::awaitable<void> daily(std::shared_ptr<tlsrpt_task::state> s) {
   std::mt19937_64 rng(std::random_device{}());
+  constexpr int retries = 6;  // hourly, for what failed; the next day's run tries no older day
   while (!s->stopped) {
-    // The next 01:00 UTC, plus up to an hour.
+    // The next 01:00 UTC, plus up to an hour: reporters should not all send at once.
     int64_t now = unix_now();
     int64_t next = now - now % 86400 + 3600;
     if (next <= now) next += 86400;
     next += static_cast<int64_t>(rng() % 3600);
-    s->timer.expires_after(std::chrono::seconds(next - now));
-    auto [ec] = co_await s->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (s->stopped) co_return;
-    if (ec) continue;
-    std::string summary = co_await send_reports(s, utc_day(unix_now() - 86400));
-    log_info("tlsrpt: " + summary);
+    if (!co_await sleep_for(s, std::chrono::seconds(next - now))) co_return;
+    std::string day = utc_day(unix_now() - 86400);
+    for (int attempt = 0; attempt <= retries; ++attempt) {
+      if (attempt > 0 && !co_await sleep_for(s, std::chrono::hours(1))) co_return;
+      run_result r = co_await send_reports(s, day);
+      log_info("tlsrpt: " + r.summary);
+      if (!r.retry) break;
+    }
   }
 }
 
@@ -189,9 +205,9 @@ void tlsrpt_task::stop() {
 }
 
 asio::awaitable<std::string> tlsrpt_task::send(std::string day) {
-  std::string summary = co_await asio::co_spawn(state_->executor, send_reports(state_, std::move(day)), asio::use_awaitable);
-  log_info("tlsrpt: " + summary);
-  co_return summary;
+  run_result r = co_await asio::co_spawn(state_->executor, send_reports(state_, std::move(day)), asio::use_awaitable);
+  log_info("tlsrpt: " + r.summary);
+  co_return r.summary;
 }
 
 }  // namespace sealgate::gateway

@@ -5,8 +5,9 @@
 // control socket). A domain asks with one _smtp._tls TXT record; a mailto:
 // destination gets a mail through the gateway's own queue (signed like any
 // mail it sends), an https: one a POST. What was sent is recorded
-// (tls_reports), so nothing goes twice; a failed destination is tried again
-// on the next run. A DNS failure sends nothing and records nothing.
+// (tls_reports), so nothing goes twice; a failed destination, and a domain
+// whose DNS lookup failed (nothing recorded), are tried again on the next
+// run: the daily run repeats hourly, up to six times, while anything fails.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>

@@ -389,15 +389,25 @@ boost::asio::awaitable<std::optional<portal_deposit_result>> portal_service::dep
                                                                                       std::string* why) {
   std::function<std::optional<portal_deposit_result>()> work = [this, &request, why] {
     auto r = deposit_now(request, why);
-    metrics::get().portal_event(r ? "deposited" : "deposit_failed");
+    // A deposit that reached the store is counted from the store's events.
+    if (!r) metrics::get().portal_event("deposit_failed");
     return r;
   };
   co_return co_await on_pool<std::optional<portal_deposit_result>>(pool_, work);
 }
 
+portal::store::event_tally portal_service::count_events(int64_t after) {
+  std::lock_guard lock(mutex_);
+  try {
+    return store_->count_events(after);
+  } catch (const std::exception& e) {
+    log_error(std::string("portal: counting events: ") + e.what());
+    return {{}, after};
+  }
+}
+
 void portal_service::notified(int64_t entry_id, const std::string& queue_id, const std::string& recipient,
                               const std::string& notice_queue_id) {
-  metrics::get().portal_event("notified");
   std::lock_guard lock(mutex_);
   try {
     store_->set_notice(entry_id, notice_queue_id);

@@ -62,6 +62,9 @@ class portal_service {
   // Configured and the store writable (checked at most every 30 s; a failed
   // deposit marks it unavailable until the next check succeeds).
   bool available();
+  // The store's events after event id `after`, by kind (for the metrics;
+  // both processes record there). Empty, with last_id = after, on an error.
+  portal::store::event_tally count_events(int64_t after);
   // Records the notification's queue id and the "notified" event.
   void notified(int64_t entry_id, const std::string& queue_id, const std::string& recipient,
                 const std::string& notice_queue_id);

@@ -199,6 +199,9 @@ std::string tls_report_mail(const tls_report& report, std::string_view gz, std::
   m += "TLS-Report-Domain: " + report.policy_domain + "\r\n";
   m += "TLS-Report-Submitter: " + submitter + "\r\n";
   m += "Auto-Submitted: auto-generated\r\n";
+  // RFC 8460 5.3 and RFC 8689 5: a report about failing TLS must be able to
+  // reach a domain whose TLS fails; the receiving side may ignore its policy.
+  m += "TLS-Required: No\r\n";
   m += "MIME-Version: 1.0\r\n";
   m += "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n\tboundary=\"" + boundary + "\"\r\n\r\n";
   m += "--" + boundary + "\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n";

@@ -141,6 +141,7 @@ class sqlite_store final : public store {
   size_t retract(const std::string& queue_id, const std::string& recipient, int64_t now,
                  const std::string& who) override;
   std::vector<event> events(const std::string& queue_id) override;
+  event_tally count_events(int64_t after) override;
   bool reissue(int64_t entry_id, const std::string& new_lookup, const sealed_message& sealed,
                const std::string& notice_box, int64_t now, const std::string& who) override;
   void record(const event& e) override;
@@ -449,6 +450,20 @@ size_t sqlite_store::retract(const std::string& queue_id, const std::string& rec
   });
   if (ended) guarded("retract", [&] { truncate_wal(); });
   return ended;
+}
+
+store::event_tally sqlite_store::count_events(int64_t after) {
+  return guarded("count events", [&] {
+    event_tally t;
+    statement select(db_.get(), "SELECT kind, COUNT(*) AS n, MAX(id) AS last FROM events WHERE id > :after GROUP BY kind");
+    select.bind("after", after);
+    t.last_id = after;
+    while (select.next_row()) {
+      t.by_kind.emplace_back(select.text("kind"), select.integer("n"));
+      t.last_id = std::max(t.last_id, select.integer("last"));
+    }
+    return t;
+  });
 }
 
 std::vector<event> sqlite_store::events(const std::string& queue_id) {

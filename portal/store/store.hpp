@@ -142,6 +142,14 @@ class store {
                          const std::string& who) = 0;
   // In the order they happened (at, then the order recorded).
   virtual std::vector<event> events(const std::string& queue_id) = 0;
+  // Events recorded after the event with id after (0: all), counted by
+  // kind, and the newest id: the gateway's metrics read what happened since
+  // it started (a range of the events' ids, not a scan of the table).
+  struct event_tally {
+    std::vector<std::pair<std::string, int64_t>> by_kind;
+    int64_t last_id = 0;
+  };
+  virtual event_tally count_events(int64_t after) = 0;
   // Master-key mode: a new link for a lost one. One transaction: the active
   // entry gets new_lookup and the message sealed for the new token (the old
   // link stops working), its code state is cleared, "reissued" is recorded

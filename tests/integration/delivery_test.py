@@ -63,10 +63,13 @@ def local_data(port):
                        ("early", "mx-early"), ("late", "mx-late")):
         rr.append("%s.dlv.test. 300 IN MX 10 %s.dlv.test." % (domain, mx))
     rr.append("nullmx.dlv.test. 300 IN MX 0 .")
-    # tls.dlv.test asks for TLS reports (RFC 8460), by mail to the plain sink.
-    rr.append('_smtp._tls.tls.dlv.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@plain.dlv.test"')
-    # ... and plain.dlv.test by HTTPS POST.
-    rr.append('_smtp._tls.plain.dlv.test. 300 IN TXT "v=TLSRPTv1; rua=https://report.dlv.test:%d/v1/tlsrpt"' % port)
+    # rpt.dlv.test: a first MX without STARTTLS (the stripping proxy), a
+    # second with verified TLS; it asks for TLS reports (RFC 8460) by mail to
+    # the plain sink and by HTTPS POST to the report receiver.
+    rr.append("rpt.dlv.test. 300 IN MX 10 mx-strip.dlv.test.")
+    rr.append("rpt.dlv.test. 300 IN MX 20 mx-tls.dlv.test.")
+    rr.append('_smtp._tls.rpt.dlv.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@plain.dlv.test,'
+              'https://report.dlv.test:%d/v1/tlsrpt"' % port)
     rr.append("spare.dlv.test. 300 IN MX 10 mx-busy.dlv.test.")
     rr.append("spare.dlv.test. 300 IN MX 20 mx-count.dlv.test.")
     return rr
@@ -395,28 +398,24 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         lines = [l for l in gw.read_log().splitlines() if "<tls-one@ours.dlv.test>" in l or "to=<pat@tls.dlv.test>" in l]
         self.assertTrue(lines and lines[0].endswith("(queued)"), lines)
 
-    def test_tls_reports_go_by_mail_to_the_domains_that_ask_and_only_once(self):
+    def test_tls_reports_reach_mailto_and_https_once_with_the_counts_of_both_mx(self):
         import gzip
         gw = self.gateway()
-        self.send(gw, "app@ours.dlv.test", ["pat@tls.dlv.test", "sam@plain.dlv.test"],
-                  self.message("tlsrpt", "pat@tls.dlv.test"))
-        self.wait_until("both deliveries", lambda: self.delivered(gw, "pat@tls.dlv.test")
-                        and self.delivered(gw, "sam@plain.dlv.test"), gw=gw)
-        posts_before = len(self.reports.posts)
+        strip_before = self.proxy.connections
+        self.send(gw, "app@ours.dlv.test", ["pat@rpt.dlv.test"], self.message("tlsrpt", "pat@rpt.dlv.test"))
+        self.wait_until("delivery by the second MX", lambda: self.delivered(gw, "pat@rpt.dlv.test"), gw=gw)
+        self.assertEqual(self.recipient(gw, "pat@rpt.dlv.test")[3], "mx-tls.dlv.test")
+        self.assertGreater(self.proxy.connections, strip_before, "the first MX was tried")
+        # The day's reports, as after the day ended (--day names it).
         day = time.strftime("%Y-%m-%d", time.gmtime())
         before = set(self.dump_files("plain"))
+        posts_before = len(self.reports.posts)
         send = lambda: subprocess.run([BIN, "tlsrpt", "send", "--config", gw.config, "--day", day],
                                       capture_output=True, text=True, timeout=120)
         r = send()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("2 reports for %s: 1 queued, 1 posted" % day, r.stdout)
-        # plain.dlv.test's by HTTPS: the sink offers no STARTTLS, which the report names.
-        path, ctype, body = self.reports.posts[posts_before]
-        self.assertEqual((path, ctype), ("/v1/tlsrpt", "application/tlsrpt+gzip"))
-        posted = json.loads(gzip.decompress(body))["policies"][0]
-        self.assertEqual(posted["policy"]["policy-domain"], "plain.dlv.test")
-        self.assertEqual(posted["failure-details"][0]["result-type"], "starttls-not-supported")
-        reports = []
+        self.assertIn("1 reports for %s: 1 queued, 1 posted" % day, r.stdout)
+        mails = []
 
         def arrived():
             for f in self.dump_files("plain"):
@@ -424,29 +423,44 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
                     continue
                 with open(f, "rb") as fh:
                     m = email.message_from_binary_file(fh, policy=email.policy.default)
-                if m["TLS-Report-Domain"] == "tls.dlv.test":
-                    reports.append(m)
-            return reports
+                if m["TLS-Report-Domain"] == "rpt.dlv.test":
+                    mails.append(m)
+            return mails
 
         self.wait_until("the report mail", arrived, gw=gw)
-        m = reports[0]
-        self.assertEqual(m["TLS-Report-Submitter"], "gw.test")
-        self.assertTrue(m["Subject"].startswith("Report Domain: tls.dlv.test Submitter: gw.test Report-ID: <"), m["Subject"])
-        self.assertEqual(m.get_content_type(), "multipart/report")
-        self.assertEqual(m.get_param("report-type"), "tlsrpt")
+        m = mails[0]
+        self.assertEqual((m["TLS-Report-Submitter"], m["TLS-Required"]), ("gw.test", "No"))
+        self.assertTrue(m["Subject"].startswith("Report Domain: rpt.dlv.test Submitter: gw.test Report-ID: <"), m["Subject"])
+        self.assertEqual((m.get_content_type(), m.get_param("report-type")), ("multipart/report", "tlsrpt"))
         part = next(p for p in m.iter_attachments() if p.get_content_type() == "application/tlsrpt+gzip")
-        self.assertRegex(part.get_filename(), r"^gw\.test!tls\.dlv\.test!\d+!\d+\.json\.gz$")
-        report = json.loads(gzip.decompress(part.get_content()))
-        self.assertEqual(report["organization-name"], "gw.test")
-        policy = report["policies"][0]
-        self.assertEqual(policy["policy"], {"policy-type": "no-policy-found", "policy-domain": "tls.dlv.test",
-                                            "mx-host": ["mx-tls.dlv.test"]})
-        self.assertGreaterEqual(policy["summary"]["total-successful-session-count"], 1)
-        # A second run sends nothing again; the other domains of the day ask for none.
+        self.assertRegex(part.get_filename(), r"^gw\.test!rpt\.dlv\.test!\d+!\d+\.json\.gz$")
+        mailed = json.loads(gzip.decompress(part.get_content()))
+        # The same report by HTTPS POST (RFC 8460 5.2).
+        self.assertEqual(len(self.reports.posts), posts_before + 1)
+        path, ctype, body = self.reports.posts[posts_before]
+        self.assertEqual((path, ctype), ("/v1/tlsrpt", "application/tlsrpt+gzip"))
+        posted = json.loads(gzip.decompress(body))
+        self.assertEqual(posted, mailed)
+        # RFC 8460 4.4's fields and types.
+        self.assertEqual(set(posted), {"organization-name", "date-range", "contact-info", "report-id", "policies"})
+        self.assertEqual(posted["date-range"], {"start-datetime": day + "T00:00:00Z", "end-datetime": day + "T23:59:59Z"})
+        self.assertEqual(posted["contact-info"], "mailto:postmaster@gw.test")
+        policy = posted["policies"][0]
+        self.assertEqual(policy["policy"], {"policy-type": "no-policy-found", "policy-domain": "rpt.dlv.test",
+                                            "mx-host": ["mx-strip.dlv.test", "mx-tls.dlv.test"]})
+        # One session to each MX: the stripped one failed, the other carried the message.
+        self.assertEqual(policy["summary"], {"total-successful-session-count": 1, "total-failure-session-count": 1})
+        details = policy["failure-details"]
+        self.assertEqual([(d["result-type"], d["receiving-mx-hostname"], d["failed-session-count"]) for d in details],
+                         [("starttls-not-supported", "mx-strip.dlv.test", 1)])
+        self.assertEqual(details[0]["receiving-ip"], A_STRIP)
+        self.assertEqual(sum(d["failed-session-count"] for d in details),
+                         policy["summary"]["total-failure-session-count"])
+        # A second run sends nothing twice.
         r = send()
+        self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("0 queued, 0 posted, 2 sent before", r.stdout)
         self.assertEqual(len(self.reports.posts), posts_before + 1)
-        self.assertEqual(r.returncode, 0, r.stderr)
         bad = subprocess.run([BIN, "tlsrpt", "send", "--config", gw.config, "--day", "2026-13-01"],
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(bad.returncode, 2, bad.stderr)
@@ -532,6 +546,7 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
     def test_starttls_stripping_man_in_the_middle_never_sees_the_body(self):
         # No retry within the test: the count below is one attempt's.
         gw = self.gateway(queue="{retry_min: 10m, retry_max: 20m}")
+        connections_before = self.proxy.connections
         qid = self.send(gw, "app@ours.dlv.test", ["pat@strip.dlv.test"], self.message("strip", "pat@strip.dlv.test"))
         self.wait_until("the stripped attempt", lambda: "does not offer STARTTLS" in gw.read_log(), gw=gw)
         time.sleep(0.5)
@@ -539,7 +554,7 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
             seen = bytes(self.proxy.from_client)
         # The default rule reads the domain's facts: one probe connection, then
         # the delivery attempt. TLSA records come from the DNS, not a third.
-        self.assertEqual(self.proxy.connections, 2, "the probe and the delivery attempt")
+        self.assertEqual(self.proxy.connections - connections_before, 2, "the probe and the delivery attempt")
         self.assertNotIn(MARKER.encode(), seen)
         self.assertNotIn(b"DATA", seen)
         self.assertNotIn(b"MAIL FROM", seen)

@@ -581,6 +581,7 @@ TEST(TlsReport, TheMailCarriesTheGzipReportAndSection53Fields) {
   EXPECT_NE(mail.find("\r\nSubject: Report Domain: example.com Submitter: gw.test Report-ID: <" + rep.report_id + ">\r\n"),
             std::string::npos) << mail;
   EXPECT_NE(mail.find("\r\nTLS-Report-Domain: example.com\r\nTLS-Report-Submitter: gw.test\r\n"), std::string::npos);
+  EXPECT_NE(mail.find("\r\nTLS-Required: No\r\n"), std::string::npos);
   EXPECT_NE(mail.find("Content-Type: multipart/report; report-type=\"tlsrpt\";"), std::string::npos);
   EXPECT_NE(mail.find("Content-Type: application/tlsrpt+gzip"), std::string::npos);
   EXPECT_NE(mail.find("filename=\"gw.test!example.com!1796428800!1796515199.json.gz\""), std::string::npos);
