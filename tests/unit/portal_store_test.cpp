@@ -707,6 +707,26 @@ TEST_F(PortalStore, RecordedEventsComeBackInTheOrderTheyHappened) {
   EXPECT_THROW(s->record(event_of(id + 100, t0, "opened", "")), store_error) << "no such entry";
 }
 
+// The gateway's metrics read the events after the newest they saw, by kind.
+TEST_F(PortalStore, EventsAreCountedByKindAfterAnId) {
+  auto s = open();
+  auto before = s->count_events(0);
+  EXPECT_TRUE(before.by_kind.empty());
+  EXPECT_EQ(before.last_id, 0);
+  int64_t id = s->add(make_deposit("Q1", "pat@example.org", "m").d);  // records "deposited"
+  auto first = s->count_events(0);
+  EXPECT_EQ(first.by_kind, (std::vector<std::pair<std::string, int64_t>>{{"deposited", 1}}));
+  s->record(event_of(id, t0 + 1, "code-failed", ""));
+  s->record(event_of(id, t0 + 2, "code-failed", ""));
+  s->record(event_of(id, t0 + 3, "locked", ""));
+  auto next = s->count_events(first.last_id);
+  EXPECT_EQ(next.by_kind, (std::vector<std::pair<std::string, int64_t>>{{"code-failed", 2}, {"locked", 1}}));
+  EXPECT_GT(next.last_id, first.last_id);
+  auto none = s->count_events(next.last_id);
+  EXPECT_TRUE(none.by_kind.empty());
+  EXPECT_EQ(none.last_id, next.last_id) << "nothing new: the same place";
+}
+
 TEST_F(PortalStore, CountsTheWindowsDepositsAndWhatBecameOfThem) {
   auto s = open();
   EXPECT_EQ(s->counts(0).deposits, 0) << "an empty store";
