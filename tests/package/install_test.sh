@@ -136,6 +136,21 @@ in_root runuser -u sealgate -- sealgate policy check --config /etc/sealgate/seal
   { cat "$work/check.log" >&2; fail "sealgate policy check refuses the shipped configuration"; }
 step "user, directories, key, conffiles, units, man pages and policy check as expected"
 
+# The units as systemd reads them: systemd-analyze verify (a unit that does
+# not parse, a command that is not there) and the sandbox's exposure score
+# (issue 16: 2.0 or less), with systemd installed in the root for it (it is
+# not PID 1 here; nothing is started).
+in_root apt-get install -y -q --no-install-recommends systemd >>"$work/apt.log" 2>&1 ||
+  { tail -n 40 "$work/apt.log" >&2; fail "apt-get install systemd (for systemd-analyze)"; }
+for unit in sealgate.service sealgate-portal.service; do
+  in_root systemd-analyze verify --man=no "/lib/systemd/system/$unit" >"$work/verify.log" 2>&1 ||
+    { cat "$work/verify.log" >&2; fail "systemd-analyze verify $unit"; }
+  score=$(in_root systemd-analyze security --offline=true "/lib/systemd/system/$unit" 2>&1 | tail -n 1)
+  in_root systemd-analyze security --offline=true --threshold=20 "/lib/systemd/system/$unit" >/dev/null 2>&1 ||
+    fail "$unit: exposure above 2.0: $score"
+  step "$unit: systemd-analyze verify clean; ${score#→ }"
+done
+
 unshare --net -- "$0" --in-netns "$root"
 
 # An upgrade (here: the same version again) keeps a changed conffile and the
