@@ -120,4 +120,15 @@ void log(log_level level, std::string_view queue_id, std::string_view text) {
   (void)ignored;
 }
 
+void log_failure(std::string_view what, std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    log_error(std::string(what) + ": " + x.what());
+  } catch (...) {
+    log_error(std::string(what) + ": an unknown exception");
+  }
+}
+
 }  // namespace sealgate

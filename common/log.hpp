@@ -1,6 +1,7 @@
 // One-line logs on stderr, Postfix style: time, level, queue id when there is
 // one, then key=value facts. Never log message content, headers or passwords.
 #pragma once
+#include <exception>
 #include <string_view>
 
 namespace sealgate {
@@ -16,5 +17,8 @@ void log(log_level level, std::string_view queue_id, std::string_view text);
 inline void log_info(std::string_view text) { log(log_level::info, {}, text); }
 inline void log_warning(std::string_view text) { log(log_level::warning, {}, text); }
 inline void log_error(std::string_view text) { log(log_level::error, {}, text); }
+// For a coroutine's completion handler: "what: the exception's text" as an
+// error, nothing when e is null.
+void log_failure(std::string_view what, std::exception_ptr e);
 
 }  // namespace sealgate

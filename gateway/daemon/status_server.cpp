@@ -92,14 +92,8 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::shared_ptr<const
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    asio::co_spawn(strand, serve(std::move(socket), ready), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        log_error(std::string("status listener: ") + x.what());
-      }
-    });
+    asio::co_spawn(strand, serve(std::move(socket), ready),
+                   [](std::exception_ptr e) { log_failure("status listener", e); });
   }
 }
 
@@ -116,14 +110,8 @@ status_server::status_server(asio::io_context& io, const std::string& address, u
 }
 
 void status_server::start() {
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(acceptor_, ready_), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      log_error(std::string("status listener stopped: ") + x.what());
-    }
-  });
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(acceptor_, ready_),
+                 [](std::exception_ptr e) { log_failure("status listener stopped", e); });
 }
 
 void status_server::stop() {

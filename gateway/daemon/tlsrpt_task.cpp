@@ -187,14 +187,8 @@ tlsrpt_task::tlsrpt_task(asio::any_io_executor executor, const config& cfg, dns:
 tlsrpt_task::~tlsrpt_task() { stop(); }
 
 void tlsrpt_task::start() {
-  asio::co_spawn(state_->executor, daily(state_), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      log_error(std::string("tlsrpt: the daily run stopped: ") + x.what());
-    }
-  });
+  asio::co_spawn(state_->executor, daily(state_),
+                 [](std::exception_ptr e) { log_failure("tlsrpt: the daily run stopped", e); });
 }
 
 void tlsrpt_task::stop() {

@@ -56,15 +56,6 @@ std::string header_value(const policy::message_facts& f, std::string_view name) 
   return "";
 }
 
-void log_failure(std::string_view what, std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    log_error(std::string(what) + ": " + x.what());
-  }
-}
-
 }  // namespace
 
 std::shared_ptr<const policy::policy> builtin_policy() {
