@@ -30,6 +30,7 @@ A_EARLY, A_LATE = "127.0.5.21", "127.0.5.22"  # hostile MX hosts: 250 to DATA, 3
 # spare.dlv.test: a first MX that answers 451 to MAIL, a second that counts connections (in front of the Postfix)
 A_BUSY, A_COUNT = "127.0.5.23", "127.0.5.24"
 A_REPORT = "127.0.5.25"  # an HTTPS receiver of TLS reports (RFC 8460 5.2)
+A_RPT_STRIP = "127.0.5.26"  # rpt.dlv.test's first MX: a proxy that strips STARTTLS from every connection
 MARKER = "BODY-MARKER-4b1d"  # stands for content that must never travel in clear
 
 POLICY = """\
@@ -53,7 +54,7 @@ rules:
 
 
 def local_data(port):
-    hosts = {"report": A_REPORT, "mx-tls": A_TLS, "mx-plain": A_PLAIN, "mx-strip": A_STRIP, "mx-flaky": A_FLAKY, "mx-bounce": A_BOUNCE,
+    hosts = {"report": A_REPORT, "mx-rpt-strip": A_RPT_STRIP, "mx-tls": A_TLS, "mx-plain": A_PLAIN, "mx-strip": A_STRIP, "mx-flaky": A_FLAKY, "mx-bounce": A_BOUNCE,
              "mx-dsn": A_DSN, "mx-load": A_LOAD, "mx-early": A_EARLY, "mx-late": A_LATE, "mx-busy": A_BUSY,
              "mx-count": A_COUNT}
     rr = ["dlv.test. 600 IN SOA ns.dlv.test. hostmaster.dlv.test. 1 3600 600 86400 60"]
@@ -63,10 +64,10 @@ def local_data(port):
                        ("early", "mx-early"), ("late", "mx-late")):
         rr.append("%s.dlv.test. 300 IN MX 10 %s.dlv.test." % (domain, mx))
     rr.append("nullmx.dlv.test. 300 IN MX 0 .")
-    # rpt.dlv.test: a first MX without STARTTLS (the stripping proxy), a
-    # second with verified TLS; it asks for TLS reports (RFC 8460) by mail to
-    # the plain sink and by HTTPS POST to the report receiver.
-    rr.append("rpt.dlv.test. 300 IN MX 10 mx-strip.dlv.test.")
+    # rpt.dlv.test: a first MX without STARTTLS (a stripping proxy of its
+    # own), a second with verified TLS; it asks for TLS reports (RFC 8460) by
+    # mail to the plain sink and by HTTPS POST to the report receiver.
+    rr.append("rpt.dlv.test. 300 IN MX 10 mx-rpt-strip.dlv.test.")
     rr.append("rpt.dlv.test. 300 IN MX 20 mx-tls.dlv.test.")
     rr.append('_smtp._tls.rpt.dlv.test. 300 IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@plain.dlv.test,'
               'https://report.dlv.test:%d/v1/tlsrpt"' % port)
@@ -254,7 +255,7 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         ca = cls.ca = peers.TestCA(d)
         cls.tls_cert = ca.issue("mx-tls", ["mx-tls.dlv.test", "mx.dane.test", "mxbad.dane.test", "mx-strip.dlv.test"])
         cls.port = peers.free_port_on([A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD, A_EARLY, A_LATE,
-                                       A_BUSY, A_COUNT, A_REPORT])
+                                       A_BUSY, A_COUNT, A_REPORT, A_RPT_STRIP])
         cls.postfix = peers.Postfix(os.path.join(d, "postfix"), cls.port, [
             {"address": A_TLS, "hostname": "mx-tls.dlv.test",
              "options": {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cls.tls_cert[0],
@@ -269,6 +270,8 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         cls.cleanups.append(cls.proxy.stop)
         cls.counter = StripProxy(A_COUNT, cls.port, (A_TLS, cls.port), strip_from=None)
         cls.cleanups.append(cls.counter.stop)
+        cls.rpt_strip = StripProxy(A_RPT_STRIP, cls.port, (A_TLS, cls.port), strip_from=1)
+        cls.cleanups.append(cls.rpt_strip.stop)
         cls.reports = ReportReceiver(A_REPORT, cls.port, ca.issue("report", ["report.dlv.test"]))
         cls.cleanups.append(cls.reports.stop)
         cls.hostile = {mode: HostileMx(address, cls.port, mode) for mode, address in (("early", A_EARLY),
@@ -401,11 +404,10 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
     def test_tls_reports_reach_mailto_and_https_once_with_the_counts_of_both_mx(self):
         import gzip
         gw = self.gateway()
-        strip_before = self.proxy.connections
         self.send(gw, "app@ours.dlv.test", ["pat@rpt.dlv.test"], self.message("tlsrpt", "pat@rpt.dlv.test"))
         self.wait_until("delivery by the second MX", lambda: self.delivered(gw, "pat@rpt.dlv.test"), gw=gw)
         self.assertEqual(self.recipient(gw, "pat@rpt.dlv.test")[3], "mx-tls.dlv.test")
-        self.assertGreater(self.proxy.connections, strip_before, "the first MX was tried")
+        self.assertGreater(self.rpt_strip.connections, 0, "the first MX was tried")
         # The day's reports, as after the day ended (--day names it).
         day = time.strftime("%Y-%m-%d", time.gmtime())
         before = set(self.dump_files("plain"))
@@ -447,13 +449,13 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertEqual(posted["contact-info"], "mailto:postmaster@gw.test")
         policy = posted["policies"][0]
         self.assertEqual(policy["policy"], {"policy-type": "no-policy-found", "policy-domain": "rpt.dlv.test",
-                                            "mx-host": ["mx-strip.dlv.test", "mx-tls.dlv.test"]})
+                                            "mx-host": ["mx-rpt-strip.dlv.test", "mx-tls.dlv.test"]})
         # One session to each MX: the stripped one failed, the other carried the message.
         self.assertEqual(policy["summary"], {"total-successful-session-count": 1, "total-failure-session-count": 1})
         details = policy["failure-details"]
         self.assertEqual([(d["result-type"], d["receiving-mx-hostname"], d["failed-session-count"]) for d in details],
-                         [("starttls-not-supported", "mx-strip.dlv.test", 1)])
-        self.assertEqual(details[0]["receiving-ip"], A_STRIP)
+                         [("starttls-not-supported", "mx-rpt-strip.dlv.test", 1)])
+        self.assertEqual(details[0]["receiving-ip"], A_RPT_STRIP)
         self.assertEqual(sum(d["failed-session-count"] for d in details),
                          policy["summary"]["total-failure-session-count"])
         # A second run sends nothing twice.
