@@ -42,6 +42,7 @@ std::vector<tls_report> make_tls_reports(const std::vector<tls_session_count>& r
   for (const auto& [domain, policies] : by_domain) {
     tls_report rep;
     rep.policy_domain = domain;
+    rep.submitter = who.hostname;
     rep.day = std::string(day);
     rep.report_id = rep.day + "T00:00:00Z_" + domain + "@" + who.hostname;
     rep.file_name = who.hostname + "!" + domain + "!" + std::to_string(begin) + "!" + std::to_string(end) + ".json";
@@ -186,7 +187,7 @@ std::string gzip_report(std::string_view json) {
 
 std::string tls_report_mail(const tls_report& report, std::string_view gz, std::string_view from, std::string_view to,
                             int64_t now) {
-  const std::string submitter = report.report_id.substr(report.report_id.rfind('@') + 1);
+  const std::string& submitter = report.submitter;
   const std::string boundary = "tlsrpt-" + base64url_encode(report.report_id).substr(0, 24);
   std::string m;
   m += "From: <" + std::string(from) + ">\r\n";

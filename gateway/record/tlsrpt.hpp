@@ -23,6 +23,7 @@ struct tls_reporter {
 
 struct tls_report {
   std::string policy_domain;
+  std::string submitter;    // our hostname (TLS-Report-Submitter)
   std::string day;          // YYYY-MM-DD (UTC)
   std::string report_id;
   std::string file_name;    // section 5.1: sender!policy-domain!begin!end.json (".gz" when compressed)
