@@ -273,6 +273,7 @@ policy load_policy(const std::filesystem::path& file) {
     bytes = std::move(*read);
   }
   pol.sha256 = sha256_hex(bytes);
+  pol.source = bytes;
   yaml_reader r(file);
   auto document = r.parse(bytes);
   if (!document) throw policy_error(r.errors().front());

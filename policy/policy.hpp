@@ -102,6 +102,7 @@ struct rule {
 struct policy {
   std::filesystem::path file;
   std::string sha256;  // hex of the file's bytes, so logs and reports name the exact policy
+  std::string source;  // the file's bytes, kept in the record's policy history
   std::vector<message_class> classes;
   std::vector<rule> rules;  // the last one is unconditional (the default)
 };

@@ -1,6 +1,9 @@
 // JSON and hex text for the command-line tools; see cli_text.hpp.
 #include "gateway/cli/cli_text.hpp"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdio>
 
 namespace sealgate::gateway {
@@ -13,6 +16,11 @@ std::string hex(const std::vector<uint8_t>& data) {
     out += digits[b & 15];
   }
   return out;
+}
+
+std::string who_am_i() {
+  passwd* pw = ::getpwuid(::getuid());
+  return pw ? pw->pw_name : "uid " + std::to_string(::getuid());
 }
 
 }  // namespace sealgate::gateway

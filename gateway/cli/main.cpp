@@ -13,6 +13,7 @@
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/dns_cli.hpp"
 #include "gateway/cli/dkim_cli.hpp"
+#include "gateway/cli/audit_cli.hpp"
 #include "gateway/cli/tlsrpt_cli.hpp"
 #include "gateway/cli/keys_cli.hpp"
 #include "gateway/cli/policy_cli.hpp"
@@ -45,6 +46,7 @@ constexpr const char* usage_text =
     "  portal run|list|retract ...  the secure portal, and its deposits (sealgate portal help)\n"
     "  dkim keygen|check ...        DKIM signing keys: make one and print its record, or compare the published one\n"
     "  tlsrpt show|send --config FILE [--day D]  the day's SMTP TLS reports (RFC 8460): print them, or send them now\n"
+    "  audit verify|checkpoint|purge --config FILE  the record's tamper evidence: check the chain, sign it, purge\n"
     "  help                         this text\n"
     "  --version                    print the version\n";
 
@@ -158,5 +160,6 @@ int main(int argc, char** argv) {
   if (cmd == "portal") return run_portal_command(args);
   if (cmd == "dkim") return run_dkim_command(args);
   if (cmd == "tlsrpt") return run_tlsrpt_command(args);
+  if (cmd == "audit") return run_audit_command(args);
   return usage("unknown command " + cmd);
 }

@@ -34,11 +34,6 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string who_am_i() {
-  passwd* pw = ::getpwuid(::getuid());
-  return pw ? pw->pw_name : "uid " + std::to_string(::getuid());
-}
-
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;

@@ -329,7 +329,7 @@ int show_message(const config& cfg, const std::string& id, bool json) {
 }
 
 int cmd_delete(const config& cfg, const std::string& id) {
-  auto done = delete_queued_message(cfg.spool, cfg.database, id);
+  auto done = delete_queued_message(cfg.spool, cfg.database, id, who_am_i());
   switch (done.outcome) {
     case deletion::result::no_such_message:
       std::cerr << "sealgate: " << id << ": no such message in the queue\n";

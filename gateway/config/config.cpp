@@ -247,7 +247,7 @@ config load_config(const std::filesystem::path& file) {
   const YAML::Node root = *document;
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
                               "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "portal", "threads",
-                              "loop", "dkim", "metrics", "log", "tlsrpt"})) {
+                              "loop", "dkim", "metrics", "log", "tlsrpt", "audit", "records"})) {
     throw config_error(r.errors().front());
   }
 
@@ -419,6 +419,22 @@ config load_config(const std::filesystem::path& file) {
   if (c.tlsrpt.organization.empty()) c.tlsrpt.organization = c.hostname;
   if (c.tlsrpt.contact.empty()) c.tlsrpt.contact = "mailto:postmaster@" + c.hostname;
   if (c.tlsrpt.from.empty()) c.tlsrpt.from = "tlsrpt-noreply@" + c.hostname;
+  if (auto a = root["audit"];
+      a && r.check_map(a, "audit", {"signing_key", "public_key", "checkpoint_interval", "witness"})) {
+    r.path_value(a, "signing_key", "audit", c.audit.signing_key);
+    r.path_value(a, "public_key", "audit", c.audit.public_key);
+    r.duration_value(a, "checkpoint_interval", "audit", c.audit.checkpoint_interval, 1);
+    if (auto w = a["witness"]; w && r.check_map(w, "audit.witness", {"file", "syslog", "mail"})) {
+      r.path_value(w, "file", "audit.witness", c.audit.witness_file);
+      r.bool_value(w, "syslog", "audit.witness", c.audit.witness_syslog);
+      r.string_value(w, "mail", "audit.witness", c.audit.witness_mail);
+      check_plain_address(r, w, "mail", "audit.witness.mail");
+    }
+  }
+  if (auto rec = root["records"]; rec && r.check_map(rec, "records", {"retention"}))
+    r.duration_value(rec, "retention", "records", c.audit.retention, 36500);
+  if (c.audit.signing_key.empty()) c.audit.signing_key = c.database.parent_path() / "audit.key";
+  if (c.audit.public_key.empty()) c.audit.public_key = c.database.parent_path() / "audit.pub";
   if (auto p = root["portal"]) {
     load_portal(r, p, c.portal);
     if (c.portal.store.empty()) c.portal.store = c.database.parent_path() / "portal.db";

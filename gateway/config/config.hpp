@@ -98,6 +98,18 @@ struct tlsrpt_config {
   bool send = false;         // the daily run; `sealgate tlsrpt send` works either way
 };
 
+// The audit log (audit:, records:): who signs the chain's checkpoints, how
+// often, who else keeps a copy, and how long records are kept.
+struct audit_config {
+  std::filesystem::path signing_key;  // Ed25519, PEM; default audit.key beside the database, made at first start
+  std::filesystem::path public_key;   // its public half for auditors; default audit.pub beside the database
+  std::chrono::seconds checkpoint_interval{3600};
+  std::filesystem::path witness_file;  // a copy of each checkpoint appended here (another disk, a WORM mount)
+  bool witness_syslog = false;         // and/or logged through syslog(3), LOG_AUTHPRIV
+  std::string witness_mail;            // and/or mailed to this address
+  std::chrono::seconds retention{std::chrono::hours(24) * 2190};  // records.retention: six years (HIPAA)
+};
+
 struct config {
   std::filesystem::path file;
   std::string hostname;
@@ -124,6 +136,7 @@ struct config {
   dkim_options dkim;
   metrics_config metrics;
   tlsrpt_config tlsrpt;
+  audit_config audit;
   sealgate::log_format log_format = sealgate::log_format::text;  // log.format
   unsigned threads = 0;  // io threads; 0 = one per core
 };

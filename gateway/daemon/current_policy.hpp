@@ -5,6 +5,7 @@
 #pragma once
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -19,10 +20,17 @@ class current_policy {
   // Returns "" on success, else the errors (the old policy stays in force).
   std::string reload();
   const std::filesystem::path& file() const { return file_; }
+  // Called after each load that took effect (on the reloading thread), with
+  // what caused it: the record keeps every policy that ever decided.
+  void on_loaded(std::function<void(const policy::policy&, const std::string& trigger)> f) { on_loaded_ = std::move(f); }
+  void loaded(const std::string& trigger) const {
+    if (on_loaded_) on_loaded_(*get(), trigger);
+  }
 
  private:
   std::filesystem::path file_;
   std::shared_ptr<const policy::policy> policy_;
+  std::function<void(const policy::policy&, const std::string&)> on_loaded_;
 };
 
 }  // namespace sealgate::gateway

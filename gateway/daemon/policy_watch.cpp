@@ -60,6 +60,11 @@ void reload_policy(current_policy& policy, std::string_view trigger, bool only_i
     auto now = policy.get();
     if (only_if_changed && now->sha256 == before) return;
     log_info(label + ": policy reloaded: " + policy::summary(*now));
+    try {
+      policy.loaded(label);
+    } catch (const std::exception& e) {
+      log_error(label + ": the policy history was not written: " + e.what());
+    }
     return;
   }
   {

@@ -36,6 +36,7 @@
 #include "common/worker.hpp"
 #include "crypto/service.hpp"
 #include "dns/resolver.hpp"
+#include "gateway/daemon/audit_task.hpp"
 #include "gateway/daemon/control.hpp"
 #include "gateway/daemon/current_policy.hpp"
 #include "gateway/daemon/policy_watch.hpp"
@@ -237,6 +238,22 @@ int run_gateway(config cfg, std::string_view version) {
         log_info("database: " + std::to_string(restored.size()) + " accepted-message records restored from the spool");
       }
     }
+    // The policy history: the policy in force now, and each one a reload
+    // brings (on the policy pool), under its hash.
+    if (policy) {
+      auto p = policy->get();
+      db.record_policy(p->sha256, p->file.string(), p->source, static_cast<int64_t>(std::time(nullptr)), "start", "");
+      policy->on_loaded([&db](const sealgate::policy::policy& loaded, const std::string& trigger) {
+        db.record_policy(loaded.sha256, loaded.file.string(), loaded.source, static_cast<int64_t>(std::time(nullptr)),
+                         trigger, "");
+      });
+    }
+    struct policy_history_guard {
+      current_policy* policy;
+      ~policy_history_guard() {
+        if (policy) policy->on_loaded({});
+      }
+    } policy_history{policy.get()};
     // Delivery: the resolver, the domain probe (and its caches), the SMTP
     // transport and the queue, all on the same io_context.
     sealgate::dns::resolver resolver(io.get_executor(), cfg.dns);
@@ -336,6 +353,9 @@ int run_gateway(config cfg, std::string_view version) {
     // The RFC 8460 reports: daily with tlsrpt.send, and on `sealgate tlsrpt send`.
     tlsrpt_task tlsrpt(io.get_executor(), cfg, resolver, db, queue);
     if (cfg.tlsrpt.send && !cfg.queue.paused) tlsrpt.start();
+    // The audit chain's checkpoints, witnesses, portal events and retention.
+    audit_task audit(io.get_executor(), workers, cfg, db, portal.get(), queue);
+    audit.start();
     control_socket control(io.get_executor(), cfg.spool, [&queue](const std::string& id) { queue.flush(id); });
     control.on_tlsrpt([&tlsrpt](std::string day) { return tlsrpt.send(std::move(day)); });
     srv.start();
@@ -373,6 +393,7 @@ int run_gateway(config cfg, std::string_view version) {
       srv.stop();
       queue.stop();
       tlsrpt.stop();
+      audit.stop();
       if (portal_work) portal_work->stop();
       drain_deadline = std::chrono::steady_clock::now() + shutdown_grace;
       wait_for_sessions();
@@ -408,6 +429,14 @@ int run_gateway(config cfg, std::string_view version) {
     if (watcher) watcher->stop();
     control.stop();
     spooler.stop();
+    // Every row written, then the tail of the chain signed: a clean stop
+    // leaves nothing unsigned.
+    db.flush();
+    try {
+      audit.checkpoint_now();
+    } catch (const std::exception& e) {
+      log_error(std::string("audit: checkpoint at stop not signed: ") + e.what());
+    }
     workers.join();
     policy_pool.join();
     portal_pool.join();

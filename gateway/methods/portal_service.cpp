@@ -396,6 +396,11 @@ boost::asio::awaitable<std::optional<portal_deposit_result>> portal_service::dep
   co_return co_await on_pool<std::optional<portal_deposit_result>>(pool_, work);
 }
 
+std::vector<portal::event> portal_service::events_after(int64_t after, size_t limit) {
+  std::lock_guard lock(mutex_);
+  return store_->events_after(after, limit);
+}
+
 portal::store::event_tally portal_service::count_events(int64_t after) {
   std::lock_guard lock(mutex_);
   try {

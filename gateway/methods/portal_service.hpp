@@ -65,6 +65,9 @@ class portal_service {
   // The store's events after event id `after`, by kind (for the metrics;
   // both processes record there). Empty, with last_id = after, on an error.
   portal::store::event_tally count_events(int64_t after);
+  // The store's events after id after, oldest first, at most limit (for the
+  // audit chain). Throws portal::store_error.
+  std::vector<portal::event> events_after(int64_t after, size_t limit);
   // Records the notification's queue id and the "notified" event.
   void notified(int64_t entry_id, const std::string& queue_id, const std::string& recipient,
                 const std::string& notice_queue_id);

@@ -12,7 +12,7 @@
 namespace sealgate::gateway {
 
 deletion delete_queued_message(const std::filesystem::path& spool_dir, const std::filesystem::path& database_file,
-                               std::string_view id) {
+                               std::string_view id, const std::string& actor) {
   deletion done;
   auto lock = queue_lock::try_lock(spool_dir, id);
   if (lock.status() == queue_lock::state::busy) {
@@ -43,6 +43,7 @@ deletion delete_queued_message(const std::filesystem::path& spool_dir, const std
     r.outcome = "deleted";
     r.attempted = false;  // no connection: the recipient's row changes, no attempt row
     r.reply = s.detail;
+    r.actor = actor;
     rows.push_back(std::move(r));
   }
   // Status lines first: if the record cannot be written, the message is

@@ -22,7 +22,8 @@ struct deletion {
 // std::system_error) when the status lines or the record cannot be written;
 // the message then stays in the queue, and if its status lines were written
 // the gateway records the deletion at its next pass.
+// actor (who asked, a Unix user name) goes into the audit chain's entries.
 deletion delete_queued_message(const std::filesystem::path& spool_dir, const std::filesystem::path& database_file,
-                               std::string_view id);
+                               std::string_view id, const std::string& actor = {});
 
 }  // namespace sealgate::gateway

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <set>
 #include <stdexcept>
 #include <string_view>
@@ -80,7 +81,12 @@ database::database(const std::filesystem::path& file) : file_(file) {
       "INSERT INTO tls_sessions (day, policy_domain, policy_type, mx_host, address, result_type, sessions) "
       "VALUES (:day, :policy_domain, :policy_type, :mx_host, :address, :result_type, 1) "
       "ON CONFLICT (day, policy_domain, policy_type, mx_host, address, result_type) DO UPDATE SET sessions = sessions + 1");
-  begin_ = sqlite::statement(db, "BEGIN");
+  select_head_ = sqlite::statement(db, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
+  insert_event_ = sqlite::statement(db, insert_statement(schema::audit_events, "INSERT"));
+  // IMMEDIATE: the write lock from the start, so that the chain's head read
+  // first is still the head when this transaction appends to it (the CLI
+  // writes from other processes).
+  begin_ = sqlite::statement(db, "BEGIN IMMEDIATE");
   commit_ = sqlite::statement(db, "COMMIT");
   for (const char* suffix : {"-wal", "-shm"}) {
     auto side = file.string() + suffix;
@@ -117,6 +123,22 @@ void database::write_accepted(const spooled_envelope& m) {
   st.bind_or_null("message_id", m.message_id);
   st.bind_or_null("relay_class", m.relay_class);
   st.run();
+  if (st.changes() == 0) return;  // recorded before (a restart restoring what it had)
+  std::vector<std::string> recipients;
+  for (const auto& r : m.recipients) recipients.push_back(r.recipient);
+  audit::event e("accepted", m.received, m.queue_id);
+  e.add("listener", m.listener)
+      .add("client_address", m.client_address)
+      .add("helo", m.helo)
+      .add_known("auth_user", m.auth_user)
+      .add_known("relay_class", m.relay_class)
+      .add_known("tls_protocol", m.tls_protocol)
+      .add_known("tls_cipher", m.tls_cipher)
+      .add("sender", m.sender)
+      .add("recipients", recipients)
+      .add("size", static_cast<int64_t>(m.content_size))
+      .add_known("message_id", m.message_id);
+  append(*head_, e);
   for (size_t i = 0; i < m.recipients.size(); ++i) write_recipient(m.queue_id, i, m.recipients[i].recipient, m.received);
 }
 
@@ -140,11 +162,15 @@ void database::write(const std::vector<spooled_envelope>& accepted,
   std::lock_guard lock(mutex_);
   begin_.run();
   try {
+    head_ = read_head();
     for (const auto& m : accepted) write_accepted(m);
     for (const auto& [queue_id, message_id] : message_ids) {
       update_message_id_.bind("message_id", message_id);
       update_message_id_.bind("queue_id", queue_id);
       update_message_id_.run();
+      if (update_message_id_.changes() > 0)
+        append(*head_, audit::event("message-id", static_cast<int64_t>(std::time(nullptr)), queue_id)
+                           .add("message_id", message_id));
     }
     for (const auto& r : rows) write_row(r);
     for (const auto& t : sessions) {
@@ -158,7 +184,9 @@ void database::write(const std::vector<spooled_envelope>& accepted,
       c.run();
     }
     commit_.run();
+    head_.reset();
   } catch (...) {
+    head_.reset();
     try {
       sqlite::exec(db_.get(), "ROLLBACK");
     } catch (const std::exception&) {
@@ -169,9 +197,36 @@ void database::write(const std::vector<spooled_envelope>& accepted,
   }
 }
 
+database::chain_head database::read_head() {
+  chain_head h{0, std::string(audit::genesis)};
+  if (select_head_.next_row()) {
+    h = {select_head_.integer("seq"), select_head_.text("hash")};
+    while (select_head_.next_row()) {
+    }  // LIMIT 1: ends the statement
+  }
+  return h;
+}
+
+void database::append(chain_head& head, const audit::event& e) {
+  std::string text = e.text();
+  std::string hash = audit::link_hash(head.hash, text);
+  auto& st = insert_event_;
+  st.bind("seq", head.seq + 1);
+  st.bind_or_null("queue_id", e.queue_id());
+  st.bind("entry", text);
+  st.bind("prev", head.hash);
+  st.bind("hash", hash);
+  st.run();
+  head = {head.seq + 1, std::move(hash)};
+}
+
 // One row: its attempt, then its recipient's current state. Called inside
 // write()'s transaction, with mutex_ held.
 void database::write_row(const attempt_row& r) {
+  audit::event e(r.outcome, r.at, r.queue_id);
+  e.add("idx", static_cast<int64_t>(r.index)).add("address", r.address);
+  for (const auto& [column, field] : attempt_details) e.add_known(column, r.*field);
+  e.add_known("actor", r.actor);
   if (r.attempted) {
     auto& a = insert_attempt_;
     a.bind("queue_id", r.queue_id);
@@ -180,7 +235,9 @@ void database::write_row(const attempt_row& r) {
     a.bind("outcome", r.outcome);
     for (const auto& [column, field] : attempt_details) a.bind_or_null(column, r.*field);
     a.run();
+    e.add("attempt", a.last_insert_id());  // the attempts row it describes
   }
+  append(*head_, e);
   auto update = [&] {
     auto& u = update_recipient_;
     u.bind("queue_id", r.queue_id);
@@ -315,6 +372,157 @@ void database::run_writer() {
     }
     queue_idle_.notify_all();
   }
+}
+
+void database::record_events(const std::vector<audit::event>& events, const std::string& cursor_name,
+                             int64_t cursor_value) {
+  std::lock_guard lock(mutex_);
+  sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
+  auto head = read_head();
+  for (const auto& e : events) append(head, e);
+  if (!cursor_name.empty()) {
+    sqlite::statement q(db_.get(),
+                        "INSERT INTO audit_cursors (name, value) VALUES (:name, :value) "
+                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    q.bind("name", cursor_name);
+    q.bind("value", cursor_value);
+    q.run();
+  }
+  t.commit();
+}
+
+int64_t database::cursor(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  sqlite::statement q(db_.get(), "SELECT value FROM audit_cursors WHERE name = :name");
+  q.bind("name", name);
+  int64_t v = 0;
+  while (q.next_row()) v = q.integer("value");
+  return v;
+}
+
+void database::record_policy(const std::string& sha256, const std::string& file, const std::string& text, int64_t at,
+                             const std::string& trigger, const std::string& actor) {
+  std::lock_guard lock(mutex_);
+  sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
+  sqlite::statement q(db_.get(), insert_statement(schema::policy_versions, "INSERT OR IGNORE"));
+  q.bind("sha256", sha256);
+  q.bind("first_loaded", at);
+  q.bind("file", file);
+  q.bind_blob("text", text);
+  q.run();
+  auto head = read_head();
+  append(head, audit::event("policy-loaded", at)
+                   .add("sha256", sha256)
+                   .add("file", file)
+                   .add("trigger", trigger)
+                   .add_known("actor", actor));
+  t.commit();
+}
+
+namespace {
+// The newest checkpoint's entry, 0 for none.
+int64_t newest_checkpoint_seq(sqlite3* db) {
+  sqlite::statement q(db, "SELECT MAX(seq) AS seq FROM audit_checkpoints");
+  int64_t seq = 0;
+  while (q.next_row()) seq = q.optional_integer("seq").value_or(0);
+  return seq;
+}
+
+audit::checkpoint sign_checkpoint(sqlite3* db, const audit::ed25519_key& key, int64_t seq, const std::string& head,
+                                  int64_t now) {
+  audit::checkpoint c;
+  c.seq = seq;
+  c.head = head;
+  c.at = now;
+  c.key_id = key.key_id();
+  c.statement = audit::checkpoint_statement(seq, head, now);
+  c.signature = base64_encode(key.sign(c.statement));
+  sqlite::statement q(db, insert_statement(schema::audit_checkpoints, "INSERT",
+                                           {"seq", "head", "at", "key_id", "statement", "signature"}));
+  q.bind("seq", c.seq);
+  q.bind("head", c.head);
+  q.bind("at", c.at);
+  q.bind("key_id", c.key_id);
+  q.bind("statement", c.statement);
+  q.bind("signature", c.signature);
+  q.run();
+  c.id = q.last_insert_id();
+  return c;
+}
+}  // namespace
+
+std::optional<audit::checkpoint> database::make_checkpoint(const audit::ed25519_key& key, int64_t now) {
+  std::lock_guard lock(mutex_);
+  sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
+  auto head = read_head();
+  if (head.seq == 0 || newest_checkpoint_seq(db_.get()) >= head.seq) return std::nullopt;
+  auto c = sign_checkpoint(db_.get(), key, head.seq, head.hash, now);
+  t.commit();
+  return c;
+}
+
+database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key& key, int64_t now,
+                                       const std::string& actor) {
+  std::lock_guard lock(mutex_);
+  sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
+  auto* db = db_.get();
+  purge_result r;
+  // The records: messages older than the cutoff that nothing can change any more.
+  sqlite::exec(db,
+               "CREATE TEMP TABLE IF NOT EXISTS purged_messages (queue_id TEXT PRIMARY KEY); DELETE FROM purged_messages");
+  {
+    sqlite::statement q(db,
+                        "INSERT INTO purged_messages SELECT queue_id FROM messages m WHERE received_at < :cutoff "
+                        "AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id AND r.final_at IS NULL)");
+    q.bind("cutoff", cutoff);
+    q.run();
+    r.messages = q.changes();
+  }
+  for (const char* table : {"attempts", "recipients", "messages"})
+    sqlite::exec(db, std::string("DELETE FROM ") + table + " WHERE queue_id IN (SELECT queue_id FROM purged_messages)");
+  // The chain: the entries before the first one at or after the cutoff,
+  // anchored by a checkpoint at the last of them.
+  int64_t first_kept = 0;
+  {
+    sqlite::statement q(db, "SELECT MIN(seq) AS seq FROM audit_events WHERE json_extract(entry, '$.at') >= :cutoff");
+    q.bind("cutoff", cutoff);
+    while (q.next_row()) first_kept = q.optional_integer("seq").value_or(0);
+  }
+  auto head = read_head();
+  r.up_to = first_kept ? first_kept - 1 : head.seq;
+  sqlite::statement first(db, "SELECT MIN(seq) AS seq FROM audit_events");
+  int64_t first_seq = 0;
+  while (first.next_row()) first_seq = first.optional_integer("seq").value_or(0);
+  if (r.up_to >= first_seq && first_seq > 0) {
+    std::string anchor_hash;
+    {
+      sqlite::statement q(db, "SELECT hash FROM audit_events WHERE seq = :seq");
+      q.bind("seq", r.up_to);
+      while (q.next_row()) anchor_hash = q.text("hash");
+    }
+    sign_checkpoint(db, key, r.up_to, anchor_hash, now);
+    sqlite::statement del(db, "DELETE FROM audit_events WHERE seq <= :seq");
+    del.bind("seq", r.up_to);
+    del.run();
+    r.entries = del.changes();
+    // Checkpoints of removed entries verify nothing any more.
+    sqlite::statement old(db, "DELETE FROM audit_checkpoints WHERE seq < :seq");
+    old.bind("seq", r.up_to);
+    old.run();
+  }
+  if (r.entries == 0 && r.messages == 0) {  // nothing old enough: no entry either
+    t.commit();
+    return r;
+  }
+  append(head, audit::event("purged", now)
+                   .add("before", cutoff)
+                   .add("up_to", r.up_to)
+                   .add("entries", r.entries)
+                   .add("messages", r.messages)
+                   .add_known("actor", actor));
+  t.commit();
+  sqlite::exec(db, "DROP TABLE IF EXISTS temp.purged_messages");
+  return r;
 }
 
 int64_t database::accepted_count() {

@@ -1,5 +1,7 @@
-// The audit database (SQLite, the embedded default store): one row per accepted
-// message now; the delivery work adds one per recipient outcome. Written off the
+// The record (SQLite, the embedded default store): one row per accepted
+// message, per recipient and per delivery attempt, and beside them the audit
+// log, a hash chain with one entry per event, appended in the same
+// transaction as the rows it describes (audit_log.hpp). Written off the
 // reply path: the spool, not this file, is what a 250 promises.
 // Never stores message content. The tables are described in schema.hpp; the
 // queries that reports run are in report.hpp.
@@ -9,11 +11,13 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gateway/mail/envelope.hpp"
+#include "gateway/record/audit_log.hpp"
 #include "common/sqlite.hpp"
 
 namespace sealgate::gateway {
@@ -32,6 +36,7 @@ struct attempt_row {
   std::string mx_host, mx_address, tls_protocol, tls_cipher;
   std::string certificate;   // how the MX certificate was judged: dane, mta-sts, verified, unverified, none
   std::string reply;         // the remote reply or our reason; never content
+  std::string actor;         // an operator's action: who (a Unix user); "" for the gateway's own
 };
 
 // One outbound TLS session as RFC 8460 counts it (see smtp_transport's
@@ -80,6 +85,32 @@ class database {
   // Waits until every submitted row is committed.
   void flush();
 
+  // --- the audit log (each call one transaction of its own, written at once) ---
+  // Appends events that have no rows of their own (operator actions), and
+  // optionally moves a cursor (audit_cursors) in the same transaction.
+  void record_events(const std::vector<audit::event>& events, const std::string& cursor_name = {},
+                     int64_t cursor_value = 0);
+  // A cursor's value, 0 when it was never set.
+  int64_t cursor(const std::string& name);
+  // A policy the gateway loaded: its bytes under their hash (once), and a
+  // "policy-loaded" event naming the trigger (start, SIGHUP, file change,
+  // control socket) and who caused it.
+  void record_policy(const std::string& sha256, const std::string& file, const std::string& text, int64_t at,
+                     const std::string& trigger, const std::string& actor);
+  // Signs the chain's head unless the newest checkpoint already covers it;
+  // returns the new checkpoint. Throws std::runtime_error.
+  std::optional<audit::checkpoint> make_checkpoint(const audit::ed25519_key& key, int64_t now);
+  // Retention: removes the records of messages received before cutoff whose
+  // recipients are all final, and the chain's entries before the first one
+  // at or after cutoff, leaving a signed checkpoint at the last entry
+  // removed and a "purged" entry (actor says who) from which the rest
+  // verifies. Returns the entries removed.
+  struct purge_result {
+    int64_t messages = 0, entries = 0;
+    int64_t up_to = 0;  // the last entry removed
+  };
+  purge_result purge(int64_t cutoff, const audit::ed25519_key& key, int64_t now, const std::string& actor);
+
   // After a crash the rows of the last group may be missing (they are written
   // after the 250): of the given queue ids, those without a message row, for
   // the caller to re-create from the spool (record_accepted).
@@ -94,13 +125,22 @@ class database {
              const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows,
              const std::vector<tls_session_row>& sessions);
   void write_accepted(const spooled_envelope& m);
+  // The chain's newest entry, read inside each transaction (another process,
+  // `sealgate queue delete`, may have appended since), then advanced by append.
+  struct chain_head {
+    int64_t seq = 0;
+    std::string hash;
+  };
+  chain_head read_head();
+  void append(chain_head& head, const audit::event& e);
+  std::optional<chain_head> head_;  // the head inside the current transaction
   void write_recipient(const std::string& queue_id, size_t index, const std::string& address, int64_t at);
   void write_row(const attempt_row& r);
   std::filesystem::path file_;
   sqlite::connection db_;
   // Prepared once. Declared after db_, so destroyed before it is closed.
   sqlite::statement insert_message_, insert_recipient_, insert_attempt_, update_recipient_, update_message_id_,
-      count_tls_session_;
+      count_tls_session_, select_head_, insert_event_;
   sqlite::statement begin_, commit_;  // the writer's BEGIN and COMMIT
   std::mutex mutex_;  // the connection and its statements
 

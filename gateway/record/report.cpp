@@ -10,20 +10,6 @@ namespace sealgate::gateway {
 
 namespace {
 
-// A reader never upgrades (it may run as a user that cannot write the file,
-// while the gateway has it open), so it reads only the schema it was built for.
-sqlite::connection open_record(const std::filesystem::path& file) {
-  auto db = sqlite::open_read_only(file);
-  int version = stored_schema_version(db.get());
-  if (version < schema::newest_version)
-    throw std::runtime_error(file.string() + ": schema version " + std::to_string(version) + ", this sealgate reads " +
-                             std::to_string(schema::newest_version) + ": start the gateway once to upgrade it");
-  if (version > schema::newest_version)
-    throw std::runtime_error(file.string() + ": schema version " + std::to_string(version) +
-                             " is newer than this sealgate knows (" + std::to_string(schema::newest_version) + ")");
-  return db;
-}
-
 message_record message_from(const sqlite::statement& row) {
   message_record m;
   m.queue_id = row.text("queue_id");
@@ -100,7 +86,7 @@ std::string_view grouping_key(report_grouping by) {
 }  // namespace
 
 message_story read_message_story(const std::filesystem::path& database_file, std::string_view queue_id) {
-  auto db = open_record(database_file);
+  auto db = open_record_read_only(database_file);
   message_story story;
   sqlite::statement message(db.get(), select_statement(schema::messages, "WHERE queue_id = :queue_id"));
   message.bind("queue_id", queue_id);
@@ -124,7 +110,7 @@ std::optional<report_grouping> report_grouping_from(std::string_view name) {
 
 std::vector<delivery_counts> count_deliveries(const std::filesystem::path& database_file, report_grouping by,
                                               int64_t since) {
-  auto db = open_record(database_file);
+  auto db = open_record_read_only(database_file);
   sqlite::statement counts(
       db.get(),
       "SELECT " + std::string(grouping_key(by)) +
@@ -157,7 +143,7 @@ std::vector<delivery_counts> count_deliveries(const std::filesystem::path& datab
 
 std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& database_file, std::string_view day,
                                                  std::string_view policy_domain) {
-  auto db = open_record(database_file);
+  auto db = open_record_read_only(database_file);
   sqlite::statement q(db.get(),
                       "SELECT policy_domain, policy_type, mx_host, address, result_type, sessions FROM tls_sessions "
                       "WHERE day = :day AND (IFNULL(:domain, '') = '' OR policy_domain = :domain) "
@@ -169,6 +155,20 @@ std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& da
     out.push_back({q.text("policy_domain"), q.text("policy_type"), q.text("mx_host"), q.text("address"),
                    q.text("result_type"), q.integer("sessions")});
   return out;
+}
+
+std::optional<policy_version> read_policy_version(const std::filesystem::path& database_file,
+                                                 std::string_view sha256) {
+  auto db = open_record_read_only(database_file);
+  // A prefix, as git takes one: LIKE is safe here, the caller checked the hex.
+  sqlite::statement q(db.get(), select_statement(schema::policy_versions, "WHERE sha256 LIKE :prefix || '%' LIMIT 2"));
+  q.bind("prefix", sha256);
+  std::vector<policy_version> found;
+  while (q.next_row())
+    found.push_back({q.text("sha256"), q.text("file"), q.blob("text"), q.integer("first_loaded")});
+  if (found.size() > 1) throw std::runtime_error("more than one policy has a hash that starts with " + std::string(sha256));
+  if (found.empty()) return std::nullopt;
+  return found.front();
 }
 
 }  // namespace sealgate::gateway

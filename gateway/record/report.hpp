@@ -79,4 +79,14 @@ struct tls_session_count {
 std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& database_file, std::string_view day,
                                                  std::string_view policy_domain = {});
 
+// A policy the gateway loaded (policy_versions): its bytes as loaded.
+struct policy_version {
+  std::string sha256, file, text;
+  int64_t first_loaded = 0;
+};
+// By its hash or a prefix of it (8 hex digits or more) that names one
+// version; nullopt when none does. Throws std::runtime_error when the file
+// cannot be read, or the prefix names more than one.
+std::optional<policy_version> read_policy_version(const std::filesystem::path& database_file, std::string_view sha256);
+
 }  // namespace sealgate::gateway

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sqlite.hpp"
 #include "common/sqlite_schema.hpp"
 
 struct sqlite3;
@@ -118,12 +119,65 @@ inline constexpr column_def tls_report_columns[] = {
 inline constexpr table_def tls_reports{"tls_reports", tls_report_columns,
                                        "PRIMARY KEY(day, policy_domain, destination)", 4};
 
+// The audit log: every record event (accepted, each attempt and change of
+// state, each portal event, operator actions, policy loads) as one entry of
+// a hash chain. entry is the event as a JSON object, stored and hashed as
+// these exact bytes; hash is SHA-256 over prev (the previous entry's hash,
+// 64 zeros for the first) followed by entry, in lower-case hex. seq orders
+// the entries but is not hashed: the links do. See audit_log.hpp and
+// docs/audit.md (how to check it with sqlite3 and openssl alone).
+inline constexpr column_def audit_event_columns[] = {
+    {"seq", "INTEGER PRIMARY KEY", 5},
+    {"queue_id", "TEXT", 5},  // a copy of the entry's queue_id, for lookups; NULL for other events
+    {"entry", "TEXT NOT NULL", 5},
+    {"prev", "TEXT NOT NULL", 5},
+    {"hash", "TEXT NOT NULL", 5},
+};
+inline constexpr table_def audit_events{"audit_events", audit_event_columns, "", 5};
+
+// Signed checkpoints of the chain: statement is the exact text signed with
+// the gateway's Ed25519 key (it names the entry seq, its hash and the time),
+// signature its base64. A purge leaves a checkpoint at the last entry it
+// removed, from which the rest of the chain verifies.
+inline constexpr column_def audit_checkpoint_columns[] = {
+    {"id", "INTEGER PRIMARY KEY", 5},
+    {"seq", "INTEGER NOT NULL", 5},
+    {"head", "TEXT NOT NULL", 5},
+    {"at", "INTEGER NOT NULL", 5},
+    {"key_id", "TEXT NOT NULL", 5},  // SHA-256 of the raw public key, hex
+    {"statement", "TEXT NOT NULL", 5},
+    {"signature", "TEXT NOT NULL", 5},
+};
+inline constexpr table_def audit_checkpoints{"audit_checkpoints", audit_checkpoint_columns, "", 5};
+
+// Every policy the gateway has loaded, by the SHA-256 of its bytes (the
+// policy_sha256 of recipients and attempts), so that `sealgate policy show
+// --hash` prints exactly what decided a past delivery.
+inline constexpr column_def policy_version_columns[] = {
+    {"sha256", "TEXT PRIMARY KEY", 5},
+    {"first_loaded", "INTEGER NOT NULL", 5},
+    {"file", "TEXT NOT NULL", 5},
+    {"text", "BLOB NOT NULL", 5},  // the file's bytes
+};
+inline constexpr table_def policy_versions{"policy_versions", policy_version_columns, "", 5};
+
+// Where the gateway's copying of other logs into the chain has got to: the
+// portal store's last event id (the portal process writes its events there).
+inline constexpr column_def audit_cursor_columns[] = {
+    {"name", "TEXT PRIMARY KEY", 5},
+    {"value", "INTEGER NOT NULL", 5},
+};
+inline constexpr table_def audit_cursors{"audit_cursors", audit_cursor_columns, "", 5};
+
 // In the order a fresh database creates them.
-inline constexpr table_def tables[] = {messages, schema_version, recipients, attempts, tls_sessions, tls_reports};
+inline constexpr table_def tables[] = {messages,         schema_version,    recipients,      attempts,
+                                       tls_sessions,     tls_reports,       audit_events,    audit_checkpoints,
+                                       policy_versions,  audit_cursors};
 
 inline constexpr index_def indexes[] = {
     {"attempts_by_message", "attempts", "queue_id, idx", 2},  // queue show, report --message
     {"recipients_by_status", "recipients", "status", 2},
+    {"audit_events_by_message", "audit_events", "queue_id", 5},  // report --message
 };
 
 // Numbered from 1 with no gap; a database records the last one it ran. A
@@ -134,6 +188,7 @@ inline constexpr migration_def migrations[] = {
     {2, "the delivery record: messages.message_id, recipients, attempts"},
     {3, "messages.relay_class"},
     {4, "tls_sessions and tls_reports (RFC 8460)"},
+    {5, "the audit log: audit_events (a hash chain), audit_checkpoints, policy_versions, audit_cursors"},
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 
@@ -143,6 +198,11 @@ inline constexpr sqlite::schema_def description{tables, indexes, migrations};
 
 // The statements of one migration of the record (sqlite::migration_statements).
 std::vector<std::string> migration_statements(int version);
+
+// Opens the record for reading. A reader never upgrades (it may run as a
+// user that cannot write the file, while the gateway has it open), so it
+// reads only the schema it was built for. Throws std::runtime_error.
+sqlite::connection open_record_read_only(const std::filesystem::path& file);
 
 // Brings the record to schema::newest_version (sqlite::upgrade_schema).
 void upgrade_schema(sqlite3* db, const std::filesystem::path& file);

@@ -142,6 +142,7 @@ class sqlite_store final : public store {
                  const std::string& who) override;
   std::vector<event> events(const std::string& queue_id) override;
   event_tally count_events(int64_t after) override;
+  std::vector<event> events_after(int64_t after, size_t limit) override;
   bool reissue(int64_t entry_id, const std::string& new_lookup, const sealed_message& sealed,
                const std::string& notice_box, int64_t now, const std::string& who) override;
   void record(const event& e) override;
@@ -466,22 +467,38 @@ store::event_tally sqlite_store::count_events(int64_t after) {
   });
 }
 
+namespace {
+event event_from(const statement& select) {
+  event e;
+  e.id = select.integer("id");
+  e.entry_id = select.optional_integer("entry_id").value_or(0);
+  e.queue_id = select.text("queue_id");
+  e.recipient = select.text("recipient");
+  e.at = select.integer("at");
+  e.kind = select.text("kind");
+  e.detail = select.text("detail");
+  return e;
+}
+}  // namespace
+
+std::vector<event> sqlite_store::events_after(int64_t after, size_t limit) {
+  return guarded("events", [&] {
+    statement select(db_.get(), sqlite::select_statement(schema::events, "WHERE id > :after ORDER BY id LIMIT :limit"));
+    select.bind("after", after);
+    select.bind("limit", static_cast<int64_t>(limit));
+    std::vector<event> out;
+    while (select.next_row()) out.push_back(event_from(select));
+    return out;
+  });
+}
+
 std::vector<event> sqlite_store::events(const std::string& queue_id) {
   return guarded("events", [&] {
     statement select(db_.get(),
                      sqlite::select_statement(schema::events, "WHERE queue_id = :queue_id ORDER BY at, id"));
     select.bind("queue_id", queue_id);
     std::vector<event> out;
-    while (select.next_row()) {
-      event e;
-      e.entry_id = select.optional_integer("entry_id").value_or(0);
-      e.queue_id = select.text("queue_id");
-      e.recipient = select.text("recipient");
-      e.at = select.integer("at");
-      e.kind = select.text("kind");
-      e.detail = select.text("detail");
-      out.push_back(std::move(e));
-    }
+    while (select.next_row()) out.push_back(event_from(select));
     return out;
   });
 }

@@ -67,6 +67,7 @@ struct event {
   int64_t at = 0;
   std::string kind;    // deposited notified code-sent code-failed locked opened downloaded replied expired retracted reissued
   std::string detail;  // never content: a queue id, an attachment's index and size, a client address
+  int64_t id = 0;      // in the order recorded (set when read back)
 };
 
 // Rules of the one-time code (portal.code in the config).
@@ -150,6 +151,9 @@ class store {
     int64_t last_id = 0;
   };
   virtual event_tally count_events(int64_t after) = 0;
+  // Events recorded after the event with id after, oldest first, at most
+  // limit: the gateway copies them into its audit chain.
+  virtual std::vector<event> events_after(int64_t after, size_t limit) = 0;
   // Master-key mode: a new link for a lost one. One transaction: the active
   // entry gets new_lookup and the message sealed for the new token (the old
   // link stops working), its code state is cleared, "reissued" is recorded

@@ -1,0 +1,456 @@
+// The audit log's hashing, signing and verification; see audit_log.hpp.
+#include "gateway/record/audit_log.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <map>
+#include <stdexcept>
+
+#include "common/file_io.hpp"
+#include "common/sqlite.hpp"
+#include "common/text.hpp"
+#include "common/unique_fd.hpp"
+#include "gateway/record/schema.hpp"
+
+namespace sealgate::gateway::audit {
+
+namespace {
+
+std::string hex(const unsigned char* p, size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
+std::string time_text(int64_t t) { return utc_time(t, "%Y-%m-%d %H:%M:%S UTC"); }
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  return hex(md, len);
+}
+
+std::string link_hash(std::string_view prev, std::string_view entry) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, prev.data(), prev.size()) == 1 &&
+            EVP_DigestUpdate(ctx, entry.data(), entry.size()) == 1 && EVP_DigestFinal_ex(ctx, md, &len) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) throw std::runtime_error("SHA-256 failed");
+  return hex(md, len);
+}
+
+// --- events ---
+
+event::event(std::string_view kind, int64_t at, std::string_view queue_id) : queue_id_(queue_id) {
+  text_ = "{\"kind\":" + json_string(kind) + ",\"at\":" + std::to_string(at);
+  if (!queue_id.empty()) text_ += ",\"queue_id\":" + json_string(queue_id);
+}
+
+event& event::add(std::string_view name, std::string_view text) {
+  text_ += "," + json_string(name) + ":" + json_string(text);
+  return *this;
+}
+
+event& event::add(std::string_view name, int64_t number) {
+  text_ += "," + json_string(name) + ":" + std::to_string(number);
+  return *this;
+}
+
+event& event::add(std::string_view name, const std::vector<std::string>& texts) {
+  text_ += "," + json_string(name) + ":[";
+  for (size_t i = 0; i < texts.size(); ++i) text_ += (i ? "," : "") + json_string(texts[i]);
+  text_ += "]";
+  return *this;
+}
+
+event& event::add_known(std::string_view name, std::string_view text) {
+  return text.empty() ? *this : add(name, text);
+}
+
+// --- the key ---
+
+struct ed25519_key::pkey {
+  EVP_PKEY* p = nullptr;
+  ~pkey() { EVP_PKEY_free(p); }
+};
+
+ed25519_key ed25519_key::generate() {
+  EVP_PKEY* p = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  if (!p) throw std::runtime_error("Ed25519 key generation failed");
+  ed25519_key k;
+  k.key_ = std::make_shared<pkey>();
+  k.key_->p = p;
+  k.has_private_ = true;
+  return k;
+}
+
+ed25519_key ed25519_key::from_pem(std::string_view pem) {
+  ed25519_key k;
+  k.key_ = std::make_shared<pkey>();
+  for (bool private_key : {true, false}) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    if (!bio) break;
+    k.key_->p = private_key ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr)
+                            : PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    if (k.key_->p) {
+      k.has_private_ = private_key;
+      break;
+    }
+  }
+  if (!k.key_->p) throw std::runtime_error("not a PEM private or public key");
+  if (!EVP_PKEY_is_a(k.key_->p, "ED25519")) throw std::runtime_error("not an Ed25519 key");
+  return k;
+}
+
+ed25519_key ed25519_key::load(const std::filesystem::path& file) {
+  auto bytes = read_file(file);
+  if (!bytes) throw std::runtime_error(file.string() + ": cannot read the audit key");
+  try {
+    return from_pem(*bytes);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(file.string() + ": " + e.what());
+  }
+}
+
+namespace {
+void write_new_file(const std::filesystem::path& file, const std::string& text, mode_t mode) {
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  unique_fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd || ::fchmod(fd.get(), mode) != 0 || !write_all(fd.get(), text) || ::fsync(fd.get()) != 0)
+    throw std::runtime_error(file.string() + ": cannot write");
+}
+}  // namespace
+
+ed25519_key ed25519_key::load_or_create(const std::filesystem::path& private_file,
+                                        const std::filesystem::path& public_file) {
+  if (std::filesystem::exists(private_file)) {
+    auto k = load(private_file);
+    if (!k.can_sign()) throw std::runtime_error(private_file.string() + ": a public key, the gateway needs the private one");
+    // The public half beside it, for auditors, if it went missing.
+    if (!public_file.empty() && !std::filesystem::exists(public_file)) write_new_file(public_file, k.public_pem(), 0644);
+    return k;
+  }
+  auto k = generate();
+  // The public key first: a crash between the two leaves no private key
+  // without its public half (the next start makes a new pair).
+  if (!public_file.empty()) write_new_file(public_file, k.public_pem(), 0644);
+  write_new_file(private_file, k.private_pem(), 0600);
+  return k;
+}
+
+std::string ed25519_key::sign(std::string_view message) const {
+  if (!has_private_) throw std::runtime_error("the audit key is a public key: it cannot sign");
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned char sig[64];
+  size_t n = sizeof sig;
+  bool ok = ctx && EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key_->p) == 1 &&
+            EVP_DigestSign(ctx, sig, &n, reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) throw std::runtime_error("Ed25519 signing failed");
+  return std::string(reinterpret_cast<char*>(sig), n);
+}
+
+bool ed25519_key::verify(std::string_view message, std::string_view signature) const {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = ctx && EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key_->p) == 1 &&
+            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                             reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok;
+}
+
+namespace {
+std::string pem_of(EVP_PKEY* p, bool private_key) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (!bio) throw std::runtime_error("out of memory");
+  int ok = private_key ? PEM_write_bio_PrivateKey(bio, p, nullptr, nullptr, 0, nullptr, nullptr)
+                       : PEM_write_bio_PUBKEY(bio, p);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  if (ok != 1) throw std::runtime_error("cannot write the key as PEM");
+  return out;
+}
+}  // namespace
+
+std::string ed25519_key::private_pem() const {
+  if (!has_private_) throw std::runtime_error("a public key has no private half");
+  return pem_of(key_->p, true);
+}
+
+std::string ed25519_key::public_pem() const { return pem_of(key_->p, false); }
+
+std::string ed25519_key::key_id() const {
+  unsigned char raw[32];
+  size_t n = sizeof raw;
+  if (EVP_PKEY_get_raw_public_key(key_->p, raw, &n) != 1) throw std::runtime_error("no Ed25519 public key");
+  return sha256_hex(std::string_view(reinterpret_cast<char*>(raw), n));
+}
+
+// --- checkpoints ---
+
+std::string checkpoint_statement(int64_t seq, std::string_view head, int64_t at) {
+  return "sealgate-audit-checkpoint v1 seq=" + std::to_string(seq) + " head=" + std::string(head) +
+         " at=" + std::to_string(at);
+}
+
+std::string witness_line(const checkpoint& c) {
+  return c.statement + " key=" + c.key_id + " sig=" + c.signature;
+}
+
+std::optional<checkpoint> parse_witness_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  auto key_at = line.find(" key=");
+  auto sig_at = line.find(" sig=");
+  if (key_at == std::string_view::npos || sig_at == std::string_view::npos || sig_at < key_at) return std::nullopt;
+  checkpoint c;
+  c.statement = std::string(line.substr(0, key_at));
+  c.key_id = std::string(line.substr(key_at + 5, sig_at - key_at - 5));
+  c.signature = std::string(line.substr(sig_at + 5));
+  // The statement's own fields, which must read back to the same statement.
+  long long seq = 0, at = 0;
+  char head[65] = {};
+  if (std::sscanf(c.statement.c_str(), "sealgate-audit-checkpoint v1 seq=%lld head=%64[0-9a-f] at=%lld", &seq, head,
+                  &at) != 3)
+    return std::nullopt;
+  c.seq = seq;
+  c.head = head;
+  c.at = at;
+  if (checkpoint_statement(c.seq, c.head, c.at) != c.statement) return std::nullopt;
+  return c;
+}
+
+// --- verification ---
+
+namespace {
+
+struct chain_row {
+  int64_t seq = 0;
+  std::string queue_id, entry, prev, hash, entry_queue_id, kind;
+  int64_t up_to = 0;
+  bool content_ok() const { return link_hash(prev, entry) == hash; }
+};
+
+// Reads the chain in order with one row of lookahead.
+class chain_reader {
+ public:
+  chain_reader(sqlite3* db, int64_t from)
+      : rows_(db,
+              "SELECT seq, queue_id, entry, prev, hash, json_extract(entry, '$.queue_id') AS entry_queue_id,"
+              " json_extract(entry, '$.kind') AS kind, json_extract(entry, '$.up_to') AS up_to"
+              " FROM audit_events WHERE seq >= :from ORDER BY seq") {
+    rows_.bind("from", from);
+    advance();
+  }
+  const chain_row* peek() const { return next_ ? &*next_ : nullptr; }
+  std::optional<chain_row> take() {
+    auto r = std::move(next_);
+    advance();
+    return r;
+  }
+
+ private:
+  void advance() {
+    next_.reset();
+    if (done_ || !rows_.next_row()) {
+      done_ = true;
+      return;
+    }
+    chain_row r;
+    r.seq = rows_.integer("seq");
+    r.queue_id = rows_.text("queue_id");
+    r.entry = rows_.blob("entry");
+    r.prev = rows_.text("prev");
+    r.hash = rows_.text("hash");
+    r.entry_queue_id = rows_.text("entry_queue_id");
+    r.kind = rows_.text("kind");
+    r.up_to = rows_.optional_integer("up_to").value_or(0);
+    next_ = std::move(r);
+  }
+  sqlite::statement rows_;
+  std::optional<chain_row> next_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+verify_report verify_chain(const std::filesystem::path& database_file, const ed25519_key& key,
+                           const verify_options& options) {
+  auto db = open_record_read_only(database_file);
+  verify_report report;
+  auto problem = [&](int64_t seq, std::string what) { report.problems.push_back({seq, std::move(what)}); };
+
+  // The checkpoints: each must be signed by this key over its own fields.
+  std::vector<checkpoint> valid;
+  {
+    sqlite::statement q(db.get(), select_statement(schema::audit_checkpoints, "ORDER BY seq, id"));
+    const std::string our_key = key.key_id();
+    while (q.next_row()) {
+      checkpoint c{q.integer("id"), q.integer("seq"), q.text("head"), q.integer("at"),
+                   q.text("key_id"), q.text("statement"), q.text("signature")};
+      bool decoded = false;
+      std::string sig = base64_decode(c.signature, decoded);
+      std::string when = "checkpoint of " + time_text(c.at);
+      if (c.statement != checkpoint_statement(c.seq, c.head, c.at))
+        problem(c.seq, "checkpoint altered: the " + when + " names entry " + std::to_string(c.seq) +
+                           " but its signed statement says otherwise");
+      else if (c.key_id != our_key)
+        problem(c.seq, "checkpoint: the " + when + " is signed by another key (" + c.key_id.substr(0, 16) + "...)");
+      else if (!decoded || !key.verify(c.statement, sig))
+        problem(c.seq, "checkpoint forged: the signature of the " + when + " does not verify");
+      else
+        valid.push_back(std::move(c));
+    }
+  }
+  std::multimap<int64_t, const checkpoint*> by_seq;
+  for (const auto& c : valid) by_seq.emplace(c.seq, &c);
+
+  int64_t first = 0, last = 0;
+  {
+    sqlite::statement q(db.get(), "SELECT MIN(seq) AS first, MAX(seq) AS last FROM audit_events");
+    if (q.next_row()) {
+      first = q.optional_integer("first").value_or(0);
+      last = q.optional_integer("last").value_or(0);
+    }
+  }
+  if (first == 0) {
+    if (!valid.empty()) problem(valid.back().seq, "deleted: the chain is empty but checkpoints cover entries");
+    return report;
+  }
+
+  // Where to start: the first entry, linked to nothing (seq 1) or to the
+  // checkpoint a purge left; or, for part of the chain, a valid checkpoint.
+  std::string expected_prev(genesis);
+  int64_t start = first;
+  bool anchored = false;
+  if (first > 1) {
+    report.purged_up_to = first - 1;
+    auto anchor = by_seq.find(first - 1);
+    if (anchor == by_seq.end()) {
+      problem(first, "deleted: entries 1 to " + std::to_string(first - 1) +
+                         " are missing and no signed checkpoint anchors the rest (a purge leaves one)");
+      expected_prev = "";
+    } else {
+      expected_prev = anchor->second->head;
+    }
+  }
+  const checkpoint* start_anchor = nullptr;
+  for (const auto& c : valid) {
+    if (c.seq < first - 1 || c.seq >= last) continue;
+    bool before_since = options.since && c.at <= options.since;
+    bool before_entry = options.from_seq && c.seq < options.from_seq;
+    if (before_since || before_entry) start_anchor = &c;
+  }
+  if (start_anchor && start_anchor->seq + 1 > start) {
+    start = start_anchor->seq + 1;
+    expected_prev = start_anchor->head;
+    anchored = true;
+    report.last_signed = *start_anchor;
+  }
+  int64_t stop = 0;  // the entry to stop after; 0: the head
+  if (options.to_seq)
+    for (const auto& c : valid)
+      if (c.seq >= options.to_seq && (!stop || c.seq < stop)) stop = c.seq;
+
+  chain_reader reader(db.get(), start);
+  std::string before_expected;  // the hash of the entry before the last good one
+  int64_t last_seq = start - 1;
+  bool purge_recorded = false;
+  while (auto r = reader.take()) {
+    const chain_row* next = reader.peek();
+    bool content_ok = r->content_ok();
+    bool link_ok = expected_prev.empty() || r->prev == expected_prev;
+    if (!report.entries) report.first_seq = r->seq;
+    ++report.entries;
+    report.last_seq = r->seq;
+    if ((!content_ok || !link_ok) && next && !expected_prev.empty() && next->prev == expected_prev &&
+        next->content_ok()) {
+      // The next entry links to the one before this: this one was put in.
+      problem(r->seq, "inserted: entry " + std::to_string(r->seq) + " is not part of the chain (entry " +
+                          std::to_string(next->seq) + " links past it)");
+      last_seq = r->seq;  // its number is taken; the links skip it
+      continue;
+    }
+    if (!content_ok) {
+      problem(r->seq, "altered: the content of entry " + std::to_string(r->seq) + " does not match its hash");
+    } else if (!link_ok) {
+      if (!before_expected.empty() && r->prev == before_expected)
+        problem(last_seq, "inserted: entry " + std::to_string(last_seq) + " is not part of the chain (entry " +
+                              std::to_string(r->seq) + " links past it)");
+      else if (r->seq == last_seq + 1)
+        problem(last_seq, "altered: entry " + std::to_string(last_seq) + " was changed and its hash recomputed (entry " +
+                              std::to_string(r->seq) + " no longer links to it)");
+      else
+        problem(r->seq, "deleted: entries " + std::to_string(last_seq + 1) + " to " + std::to_string(r->seq - 1) +
+                            " are missing (entry " + std::to_string(r->seq) + " links to an entry that is gone)");
+    } else if (r->seq != last_seq + 1) {
+      problem(r->seq, "renumbered: the sequence jumps from " + std::to_string(last_seq) + " to " +
+                          std::to_string(r->seq) + " while the links hold");
+    }
+    if (r->queue_id != r->entry_queue_id)
+      problem(r->seq, "altered: the queue_id column of entry " + std::to_string(r->seq) + " does not match the entry");
+    if (r->kind == "purged" && r->up_to == report.purged_up_to) purge_recorded = true;
+    auto [lo, hi] = by_seq.equal_range(r->seq);
+    for (auto it = lo; it != hi; ++it) {
+      if (it->second->head != r->hash) {
+        problem(r->seq, "rewritten: the chain up to entry " + std::to_string(r->seq) + " does not match the checkpoint of " +
+                            time_text(it->second->at) + " (entries before it were changed and rehashed)");
+      } else {
+        ++report.checkpoints;
+        report.last_signed = *it->second;
+      }
+    }
+    before_expected = expected_prev;
+    expected_prev = r->hash;
+    last_seq = r->seq;
+    if (stop && r->seq >= stop) break;
+  }
+  if (!stop) {
+    for (const auto& c : valid)
+      if (c.seq > last)
+        problem(c.seq, "deleted: the checkpoint of " + time_text(c.at) + " covers entry " + std::to_string(c.seq) +
+                           " but the chain ends at " + std::to_string(last));
+    report.unsigned_entries = report.last_signed ? last - std::max(report.last_signed->seq, start - 1) : report.entries;
+  }
+  if (report.purged_up_to && !anchored && !purge_recorded && start == first)
+    problem(first, "deleted: entries 1 to " + std::to_string(first - 1) + " are gone and no purge of them is recorded");
+  for (const auto& w : options.witness) {
+    if (w.seq < report.purged_up_to) continue;  // purged since, with its checkpoint
+    bool found = false;
+    for (const auto& c : valid)
+      if (c.statement == w.statement && c.signature == w.signature) found = true;
+    if (found) {
+      ++report.witnessed;
+      continue;
+    }
+    bool decoded = false;
+    std::string sig = base64_decode(w.signature, decoded);
+    if (!decoded || !key.verify(w.statement, sig))
+      problem(w.seq, "witness: a line for entry " + std::to_string(w.seq) + " does not verify with the key");
+    else
+      problem(w.seq, "deleted: the witness holds a checkpoint of " + time_text(w.at) + " (entry " +
+                         std::to_string(w.seq) + ") that the database does not");
+  }
+  return report;
+}
+
+}  // namespace sealgate::gateway::audit
