@@ -8,6 +8,7 @@ here and stopped at the end, also when a test fails. Postfix needs root."""
 import email
 import email.policy
 import glob
+import hashlib
 import json
 import os
 import re
@@ -769,6 +770,71 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         inner = self.gpg(recipient, "--decrypt", input=payload.get_payload(decode=True))
         self.assertIn(MARKER.encode(), inner)
         self.assertIn(b"pgp one", inner, "the Subject travels inside, as a protected header")
+
+    def audit(self, gw, *args):
+        return subprocess.run([BIN, "audit", args[0], "--config", gw.config] + list(args[1:]), capture_output=True,
+                              text=True, timeout=60)
+
+    def test_the_audit_chain_verifies_names_a_tampered_entry_and_keeps_every_policy(self):
+        witness = os.path.join(tempfile.mkdtemp(prefix="sgw", dir="/tmp"), "checkpoints.log")
+        self.addCleanup(shutil.rmtree, os.path.dirname(witness), True)
+        gw = self.gateway(extra="audit: {witness: {file: %s}}\n" % witness)
+        qid = self.send(gw, "app@ours.dlv.test", ["pat@tls.dlv.test", "ann@plain.dlv.test", "nobody@bounce.dlv.test"],
+                        self.message("audit one", "pat@tls.dlv.test"))
+        self.wait_until("two deliveries and a bounce", lambda: self.delivered(gw, "pat@tls.dlv.test") and
+                        self.delivered(gw, "ann@plain.dlv.test") and
+                        (self.recipient(gw, "nobody@bounce.dlv.test") or ("",))[0] == "bounced", gw=gw)
+        first_policy = self.recipient(gw, "pat@tls.dlv.test")[7]
+        # A policy edit while running: the file watch reloads it, and the
+        # record keeps both versions.
+        with open(os.path.join(gw.dir, "policy.yaml"), "a") as f:
+            f.write("# edited for the audit test\n")
+        gw.wait_for_log("policy reloaded")
+        self.assertEqual(self.audit(gw, "checkpoint").returncode, 0)
+        gw.stop()  # a clean stop signs the tail
+        kinds = [k for (k,) in self.db(gw, "SELECT json_extract(entry, '$.kind') FROM audit_events ORDER BY seq")]
+        for kind in ("policy-loaded", "accepted", "delivered", "bounced"):
+            self.assertIn(kind, kinds)
+        self.assertEqual(kinds.count("policy-loaded"), 2, kinds)
+        mine = [k for (k,) in self.db(gw, "SELECT json_extract(entry, '$.kind') FROM audit_events WHERE queue_id = ?"
+                                          " ORDER BY seq", (qid,))]
+        self.assertEqual((mine.count("accepted"), mine.count("delivered"), mine.count("bounced")), (1, 2, 1), mine)
+        with open(witness) as f:
+            lines = f.read().splitlines()
+        self.assertGreaterEqual(len(lines), 1)
+        r = self.audit(gw, "verify", "--witness", witness)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("intact", r.stdout)
+        r = self.audit(gw, "verify", "--json")
+        report = json.loads(r.stdout)
+        self.assertTrue(report["intact"])
+        self.assertEqual(report["unsigned_entries"], 0, "the stop signed the tail")
+
+        # policy show --hash: exactly the bytes that decided, though replaced since.
+        r = subprocess.run([BIN, "policy", "show", "--config", gw.config, "--hash", first_policy], capture_output=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, POLICY.encode())
+        r = subprocess.run([BIN, "policy", "show", "--config", gw.config, "--hash", first_policy[:12]],
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.stdout, POLICY.encode(), "a prefix names it too")
+        with open(os.path.join(gw.dir, "policy.yaml"), "rb") as f:
+            current = f.read()
+        r = subprocess.run([BIN, "policy", "show", "--config", gw.config, "--hash",
+                            hashlib.sha256(current).hexdigest()], capture_output=True, timeout=30)
+        self.assertEqual(r.stdout, current)
+
+        # Tampering with the sqlite3 command line, as anyone with the file could:
+        # the delivery to pat@tls.dlv.test claimed as PGP.
+        database = os.path.join(gw.dir, "sealgate.db")
+        (seq,) = self.db(gw, "SELECT seq FROM audit_events WHERE queue_id = ? AND json_extract(entry, '$.kind') ="
+                             " 'delivered' AND json_extract(entry, '$.address') = 'pat@tls.dlv.test'", (qid,))[0]
+        subprocess.run(["sqlite3", database, "UPDATE audit_events SET entry = replace(entry, '\"method\":\"tls\"',"
+                        " '\"method\":\"pgp\"') WHERE seq = %d" % seq], check=True, timeout=30)
+        r = self.audit(gw, "verify")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("entry %d: altered" % seq, r.stdout)
+        self.assertIn("NOT INTACT", r.stdout)
 
     def test_kill_9_during_5000_messages_loses_nothing_and_records_each_delivery_once(self):
         gw = self.gateway(queue="{retry_min: 1s, retry_max: 2s, concurrency: 100}")
