@@ -70,6 +70,7 @@ boost::asio::awaitable<crypto_service::outcome> crypto_service::encrypt(policy::
     if (pgp) {
       auto r = co_await finder_->find_pgp(a);
       if (r.key) {
+        out.key_ids.push_back(r.key->fingerprint);
         keys.push_back(*r.key);
         continue;
       }
@@ -78,6 +79,7 @@ boost::asio::awaitable<crypto_service::outcome> crypto_service::encrypt(policy::
     } else {
       auto r = co_await finder_->find_smime(a);
       if (r.cert) {
+        out.key_ids.push_back(sha256_fingerprint(r.cert));
         certs.push_back(r.cert);
         continue;
       }
@@ -106,10 +108,11 @@ boost::asio::awaitable<crypto_service::outcome> crypto_service::encrypt(policy::
 
 boost::asio::awaitable<std::optional<std::string>> crypto_service::encrypt_for(policy::method method, std::string address,
                                                                                std::shared_ptr<const std::string> content,
-                                                                               std::string* why) {
+                                                                               std::string* why, std::string* key_id) {
   std::vector<std::string> to{std::move(address)};
   outcome o = co_await encrypt(method, std::move(to), *content, can_sign(method));
   if (!o.message && why) *why = o.why;
+  if (o.message && key_id && !o.key_ids.empty()) *key_id = o.key_ids.front();
   co_return std::move(o.message);
 }
 

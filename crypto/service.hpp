@@ -39,6 +39,7 @@ class crypto_service {
     bool no_key = false;    // a recipient has no usable key (absent or tempfail), as opposed to a failed encryption
     bool tempfail = false;  // a key lookup failed (not "no key"): try again later
     std::string why;        // when there is no message
+    std::vector<std::string> key_ids;  // per address: PGP fingerprint or certificate SHA-256
   };
   // One key per address, all by method (pgp or smime); sign with the
   // gateway's key first. Content with CRLF line ends.
@@ -49,7 +50,7 @@ class crypto_service {
   // has a signing key for the method. nullopt: the method failed (*why).
   boost::asio::awaitable<std::optional<std::string>> encrypt_for(policy::method method, std::string address,
                                                                  std::shared_ptr<const std::string> content,
-                                                                 std::string* why);
+                                                                 std::string* why, std::string* key_id = nullptr);
 
   bool can_sign(policy::method method) const;
   key_finder& finder();

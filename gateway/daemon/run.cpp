@@ -273,8 +273,8 @@ int run_gateway(config cfg, std::string_view version) {
     services.domain_facts = [&probe](std::string domain) { return probe_facts(&probe, std::move(domain)); };
     services.key_facts = [&crypto](std::string address) { return crypto.key_facts(std::move(address)); };
     services.encrypt = [&crypto](sealgate::policy::method m, std::string address,
-                                 std::shared_ptr<const std::string> content, std::string* why) {
-      return crypto.encrypt_for(m, std::move(address), std::move(content), why);
+                                 std::shared_ptr<const std::string> content, std::string* why, std::string* key_id) {
+      return crypto.encrypt_for(m, std::move(address), std::move(content), why, key_id);
     };
     services.send = [&transport](outbound_transfer t) { return transport.send(std::move(t)); };
     services.content_executor = policy_pool.get_executor();

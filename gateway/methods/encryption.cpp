@@ -21,7 +21,7 @@ boost::asio::awaitable<method_action> encryption_method::act(method_request requ
   }
   std::string why = "no encryption engine is configured";
   std::optional<std::string> encrypted;
-  if (request.encrypt && *request.encrypt) encrypted = co_await (*request.encrypt)(id_, request.recipient, plain, &why);
+  if (request.encrypt && *request.encrypt) encrypted = co_await (*request.encrypt)(id_, request.recipient, plain, &why, &a.key_id);
   plain.reset();
   if (!encrypted) {
     a.next = method_action::step::method_failed;

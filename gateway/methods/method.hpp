@@ -19,10 +19,12 @@
 namespace sealgate::gateway {
 
 // Encrypts content for one recipient (pgp or smime). nullopt: the method
-// failed for this recipient (reason in *why). Production: crypto_service;
-// unit tests: a script.
+// failed for this recipient (reason in *why); otherwise *key_id names the
+// key used (PGP fingerprint, or the certificate's SHA-256) for the record.
+// Production: crypto_service; unit tests: a script.
 using encrypt_function = std::function<boost::asio::awaitable<std::optional<std::string>>(
-    policy::method, std::string address, std::shared_ptr<const std::string> content, std::string* why)>;
+    policy::method, std::string address, std::shared_ptr<const std::string> content, std::string* why,
+    std::string* key_id)>;
 
 // Deposits a message for one recipient in the portal (portal_service in
 // production, a script in unit tests) and returns the notification to send
@@ -68,6 +70,7 @@ struct method_action {
   bool own_transfer = false;  // send: the content is this recipient's alone (encrypted for it)
   std::string notification;   // deposited: the message that tells the recipient
   int64_t portal_entry = 0;   // deposited: the store's entry
+  std::string key_id;         // send, after encryption: the recipient's key (PGP fingerprint, certificate SHA-256)
 };
 
 class delivery_method {

@@ -190,6 +190,9 @@ struct pass {
   std::vector<std::pair<size_t, rcpt_status>> changes;
   std::vector<attempt_row> rows;
   std::vector<dsn_recipient> failures, delays;
+  // For the record, by recipient index: the content classes the policy saw,
+  // and the key an encryption method used.
+  std::map<size_t, std::string> classes, key_fingerprints;
 };
 
 attempt_row row_for(const pass& p, size_t index, const std::string& state_name, const std::string& method_name,
@@ -204,6 +207,8 @@ attempt_row row_for(const pass& p, size_t index, const std::string& state_name, 
   row.method = method_name;
   if (d) row.rule = d->rule;
   row.policy_sha256 = p.policy->sha256;
+  if (auto c = p.classes.find(index); c != p.classes.end()) row.classes = c->second;
+  if (auto k = p.key_fingerprints.find(index); k != p.key_fingerprints.end()) row.key_fingerprint = k->second;
   if (r) {
     row.mx_host = r->mx_host;
     row.mx_address = r->mx_address;
@@ -436,6 +441,9 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
     in.classes = policy::classify(*p.policy, scanned->verdicts, in.envelope);
     in.portal_configured = portal_open;
     domain_needed = domain_needed || policy::needed_facts(*p.policy, in).domain;
+    std::string names;
+    for (const auto& c : in.classes) names += (names.empty() ? "" : ",") + c.name;
+    p.classes[i] = std::move(names);
     classes[i] = std::move(in.classes);
   }
   // Later rounds only remove methods, so they never need more than the first.
@@ -547,6 +555,7 @@ asio::awaitable<void> deliver_domain(state_ptr s, pass& p, std::string domain, s
           continue;
         }
         case method_action::step::send:
+          if (!action.key_id.empty()) p.key_fingerprints[r.index] = action.key_id;
           break;
       }
       std::string key = name + "|" + std::string(policy::to_string(d.transport)) + "|" +

@@ -29,7 +29,8 @@ constexpr std::pair<std::string_view, std::string attempt_row::*> attempt_detail
     {"policy_sha256", &attempt_row::policy_sha256}, {"mx_host", &attempt_row::mx_host},
     {"mx_address", &attempt_row::mx_address}, {"tls_protocol", &attempt_row::tls_protocol},
     {"tls_cipher", &attempt_row::tls_cipher}, {"certificate", &attempt_row::certificate},
-    {"reply", &attempt_row::reply}};
+    {"reply", &attempt_row::reply},           {"classes", &attempt_row::classes},
+    {"key_fingerprint", &attempt_row::key_fingerprint}};
 
 consteval bool details_in_both_tables() {
   for (const auto& [name, field] : attempt_details)

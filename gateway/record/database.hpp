@@ -36,6 +36,8 @@ struct attempt_row {
   std::string mx_host, mx_address, tls_protocol, tls_cipher;
   std::string certificate;   // how the MX certificate was judged: dane, mta-sts, verified, unverified, none
   std::string reply;         // the remote reply or our reason; never content
+  std::string classes;       // the content classes the policy saw, comma-separated
+  std::string key_fingerprint;  // pgp, smime: the recipient's key used
   std::string actor;         // an operator's action: who (a Unix user); "" for the gateway's own
 };
 

@@ -44,6 +44,8 @@ recipient_record recipient_from(const sqlite::statement& row) {
   r.certificate = row.text("certificate");
   r.attempts = row.integer("attempts");
   r.reply = row.text("reply");
+  r.classes = row.text("classes");
+  r.key_fingerprint = row.text("key_fingerprint");
   r.updated_at = row.integer("updated_at");
   r.final_at = row.optional_integer("final_at");
   return r;
@@ -63,6 +65,8 @@ attempt_record attempt_from(const sqlite::statement& row) {
   a.tls_cipher = row.text("tls_cipher");
   a.certificate = row.text("certificate");
   a.reply = row.text("reply");
+  a.classes = row.text("classes");
+  a.key_fingerprint = row.text("key_fingerprint");
   return a;
 }
 

@@ -27,6 +27,7 @@ struct recipient_record {
   size_t index = 0;
   std::string address, domain, status, method, rule, policy_sha256;
   std::string mx_host, mx_address, tls_protocol, tls_cipher, certificate;
+  std::string classes, key_fingerprint;
   int64_t attempts = 0;
   std::string reply;
   int64_t updated_at = 0;
@@ -38,6 +39,7 @@ struct attempt_record {
   size_t index = 0;  // the recipient's position in the envelope
   int64_t at = 0;
   std::string outcome, method, rule, policy_sha256, mx_host, mx_address, tls_protocol, tls_cipher, certificate, reply;
+  std::string classes, key_fingerprint;
 };
 
 // Everything the record holds on one message.

@@ -71,6 +71,8 @@ inline constexpr column_def recipient_columns[] = {
     {"reply", "TEXT", 2},  // the remote reply or our reason; never content
     {"updated_at", "INTEGER NOT NULL", 2},
     {"final_at", "INTEGER", 2},  // NULL while the recipient may still change
+    {"classes", "TEXT", 5},          // the content classes the policy saw, comma-separated
+    {"key_fingerprint", "TEXT", 5},  // pgp: the key's fingerprint; smime: the certificate's SHA-256
 };
 inline constexpr table_def recipients{"recipients", recipient_columns, "PRIMARY KEY(queue_id, idx)", 2};
 
@@ -89,6 +91,8 @@ inline constexpr column_def attempt_columns[] = {
     {"tls_cipher", "TEXT", 2},
     {"certificate", "TEXT", 2},
     {"reply", "TEXT", 2},
+    {"classes", "TEXT", 5},
+    {"key_fingerprint", "TEXT", 5},
 };
 inline constexpr table_def attempts{"attempts", attempt_columns, "", 2};
 
@@ -188,7 +192,8 @@ inline constexpr migration_def migrations[] = {
     {2, "the delivery record: messages.message_id, recipients, attempts"},
     {3, "messages.relay_class"},
     {4, "tls_sessions and tls_reports (RFC 8460)"},
-    {5, "the audit log: audit_events (a hash chain), audit_checkpoints, policy_versions, audit_cursors"},
+    {5, "the audit log: audit_events (a hash chain), audit_checkpoints, policy_versions, audit_cursors; "
+        "classes and key_fingerprint of recipients and attempts"},
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 

@@ -80,7 +80,15 @@ class StatusListener(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(open_now(), 0)
         # The queue is paused (the harness's default): the message waits,
-        # queued, and its age is that of the 250 a moment ago.
+        # queued, and its age is that of the 250 a moment ago. The queue
+        # learns of it just after the 250 (the spool's commit callback), so
+        # on a busy machine the first scrape may come before it.
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            s = samples(get(self.status_port, "/metrics")[2])
+            if s[("sealgate_queue_messages", (("state", "queued"),))] == 1:
+                break
+            time.sleep(0.05)
         queue = lambda state: s[("sealgate_queue_messages", (("state", state),))]
         self.assertEqual([queue(q) for q in ("queued", "active", "deferred", "held")], [1, 0, 0, 0])
         age = s[("sealgate_queue_oldest_message_age_seconds", (("state", "queued"),))]
