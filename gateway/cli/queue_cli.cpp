@@ -19,6 +19,7 @@
 #include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
+#include "gateway/cli/evidence.hpp"
 #include "portal/store/store.hpp"
 
 namespace sealgate::gateway {
@@ -29,7 +30,7 @@ const char* const queue_usage_lines =
     "  queue flush --config FILE [ID]         ask the running gateway to try again now\n"
     "  queue delete --config FILE ID          remove a message; its waiting recipients are recorded as deleted\n"
     "  report --config FILE [--since T] [--by method|recipient-domain|sender|day] [--format table|csv|json]\n"
-    "  report --config FILE --message ID [--format table|json]\n"
+    "  report --config FILE --message ID [--format text|json|html]\n"
     "                               delivery counts per method and status (and portal deposits and opens),\n"
     "                               or one message's story (with its portal deposits and their events)\n";
 
@@ -67,24 +68,6 @@ options parse(const std::vector<std::string>& args, bool report) {
 
 int usage(const std::string& problem) {
   return usage_exit(problem, "usage:\n", queue_usage_lines);
-}
-
-std::string time_text(int64_t t) {
-  if (t <= 0) return "-";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string state_text(const rcpt_status& s) {
-  if (s.state == rcpt_state::pending) {
-    if (s.next_try == std::numeric_limits<int64_t>::max()) return "held";
-    return s.attempts == 0 ? "queued" : "deferred";
-  }
-  return std::string(to_string(s.state));
 }
 
 std::string recipient_json(const std::string& address, const rcpt_status& s) {
@@ -148,186 +131,6 @@ int cmd_list(const config& cfg, const options& o) {
   return 0;
 }
 
-// The portal store, read-only, when the portal is configured and its file
-// exists; null otherwise (no deposits: a report never creates the store).
-// Throws portal::store_error when the file cannot be read.
-std::unique_ptr<portal::store> open_portal_store_for_report(const config& cfg) {
-  if (!cfg.portal.configured || !std::filesystem::exists(cfg.portal.store)) return nullptr;
-  return portal::open_sqlite_store(cfg.portal.store, portal::store_access::read_only);
-}
-
-// One deposit of a message and its events, for the story. Events of no
-// deposit the store lists (entry 0: about no one entry) form a group of
-// their own per recipient, with no entry.
-struct deposit_story {
-  std::optional<portal::entry> deposit;
-  std::string recipient;
-  std::vector<portal::event> events;  // in the order they happened
-};
-
-std::vector<deposit_story> read_portal_story(portal::store& store, const std::string& id) {
-  portal::list_filter f;
-  f.queue_id = id;
-  f.limit = std::numeric_limits<size_t>::max();
-  auto deposits = store.list(f);
-  std::vector<deposit_story> out;
-  for (auto it = deposits.rbegin(); it != deposits.rend(); ++it)  // oldest first: the envelope's order
-    out.push_back({*it, it->recipient, {}});
-  for (auto& e : store.events(id)) {
-    auto group = std::find_if(out.begin(), out.end(), [&](const deposit_story& d) {
-      return d.deposit ? d.deposit->id == e.entry_id : e.entry_id == 0 && d.recipient == e.recipient;
-    });
-    if (group == out.end()) group = out.insert(out.end(), {std::nullopt, e.recipient, {}});
-    group->events.push_back(std::move(e));
-  }
-  return out;
-}
-
-// One message's story: from the spool when it is still there, from the
-// record for everything that happened to it, and from the portal store for
-// what happened to its deposits (metadata only: the store holds nothing else).
-int show_message(const config& cfg, const std::string& id, bool json) {
-  auto m = load_queued(cfg.spool, id);
-  message_story story;
-  if (std::filesystem::exists(cfg.database)) story = read_message_story(cfg.database, id);
-  std::vector<deposit_story> deposits;
-  std::string portal_problem;  // the story is told without its deposits, and the command fails
-  try {
-    if (auto store = open_portal_store_for_report(cfg)) deposits = read_portal_story(*store, id);
-  } catch (const portal::store_error& e) {
-    portal_problem = e.what();
-  }
-  if (!m && !story.message && deposits.empty()) {
-    if (!portal_problem.empty()) std::cerr << "sealgate: " << portal_problem << "\n";
-    std::cerr << "sealgate: " << id << ": no such message in the queue or the record\n";
-    return 1;
-  }
-  std::ostringstream o;
-  auto field = [&](const char* name, const std::string& value, bool last = false) {
-    if (json) o << json_string(name) << ": " << json_string(value) << (last ? "" : ", ");
-    else if (!value.empty()) o << std::left << std::setw(16) << (std::string(name) + ":") << value << "\n";
-  };
-  if (json) o << "{";
-  field("id", id);
-  field("in_queue", m ? "yes" : "no");
-  if (const auto& r = story.message) {
-    field("received", time_text(r->received_at));
-    field("listener", r->listener);
-    field("client", r->client_address);
-    field("helo", r->helo);
-    field("auth_user", r->auth_user);
-    field("relay_class", r->relay_class);
-    field("tls", r->tls_protocol.empty() ? "" : r->tls_protocol + " " + r->tls_cipher);
-    field("sender", r->sender);
-    field("size", std::to_string(r->size));
-    field("message_id", r->message_id);
-  } else if (m) {
-    field("received", time_text(m->envelope.received));
-    field("sender", m->envelope.sender);
-  }
-  if (json) o << "\"recipients\": [";
-  else o << "recipients:\n";
-  for (size_t i = 0; i < story.recipients.size(); ++i) {
-    const auto& r = story.recipients[i];
-    // The spool knows better while the recipient waits (held, next try).
-    std::string status = r.status;
-    if (m && r.index < m->status.size() && !is_final(m->status[r.index].state)) status = state_text(m->status[r.index]);
-    if (json) {
-      o << (i ? ", " : "") << "{\"address\": " << json_string(r.address) << ", \"status\": " << json_string(status)
-        << ", \"method\": " << json_string(r.method) << ", \"rule\": " << json_string(r.rule)
-        << ", \"policy_sha256\": " << json_string(r.policy_sha256) << ", \"mx_host\": " << json_string(r.mx_host)
-        << ", \"mx_address\": " << json_string(r.mx_address) << ", \"tls_protocol\": " << json_string(r.tls_protocol)
-        << ", \"tls_cipher\": " << json_string(r.tls_cipher) << ", \"certificate\": " << json_string(r.certificate)
-        << ", \"attempts\": " << r.attempts << ", \"reply\": " << json_string(r.reply)
-        << ", \"final_at\": " << json_string(r.final_at ? time_text(*r.final_at) : "") << "}";
-    } else {
-      o << "  <" << r.address << "> " << status;
-      if (!r.method.empty()) o << " method=" << r.method;
-      if (!r.rule.empty()) o << " rule=" << r.rule;
-      if (!r.mx_host.empty()) o << " relay=" << r.mx_host << "[" << r.mx_address << "]";
-      if (!r.tls_protocol.empty()) o << " tls=" << r.tls_protocol << " cipher=" << r.tls_cipher;
-      if (!r.certificate.empty()) o << " certificate=" << r.certificate;
-      if (!r.reply.empty()) o << " (" << r.reply << ")";
-      o << "\n";
-    }
-  }
-  if (json) o << "], \"attempts\": [";
-  else if (!story.attempts.empty()) o << "attempts:\n";
-  for (size_t i = 0; i < story.attempts.size(); ++i) {
-    const auto& a = story.attempts[i];
-    // Rows are in index order from 0, so the index finds the address (as
-    // before; a gap in the rows would print no address rather than a wrong one).
-    std::string address = a.index < story.recipients.size() ? story.recipients[a.index].address : "";
-    if (json) {
-      std::string at = time_text(a.at);
-      const std::pair<const char*, const std::string*> columns[] = {
-          {"at", &at},
-          {"outcome", &a.outcome},
-          {"method", &a.method},
-          {"rule", &a.rule},
-          {"policy_sha256", &a.policy_sha256},
-          {"mx_host", &a.mx_host},
-          {"mx_address", &a.mx_address},
-          {"tls_protocol", &a.tls_protocol},
-          {"tls_cipher", &a.tls_cipher},
-          {"certificate", &a.certificate},
-          {"reply", &a.reply}};
-      o << (i ? ", " : "") << "{\"recipient\": " << json_string(address);
-      for (const auto& [name, value] : columns) o << ", " << json_string(name) << ": " << json_string(*value);
-      o << "}";
-    } else {
-      o << "  " << time_text(a.at) << " <" << address << "> " << a.outcome;
-      if (!a.method.empty()) o << " method=" << a.method;
-      if (!a.mx_host.empty()) o << " relay=" << a.mx_host << "[" << a.mx_address << "]";
-      if (!a.tls_protocol.empty()) o << " tls=" << a.tls_protocol;
-      if (!a.certificate.empty()) o << " certificate=" << a.certificate;
-      if (!a.reply.empty()) o << " (" << a.reply << ")";
-      o << "\n";
-    }
-  }
-  if (json) o << "], \"portal\": [";
-  else if (!deposits.empty()) o << "portal:\n";
-  for (size_t i = 0; i < deposits.size(); ++i) {
-    const auto& d = deposits[i];
-    const portal::entry* e = d.deposit ? &*d.deposit : nullptr;
-    std::string state = e ? std::string(portal::to_string(e->state)) : "";
-    if (json) {
-      o << (i ? ", " : "") << "{\"recipient\": " << json_string(d.recipient) << ", \"entry\": " << (e ? e->id : 0)
-        << ", \"state\": " << json_string(state) << ", \"created\": " << json_string(e ? time_text(e->created) : "")
-        << ", \"expires\": " << json_string(e ? time_text(e->expires) : "")
-        << ", \"notification\": " << json_string(e ? e->notice_queue_id : "") << ", \"events\": [";
-      for (size_t k = 0; k < d.events.size(); ++k) {
-        const auto& v = d.events[k];
-        o << (k ? ", " : "") << "{\"at\": " << json_string(time_text(v.at)) << ", \"kind\": " << json_string(v.kind)
-          << ", \"detail\": " << json_string(v.detail) << "}";
-      }
-      o << "]}";
-    } else {
-      o << "  <" << d.recipient << ">";
-      if (e) {
-        o << " entry " << e->id << " " << state << " created=" << time_text(e->created)
-          << " expires=" << time_text(e->expires);
-        if (!e->notice_queue_id.empty()) o << " notification=" << e->notice_queue_id;
-      } else {
-        o << " (no deposit)";
-      }
-      o << "\n";
-      for (const auto& v : d.events) {
-        o << "    " << time_text(v.at) << " " << v.kind;
-        if (!v.detail.empty()) o << " " << v.detail;
-        o << "\n";
-      }
-    }
-  }
-  if (json) o << "]}\n";
-  std::cout << o.str();
-  if (!portal_problem.empty()) {
-    std::cerr << "sealgate: " << portal_problem << " (the message's portal deposits are not shown)\n";
-    return 1;
-  }
-  return 0;
-}
-
 int cmd_delete(const config& cfg, const std::string& id) {
   auto done = delete_queued_message(cfg.spool, cfg.database, id, who_am_i());
   switch (done.outcome) {
@@ -384,9 +187,13 @@ std::optional<int64_t> parse_since(const std::string& s) {
 }
 
 int cmd_report(const config& cfg, const options& o) {
+  if (!o.message.empty()) {
+    if (o.format != "table" && o.format != "text" && o.format != "json" && o.format != "html")
+      return usage("--format must be text, json or html with --message");
+    return show_message(cfg, o.message, o.format, true);
+  }
   if (o.format != "table" && o.format != "csv" && o.format != "json")
     return usage("--format must be table, csv or json");
-  if (!o.message.empty()) return show_message(cfg, o.message, o.format == "json");
   auto by = report_grouping_from(o.by);
   if (!by) return usage("--by must be method, recipient-domain, sender or day");
   auto since = parse_since(o.since);
@@ -509,7 +316,7 @@ int run_queue_command(const std::vector<std::string>& args) {
     }
     if (sub == "show") {
       if (o.positional.size() != 1) return usage("queue show takes one ID");
-      return show_message(cfg, o.positional[0], o.json);
+      return show_message(cfg, o.positional[0], o.json ? "json" : "text", false);
     }
     if (sub == "flush") {
       if (o.positional.size() > 1) return usage("queue flush takes at most one ID");

@@ -161,6 +161,19 @@ std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& da
   return out;
 }
 
+std::vector<audit_entry_record> read_audit_entries(const std::filesystem::path& database_file,
+                                                   std::string_view queue_id) {
+  auto db = open_record_read_only(database_file);
+  sqlite::statement q(db.get(),
+                      "SELECT seq, json_extract(entry, '$.at') AS at, json_extract(entry, '$.kind') AS kind, hash, entry"
+                      " FROM audit_events WHERE queue_id = :queue_id ORDER BY seq");
+  q.bind("queue_id", queue_id);
+  std::vector<audit_entry_record> out;
+  while (q.next_row())
+    out.push_back({q.integer("seq"), q.optional_integer("at").value_or(0), q.text("kind"), q.text("hash"), q.blob("entry")});
+  return out;
+}
+
 std::optional<policy_version> read_policy_version(const std::filesystem::path& database_file,
                                                  std::string_view sha256) {
   auto db = open_record_read_only(database_file);

@@ -81,6 +81,15 @@ struct tls_session_count {
 std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& database_file, std::string_view day,
                                                  std::string_view policy_domain = {});
 
+// One entry of the audit chain (audit_events).
+struct audit_entry_record {
+  int64_t seq = 0, at = 0;
+  std::string kind, hash, entry;  // entry: the JSON text the hash covers
+};
+// A message's entries, in order.
+std::vector<audit_entry_record> read_audit_entries(const std::filesystem::path& database_file,
+                                                   std::string_view queue_id);
+
 // A policy the gateway loaded (policy_versions): its bytes as loaded.
 struct policy_version {
   std::string sha256, file, text;

@@ -753,9 +753,17 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         gw = self.gateway(extra="crypto: {gnupg_home: %s}\n" % gateway_home)
         plain_before = set(self.dump_files("plain"))
         content = self.message("pgp one", "pat@pgp.dlv.test")
-        self.send(gw, "app@ours.dlv.test", ["pat@pgp.dlv.test"], content)
+        qid = self.send(gw, "app@ours.dlv.test", ["pat@pgp.dlv.test"], content)
         self.wait_until("the PGP delivery", lambda: self.delivered(gw, "pat@pgp.dlv.test"), gw=gw)
         self.assertEqual(self.recipient(gw, "pat@pgp.dlv.test")[1:3], ("pgp", "end-to-end"))
+        # The evidence names the key it was encrypted to.
+        fingerprint = re.search(r"^fpr:+([0-9A-F]{40}):", self.gpg(recipient, "--with-colons", "--list-keys").decode(),
+                                re.M).group(1)
+        r = subprocess.run([BIN, "report", "--config", gw.config, "--message", qid, "--format", "json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (rcpt,) = json.loads(r.stdout)["recipients"]
+        self.assertEqual((rcpt["method"], rcpt["key_fingerprint"]), ("pgp", fingerprint))
         new = [f for f in self.dump_files("plain") if f not in plain_before]
         self.assertEqual(len(new), 1)
         with open(new[0], "rb") as f:
@@ -824,6 +832,38 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
                             hashlib.sha256(current).hexdigest()], capture_output=True, timeout=30)
         self.assertEqual(r.stdout, current)
 
+        # The evidence of the message, as an auditor gets it: every field, and
+        # the proof that its entries are intact and signed.
+        r = subprocess.run([BIN, "report", "--config", gw.config, "--message", qid, "--format", "json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ev = json.loads(r.stdout)
+        for key in ("received", "listener", "client", "helo", "sender", "message_id", "size"):
+            self.assertTrue(ev[key], key)
+        self.assertEqual(ev["message_id"], "<audit-one@ours.dlv.test>")
+        by_address = {x["address"]: x for x in ev["recipients"]}
+        tls = by_address["pat@tls.dlv.test"]
+        self.assertEqual((tls["status"], tls["method"], tls["rule"]), ("delivered", "tls", "default"))
+        self.assertEqual(tls["policy_sha256"], first_policy)
+        self.assertEqual((tls["mx_host"], tls["mx_address"]), ("mx-tls.dlv.test", A_TLS))
+        self.assertTrue(tls["tls_protocol"].startswith("TLSv1.") and tls["tls_cipher"], tls)
+        self.assertEqual(tls["certificate"], "verified")
+        plain = by_address["ann@plain.dlv.test"]
+        self.assertEqual((plain["status"], plain["method"], plain["tls_protocol"]), ("delivered", "plain", ""))
+        self.assertEqual(by_address["nobody@bounce.dlv.test"]["status"], "bounced")
+        self.assertTrue(all(a["at"] and a["outcome"] and a["reply"] for a in ev["attempts"]), ev["attempts"])
+        audit = ev["audit"]
+        self.assertTrue(audit["checked"] and audit["intact"] and audit["signed"], audit)
+        self.assertEqual([e["kind"] for e in audit["entries"]], mine)
+        self.assertEqual(audit["checkpoint"]["key_id"], report["key_id"])
+        r = subprocess.run([BIN, "report", "--config", gw.config, "--message", qid, "--format", "html"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Intact: these entries are part of the hash chain", r.stdout)
+        self.assertIn("pat@tls.dlv.test", r.stdout)
+        self.assertNotIn("http://", r.stdout.replace("http-equiv", ""))
+        self.assertNotIn(MARKER, r.stdout, "no content in the evidence")
+
         # Tampering with the sqlite3 command line, as anyone with the file could:
         # the delivery to pat@tls.dlv.test claimed as PGP.
         database = os.path.join(gw.dir, "sealgate.db")
@@ -835,6 +875,10 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("entry %d: altered" % seq, r.stdout)
         self.assertIn("NOT INTACT", r.stdout)
+        r = subprocess.run([BIN, "report", "--config", gw.config, "--message", qid, "--format", "json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, "evidence that does not verify fails")
+        self.assertFalse(json.loads(r.stdout)["audit"]["intact"])
 
     def test_kill_9_during_5000_messages_loses_nothing_and_records_each_delivery_once(self):
         gw = self.gateway(queue="{retry_min: 1s, retry_max: 2s, concurrency: 100}")
