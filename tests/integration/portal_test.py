@@ -398,6 +398,19 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
         self.assertEqual([(d["recipient"], d["state"], d["notification"]) for d in story["portal"]],
                          [(rcpt, "active", notice_id)])
         self.assertEqual([e["kind"] for e in story["portal"][0]["events"]], seen_kinds)
+        # The gateway copies the portal's events into its audit chain within seconds.
+        deadline = time.time() + 20
+        while True:
+            r = subprocess.run([BIN, "report", "--config", self.gw.config, "--message", qid, "--json"],
+                               capture_output=True, text=True, timeout=30)
+            chained = [e["kind"] for e in json.loads(r.stdout)["audit"]["entries"]]
+            if "portal-replied" in chained or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        for k in ("deposited", "notified", "code-sent", "opened", "downloaded", "replied"):
+            self.assertIn("portal-" + k, chained)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(json.loads(r.stdout)["audit"]["intact"])
 
         # `sealgate report --by method` counts the portal's deposits and opens (every test's, so far).
         con = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.gw.dir, "portal.db"), uri=True, timeout=10)
