@@ -106,8 +106,29 @@ TEST_F(ServiceTest, KeyFactsAndEncryptionAgree) {
   EXPECT_EQ(facts.smime, fact::found);
   EXPECT_EQ(facts.pgp, fact::absent);  // no gnupg_home: proven unavailable
   std::string why;
-  auto out = run(svc.encrypt_for(method::smime, "bob@example.org", std::make_shared<const std::string>(message), &why));
+  std::string key_id;
+  auto out = run(svc.encrypt_for(method::smime, "bob@example.org", std::make_shared<const std::string>(message), &why,
+                                 &key_id));
   ASSERT_TRUE(out) << why;
+  // The record names the certificate used: its SHA-256, as openssl x509 -fingerprint -sha256 shows it.
+  {
+    FILE* f = std::fopen((dir_ / "certs" / "bob.pem").c_str(), "r");
+    ASSERT_TRUE(f);
+    X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    ASSERT_TRUE(cert);
+    unsigned char md[32];
+    unsigned n = sizeof md;
+    ASSERT_EQ(X509_digest(cert, EVP_sha256(), md, &n), 1);
+    X509_free(cert);
+    std::string hex;
+    for (unsigned i = 0; i < n; ++i) {
+      char b[3];
+      std::snprintf(b, sizeof b, "%02x", md[i]);
+      hex += b;
+    }
+    EXPECT_EQ(key_id, hex);
+  }
   EXPECT_NE(out->find("Content-Type: application/pkcs7-mime; smime-type=enveloped-data"), std::string::npos);
   EXPECT_NE(out->find("\r\nSubject: ...\r\n"), std::string::npos);
   EXPECT_EQ(decrypt(*out, key_),
