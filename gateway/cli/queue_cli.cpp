@@ -31,8 +31,10 @@ const char* const queue_usage_lines =
     "  queue delete --config FILE ID          remove a message; its waiting recipients are recorded as deleted\n"
     "  report --config FILE [--since T] [--by method|recipient-domain|sender|day] [--format table|csv|json]\n"
     "  report --config FILE --message ID [--format text|json|html]\n"
+    "  report --config FILE --find [--message-id ID] [--sender A] [--recipient A] [--since T] [--until T] [--json]\n"
     "                               delivery counts per method and status (and portal deposits and opens),\n"
-    "                               or one message's story (with its portal deposits and their events)\n";
+    "                               or one message's evidence (its portal events, its audit entries and their\n"
+    "                               proof), or the messages that match a search\n";
 
 namespace {
 
@@ -45,12 +47,16 @@ struct options {
   std::vector<std::string> positional;
   bool json = false;
   std::string since, by = "method", format = "table", message;
+  bool find = false;
+  std::string until, message_id, sender, recipient;
 };
 
 options parse(const std::vector<std::string>& args, bool report) {
   cli_args a;
   try {
-    a = report ? parse_cli(args, 0, {.values = {"--since", "--by", "--format", "--message"}, .flags = {"--json"}})
+    a = report ? parse_cli(args, 0, {.values = {"--since", "--by", "--format", "--message", "--until", "--message-id",
+                                                "--sender", "--recipient"},
+                                     .flags = {"--json", "--find"}})
                : parse_cli(args, 0, {.values = {}, .flags = {"--json"}});
   } catch (const cli_usage_error& e) {
     throw usage_error{e.what()};
@@ -63,6 +69,13 @@ options parse(const std::vector<std::string>& args, bool report) {
   o.by = a.value("--by", o.by);
   o.format = o.json ? "json" : a.value("--format", o.format);
   o.message = a.value("--message");
+  o.find = a.has("--find");
+  o.until = a.value("--until");
+  o.message_id = a.value("--message-id");
+  o.sender = a.value("--sender");
+  o.recipient = a.value("--recipient");
+  if (!o.find && (!o.until.empty() || !o.message_id.empty() || !o.sender.empty() || !o.recipient.empty()))
+    throw usage_error{"--until, --message-id, --sender and --recipient go with --find"};
   return o;
 }
 
@@ -186,7 +199,52 @@ std::optional<int64_t> parse_since(const std::string& s) {
   return now - n * factor;
 }
 
+// --find: the messages that match, newest first, each with its recipients'
+// states; `report --message ID` then tells one's whole story.
+int cmd_find(const config& cfg, const options& o) {
+  message_search q;
+  q.message_id = o.message_id;
+  q.sender = o.sender;
+  q.recipient = o.recipient;
+  auto since = parse_since(o.since);
+  auto until = o.until.empty() ? std::optional<int64_t>(0) : parse_since(o.until);
+  if (!since || !until) return usage("--since and --until take a date (2026-11-01), a date-time or a duration (24h, 7d)");
+  q.since = *since;
+  q.until = *until;
+  if (!std::filesystem::exists(cfg.database)) {
+    std::cerr << "sealgate: " << cfg.database.string() << ": no database yet\n";
+    return 1;
+  }
+  auto found = find_messages(cfg.database, q);
+  std::ostringstream out;
+  if (o.format == "json") {
+    out << "{\"messages\": [";
+    for (size_t i = 0; i < found.size(); ++i) {
+      const auto& m = found[i];
+      out << (i ? ", " : "") << "{\"id\": " << json_string(m.queue_id) << ", \"received\": "
+          << json_string(time_text(m.received_at)) << ", \"sender\": " << json_string(m.sender)
+          << ", \"message_id\": " << json_string(m.message_id) << ", \"recipients\": [";
+      for (size_t k = 0; k < m.recipients.size(); ++k)
+        out << (k ? ", " : "") << "{\"address\": " << json_string(m.recipients[k].first)
+            << ", \"status\": " << json_string(m.recipients[k].second) << "}";
+      out << "]}";
+    }
+    out << "]}\n";
+  } else {
+    if (found.empty()) out << "no message matches\n";
+    for (const auto& m : found) {
+      out << m.queue_id << "  " << time_text(m.received_at) << "  <" << m.sender << ">";
+      if (!m.message_id.empty()) out << "  " << m.message_id;
+      out << "\n";
+      for (const auto& [address, status] : m.recipients) out << "    <" << address << "> " << status << "\n";
+    }
+  }
+  std::cout << out.str();
+  return 0;
+}
+
 int cmd_report(const config& cfg, const options& o) {
+  if (o.find) return cmd_find(cfg, o);
   if (!o.message.empty()) {
     if (o.format != "table" && o.format != "text" && o.format != "json" && o.format != "html")
       return usage("--format must be text, json or html with --message");

@@ -161,6 +161,34 @@ std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& da
   return out;
 }
 
+std::vector<found_message> find_messages(const std::filesystem::path& database_file, const message_search& search) {
+  auto db = open_record_read_only(database_file);
+  sqlite::statement q(
+      db.get(),
+      "SELECT m.queue_id, m.received_at, m.sender, m.message_id FROM messages m"
+      " WHERE (:message_id = '' OR m.message_id = :message_id)"
+      " AND (:sender = '' OR lower(m.sender) = lower(:sender))"
+      " AND (:recipient = '' OR EXISTS (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id"
+      "      AND lower(r.address) = lower(:recipient)))"
+      " AND m.received_at >= :since AND (:until = 0 OR m.received_at < :until)"
+      " ORDER BY m.received_at DESC, m.queue_id LIMIT :limit");
+  q.bind("message_id", search.message_id);
+  q.bind("sender", search.sender);
+  q.bind("recipient", search.recipient);
+  q.bind("since", search.since);
+  q.bind("until", search.until);
+  q.bind("limit", static_cast<int64_t>(search.limit));
+  std::vector<found_message> out;
+  while (q.next_row())
+    out.push_back({q.text("queue_id"), q.text("sender"), q.text("message_id"), q.integer("received_at"), {}});
+  sqlite::statement r(db.get(), "SELECT address, status FROM recipients WHERE queue_id = :queue_id ORDER BY idx");
+  for (auto& m : out) {
+    r.bind("queue_id", m.queue_id);
+    while (r.next_row()) m.recipients.emplace_back(r.text("address"), r.text("status"));
+  }
+  return out;
+}
+
 std::vector<audit_entry_record> read_audit_entries(const std::filesystem::path& database_file,
                                                    std::string_view queue_id) {
   auto db = open_record_read_only(database_file);

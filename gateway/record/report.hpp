@@ -81,6 +81,21 @@ struct tls_session_count {
 std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& database_file, std::string_view day,
                                                  std::string_view policy_domain = {});
 
+// `sealgate report --find`: messages by Message-ID, sender, recipient and
+// time received, newest first. Empty fields match anything; addresses and
+// the Message-ID match exactly (case-insensitively for addresses).
+struct message_search {
+  std::string message_id, sender, recipient;
+  int64_t since = 0, until = 0;  // unix seconds, [since, until); 0: open
+  size_t limit = 100;
+};
+struct found_message {
+  std::string queue_id, sender, message_id;
+  int64_t received_at = 0;
+  std::vector<std::pair<std::string, std::string>> recipients;  // (address, status), in envelope order
+};
+std::vector<found_message> find_messages(const std::filesystem::path& database_file, const message_search& search);
+
 // One entry of the audit chain (audit_events).
 struct audit_entry_record {
   int64_t seq = 0, at = 0;

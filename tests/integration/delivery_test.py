@@ -864,6 +864,18 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertNotIn("http://", r.stdout.replace("http-equiv", ""))
         self.assertNotIn(MARKER, r.stdout, "no content in the evidence")
 
+        # --find: by Message-ID, by recipient (any case), by sender and time.
+        def find(*args):
+            r = subprocess.run([BIN, "report", "--config", gw.config, "--find", "--json"] + list(args),
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return [m["id"] for m in json.loads(r.stdout)["messages"]]
+        self.assertEqual(find("--message-id", "<audit-one@ours.dlv.test>"), [qid])
+        self.assertEqual(find("--recipient", "PAT@tls.dlv.test"), [qid])
+        self.assertIn(qid, find("--sender", "app@ours.dlv.test", "--since", "1h"))
+        self.assertEqual(find("--sender", "app@ours.dlv.test", "--until", "2000-01-01"), [])
+        self.assertEqual(find("--recipient", "nobody@elsewhere.test"), [])
+
         # Tampering with the sqlite3 command line, as anyone with the file could:
         # the delivery to pat@tls.dlv.test claimed as PGP.
         database = os.path.join(gw.dir, "sealgate.db")
