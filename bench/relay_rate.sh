@@ -53,6 +53,11 @@
 #                      with its status listener on (metrics:) and /metrics
 #                      scraped every second (Prometheus scrapes every 15-60 s),
 #                      and print the rate with metrics beside the rate without (0)
+#   BENCH_BASELINE     another sealgate binary (a build of an earlier commit):
+#                      relay the same load once more through it, on a fresh file
+#                      system, and print its rate and CPU per message beside
+#                      SEALGATE's (issue 17: the audit chain's cost, with
+#                      BENCH_BASELINE built from the commit before it)      (none)
 # shellcheck disable=SC2317  # functions called by name through wait_drained and the EXIT trap
 set -uo pipefail
 
@@ -73,6 +78,7 @@ SPOOL_SYNC=${BENCH_SPOOL_SYNC:-journal}
 LOAD_TIMEOUT=${BENCH_TIMEOUT:-600}
 STALL=${BENCH_STALL:-120}
 METRICS=${BENCH_METRICS:-0}
+BASELINE=${BENCH_BASELINE:-}
 PY=/usr/bin/python3
 SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
 POSTFIX=$(command -v postfix || echo /usr/sbin/postfix)
@@ -465,6 +471,35 @@ PYEOF
   fi
 fi
 
+# ------------------------------------------------------ baseline sealgate ---
+# The same relay through another build (BENCH_BASELINE), on a fresh file
+# system of its own, with the same configuration.
+sb_rate=
+sb_ms=
+if [ -n "$BASELINE" ] && ((dns_ok)) && [ -n "$sg_rate" ]; then
+  [ -x "$BASELINE" ] || die "BENCH_BASELINE=$BASELINE is not an executable"
+  cp "$BASELINE" "$work/baseline.bin"
+  sg_dir=$work/sealgate-baseline
+  sg_log=$sg_dir/sealgate.log
+  fresh_fs sealgate-baseline
+  cp "$work/sealgate/policy.yaml" "$sg_dir/policy.yaml"
+  sg_port=$(helper free-port)
+  sg_config "$sg_port" >"$sg_dir/sealgate.yaml"
+  say ""
+  say "== the baseline sealgate ($BASELINE)"
+  if ! sg_start "$work/baseline.bin" "$sg_dir/sealgate.yaml" "$sg_log" "$sg_port"; then
+    fail "the baseline sealgate did not start: $sg_why"
+  else
+    if relay_load "baseline" "$sg_port" sg; then
+      sb_rate=$rate
+      sb_elapsed=$elapsed
+      sb_ms=$relay_ms
+    fi
+    sg_stop || fail "$sg_why (baseline)"
+    sg_log_problems "$sg_log"
+  fi
+fi
+
 # ---------------------------------------------------------------- summary ---
 say ""
 say "== summary ($N x $SIZE-byte messages, $SESSIONS smtp-source sessions, forced TLS to one Postfix sink, $DEST_CONC connections to it at most)"
@@ -484,5 +519,10 @@ if [ "$METRICS" = 1 ]; then
   printf '  %-40s %s\n' "ratio with/without metrics:" "$(ratio_of "$sm_rate" "$sg_rate")  (issue 16 target: a cost under 3%, ratio 0.97 or more)"
   # The rate moves with whatever else the machine does; CPU per message less so.
   printf '  %-40s %s\n' "CPU per message with/without metrics:" "${sm_ms:-n/a} / ${sg_cpu_ms:-n/a} ms: $(ratio_of "${sm_ms:-}" "${sg_cpu_ms:-}")"
+fi
+if [ -n "$BASELINE" ]; then
+  printf '  %-40s %s\n' "baseline sealgate, messages/s:" "${sb_rate:-n/a}${sb_rate:+  ($sb_elapsed s)}"
+  printf '  %-40s %s\n' "ratio sealgate/baseline:" "$(ratio_of "$sg_rate" "$sb_rate")  (issue 17 target: a cost of at most 5%, ratio 0.95 or more)"
+  printf '  %-40s %s\n' "CPU per message sealgate/baseline:" "${sg_cpu_ms:-n/a} / ${sb_ms:-n/a} ms: $(ratio_of "${sg_cpu_ms:-}" "${sb_ms:-}")"
 fi
 finish_summary 40 "$load_start"
