@@ -20,6 +20,7 @@
 #include "dns/resolver.hpp"
 #include "gateway/cli/cli_text.hpp"
 #include "gateway/cli/bootstrap.hpp"
+#include "gateway/daemon/control.hpp"
 #include "gateway/record/audit_log.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/cli/cli_args.hpp"
@@ -36,10 +37,13 @@ namespace pol = sealgate::policy;
 constexpr const char* policy_usage =
     "usage: sealgate policy check --config FILE [POLICY_FILE]\n"
     "       sealgate policy show --config FILE --hash SHA256\n"
+    "       sealgate policy reload --config FILE\n"
     "       sealgate policy explain --config FILE --from ADDR --to ADDR [--to ADDR ...]\n"
     "                               [--message FILE.eml] [--json] [--offline FACTS]\n"
     "\n"
     "check validates the policy (POLICY_FILE, else the config's policy_file).\n"
+    "reload has the running gateway load the policy file again now (as SIGHUP does, with who asked\n"
+    "recorded in the audit log); errors go to the gateway's log and the old policy stays.\n"
     "show prints, byte for byte, a policy the gateway loaded at some time, by its hash (as reports and\n"
     "`queue show` name it; 8 hex digits or more of it suffice), from the record's policy history.\n"
     "explain shows, for each recipient, the classes, the rule, every method considered and the decision,\n"
@@ -380,6 +384,29 @@ int cmd_explain(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_reload(const std::vector<std::string>& args) {
+  cli_args a;
+  try {
+    a = parse_cli(args, 0, {.values = {}, .flags = {}});
+  } catch (const cli_usage_error& e) {
+    return usage(e.what());
+  }
+  if (!a.positional.empty()) return usage("reload takes no argument '" + a.positional[0] + "'");
+  auto cfg = load_config_or_report(a.value("--config"));
+  if (!cfg) return exit_failure;
+  std::string reply = control_request(cfg->spool, "reload");
+  if (reply.empty()) {
+    std::cerr << "sealgate: policy reload: no gateway answers on " << (cfg->spool / "control").string() << "\n";
+    return exit_failure;
+  }
+  if (reply != "ok") {
+    std::cerr << "sealgate: policy reload: " << reply << "\n";
+    return exit_failure;
+  }
+  std::cout << "reload requested (the gateway's log says whether the policy took effect)\n";
+  return exit_ok;
+}
+
 int cmd_show(const std::vector<std::string>& args) {
   cli_args a;
   try {
@@ -420,6 +447,7 @@ int run_policy_command(const std::vector<std::string>& args) {
   if (args[0] == "check") return cmd_check(rest);
   if (args[0] == "explain") return cmd_explain(rest);
   if (args[0] == "show") return cmd_show(rest);
+  if (args[0] == "reload") return cmd_reload(rest);
   if (args[0] == "help" || args[0] == "--help") {
     std::cout << policy_usage;
     return 0;

@@ -4,6 +4,7 @@
 
 #include "common/unique_fd.hpp"
 
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +36,8 @@ struct control_socket::state {
   std::filesystem::path path;
   std::function<void(const std::string&)> flush;
   std::function<asio::awaitable<std::string>(std::string)> tlsrpt;
+  std::function<std::string(const std::string&)> reload;
+  std::function<void(const std::string&, const std::string&)> record;
 };
 
 namespace {
@@ -58,6 +61,16 @@ std::string answer(control_socket::state& s, const std::string& line) {
   return "error unknown command";
 }
 
+// Who is on the other end: the kernel's word (SO_PEERCRED), not the client's.
+std::string peer_of(local::socket& sock) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "unknown peer";
+  std::string who = "uid " + std::to_string(cred.uid);
+  if (passwd* pw = ::getpwuid(cred.uid)) who += " (" + std::string(pw->pw_name) + ")";
+  return who + " pid " + std::to_string(cred.pid);
+}
+
 asio::awaitable<void> serve(std::shared_ptr<control_socket::state> s, local::socket sock) {
   using namespace asio::experimental::awaitable_operators;
   asio::streambuf buf(256);
@@ -69,10 +82,14 @@ asio::awaitable<void> serve(std::shared_ptr<control_socket::state> s, local::soc
   if (ec) co_return;
   std::string line(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + static_cast<std::ptrdiff_t>(n - 1));
   std::string reply;
+  const std::string actor = peer_of(sock);
   if (line.rfind("tlsrpt ", 0) == 0 && s->tlsrpt)
     reply = co_await s->tlsrpt(line.substr(7)) + "\n";  // the day is checked by the run
+  else if (line == "reload" && s->reload)
+    reply = s->reload(actor) + "\n";
   else
     reply = answer(*s, line) + "\n";
+  if (s->record && reply.rfind("error unknown command", 0) != 0) s->record(line, actor);
   co_await asio::async_write(sock, asio::buffer(reply), asio::as_tuple(asio::use_awaitable));
 }
 
@@ -121,6 +138,14 @@ void control_socket::stop() {
 }
 
 control_socket::~control_socket() = default;
+
+void control_socket::on_reload(std::function<std::string(const std::string&)> reload) {
+  state_->reload = std::move(reload);
+}
+
+void control_socket::on_action(std::function<void(const std::string&, const std::string&)> record) {
+  state_->record = std::move(record);
+}
 
 void control_socket::on_tlsrpt(std::function<asio::awaitable<std::string>(std::string)> run) {
   state_->tlsrpt = std::move(run);

@@ -2,7 +2,8 @@
 // 0600 inside the 0700 spool directory, so only the gateway's own user can
 // use it), as Postfix's postqueue talks to its queue manager. One command
 // line per connection, one reply line: "flush", "flush ID" -> "ok";
-// "tlsrpt DAY" -> a summary. It can only ask the queue to try again and the
+// "tlsrpt DAY" -> a summary; "reload" -> "ok" or the policy's errors. Each
+// command is recorded with the peer's Unix credentials. It can only ask the queue to try again and the
 // TLS reports to go out; it never carries message data.
 #pragma once
 #include <boost/asio/awaitable.hpp>
@@ -25,6 +26,12 @@ class control_socket {
   // "tlsrpt YYYY-MM-DD": sends that day's TLS reports; the reply is run's
   // one-line summary. Unset: "error unknown command".
   void on_tlsrpt(std::function<boost::asio::awaitable<std::string>(std::string)> run);
+  // "reload": reloads the policy now (`sealgate policy reload`); reload(actor)
+  // returns "ok" or the errors in one line. Unset: "error unknown command".
+  void on_reload(std::function<std::string(const std::string& actor)> reload);
+  // Called for every command carried out, with who asked: the peer's
+  // credentials (SO_PEERCRED), "uid N (name)". For the audit log.
+  void on_action(std::function<void(const std::string& command, const std::string& actor)> record);
   // Call once the io_context no longer runs.
   void stop();
 

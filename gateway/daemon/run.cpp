@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -358,6 +359,27 @@ int run_gateway(config cfg, std::string_view version) {
     audit.start();
     control_socket control(io.get_executor(), cfg.spool, [&queue](const std::string& id) { queue.flush(id); });
     control.on_tlsrpt([&tlsrpt](std::string day) { return tlsrpt.send(std::move(day)); });
+    // `sealgate policy reload`: as SIGHUP, on the policy pool, but the
+    // record knows who asked.
+    control.on_reload([&policy, &policy_pool](const std::string& actor) -> std::string {
+      if (!policy) return "error no policy_file configured";
+      boost::asio::post(policy_pool, [&policy, actor] { reload_policy(*policy, "sealgate policy reload by " + actor); });
+      return "ok";
+    });
+    // Every operator command on the control socket goes into the audit log
+    // with the peer's credentials (off the event loop: it is a transaction).
+    control.on_action([&db, &workers](const std::string& command, const std::string& actor) {
+      boost::asio::post(workers, [&db, command, actor] {
+        std::string queue_id = command.rfind("flush ", 0) == 0 ? command.substr(6) : "";
+        try {
+          db.record_events({audit::event("operator-command", static_cast<int64_t>(std::time(nullptr)), queue_id)
+                                .add("command", command)
+                                .add("actor", actor)});
+        } catch (const std::exception& e) {
+          log_error(std::string("audit: operator command not recorded: ") + e.what());
+        }
+      });
+    });
     srv.start();
     // On SIGTERM/SIGINT: no new connections or deliveries; sessions waiting
     // for a command get 421 at once, a message being received or committed
@@ -429,17 +451,17 @@ int run_gateway(config cfg, std::string_view version) {
     if (watcher) watcher->stop();
     control.stop();
     spooler.stop();
-    // Every row written, then the tail of the chain signed: a clean stop
-    // leaves nothing unsigned.
+    workers.join();
+    policy_pool.join();
+    portal_pool.join();
+    // Every row written (the pools' too: operator commands, policy loads),
+    // then the tail of the chain signed: a clean stop leaves nothing unsigned.
     db.flush();
     try {
       audit.checkpoint_now();
     } catch (const std::exception& e) {
       log_error(std::string("audit: checkpoint at stop not signed: ") + e.what());
     }
-    workers.join();
-    policy_pool.join();
-    portal_pool.join();
     auto st = spooler.stats();
     log_info("spool stats: commits=" + std::to_string(st.commits) + " fdatasync=" + std::to_string(st.file_syncs) +
              " dir_fsync=" + std::to_string(st.dir_syncs) + " syncfs=" + std::to_string(st.fs_syncs) +

@@ -798,12 +798,27 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         with open(os.path.join(gw.dir, "policy.yaml"), "a") as f:
             f.write("# edited for the audit test\n")
         gw.wait_for_log("policy reloaded")
+        # Operator commands on the control socket are recorded with who sent them.
+        r = subprocess.run([BIN, "policy", "reload", "--config", gw.config], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        gw.wait_for_log("sealgate policy reload by uid %d" % os.getuid())
+        r = subprocess.run([BIN, "queue", "flush", "--config", gw.config, qid], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.audit(gw, "checkpoint").returncode, 0)
         gw.stop()  # a clean stop signs the tail
         kinds = [k for (k,) in self.db(gw, "SELECT json_extract(entry, '$.kind') FROM audit_events ORDER BY seq")]
         for kind in ("policy-loaded", "accepted", "delivered", "bounced"):
             self.assertIn(kind, kinds)
-        self.assertEqual(kinds.count("policy-loaded"), 2, kinds)
+        self.assertEqual(kinds.count("policy-loaded"), 3, kinds)
+        triggers = [t for (t,) in self.db(gw, "SELECT json_extract(entry, '$.trigger') FROM audit_events"
+                                              " WHERE json_extract(entry, '$.kind') = 'policy-loaded' ORDER BY seq")]
+        self.assertEqual(triggers[:2], ["start", "policy file changed"])
+        self.assertRegex(triggers[2], r"^sealgate policy reload by uid %d \(\S+\) pid \d+$" % os.getuid())
+        flushes = self.db(gw, "SELECT json_extract(entry, '$.actor') FROM audit_events WHERE queue_id = ?"
+                              " AND json_extract(entry, '$.kind') = 'operator-command'", (qid,))
+        self.assertEqual(len(flushes), 1)
+        self.assertRegex(flushes[0][0], r"^uid %d \(\S+\) pid \d+$" % os.getuid())
         mine = [k for (k,) in self.db(gw, "SELECT json_extract(entry, '$.kind') FROM audit_events WHERE queue_id = ?"
                                           " ORDER BY seq", (qid,))]
         self.assertEqual((mine.count("accepted"), mine.count("delivered"), mine.count("bounced")), (1, 2, 1), mine)
