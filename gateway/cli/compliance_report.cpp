@@ -141,6 +141,12 @@ std::string number(std::string_view tag, const std::string& pointer, int64_t n, 
   return number(tag, pointer, std::to_string(n), css_class);
 }
 
+// The card a section leads with: a share, in per cent.
+std::string percent_card(const std::string& pointer, const std::string& percent, std::string_view label) {
+  return "<div class=\"card key\"><span class=\"value\">" + number("span", pointer, percent) +
+         "<small>%</small></span><span class=\"label\">" + html_escape(label) + "</span></div>";
+}
+
 std::string fixed1(double v) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(1) << v;
@@ -194,7 +200,7 @@ std::string stacked_bars(const std::string& caption, const std::vector<std::stri
       << "\" text-anchor=\"end\">" << t << "</text>";
   }
   const double slot = plot_w / static_cast<double>(days.size());
-  const double bar = std::max(slot * 0.72, 0.6);
+  const double bar = std::clamp(slot * 0.72, 0.6, 56.0);  // a few days do not make slabs
   const size_t label_every = (days.size() + 11) / 12;  // at most twelve dates under the axis
   for (size_t d = 0; d < days.size(); ++d) {
     double x = left + slot * static_cast<double>(d) + (slot - bar) / 2;
@@ -310,6 +316,7 @@ dl.meta dd { margin: 0; font-weight: 500; }
 .card .value { display: block; font-size: 26px; font-weight: 650; font-variant-numeric: tabular-nums; }
 .card .label { color: var(--muted); font-size: 13px; }
 .card.key { border-color: var(--accent); border-width: 2px; }
+.card .value small { font-size: 16px; font-weight: 500; margin-left: 2px; }
 .card.warn .value { color: #b91c1c; }
 svg.chart { display: block; width: 100%; height: auto; margin: 8px 0 4px; }
 svg.chart text { font-size: 11px; fill: var(--muted); font-family: inherit; }
@@ -405,9 +412,8 @@ std::string compliance_html(const compliance_summary& s, const compliance_headin
     << "<dt>Software</dt><dd>sealgate " << html_escape(h.version) << "</dd></dl></header>";
 
   o << "<section><h2>Summary</h2><p class=\"lead\">Recipients of the messages received in the period.</p>"
-    << "<div class=\"cards\"><div class=\"card key\">" << number("span", "totals/secured_percent",
-                                                                 percent_text(s.secured, s.delivered), "value")
-    << "<span class=\"label\">% of deliveries protected</span></div>";
+    << "<div class=\"cards\">" << percent_card("totals/secured_percent", percent_text(s.secured, s.delivered),
+                                                "of deliveries protected");
   for (const auto& f : total_fields) {
     bool warn = (f.name == "in_clear" || f.name == "bounced") && s.*f.value > 0;
     o << "<div class=\"card" << (warn ? " warn" : "") << "\">"
@@ -503,9 +509,8 @@ std::string compliance_html(const compliance_summary& s, const compliance_headin
   if (s.portal_deposits) {
     const auto& p = *s.portal_deposits;
     o << "<p class=\"lead\">Messages deposited in the secure portal in the period, and what their recipients did."
-      << "</p><div class=\"cards\"><div class=\"card key\">"
-      << number("span", "portal/opened_percent", percent_text(p.opened, p.deposits), "value")
-      << "<span class=\"label\">% of deposits opened</span></div>";
+      << "</p><div class=\"cards\">"
+      << percent_card("portal/opened_percent", percent_text(p.opened, p.deposits), "of deposits opened");
     for (const auto& f : portal_fields)
       o << "<div class=\"card\">" << number("span", "portal/" + std::string(f.name), p.*f.value, "value")
         << "<span class=\"label\">" << html_escape(f.label) << "</span></div>";

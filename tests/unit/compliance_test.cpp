@@ -252,7 +252,8 @@ TEST_F(ComplianceTest, AnEmptyPeriodSaysSo) {
   auto html = compliance_html(s, {"gw.test", "1.2.3", day1 + 40 * day});
   EXPECT_NE(html.find("No mail in this period."), std::string::npos);
   EXPECT_EQ(html.find("<svg class=\"chart\""), std::string::npos);
-  EXPECT_NE(html.find("<span class=\"value\" data-json=\"/compliance/totals/secured_percent\">0.0</span>"),
+  EXPECT_NE(html.find("<span class=\"value\"><span data-json=\"/compliance/totals/secured_percent\">0.0</span>"
+                      "<small>%</small></span>"),
             std::string::npos);
   EXPECT_NE(html.find("The portal is not configured"), std::string::npos);
   EXPECT_NE(compliance_json(s, {}).find("\"days\": []"), std::string::npos);
