@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
     }
     return run_queue_command(args);
   }
-  if (cmd == "report") return run_report_command(args);
+  if (cmd == "report") return run_report_command(args, SEALGATE_VERSION);
   if (cmd == "probe") return run_probe_command(args);
   if (cmd == "keys") return run_keys_command(args);
   if (cmd == "portal") return run_portal_command(args);

@@ -14,12 +14,14 @@
 #include "gateway/config/config.hpp"
 #include "gateway/daemon/control.hpp"
 #include "gateway/queue/operator_actions.hpp"
+#include "gateway/record/compliance.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/spool/queue_state.hpp"
 #include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
 #include "gateway/cli/evidence.hpp"
+#include "gateway/cli/compliance_report.hpp"
 #include "portal/store/store.hpp"
 
 namespace sealgate::gateway {
@@ -29,10 +31,11 @@ const char* const queue_usage_lines =
     "  queue show --config FILE ID [--json]   one message: envelope, recipients and every attempt\n"
     "  queue flush --config FILE [ID]         ask the running gateway to try again now\n"
     "  queue delete --config FILE ID          remove a message; its waiting recipients are recorded as deleted\n"
-    "  report --config FILE [--since T] [--by method|recipient-domain|sender|day] [--format table|csv|json]\n"
+    "  report --config FILE [--since T] [--by method|recipient-domain|sender|day] [--format table|csv|json|html]\n"
     "  report --config FILE --message ID [--format text|json|html]\n"
     "  report --config FILE --find [--message-id ID] [--sender A] [--recipient A] [--since T] [--until T] [--json]\n"
-    "                               delivery counts per method and status (and portal deposits and opens),\n"
+    "                               delivery counts per method and status (and portal deposits and opens);\n"
+    "                               html: the compliance report, one self-contained page (--by is ignored);\n"
     "                               or one message's evidence (its portal events, its audit entries and their\n"
     "                               proof), or the messages that match a search\n";
 
@@ -176,6 +179,10 @@ int cmd_flush(const config& cfg, const std::vector<std::string>& ids) {
   return 0;
 }
 
+int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 // --since: an ISO date or date-time (UTC), or a duration back from now (24h, 7d).
 std::optional<int64_t> parse_since(const std::string& s) {
   if (s.empty()) return 0;
@@ -195,8 +202,7 @@ std::optional<int64_t> parse_since(const std::string& s) {
   std::string unit = s.substr(used);
   int64_t factor = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
   if (!factor || n < 0) return std::nullopt;
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  return now - n * factor;
+  return now_seconds() - n * factor;
 }
 
 // --find: the messages that match, newest first, each with its recipients'
@@ -243,15 +249,15 @@ int cmd_find(const config& cfg, const options& o) {
   return 0;
 }
 
-int cmd_report(const config& cfg, const options& o) {
+int cmd_report(const config& cfg, const options& o, std::string_view version) {
   if (o.find) return cmd_find(cfg, o);
   if (!o.message.empty()) {
     if (o.format != "table" && o.format != "text" && o.format != "json" && o.format != "html")
       return usage("--format must be text, json or html with --message");
     return show_message(cfg, o.message, o.format, true);
   }
-  if (o.format != "table" && o.format != "csv" && o.format != "json")
-    return usage("--format must be table, csv or json");
+  if (o.format != "table" && o.format != "csv" && o.format != "json" && o.format != "html")
+    return usage("--format must be table, csv, json or html");
   auto by = report_grouping_from(o.by);
   if (!by) return usage("--by must be method, recipient-domain, sender or day");
   auto since = parse_since(o.since);
@@ -260,12 +266,16 @@ int cmd_report(const config& cfg, const options& o) {
     std::cerr << "sealgate: " << cfg.database.string() << ": no database yet\n";
     return 1;
   }
-  auto groups = count_deliveries(cfg.database, *by, *since);
-  // By method, the portal's line: deposits made in the window and what became
-  // of them. None when the portal is not configured; zeros before its store exists.
+  // The compliance report (html, and the json's "compliance" member) covers
+  // everything received from since until now, whatever --by says.
+  bool compliance = o.format == "html" || o.format == "json";
+  int64_t until = now_seconds() + 1;  // what arrived this second is in
+  // By method, the portal's line, and the compliance report's: deposits made
+  // in the window and what became of them. None when the portal is not
+  // configured; zeros before its store exists.
   std::optional<portal::deposit_counts> deposits;
   std::string portal_problem;  // the counts are shown without it, and the command fails
-  if (*by == report_grouping::method && cfg.portal.configured) {
+  if ((*by == report_grouping::method || compliance) && cfg.portal.configured) {
     try {
       auto store = open_portal_store_for_report(cfg);
       deposits = store ? store->counts(*since) : portal::deposit_counts{};
@@ -273,13 +283,25 @@ int cmd_report(const config& cfg, const options& o) {
       portal_problem = e.what();
     }
   }
+  auto portal_failed = [&] {
+    if (portal_problem.empty()) return false;
+    std::cerr << "sealgate: " << portal_problem << " (the portal's counts are not shown)\n";
+    return true;
+  };
+  std::optional<compliance_summary> summary;
+  compliance_heading heading{cfg.tlsrpt.organization, std::string(version), now_seconds()};
+  if (compliance) {
+    summary = summarize_compliance(cfg.database, *since, until);
+    summary->portal_deposits = deposits;
+  }
+  if (o.format == "html") {
+    std::cout << compliance_html(*summary, heading);
+    return portal_failed() ? 1 : 0;
+  }
+  auto groups = count_deliveries(cfg.database, *by, *since);
   int64_t total = 0;
   for (const auto& g : groups) total += g.recipients;
-  auto pct = [](int64_t n, int64_t of) {
-    std::ostringstream s;
-    s << std::fixed << std::setprecision(1) << (of ? 100.0 * static_cast<double>(n) / static_cast<double>(of) : 0.0);
-    return s.str();
-  };
+  auto pct = percent_text;
   // The columns in the order every format prints them.
   auto counts = [](const delivery_counts& g) {
     return std::array<std::pair<const char*, int64_t>, 7>{{{"recipients", g.recipients}, {"delivered", g.delivered},
@@ -299,11 +321,11 @@ int cmd_report(const config& cfg, const options& o) {
           << ", \"secured_percent\": " << pct(g.secured, g.recipients) << "}";
     }
     out << "]";
-    if (deposits)
+    if (deposits && *by == report_grouping::method)
       out << ", \"portal\": {\"deposits\": " << deposits->deposits << ", \"opened\": " << deposits->opened
           << ", \"opened_percent\": " << pct(deposits->opened, deposits->deposits)
           << ", \"downloads\": " << deposits->downloads << ", \"replies\": " << deposits->replies << "}";
-    out << "}\n";
+    out << ", \"compliance\": " << compliance_json(*summary, heading) << "}\n";
   } else if (o.format == "csv") {
     out << o.by;
     for (const auto& [name, n] : counts(delivery_counts{})) out << "," << name;
@@ -350,11 +372,7 @@ int cmd_report(const config& cfg, const options& o) {
     }
   }
   std::cout << out.str();
-  if (!portal_problem.empty()) {
-    std::cerr << "sealgate: " << portal_problem << " (the portal's counts are not shown)\n";
-    return 1;
-  }
-  return 0;
+  return portal_failed() ? 1 : 0;
 }
 
 }  // namespace
@@ -393,14 +411,14 @@ int run_queue_command(const std::vector<std::string>& args) {
   }
 }
 
-int run_report_command(const std::vector<std::string>& args) {
+int run_report_command(const std::vector<std::string>& args, std::string_view version) {
   try {
     options o = parse(args, true);
     if (!o.positional.empty()) return usage("report takes no arguments");
     auto loaded = load_config_or_report(o.config_file);
     if (!loaded) return exit_failure;
     config& cfg = *loaded;
-    return cmd_report(cfg, o);
+    return cmd_report(cfg, o, version);
   } catch (const usage_error& e) {
     return usage(e.what);
   } catch (const std::exception& e) {

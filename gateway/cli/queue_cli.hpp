@@ -5,13 +5,15 @@
 // ever prints message content.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sealgate::gateway {
 
 // args are what follows "queue" / "report". Exit codes: 0 ok, 1 failure, 2 usage.
 int run_queue_command(const std::vector<std::string>& args);
-int run_report_command(const std::vector<std::string>& args);
+// version: this sealgate's, for the compliance report's heading.
+int run_report_command(const std::vector<std::string>& args, std::string_view version);
 
 extern const char* const queue_usage_lines;
 
