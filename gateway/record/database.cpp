@@ -464,6 +464,13 @@ std::optional<audit::checkpoint> database::make_checkpoint(const audit::ed25519_
 
 database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key& key, int64_t now,
                                        const std::string& actor) {
+  // A purge signs what it leaves as the new start of the chain: it must not
+  // sign over entries that were tampered with (and take the evidence away).
+  auto checked = audit::verify_chain(file_, key);
+  if (!checked.intact())
+    throw std::runtime_error("purge refused: the audit chain does not verify (entry " +
+                             std::to_string(checked.problems.front().seq) + ": " + checked.problems.front().what +
+                             "); see sealgate audit verify");
   std::lock_guard lock(mutex_);
   sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
   auto* db = db_.get();

@@ -106,7 +106,9 @@ class database {
   // recipients are all final, and the chain's entries before the first one
   // at or after cutoff, leaving a signed checkpoint at the last entry
   // removed and a "purged" entry (actor says who) from which the rest
-  // verifies. Returns the entries removed.
+  // verifies. Refused (std::runtime_error) unless the whole chain verifies
+  // first: a purge never signs over entries someone changed. Returns the
+  // entries removed.
   struct purge_result {
     int64_t messages = 0, entries = 0;
     int64_t up_to = 0;  // the last entry removed

@@ -907,6 +907,25 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertEqual(r.returncode, 1, "evidence that does not verify fails")
         self.assertFalse(json.loads(r.stdout)["audit"]["intact"])
 
+        # Retention: a purge never signs over an altered chain (it would
+        # take the evidence away); once the entry is put back, a purge of
+        # everything before tomorrow leaves a chain (the purge's own entry,
+        # anchored by a signed checkpoint) that verifies.
+        tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+        r = self.audit(gw, "purge", "--before", tomorrow)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("purge refused", r.stderr)
+        subprocess.run(["sqlite3", database, "UPDATE audit_events SET entry = replace(entry, '\"method\":\"pgp\"',"
+                        " '\"method\":\"tls\"') WHERE seq = %d" % seq], check=True, timeout=30)
+        r = self.audit(gw, "purge", "--before", tomorrow)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^purged [1-9]\d* messages and [1-9]\d* chain entries")
+        self.assertEqual(self.db(gw, "SELECT COUNT(*) FROM messages WHERE queue_id = ?", (qid,))[0][0], 0)
+        r = self.audit(gw, "verify", "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        after = json.loads(r.stdout)
+        self.assertTrue(after["intact"] and after["purged_up_to"] > seq, after)
+
     def test_kill_9_during_5000_messages_loses_nothing_and_records_each_delivery_once(self):
         gw = self.gateway(queue="{retry_min: 1s, retry_max: 2s, concurrency: 100}")
         load = subprocess.Popen(["smtp-source", "-m", "5000", "-s", "20", "-l", "2048", "-f", "app@ours.dlv.test",

@@ -272,6 +272,21 @@ TEST_F(AuditLog, APurgeKeepsTheRestVerifiable) {
   EXPECT_FALSE(r.intact()) << problems(r);
 }
 
+TEST_F(AuditLog, APurgeNeverSignsOverAnAlteredChain) {
+  {
+    database db(file_);
+    write_history(db, 1'700'000'000);
+  }
+  sql("UPDATE audit_events SET entry = replace(entry, 'TLSv1.3', 'TLSv1.2') WHERE seq = 3");
+  {
+    database db(file_);
+    EXPECT_THROW(db.purge(1'750'000'000, key_, 1'800'002'000, "retention"), std::runtime_error);
+  }
+  auto r = verify();
+  ASSERT_FALSE(r.intact());
+  EXPECT_EQ(r.problems.front().seq, 3) << "the evidence is still there";
+}
+
 TEST_F(AuditLog, AVerifyFromACheckpointChecksOnlyWhatFollows) {
   {
     database db(file_);
