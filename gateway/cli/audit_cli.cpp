@@ -31,33 +31,12 @@ int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 std::string time_text(int64_t t) { return utc_time(t, "%Y-%m-%dT%H:%M:%SZ"); }
 
-// --since and --before: a date (2026-11-01), a date-time, or a duration back from now (24h, 7d).
-std::optional<int64_t> parse_time(const std::string& s) {
-  std::tm tm{};
-  for (const char* fmt : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"}) {
-    tm = {};
-    const char* end = strptime(s.c_str(), fmt, &tm);
-    if (end && *end == 0) return static_cast<int64_t>(timegm(&tm));
-  }
-  size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(s, &used);
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = s.substr(used);
-  int64_t factor = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
-  if (!factor || n < 0) return std::nullopt;
-  return unix_now() - n * factor;
-}
-
 int verify(const cli_args& o) {
   auto cfg = load_config_or_report(o.value("--config"));
   if (!cfg) return exit_failure;
   audit::verify_options opts;
   if (o.has("--since")) {
-    auto t = parse_time(o.value("--since"));
+    auto t = parse_since(o.value("--since"));
     if (!t) return usage("--since takes a date (2026-11-01), a date-time (2026-11-01T08:00:00) or a duration (24h, 7d)");
     opts.since = *t;
   }
@@ -145,7 +124,7 @@ int purge(const cli_args& o) {
   int64_t now = unix_now();
   int64_t cutoff = now - cfg->audit.retention.count();
   if (o.has("--before")) {
-    auto t = parse_time(o.value("--before"));
+    auto t = parse_since(o.value("--before"));
     if (!t) return usage("--before takes a date (2026-11-01), a date-time or a duration back from now (2190d)");
     cutoff = *t;
   }

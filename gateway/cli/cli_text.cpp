@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
+#include <string>
 
 namespace sealgate::gateway {
 
@@ -21,6 +23,27 @@ std::string hex(const std::vector<uint8_t>& data) {
 std::string who_am_i() {
   passwd* pw = ::getpwuid(::getuid());
   return pw ? pw->pw_name : "uid " + std::to_string(::getuid());
+}
+
+std::optional<int64_t> parse_since(const std::string& s) {
+  if (s.empty()) return 0;
+  std::tm tm{};
+  for (const char* fmt : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"}) {
+    tm = {};
+    const char* end = strptime(s.c_str(), fmt, &tm);
+    if (end && *end == 0) return static_cast<int64_t>(timegm(&tm));
+  }
+  size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(s, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string unit = s.substr(used);
+  int64_t factor = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (!factor || n < 0) return std::nullopt;
+  return static_cast<int64_t>(std::time(nullptr)) - n * factor;
 }
 
 }  // namespace sealgate::gateway

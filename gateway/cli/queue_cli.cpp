@@ -183,27 +183,6 @@ int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// --since: an ISO date or date-time (UTC), or a duration back from now (24h, 7d).
-std::optional<int64_t> parse_since(const std::string& s) {
-  if (s.empty()) return 0;
-  std::tm tm{};
-  for (const char* fmt : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"}) {
-    tm = {};
-    const char* end = strptime(s.c_str(), fmt, &tm);
-    if (end && *end == 0) return static_cast<int64_t>(timegm(&tm));
-  }
-  size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(s, &used);
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = s.substr(used);
-  int64_t factor = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
-  if (!factor || n < 0) return std::nullopt;
-  return now_seconds() - n * factor;
-}
 
 // --find: the messages that match, newest first, each with its recipients'
 // states; `report --message ID` then tells one's whole story.
