@@ -786,13 +786,23 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
     def test_the_audit_chain_verifies_names_a_tampered_entry_and_keeps_every_policy(self):
         witness = os.path.join(tempfile.mkdtemp(prefix="sgw", dir="/tmp"), "checkpoints.log")
         self.addCleanup(shutil.rmtree, os.path.dirname(witness), True)
-        gw = self.gateway(extra="audit: {witness: {file: %s}}\n" % witness)
+        plain_before = set(self.dump_files("plain"))
+        gw = self.gateway(extra="audit: {checkpoint_interval: 2s, witness: {file: %s, mail: audit@plain.dlv.test}}\n"
+                          % witness)
         qid = self.send(gw, "app@ours.dlv.test", ["pat@tls.dlv.test", "ann@plain.dlv.test", "nobody@bounce.dlv.test"],
                         self.message("audit one", "pat@tls.dlv.test"))
         self.wait_until("two deliveries and a bounce", lambda: self.delivered(gw, "pat@tls.dlv.test") and
                         self.delivered(gw, "ann@plain.dlv.test") and
                         (self.recipient(gw, "nobody@bounce.dlv.test") or ("",))[0] == "bounced", gw=gw)
         first_policy = self.recipient(gw, "pat@tls.dlv.test")[7]
+        # A checkpoint every 2 s here: its witness mail reaches the compliance mailbox.
+        def witness_mail():
+            for name in set(self.dump_files("plain")) - plain_before:
+                with open(name, "rb") as f:
+                    if b"sealgate-audit-checkpoint v1 seq=" in f.read():
+                        return True
+            return False
+        self.wait_until("a checkpoint's witness mail", witness_mail, gw=gw)
         # A policy edit while running: the file watch reloads it, and the
         # record keeps both versions.
         with open(os.path.join(gw.dir, "policy.yaml"), "a") as f:
