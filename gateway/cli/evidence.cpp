@@ -385,6 +385,7 @@ int show_message(const config& cfg, const std::string& id, std::string_view form
     audit::verify_options o;
     o.from_seq = ev.entries.front().seq;
     o.to_seq = ev.entries.back().seq;
+    o.queue_id = id;  // and its rows against its entries
     ev.proof.report = audit::verify_chain(cfg.database, audit::ed25519_key::load(cfg.audit.public_key), o);
     ev.proof.checked = true;
   }

@@ -293,6 +293,132 @@ class chain_reader {
 
 }  // namespace
 
+namespace {
+
+// The detail columns an attempt entry carries under the same names (absent
+// when the attempt did not know them, NULL in the row).
+constexpr const char* detail_columns[] = {"method",      "rule",       "policy_sha256", "mx_host",
+                                          "mx_address",  "tls_protocol", "tls_cipher",  "certificate",
+                                          "reply",       "classes",    "key_fingerprint"};
+
+// The rows of the record against their entries. A row is as trustworthy as
+// the entry it matches: the chain protects the entries, this ties the rows
+// (which reports and the evidence show) to them.
+void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, verify_report& report) {
+  auto problem = [&](int64_t seq, std::string what) { report.problems.push_back({seq, std::move(what)}); };
+  auto differs = [&](const sqlite::statement& q, const std::string& column, const std::string& entry_field) {
+    return q.text(column) != q.text(entry_field);
+  };
+  const std::string only = o.queue_id.empty() ? "" : " AND m.queue_id = :queue_id";
+  auto bind = [&](sqlite::statement& q) {
+    q.bind("since", o.since);
+    if (!o.queue_id.empty()) q.bind("queue_id", o.queue_id);
+  };
+  // Messages: each row equals its "accepted" entry.
+  {
+    static constexpr const char* fields[] = {"listener", "client_address", "helo", "auth_user", "relay_class",
+                                             "tls_protocol", "tls_cipher", "sender"};
+    std::string sql = "SELECT m.queue_id, m.received_at, m.size, m.recipients, m.message_id, e.seq AS seq,"
+                      " json_extract(e.entry, '$.at') AS e_at, json_extract(e.entry, '$.size') AS e_size,"
+                      " json_array_length(e.entry, '$.recipients') AS e_recipients,"
+                      " COALESCE(json_extract(e.entry, '$.message_id'), (SELECT json_extract(x.entry, '$.message_id')"
+                      "   FROM audit_events x WHERE x.queue_id = m.queue_id AND json_extract(x.entry, '$.kind') = 'message-id'"
+                      "   ORDER BY x.seq LIMIT 1)) AS e_message_id";
+    for (const char* f : fields)
+      sql += std::string(", m.") + f + ", json_extract(e.entry, '$." + f + "') AS e_" + f;
+    sql += " FROM messages m LEFT JOIN audit_events e ON e.queue_id = m.queue_id"
+           " AND json_extract(e.entry, '$.kind') = 'accepted' WHERE m.received_at >= :since" + only;
+    sqlite::statement q(db, sql);
+    bind(q);
+    while (q.next_row()) {
+      std::string id = q.text("queue_id");
+      if (q.is_null("seq")) {
+        if (q.integer("received_at") < log_start) ++report.rows_before_log;
+        else problem(0, "inserted: the messages row of " + id + " has no audit entry");
+        continue;
+      }
+      ++report.rows_checked;
+      int64_t seq = q.integer("seq");
+      std::vector<std::string> changed;
+      for (const char* f : fields)
+        if (differs(q, f, std::string("e_") + f)) changed.push_back(f);
+      if (q.integer("received_at") != q.integer("e_at")) changed.push_back("received_at");
+      if (q.integer("size") != q.integer("e_size")) changed.push_back("size");
+      if (q.integer("recipients") != q.integer("e_recipients")) changed.push_back("recipients");
+      if (!q.is_null("message_id") && q.text("message_id") != q.text("e_message_id")) changed.push_back("message_id");
+      for (const auto& c : changed)
+        problem(seq, "altered: the messages row of " + id + " says another " + c + " than its audit entry " +
+                         std::to_string(seq));
+    }
+  }
+  // Attempts: each row equals the entry that names it.
+  {
+    std::string sql = "SELECT a.rowid AS row_id, a.queue_id, a.idx, a.at, a.outcome, e.seq AS seq,"
+                      " json_extract(e.entry, '$.at') AS e_at, json_extract(e.entry, '$.idx') AS e_idx,"
+                      " json_extract(e.entry, '$.kind') AS e_outcome, m.received_at";
+    for (const char* c : detail_columns)
+      sql += std::string(", a.") + c + ", json_extract(e.entry, '$." + c + "') AS e_" + c;
+    sql += " FROM attempts a JOIN messages m ON m.queue_id = a.queue_id"
+           " LEFT JOIN audit_events e ON e.queue_id = a.queue_id AND json_extract(e.entry, '$.attempt') = a.rowid"
+           " WHERE m.received_at >= :since" + only;
+    sqlite::statement q(db, sql);
+    bind(q);
+    while (q.next_row()) {
+      std::string where = "the attempts row " + std::to_string(q.integer("row_id")) + " of " + q.text("queue_id");
+      if (q.is_null("seq")) {
+        if (q.integer("received_at") < log_start) ++report.rows_before_log;
+        else problem(0, "inserted: " + where + " has no audit entry");
+        continue;
+      }
+      ++report.rows_checked;
+      int64_t seq = q.integer("seq");
+      std::vector<std::string> changed;
+      for (const char* c : detail_columns)
+        if (differs(q, c, std::string("e_") + c)) changed.push_back(c);
+      if (differs(q, "outcome", "e_outcome")) changed.push_back("outcome");
+      if (q.integer("at") != q.integer("e_at")) changed.push_back("at");
+      if (q.integer("idx") != q.integer("e_idx")) changed.push_back("idx");
+      for (const auto& c : changed)
+        problem(seq, "altered: " + where + " says another " + c + " than its audit entry " + std::to_string(seq));
+    }
+  }
+  // Recipients: the state the entries leave behind (the newest entry's kind,
+  // and of each detail the newest entry that knew it).
+  {
+    const std::string mine = "e.queue_id = r.queue_id AND json_extract(e.entry, '$.idx') = r.idx";
+    std::string sql = "SELECT r.queue_id, r.idx, r.status, m.received_at,"
+                      " (SELECT MAX(e.seq) FROM audit_events e WHERE " + mine + ") AS seq,"
+                      " (SELECT json_extract(e.entry, '$.kind') FROM audit_events e WHERE " + mine +
+                      " ORDER BY e.seq DESC LIMIT 1) AS e_status";
+    for (const char* c : detail_columns)
+      sql += std::string(", r.") + c + ", (SELECT json_extract(e.entry, '$." + c + "') FROM audit_events e WHERE " + mine +
+             " AND json_extract(e.entry, '$." + c + "') IS NOT NULL ORDER BY e.seq DESC LIMIT 1) AS e_" + c;
+    sql += " FROM recipients r JOIN messages m ON m.queue_id = r.queue_id WHERE m.received_at >= :since" + only;
+    sqlite::statement q(db, sql);
+    bind(q);
+    while (q.next_row()) {
+      std::string where = "the recipients row " + q.text("queue_id") + " #" + std::to_string(q.integer("idx"));
+      if (q.is_null("seq")) {
+        // Nothing happened to it yet: it must still say so.
+        if (q.text("status") != "queued" && q.integer("received_at") >= log_start)
+          problem(0, "altered: " + where + " says " + q.text("status") + " but no audit entry says anything happened");
+        continue;
+      }
+      ++report.rows_checked;
+      int64_t seq = q.integer("seq");
+      std::vector<std::string> changed;
+      if (differs(q, "status", "e_status")) changed.push_back("status");
+      for (const char* c : detail_columns)
+        if (differs(q, c, std::string("e_") + c)) changed.push_back(c);
+      for (const auto& c : changed)
+        problem(seq, "altered: " + where + " says another " + c + " than its audit entries (the newest is " +
+                         std::to_string(seq) + ")");
+    }
+  }
+}
+
+}  // namespace
+
 verify_report verify_chain(const std::filesystem::path& database_file, const ed25519_key& key,
                            const verify_options& options) {
   auto db = open_record_read_only(database_file);
@@ -430,6 +556,14 @@ verify_report verify_chain(const std::filesystem::path& database_file, const ed2
         problem(c.seq, "deleted: the checkpoint of " + time_text(c.at) + " covers entry " + std::to_string(c.seq) +
                            " but the chain ends at " + std::to_string(last));
     report.unsigned_entries = report.last_signed ? last - std::max(report.last_signed->seq, start - 1) : report.entries;
+  }
+  if (options.check_records) {
+    // Rows of messages received before the first entry there is cannot be
+    // compared: a record older than the audit log (or than a purge).
+    int64_t log_start = 0;
+    sqlite::statement q(db.get(), "SELECT json_extract(entry, '$.at') AS at FROM audit_events ORDER BY seq LIMIT 1");
+    while (q.next_row()) log_start = q.optional_integer("at").value_or(0);
+    verify_records(db.get(), options, log_start, report);
   }
   if (report.purged_up_to && !anchored && !purge_recorded && start == first)
     problem(first, "deleted: entries 1 to " + std::to_string(first - 1) + " are gone and no purge of them is recorded");

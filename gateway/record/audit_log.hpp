@@ -103,6 +103,8 @@ struct verify_report {
   std::optional<checkpoint> last_signed;  // the newest valid checkpoint within the range
   int64_t unsigned_entries = 0;         // entries after the newest checkpoint: chained, not yet signed
   int64_t purged_up_to = 0;             // entries up to this seq were purged (retention), 0 for none
+  int64_t rows_checked = 0;             // record rows compared with their entries
+  int64_t rows_before_log = 0;          // rows of messages received before the audit log began (not comparable)
   std::vector<finding> problems;
   bool intact() const { return problems.empty(); }
 };
@@ -112,6 +114,11 @@ struct verify_options {
   int64_t from_seq = 0;  // or at the newest checkpoint before this entry (report --message); 0: unused
   int64_t to_seq = 0;    // stop at the first checkpoint at or after this entry; 0: the head
   std::vector<checkpoint> witness;  // copies kept elsewhere: each must equal the stored checkpoint
+  // Also compare the record's rows (messages, recipients, attempts) with
+  // their entries: a row edited, added or left without its entry is named.
+  // Only messages received at or after since, and only queue_id's when set.
+  bool check_records = true;
+  std::string queue_id;  // only this message's rows (report --message); "": all
 };
 
 // Checks the chain in a record file (opened read-only) with the public key:

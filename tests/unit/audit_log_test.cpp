@@ -114,7 +114,8 @@ TEST_F(AuditLog, AnEditedFieldIsNamed) {
   ASSERT_FALSE(r.intact());
   EXPECT_EQ(r.problems.front().seq, 6) << problems(r);
   EXPECT_NE(r.problems.front().what.find("altered"), std::string::npos) << problems(r);
-  EXPECT_EQ(r.problems.size(), 1u) << problems(r);
+  // The rows that still say tls now disagree with the entry: named at the same entry.
+  for (const auto& p : r.problems) EXPECT_EQ(p.seq, 6) << problems(r);
 }
 
 TEST_F(AuditLog, AnEditedEntryWithItsHashRecomputedIsNamed) {
@@ -270,6 +271,34 @@ TEST_F(AuditLog, APurgeKeepsTheRestVerifiable) {
   sql("DELETE FROM audit_events WHERE seq <= 10");
   r = verify();
   EXPECT_FALSE(r.intact()) << problems(r);
+}
+
+TEST_F(AuditLog, ARecordRowEditedBesideItsEntryIsNamed) {
+  {
+    database db(file_);
+    write_history(db);
+  }
+  EXPECT_TRUE(verify().intact()) << problems(verify());
+  EXPECT_EQ(verify().rows_checked, 3 + 6 + 3);  // messages, attempts, recipients
+  // The tables reports read, edited while the chain stays as it was.
+  sql("UPDATE recipients SET method = 'pgp' WHERE queue_id = '0000000000000011'");
+  auto r = verify();
+  ASSERT_EQ(r.problems.size(), 1u) << problems(r);
+  EXPECT_EQ(r.problems[0].seq, 6);
+  EXPECT_NE(r.problems[0].what.find("recipients row 0000000000000011 #0 says another method"), std::string::npos)
+      << problems(r);
+  sql("UPDATE recipients SET method = 'tls' WHERE queue_id = '0000000000000011'");
+  sql("UPDATE attempts SET certificate = 'dane' WHERE rowid = 1");
+  sql("UPDATE messages SET sender = 'someone@else.example' WHERE queue_id = '0000000000000012'");
+  r = verify();
+  EXPECT_NE(problems(r).find("attempts row 1 of 0000000000000010 says another certificate than its audit entry 2"),
+            std::string::npos) << problems(r);
+  EXPECT_NE(problems(r).find("messages row of 0000000000000012 says another sender than its audit entry 7"),
+            std::string::npos) << problems(r);
+  // A row put in without an entry.
+  sql("INSERT INTO attempts (queue_id, idx, at, outcome, method) VALUES ('0000000000000010', 0, 1800000500, 'delivered', 'pgp')");
+  EXPECT_NE(problems(verify()).find("inserted: the attempts row 7 of 0000000000000010 has no audit entry"),
+            std::string::npos) << problems(verify());
 }
 
 TEST_F(AuditLog, APurgeNeverSignsOverAnAlteredChain) {
