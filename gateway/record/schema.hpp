@@ -182,6 +182,7 @@ inline constexpr index_def indexes[] = {
     {"attempts_by_message", "attempts", "queue_id, idx", 2},  // queue show, report --message
     {"recipients_by_status", "recipients", "status", 2},
     {"audit_events_by_message", "audit_events", "queue_id", 5},  // report --message
+    {"messages_by_received", "messages", "received_at", 5},       // reports by period, the retention purge
 };
 
 // Numbered from 1 with no gap; a database records the last one it ran. A
