@@ -41,6 +41,11 @@ rules:
     methods: [pgp, tls, plain]
     tls: {min_version: "1.2", verify: none}
     on_failure: next
+  - name: smime-first
+    match: {domains: smime.dlv.test}
+    methods: [smime, tls, plain]
+    tls: {min_version: "1.2", verify: none}
+    on_failure: next
   - name: clear-ok
     match: {domains: [plain.dlv.test, flaky.dlv.test, bounce.dlv.test, ours.dlv.test, load.dlv.test, early.dlv.test,
                       late.dlv.test, spare.dlv.test]}
@@ -62,6 +67,7 @@ def local_data(port):
     rr += ["%s.dlv.test. 300 IN A %s" % kv for kv in hosts.items()]
     for domain, mx in (("tls", "mx-tls"), ("plain", "mx-plain"), ("strip", "mx-strip"), ("flaky", "mx-flaky"),
                        ("bounce", "mx-bounce"), ("ours", "mx-dsn"), ("load", "mx-load"), ("pgp", "mx-plain"),
+                       ("smime", "mx-plain"),
                        ("early", "mx-early"), ("late", "mx-late")):
         rr.append("%s.dlv.test. 300 IN MX 10 %s.dlv.test." % (domain, mx))
     rr.append("nullmx.dlv.test. 300 IN MX 0 .")
@@ -935,6 +941,27 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         after = json.loads(r.stdout)
         self.assertTrue(after["intact"] and after["purged_up_to"] > seq, after)
+
+    def test_a_recipient_with_a_certificate_gets_smime_and_the_evidence_names_it(self):
+        certs = tempfile.mkdtemp(prefix="sgc", dir="/tmp")
+        self.addCleanup(shutil.rmtree, certs, True)
+        cert, key = os.path.join(certs, "sam.pem"), os.path.join(certs, "sam.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=Sam", "-addext", "subjectAltName=email:sam@smime.dlv.test",
+                        "-addext", "keyUsage=critical,keyEncipherment,keyCertSign"],
+                       check=True, capture_output=True, timeout=60)
+        os.remove(key)  # the gateway needs only the certificate
+        gw = self.gateway(extra="crypto: {smime_certificates: %s, smime_ca_file: %s}\n" % (certs, cert))
+        qid = self.send(gw, "app@ours.dlv.test", ["sam@smime.dlv.test"], self.message("smime one", "sam@smime.dlv.test"))
+        self.wait_until("the S/MIME delivery", lambda: self.delivered(gw, "sam@smime.dlv.test"), gw=gw)
+        r = subprocess.run([BIN, "report", "--config", gw.config, "--message", qid, "--format", "json"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (rcpt,) = json.loads(r.stdout)["recipients"]
+        der = subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER"], check=True, capture_output=True,
+                             timeout=30).stdout
+        self.assertEqual((rcpt["method"], rcpt["rule"], rcpt["key_fingerprint"]),
+                         ("smime", "smime-first", hashlib.sha256(der).hexdigest()))
 
     def test_kill_9_during_5000_messages_loses_nothing_and_records_each_delivery_once(self):
         gw = self.gateway(queue="{retry_min: 1s, retry_max: 2s, concurrency: 100}")
