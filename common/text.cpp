@@ -5,6 +5,8 @@
 
 #include <openssl/evp.h>
 
+#include <stdexcept>
+
 #include <cctype>
 
 namespace sealgate {
@@ -147,6 +149,21 @@ std::string json_string(std::string_view s) {
     }
   }
   return out + "\"";
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned i = 0; i < len; ++i) {
+    out += digits[md[i] >> 4];
+    out += digits[md[i] & 15];
+  }
+  return out;
 }
 
 }  // namespace sealgate

@@ -18,6 +18,9 @@ bool iequals_ascii(std::string_view a, std::string_view b);
 std::string domain_of(std::string_view address);
 
 std::string base64_encode(std::string_view data);
+// SHA-256 of data in lower-case hex: how the policy, the audit chain and
+// their readers name bytes.
+std::string sha256_hex(std::string_view data);
 // base64url (RFC 4648 5) without padding: tokens in links, the loop stamp's MAC.
 // The decoder refuses padding, other characters and non-canonical endings.
 std::string base64url_encode(std::string_view data);

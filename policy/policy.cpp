@@ -7,7 +7,6 @@
 
 #include "common/text.hpp"
 
-#include <openssl/evp.h>
 #include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
@@ -183,19 +182,6 @@ bool parse_condition(yaml_reader& r, const YAML::Node& n, const std::string& pat
 const std::vector<std::string> rule_keys{"name", "description", "match", "methods", "tls",
                                          "on_failure", "reject_text", "strip_subject_tag", "portal"};
 const std::vector<std::string> match_keys{"recipients", "domains", "senders", "listeners", "classes"};
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return "";
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -29,8 +29,6 @@ int usage(const std::string& problem) { return usage_exit(problem, "usage: sealg
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
-std::string time_text(int64_t t) { return utc_time(t, "%Y-%m-%dT%H:%M:%SZ"); }
-
 int verify(const cli_args& o) {
   auto cfg = load_config_or_report(o.value("--config"));
   if (!cfg) return exit_failure;

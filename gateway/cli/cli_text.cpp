@@ -1,6 +1,8 @@
 // JSON and hex text for the command-line tools; see cli_text.hpp.
 #include "gateway/cli/cli_text.hpp"
 
+#include "common/text.hpp"
+
 #include <pwd.h>
 #include <unistd.h>
 
@@ -45,5 +47,7 @@ std::optional<int64_t> parse_since(const std::string& s) {
   if (!factor || n < 0) return std::nullopt;
   return static_cast<int64_t>(std::time(nullptr)) - n * factor;
 }
+
+std::string time_text(int64_t t) { return t <= 0 ? "-" : utc_time(t, "%Y-%m-%dT%H:%M:%SZ"); }
 
 }  // namespace sealgate::gateway

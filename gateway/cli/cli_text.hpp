@@ -20,5 +20,7 @@ std::string who_am_i();
 // (2026-11-01T08:00:00, UTC) or a duration back from now (30s, 5m, 24h, 7d),
 // as unix seconds; "" is 0 (the beginning); nullopt for anything else.
 std::optional<int64_t> parse_since(const std::string& s);
+// 2026-12-06T10:00:00Z (UTC); "-" for none (0 or less).
+std::string time_text(int64_t t);
 
 }  // namespace sealgate::gateway

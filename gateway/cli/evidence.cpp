@@ -17,16 +17,6 @@
 
 namespace sealgate::gateway {
 
-std::string time_text(int64_t t) {
-  if (t <= 0) return "-";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string state_text(const rcpt_status& s) {
   if (s.state == rcpt_state::pending) {
     if (s.next_try == std::numeric_limits<int64_t>::max()) return "held";

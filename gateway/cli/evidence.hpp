@@ -29,8 +29,6 @@ std::unique_ptr<portal::store> open_portal_store_for_report(const config& cfg);
 // its audit entries do not verify.
 int show_message(const config& cfg, const std::string& id, std::string_view format, bool with_proof);
 
-// 2026-12-06T10:00:00Z; "-" for none.
-std::string time_text(int64_t t);
 // A waiting recipient's state as `queue list` names it: queued, held, deferred.
 std::string state_text(const rcpt_status& s);
 

@@ -21,7 +21,6 @@
 #include "gateway/cli/cli_text.hpp"
 #include "gateway/cli/bootstrap.hpp"
 #include "gateway/daemon/control.hpp"
-#include "gateway/record/audit_log.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/config/config.hpp"
@@ -427,7 +426,7 @@ int cmd_show(const std::vector<std::string>& args) {
       return exit_failure;
     }
     // The history is tamper-evident by construction: the text must hash to its name.
-    if (sealgate::gateway::audit::sha256_hex(v->text) != v->sha256) {
+    if (sealgate::sha256_hex(v->text) != v->sha256) {
       std::cerr << "sealgate: policy show: the stored text of " << v->sha256 << " does not match its hash: it was altered\n";
       return exit_failure;
     }

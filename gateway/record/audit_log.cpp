@@ -21,39 +21,15 @@ namespace sealgate::gateway::audit {
 
 namespace {
 
-std::string hex(const unsigned char* p, size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
-  return out;
-}
-
 std::string time_text(int64_t t) { return utc_time(t, "%Y-%m-%d %H:%M:%S UTC"); }
 
 }  // namespace
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 failed");
-  return hex(md, len);
-}
-
 std::string link_hash(std::string_view prev, std::string_view entry) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, prev.data(), prev.size()) == 1 &&
-            EVP_DigestUpdate(ctx, entry.data(), entry.size()) == 1 && EVP_DigestFinal_ex(ctx, md, &len) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) throw std::runtime_error("SHA-256 failed");
-  return hex(md, len);
+  std::string bytes;
+  bytes.reserve(prev.size() + entry.size());
+  bytes.append(prev).append(entry);
+  return sha256_hex(bytes);
 }
 
 // --- events ---

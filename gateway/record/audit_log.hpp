@@ -23,9 +23,9 @@ namespace sealgate::gateway::audit {
 // The prev of the first entry.
 inline constexpr std::string_view genesis = "0000000000000000000000000000000000000000000000000000000000000000";
 
-// SHA-256 over prev then entry, lower-case hex: an entry's hash.
+// SHA-256 over prev then entry, lower-case hex (common/text's sha256_hex):
+// an entry's hash.
 std::string link_hash(std::string_view prev, std::string_view entry);
-std::string sha256_hex(std::string_view data);
 
 // An event as the chain stores it: one JSON object whose first members are
 // the kind, the time (unix seconds) and, for events of a message, its

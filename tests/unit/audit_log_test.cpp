@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text.hpp"
 #include "gateway/record/audit_log.hpp"
 #include "gateway/record/database.hpp"
 #include "gateway/record/report.hpp"
@@ -334,10 +335,10 @@ TEST_F(AuditLog, AVerifyFromACheckpointChecksOnlyWhatFollows) {
 TEST_F(AuditLog, PolicyHistoryKeepsEveryVersion) {
   {
     database db(file_);
-    db.record_policy(audit::sha256_hex("rules: [a]\n"), "/etc/sealgate/policy.yaml", "rules: [a]\n", 1, "start", "");
-    db.record_policy(audit::sha256_hex("rules: [b]\n"), "/etc/sealgate/policy.yaml", "rules: [b]\n", 2, "SIGHUP", "");
+    db.record_policy(sealgate::sha256_hex("rules: [a]\n"), "/etc/sealgate/policy.yaml", "rules: [a]\n", 1, "start", "");
+    db.record_policy(sealgate::sha256_hex("rules: [b]\n"), "/etc/sealgate/policy.yaml", "rules: [b]\n", 2, "SIGHUP", "");
   }
-  auto v = read_policy_version(file_, audit::sha256_hex("rules: [a]\n").substr(0, 12));
+  auto v = read_policy_version(file_, sealgate::sha256_hex("rules: [a]\n").substr(0, 12));
   ASSERT_TRUE(v);
   EXPECT_EQ(v->text, "rules: [a]\n");
   EXPECT_FALSE(read_policy_version(file_, "0123456789abcdef"));
