@@ -23,6 +23,7 @@ import time
 import unittest
 
 import probe_peers as peers
+from browser import Browser
 from harness import BIN, Gateway
 
 A_TLS, A_PLAIN, A_STRIP, A_FLAKY, A_BOUNCE, A_DSN, A_LOAD = ("127.0.5.11", "127.0.5.14", "127.0.5.16", "127.0.5.17",
@@ -33,6 +34,10 @@ A_BUSY, A_COUNT = "127.0.5.23", "127.0.5.24"
 A_REPORT = "127.0.5.25"  # an HTTPS receiver of TLS reports (RFC 8460 5.2)
 A_RPT_STRIP = "127.0.5.26"  # rpt.dlv.test's first MX: a proxy that strips STARTTLS from every connection
 MARKER = "BODY-MARKER-4b1d"  # stands for content that must never travel in clear
+
+# Pages a person sees are kept here with their screenshots (as compliance_report_test does).
+ARTIFACTS = os.environ.get("SEALGATE_ARTIFACTS", os.path.join(os.path.dirname(__file__), "..", "..", "build",
+                                                               "test-artifacts"))
 
 POLICY = """\
 rules:
@@ -894,6 +899,18 @@ class Delivery(peers.PeersTestCase, unittest.TestCase):
         self.assertIn("pat@tls.dlv.test", r.stdout)
         self.assertNotIn("http://", r.stdout.replace("http-equiv", ""))
         self.assertNotIn(MARKER, r.stdout, "no content in the evidence")
+        # The page an auditor is handed, as a browser shows it (kept as an artifact).
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        page = os.path.join(ARTIFACTS, "evidence-page.html")
+        with open(page, "w") as f:
+            f.write(r.stdout)
+        with Browser(javascript=False) as b:
+            url = "file://" + os.path.abspath(page)
+            b.goto(url)
+            self.assertEqual(b.title(), "Message %s: delivery evidence" % qid)
+            self.assertEqual(b.evaluate("performance.getEntriesByType('resource').length"), 0, "nothing fetched")
+            self.assertLessEqual(b.scroll_width(), 1280, "nothing wider than the window")
+            b.screenshot(os.path.join(ARTIFACTS, "evidence-page.png"))
 
         # --find: by Message-ID, by recipient (any case), by sender and time.
         def find(*args):
