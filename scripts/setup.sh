@@ -32,6 +32,10 @@ packages=(
   wrk nginx-light
   # bench/dkim_relay.sh: Postfix with Debian's OpenDKIM milter signing the same load
   opendkim opendkim-tools
+  # more than one machine (issue 18): libpq for the PostgreSQL record and portal store; the
+  # server the tests start in a temporary directory (tests/integration/pg_peer.py); HAProxy in
+  # front of two gateway nodes (PROXY protocol v2) and the portal (X-Forwarded-For)
+  libpq-dev postgresql-15 haproxy
 )
 
 missing=()
@@ -44,6 +48,9 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Postfix asks how to configure the system MTA; the tests run their own instances.
   echo "postfix postfix/main_mailer_type select No configuration" | "${sudo_cmd[@]}" debconf-set-selections
+  # postgresql-common would create and start a cluster on port 5432; the tests start their own.
+  "${sudo_cmd[@]}" mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" | "${sudo_cmd[@]}" tee /etc/postgresql-common/createcluster.d/sealgate-tests.conf >/dev/null
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
