@@ -227,6 +227,11 @@ bool is_listener_name(std::string_view s) {
 
 }  // namespace
 
+bool valid_node_id(std::string_view id) {
+  return !id.empty() && id.size() <= 32 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
 config load_config(const std::filesystem::path& file) {
   config c;
   c.file = file;
@@ -247,7 +252,7 @@ config load_config(const std::filesystem::path& file) {
   const YAML::Node root = *document;
   if (!r.check_map(root, "", {"hostname", "listeners", "tls", "relay", "spool", "spool_sync", "database", "policy_file",
                               "user", "limits", "timeouts", "dns", "queue", "delivery", "crypto", "portal", "threads",
-                              "loop", "dkim", "metrics", "log", "tlsrpt", "audit", "records"})) {
+                              "loop", "dkim", "metrics", "log", "tlsrpt", "audit", "records", "node"})) {
     throw config_error(r.errors().front());
   }
 
@@ -257,6 +262,11 @@ config load_config(const std::filesystem::path& file) {
   if (auto n = root["hostname"]; n && n.IsScalar() && !is_host_name(n.Scalar()))
     r.error(n.Mark(), "hostname", "must be a host name (letters, digits, '-' and '.')");
   r.path_value(root, "spool", "", c.spool);
+  if (auto n = root["node"]; n && r.check_map(n, "node", {"id"})) {
+    r.string_value(n, "id", "node", c.node_id);
+    if (auto id = n["id"]; id && id.IsScalar() && !valid_node_id(id.Scalar()))
+      r.error(id.Mark(), "node.id", "must be 1 to 32 of a-z, 0-9 and '-'");
+  }
   r.enum_value(root, "spool_sync", "", c.spool_sync, {{"journal", sync_mode::journal}, {"file", sync_mode::file}, {"filesystem", sync_mode::filesystem}});
   r.path_value(root, "database", "", c.database);
   r.path_value(root, "policy_file", "", c.policy_file);

@@ -121,6 +121,9 @@ struct config {
   std::vector<relay_class> relay_classes;     // checked before relay_networks and AUTH
   std::filesystem::path users_file;
   std::filesystem::path spool;
+  // node.id: this node's name in a cluster (a-z, 0-9, '-', up to 32); empty:
+  // the one kept in the spool (spool/node-id), made once.
+  std::string node_id;
   sync_mode spool_sync = sync_mode::journal;
   std::filesystem::path database;
   std::filesystem::path policy_file;  // delivery policy (policy/); empty = none loaded yet
@@ -148,5 +151,9 @@ class config_error : public std::runtime_error {
 
 // Throws config_error whose what() holds one "FILE:LINE:COL: key: message" line per problem.
 config load_config(const std::filesystem::path& file);
+
+// What node.id accepts: 1 to 32 of a-z, 0-9 and '-' (it names the node in
+// the shared record, logs and metrics).
+bool valid_node_id(std::string_view id);
 
 }  // namespace sealgate::gateway

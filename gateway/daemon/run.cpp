@@ -219,6 +219,8 @@ int run_gateway(config cfg, std::string_view version) {
     }
     server srv(io, cfg, spooler, workers, session_loop_pointers);
     drop_privileges(cfg.user);
+    // The node's name, kept in the spool, before anything is accepted with it.
+    const std::string node_id = spool_node_id(cfg.spool, cfg.node_id);
     auto waiting = spooler.recover();
     ready->spool_recovered = true;
     // After the drop (the file is the gateway user's) and the recovery (which
@@ -435,7 +437,7 @@ int run_gateway(config cfg, std::string_view version) {
       });
     };
     wait_hangup();
-    log_info("sealgate " + std::string(version) + " started, hostname=" + cfg.hostname);
+    log_info("sealgate " + std::string(version) + " started, hostname=" + cfg.hostname + ", node " + node_id);
     // Only now: the spool is recovered and every listener is bound.
     notify_ready(std::to_string(waiting.size()) + " messages waiting at start");
     std::vector<std::thread> pool;

@@ -14,6 +14,7 @@
 #include "common/log.hpp"
 
 #include <dirent.h>
+#include <openssl/rand.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -232,22 +233,69 @@ void spool::replay_journal() {
 }
 
 std::string spool::next_id() {
-  // Microseconds since the epoch in the high bits keep ids sortable by arrival;
-  // the low 12 bits separate ids made in the same microsecond.
+  // 16 hex digits: microseconds since the epoch in the high 52 bits (until
+  // the year 2112) keep ids sortable by arrival; then the node's number (6
+  // bits) and a sequence (6 bits) for ids made in the same microsecond, 64 at
+  // most, after which the id borrows the next microsecond.
   uint64_t us = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  uint64_t candidate = us << 12;
   std::lock_guard lock(mutex_);
-  if (candidate <= last_id_) candidate = last_id_ + 1;
-  last_id_ = candidate;
+  if (us > last_microsecond_) {
+    sequence_ = 0;
+  } else if (++sequence_ == 64) {
+    sequence_ = 0;
+    us = last_microsecond_ + 1;
+  } else {
+    us = last_microsecond_;
+  }
+  last_microsecond_ = us;
+  uint64_t id = (us << 12) | (uint64_t{node_number_} << 6) | sequence_;
   char buf[17];
   static constexpr char hex[] = "0123456789ABCDEF";
   for (int i = 15; i >= 0; --i) {
-    buf[i] = hex[candidate & 15];
-    candidate >>= 4;
+    buf[i] = hex[id & 15];
+    id >>= 4;
   }
   buf[16] = 0;
   return buf;
+}
+
+void spool::set_node_number(unsigned number) {
+  if (number > 63) throw std::invalid_argument("node number " + std::to_string(number) + " is not 0 to 63");
+  std::lock_guard lock(mutex_);
+  node_number_ = number;
+}
+
+std::string spool_node_id(const std::filesystem::path& dir, const std::string& configured) {
+  auto file = dir / "node-id";
+  if (auto kept = read_file(file)) {
+    std::string id = *kept;
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    if (!valid_node_id(id)) throw std::runtime_error(file.string() + ": not a node id: '" + id + "'");
+    if (!configured.empty() && configured != id)
+      throw std::runtime_error(file.string() + ": this spool belongs to node " + id + ", not " + configured +
+                               " (node.id): a spool is delivered by the node that accepted it, or moved with "
+                               "sealgate queue export and import");
+    return id;
+  }
+  std::string id = configured;
+  if (id.empty()) {
+    unsigned char random[4];
+    if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("node id: no random bytes");
+    static constexpr char hex[] = "0123456789abcdef";
+    for (unsigned char b : random) {
+      id += hex[b >> 4];
+      id += hex[b & 15];
+    }
+  }
+  // Written whole or not at all, and durable before the node accepts with it.
+  auto partial = dir / "node-id.new";
+  unique_fd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd || !write_all(fd.get(), id + "\n") || ::fsync(fd.get()) != 0 || ::rename(partial.c_str(), file.c_str()) != 0)
+    throw std::runtime_error(file.string() + ": cannot write: " + std::strerror(errno));
+  unique_fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d) ::fsync(d.get());
+  return id;
 }
 
 std::unique_ptr<spool::message> spool::begin() {

@@ -133,6 +133,12 @@ class spool {
   spool_stats stats() const;
   const std::filesystem::path& queue_dir() const { return queue_; }
 
+  // This node's number in a cluster (0 to 63; 0 for a gateway alone): six
+  // bits of every queue id made from now on, so that two nodes accepting in
+  // the same microsecond never make the same id, and an id moved to another
+  // node (queue import) can never meet one made there.
+  void set_node_number(unsigned number);
+
   // Stops the committer after finishing what is queued.
   void stop();
 
@@ -159,7 +165,9 @@ class spool {
   bool stopping_ = false;
   spool_stats stats_;
   committed_handler on_committed_;
-  uint64_t last_id_ = 0;
+  uint64_t last_microsecond_ = 0;  // of the last id made
+  unsigned sequence_ = 0;           // ids made in that microsecond, less one
+  unsigned node_number_ = 0;
   std::vector<std::string> corrupt_;
   std::thread committer_;
   std::unique_ptr<spool_journal> journal_;  // sync_mode::journal only
@@ -175,5 +183,13 @@ class spool {
   static constexpr int sync_thread_count = 8;
   boost::asio::thread_pool sync_threads_;
 };
+
+// The name of the node this spool belongs to, kept in DIR/node-id: the
+// configured one (node.id), else the one kept there, else 8 random hex digits
+// written there once. The name travels with the spool, as a node that returns
+// after a failure must be the node it was. Throws std::runtime_error when the
+// configured name differs from the one the spool holds (the spool of another
+// node), or when the file cannot be read or written.
+std::string spool_node_id(const std::filesystem::path& dir, const std::string& configured);
 
 }  // namespace sealgate::gateway

@@ -51,6 +51,13 @@ TEST_F(ConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.spool, "/var/spool/sealgate");
 }
 
+TEST_F(ConfigTest, TheNodeIdNamesTheNodeInLettersDigitsAndDashes) {
+  EXPECT_EQ(load_config(write(std::string(minimal) + "node: {id: gw-a}\n")).node_id, "gw-a");
+  EXPECT_EQ(load_config(write(minimal)).node_id, "") << "the spool keeps one";
+  EXPECT_EQ(error_of(std::string(minimal) + "node: {id: GW_A}\n"),
+            "sealgate.yaml:3:12: node.id: must be 1 to 32 of a-z, 0-9 and '-'");
+}
+
 TEST_F(ConfigTest, RelativePathsAreRelativeToTheFile) {
   auto c = load_config(write(std::string(minimal) + "spool: ../var/spool\ndatabase: db.sqlite\n"));
   EXPECT_EQ(c.spool, (dir_.parent_path() / "var/spool").lexically_normal());
@@ -79,7 +86,7 @@ TEST_F(ConfigTest, ValuesAreParsed) {
 TEST_F(ConfigTest, UnknownKeys) {
   EXPECT_EQ(error_of(std::string(minimal) + "spoool: x\n"),
             "sealgate.yaml:3:1: spoool: unknown key; did you mean 'spool'? (valid: hostname, listeners, tls, relay, spool, spool_sync, "
-            "database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, portal, threads, loop, dkim, metrics, log, tlsrpt, audit, records)");
+            "database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, portal, threads, loop, dkim, metrics, log, tlsrpt, audit, records, node)");
   EXPECT_EQ(error_of(std::string(minimal) + "spool_sync: sometimes\n"),
             "sealgate.yaml:3:13: spool_sync: unknown value 'sometimes' (valid: journal, file, filesystem)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
@@ -95,7 +102,7 @@ TEST_F(ConfigTest, UnknownKeysAndValuesSuggestTheClosest) {
   // A key that starts a valid one.
   EXPECT_EQ(error_of(std::string(minimal) + "listener: []\n"),
             "sealgate.yaml:3:1: listener: unknown key; did you mean 'listeners'? (valid: hostname, listeners, tls, relay, "
-            "spool, spool_sync, database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, portal, threads, loop, dkim, metrics, log, tlsrpt, audit, records)");
+            "spool, spool_sync, database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, portal, threads, loop, dkim, metrics, log, tlsrpt, audit, records, node)");
   EXPECT_EQ(error_of(std::string(minimal) + "limits: {recipient: 50}\n"),
             "sealgate.yaml:3:10: limits.recipient: unknown key; did you mean 'recipients'? (valid: message_size, "
             "recipients, command_line_length, data_line_length, connections, connections_per_client, min_data_rate, "
@@ -113,7 +120,7 @@ TEST_F(ConfigTest, UnknownKeysAndValuesSuggestTheClosest) {
   // Nothing close: no guess.
   EXPECT_EQ(error_of(std::string(minimal) + "colour: blue\n"),
             "sealgate.yaml:3:1: colour: unknown key (valid: hostname, listeners, tls, relay, spool, spool_sync, "
-            "database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, portal, threads, loop, dkim, metrics, log, tlsrpt, audit, records)");
+            "database, policy_file, user, limits, timeouts, dns, queue, delivery, crypto, portal, threads, loop, dkim, metrics, log, tlsrpt, audit, records, node)");
 }
 
 TEST_F(ConfigTest, BadValues) {

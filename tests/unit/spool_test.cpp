@@ -1,6 +1,8 @@
 // The spool: committed messages are complete files with their envelope, mode
 // 0600; leftovers of unacknowledged messages disappear on recovery.
 #include <gtest/gtest.h>
+
+#include <set>
 #include <sys/stat.h>
 
 #include <boost/asio/bind_executor.hpp>
@@ -183,6 +185,49 @@ TEST_F(SpoolTest, IdsAreUniqueAndOrdered) {
     EXPECT_GT(m->id(), prev);
     prev = m->id();
   }
+}
+
+TEST_F(SpoolTest, IdsCarryTheNodeNumberSoTwoNodesNeverMakeTheSameId) {
+  spool a(dir_ / "a"), b(dir_ / "b");
+  a.recover();
+  b.recover();
+  a.set_node_number(1);
+  b.set_node_number(63);
+  EXPECT_THROW(b.set_node_number(64), std::invalid_argument);
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {
+    // Many ids per microsecond: the sequence runs out and borrows the next.
+    for (spool* s : {&a, &b}) {
+      auto id = s->begin()->id();
+      ASSERT_EQ(id.size(), 16u);
+      ASSERT_TRUE(seen.insert(id).second) << id;
+      uint64_t bits = std::stoull(id, nullptr, 16);
+      EXPECT_EQ((bits >> 6) & 63, s == &a ? 1u : 63u) << id;
+    }
+  }
+}
+
+TEST_F(SpoolTest, TheNodeIdIsKeptInTheSpoolAndAnotherNodesSpoolIsRefused) {
+  std::filesystem::create_directories(dir_ / "n");
+  auto made = spool_node_id(dir_ / "n", "");
+  EXPECT_EQ(made.size(), 8u);
+  EXPECT_TRUE(valid_node_id(made));
+  EXPECT_EQ(spool_node_id(dir_ / "n", ""), made) << "made once, then kept";
+  EXPECT_EQ(std::filesystem::status(dir_ / "n" / "node-id").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_EQ(spool_node_id(dir_ / "n", made), made);
+  try {
+    spool_node_id(dir_ / "n", "gw-b");
+    FAIL() << "the spool of another node";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("belongs to node " + made + ", not gw-b"), std::string::npos) << e.what();
+  }
+  std::filesystem::create_directories(dir_ / "c");
+  EXPECT_EQ(spool_node_id(dir_ / "c", "gw-a"), "gw-a");
+  EXPECT_FALSE(valid_node_id("GW-A"));
+  EXPECT_FALSE(valid_node_id(""));
+  EXPECT_FALSE(valid_node_id(std::string(33, 'a')));
+  EXPECT_FALSE(valid_node_id("gw a"));
 }
 
 namespace {
