@@ -13,7 +13,7 @@
 #include "dns/options.hpp"
 #include "gateway/config/delivery_options.hpp"
 #include "gateway/config/intake_options.hpp"
-#include "gateway/config/ip_network.hpp"
+#include "common/ip_network.hpp"
 #include "portal/store/portal_config.hpp"
 
 namespace sealgate::gateway {
