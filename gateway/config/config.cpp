@@ -25,8 +25,8 @@ std::string default_hostname() {
   return buf;
 }
 
-// A list of CIDR networks (relay.networks, listeners[].proxy_from), each
-// refused with its position.
+// A list of CIDR networks (relay.networks, listeners[].proxy_from,
+// portal.trusted_proxies), each refused with its position.
 void load_networks(yaml_reader& r, const YAML::Node& nets, const std::string& key, std::vector<ip_network>& out) {
   if (!nets.IsSequence()) {
     r.error(nets.Mark(), key, "must be a list of CIDR networks");
@@ -159,7 +159,7 @@ void check_plain_address(yaml_reader& r, const YAML::Node& map, const char* key,
 void load_portal(yaml_reader& r, const YAML::Node& p, portal::portal_config& o) {
   if (!r.check_map(p, "portal", {"store", "base_url", "listen", "port", "certificate", "private_key", "from",
                                  "organisation", "logo", "expire", "master_key", "outbox_key", "notification", "code",
-                                 "session_lifetime", "reply_max_size", "requests_per_minute", "threads"}))
+                                 "session_lifetime", "reply_max_size", "requests_per_minute", "threads", "trusted_proxies"}))
     return;
   o.configured = true;
   r.path_value(p, "store", "portal", o.store);
@@ -211,6 +211,7 @@ void load_portal(yaml_reader& r, const YAML::Node& p, portal::portal_config& o) 
   r.size_value(p, "reply_max_size", "portal", o.reply_max_size);
   r.integer_value(p, "requests_per_minute", "portal", o.requests_per_minute, 1, 100000);
   r.integer_value(p, "threads", "portal", o.threads, 1, 64);
+  if (auto n = p["trusted_proxies"]) load_networks(r, n, "portal.trusted_proxies", o.trusted_proxies);
 }
 
 }  // namespace

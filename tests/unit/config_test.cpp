@@ -488,4 +488,9 @@ TEST_F(ConfigTest, PortalMistakesAreRefusedWithTheirPosition) {
             "sealgate.yaml:3:9: portal: certificate and private_key are needed (the portal serves HTTPS only)");
   EXPECT_EQ(error_of("listeners:\n  - {name: portal, tls: none, auth: none}\n"),
             "sealgate.yaml:2:12: listeners[0].name: 'portal' is reserved for mail the gateway writes itself");
+  EXPECT_EQ(error_of(base + "portal: {base_url: \"https://p.example\", trusted_proxies: [10.0.0.5, 10.0.0.0/33]}\n"),
+            "sealgate.yaml:4:69: portal.trusted_proxies[1]: '10.0.0.0/33' is not a CIDR network: bad prefix length");
+  auto c = load_config(write(base + "portal: {base_url: \"https://p.example\", trusted_proxies: [10.0.0.5]}\n"));
+  ASSERT_EQ(c.portal.trusted_proxies.size(), 1u);
+  EXPECT_EQ(c.portal.trusted_proxies[0].to_string(), "10.0.0.5/32");
 }
