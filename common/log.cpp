@@ -131,4 +131,14 @@ void log_failure(std::string_view what, std::exception_ptr e) {
   }
 }
 
+void rate_limited_warning::operator()(const std::string& message) {
+  std::lock_guard lock(mutex_);
+  auto now = std::chrono::steady_clock::now();
+  ++unlogged_;
+  if (now - last_ < std::chrono::seconds(10)) return;
+  log_warning(message + (unlogged_ > 1 ? " (" + std::to_string(unlogged_) + " times since the last report)" : ""));
+  last_ = now;
+  unlogged_ = 0;
+}
+
 }  // namespace sealgate

@@ -1,7 +1,11 @@
 // One-line logs on stderr, Postfix style: time, level, queue id when there is
 // one, then key=value facts. Never log message content, headers or passwords.
 #pragma once
+#include <chrono>
+#include <cstddef>
 #include <exception>
+#include <mutex>
+#include <string>
 #include <string_view>
 
 namespace sealgate {
@@ -20,5 +24,18 @@ inline void log_error(std::string_view text) { log(log_level::error, {}, text); 
 // For a coroutine's completion handler: "what: the exception's text" as an
 // error, nothing when e is null.
 void log_failure(std::string_view what, std::exception_ptr e);
+
+// A warning that clients can cause (a flood of refused connections, headers
+// from a misconfigured proxy): logged at most once per 10 s, with a count of
+// the occurrences since, so that they cannot fill the disk. Thread-safe.
+class rate_limited_warning {
+ public:
+  void operator()(const std::string& message);
+
+ private:
+  std::mutex mutex_;
+  std::chrono::steady_clock::time_point last_{};
+  size_t unlogged_ = 0;
+};
 
 }  // namespace sealgate

@@ -25,6 +25,21 @@ std::string default_hostname() {
   return buf;
 }
 
+// A list of CIDR networks (relay.networks, listeners[].proxy_from,
+// portal.trusted_proxies), each refused with its position.
+void load_networks(yaml_reader& r, const YAML::Node& nets, const std::string& key, std::vector<ip_network>& out) {
+  if (!nets.IsSequence()) {
+    r.error(nets.Mark(), key, "must be a list of CIDR networks");
+    return;
+  }
+  for (size_t i = 0; i < nets.size(); ++i) {
+    std::string item = key + "[" + std::to_string(i) + "]", v, why;
+    if (!r.scalar(nets[i], item, v)) continue;
+    if (auto net = ip_network::parse(v, &why)) out.push_back(*net);
+    else r.error(nets[i].Mark(), item, "'" + v + "' is not a CIDR network: " + why);
+  }
+}
+
 // The crypto: section (crypto/options.hpp holds the defaults).
 void load_crypto(yaml_reader& r, const YAML::Node& cr, crypto::crypto_options& o) {
   if (!r.check_map(cr, "crypto", {"gnupg_home", "smime_certificates", "smime_ca_file", "pgp_signing_key",
@@ -144,7 +159,7 @@ void check_plain_address(yaml_reader& r, const YAML::Node& map, const char* key,
 void load_portal(yaml_reader& r, const YAML::Node& p, portal::portal_config& o) {
   if (!r.check_map(p, "portal", {"store", "base_url", "listen", "port", "certificate", "private_key", "from",
                                  "organisation", "logo", "expire", "master_key", "outbox_key", "notification", "code",
-                                 "session_lifetime", "reply_max_size", "requests_per_minute", "threads"}))
+                                 "session_lifetime", "reply_max_size", "requests_per_minute", "threads", "trusted_proxies"}))
     return;
   o.configured = true;
   r.path_value(p, "store", "portal", o.store);
@@ -196,6 +211,7 @@ void load_portal(yaml_reader& r, const YAML::Node& p, portal::portal_config& o) 
   r.size_value(p, "reply_max_size", "portal", o.reply_max_size);
   r.integer_value(p, "requests_per_minute", "portal", o.requests_per_minute, 1, 100000);
   r.integer_value(p, "threads", "portal", o.threads, 1, 64);
+  if (auto n = p["trusted_proxies"]) load_networks(r, n, "portal.trusted_proxies", o.trusted_proxies);
 }
 
 }  // namespace
@@ -216,6 +232,26 @@ bool is_host_name(std::string_view s) {
     if (dot == std::string_view::npos) return true;
     start = dot + 1;
   }
+}
+
+// listeners[].proxy_protocol and its company. With the header on, whoever
+// may send it decides the client address relay authorisation sees, so the
+// loader insists on naming them; proxy_from alone would look like an access
+// list and is not one.
+void load_proxy_settings(yaml_reader& r, const YAML::Node& n, const std::string& path, listener_config& l) {
+  r.bool_value(n, "proxy_protocol", path, l.proxy_protocol);
+  if (auto from = n["proxy_from"]) load_networks(r, from, path + ".proxy_from", l.proxy_from);
+  r.duration_value(n, "proxy_timeout", path, l.proxy_timeout);
+  if (l.proxy_protocol && l.proxy_from.empty() && !n["proxy_from"])
+    r.error(n["proxy_protocol"].Mark(), path + ".proxy_protocol",
+            "needs proxy_from: the load balancers' addresses (CIDR), the only peers allowed to name the client");
+  else if (l.proxy_protocol && n["proxy_from"].IsSequence() && n["proxy_from"].size() == 0)
+    r.error(n["proxy_from"].Mark(), path + ".proxy_from", "must name at least one network");
+  // Only when proxy_protocol is off as written: a refused value has had its error.
+  const bool written_off = !n["proxy_protocol"] || (n["proxy_protocol"].IsScalar() && n["proxy_protocol"].Scalar() == "false");
+  if (written_off && (n["proxy_from"] || n["proxy_timeout"]))
+    r.error(n["proxy_from"] ? n["proxy_from"].Mark() : n["proxy_timeout"].Mark(),
+            path + (n["proxy_from"] ? ".proxy_from" : ".proxy_timeout"), "has no effect without proxy_protocol: true");
 }
 
 bool is_listener_name(std::string_view s) {
@@ -284,18 +320,7 @@ config load_config(const std::filesystem::path& file) {
     if (r.check_map(relay, "relay", {"networks", "users_file", "client_ca", "classes"})) {
       r.path_value(relay, "users_file", "relay", c.users_file);
       load_relay_classes(r, relay, c);
-      if (auto nets = relay["networks"]) {
-        if (!nets.IsSequence()) {
-          r.error(nets.Mark(), "relay.networks", "must be a list of CIDR networks");
-        } else {
-          for (size_t i = 0; i < nets.size(); ++i) {
-            std::string key = "relay.networks[" + std::to_string(i) + "]", v, why;
-            if (!r.scalar(nets[i], key, v)) continue;
-            if (auto net = ip_network::parse(v, &why)) c.relay_networks.push_back(*net);
-            else r.error(nets[i].Mark(), key, "'" + v + "' is not a CIDR network: " + why);
-          }
-        }
-      }
+      if (auto nets = relay["networks"]) load_networks(r, nets, "relay.networks", c.relay_networks);
     }
   }
 
@@ -464,7 +489,9 @@ config load_config(const std::filesystem::path& file) {
         std::string path = "listeners[" + std::to_string(i) + "]";
         listener_config l;
         l.name = "listener" + std::to_string(i);
-        if (!r.check_map(ls[i], path, {"name", "address", "port", "tls", "auth"})) continue;
+        if (!r.check_map(ls[i], path, {"name", "address", "port", "tls", "auth", "proxy_protocol", "proxy_from",
+                                       "proxy_timeout"}))
+          continue;
         r.string_value(ls[i], "name", path, l.name);
         // Listener names go into logs, the Received header and policy matches.
         if (auto n = ls[i]["name"]; n && n.IsScalar() && !is_listener_name(n.Scalar()))
@@ -486,6 +513,7 @@ config load_config(const std::filesystem::path& file) {
                      {{"none", listener_auth::none}, {"optional", listener_auth::optional}, {"required", listener_auth::required}});
         if (l.auth != listener_auth::none && l.tls == listener_tls::none)
           r.error(ls[i].Mark(), path + ".auth", "needs tls: starttls or implicit (passwords never travel in clear)");
+        load_proxy_settings(r, ls[i], path, l);
         if (!names.insert(l.name).second) r.error(ls[i].Mark(), path + ".name", "duplicate listener name '" + l.name + "'");
         any_tls |= l.tls != listener_tls::none;
         any_auth |= l.auth != listener_auth::none;

@@ -13,7 +13,7 @@
 #include "dns/options.hpp"
 #include "gateway/config/delivery_options.hpp"
 #include "gateway/config/intake_options.hpp"
-#include "gateway/config/ip_network.hpp"
+#include "common/ip_network.hpp"
 #include "portal/store/portal_config.hpp"
 
 namespace sealgate::gateway {
@@ -42,6 +42,12 @@ struct listener_config {
   uint16_t port = 2525;
   listener_tls tls = listener_tls::starttls;
   listener_auth auth = listener_auth::optional;
+  // PROXY protocol v2 (docs/configuration.md): a load balancer in front names
+  // the client in a header before the client's bytes. Only peers in
+  // proxy_from may send it, and with proxy_protocol on, only they may connect.
+  bool proxy_protocol = false;
+  std::vector<ip_network> proxy_from{};
+  std::chrono::seconds proxy_timeout{5};  // for the whole header (Postfix smtpd_upstream_proxy_timeout)
 };
 
 struct limits_config {

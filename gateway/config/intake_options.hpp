@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "crypto/dkim.hpp"
-#include "gateway/config/ip_network.hpp"
+#include "common/ip_network.hpp"
 
 namespace sealgate::gateway {
 

@@ -14,9 +14,7 @@
 namespace sealgate::gateway {
 namespace {
 
-bool network_holds(const relay_class& c, const boost::asio::ip::address& a) {
-  return std::any_of(c.networks.begin(), c.networks.end(), [&](const ip_network& n) { return n.contains(a); });
-}
+bool network_holds(const relay_class& c, const boost::asio::ip::address& a) { return in_any(c.networks, a); }
 
 bool certificate_holds(const relay_class& c, const client_certificate* cert) {
   if (!cert || !cert->presented || !cert->verified) return false;

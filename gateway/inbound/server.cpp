@@ -7,6 +7,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,14 +16,17 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/proxy_protocol.hpp"
 #include "crypto/tls_context.hpp"
 #include "gateway/inbound/data_reader.hpp"
 #include "gateway/inbound/smtp_protocol.hpp"
@@ -120,6 +125,10 @@ struct server::shared_state {
   asio::thread_pool& workers;
   std::shared_ptr<ssl::context> tls;
   std::atomic<size_t> connections{0};
+  // Connections from a load balancer whose PROXY header is still being read:
+  // not yet anyone's (the client is unknown until it ends), so not in
+  // connections, but bounded by the same limit and by proxy_timeout.
+  std::atomic<size_t> proxy_headers_pending{0};
   std::atomic<bool> stopping{false};
   // Connections per client address, for limits.connections_per_client
   // (outside relay.networks) and for choosing whom to evict; touched by the
@@ -169,11 +178,7 @@ asio::ip::address client_address(const tcp::endpoint& peer) {
   return addr;
 }
 
-bool in_relay_networks(const config& cfg, const asio::ip::address& addr) {
-  for (const auto& n : cfg.relay_networks)
-    if (n.contains(addr)) return true;
-  return false;
-}
+bool in_relay_networks(const config& cfg, const asio::ip::address& addr) { return in_any(cfg.relay_networks, addr); }
 
 // A session's input buffer. Unlike std::vector<char>, growing it neither
 // zeroes the new bytes (it grows to 64 KiB for every message, and read(2)
@@ -202,11 +207,13 @@ class session : public std::enable_shared_from_this<session> {
   static constexpr std::chrono::seconds tls_shutdown_timeout{5};
 
  public:
-  // per_client_key: the address counted in per_client.
+  // peer: the client, as accept(2) or a trusted proxy's header named it;
+  // per_client_key: the address counted in per_client; via: the proxy's
+  // address when a PROXY header named the client, for the log.
   session(tcp::socket socket, const tcp::endpoint& peer, const listener_config& listener,
-          std::shared_ptr<server::shared_state> state, std::string per_client_key)
+          std::shared_ptr<server::shared_state> state, std::string per_client_key, std::string via)
       : socket_(std::move(socket)), timer_(socket_.get_executor()), listener_(listener), state_(std::move(state)),
-        protocol_(make_facts(peer), make_limits()), per_client_key_(std::move(per_client_key)) {
+        protocol_(make_facts(peer), make_limits()), per_client_key_(std::move(per_client_key)), via_(std::move(via)) {
     in_.resize(idle_buffer_size);
     timer_.expires_at(std::chrono::steady_clock::time_point::max());
     metrics::get().connection_opened(listener_.name);
@@ -375,7 +382,7 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (state_->stopping) begin_shutdown();  // stop() ran between the accept and here
     const std::string& client = protocol_.facts().client_address;
-    log_info("connect from [" + client + "] listener=" + listener_.name);
+    log_info("connect from [" + client + "]" + (via_.empty() ? "" : " via [" + via_ + "]") + " listener=" + listener_.name);
     if (listener_.tls == listener_tls::implicit) {
       if (!co_await handshake()) co_return finish();
     }
@@ -686,6 +693,7 @@ class session : public std::enable_shared_from_this<session> {
   size_t begin_ = 0, end_ = 0;
   std::string out_;
   std::string per_client_key_;
+  std::string via_;
 };
 
 awaitable<void> refuse(tcp::socket socket, std::string reply) {
@@ -742,6 +750,116 @@ bool out_of_resources(const error_code& ec) {
          ec == error_code(ENFILE, boost::system::system_category());
 }
 
+// One listener's rate-limited warnings, shared by its accept loop and the
+// connections still reading a PROXY header.
+struct listener_warnings {
+  rate_limited_warning accept_failed, over_limit, over_client_limit, not_a_proxy, proxy_header_refused;
+};
+
+// Admission of a client at its real address: accept(2)'s peer, or the client
+// a trusted proxy named. One address may hold only so many of the slots
+// (relay.networks are trusted applications and exempt, as Postfix exempts
+// mynetworks); at the total limit a slot may be won by eviction. Then the
+// session, which sees the same address for relay authorisation, the
+// Received header, the logs and the record. via: the proxy, or empty.
+void admit(tcp::socket socket, const tcp::endpoint& client, const std::string& via, const listener_config& listener,
+           const std::shared_ptr<server::shared_state>& state, listener_warnings& warn) {
+  auto executor = socket.get_executor();  // the connection's strand
+  const auto addr = client_address(client);
+  std::string address = addr.to_string();
+  if (size_t cap = state->cfg.limits.connections_per_client; cap > 0 && !in_relay_networks(state->cfg, addr)) {
+    size_t holds = 0;
+    {
+      std::lock_guard lock(state->per_client_mutex);
+      if (auto it = state->per_client.find(address); it != state->per_client.end()) holds = it->second;
+    }
+    if (holds >= cap) {
+      warn.over_client_limit("[" + address + "]: connection limit per client (" + std::to_string(cap) +
+                             ") reached; refusing it on " + listener.name);
+      asio::co_spawn(executor,
+                     refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname +
+                                                   " Error: too many connections from your address\r\n"),
+                     [](std::exception_ptr e) { log_exception(e, "refuse"); });
+      return;
+    }
+  }
+  if (state->connections.load() >= state->cfg.limits.connections && !evict_for(*state, address)) {
+    warn.over_limit("connection limit (" + std::to_string(state->cfg.limits.connections) + ") reached; refusing clients on " +
+                    listener.name);
+    asio::co_spawn(executor, refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname + " Error: too many connections\r\n"),
+                   [](std::exception_ptr e) { log_exception(e, "refuse"); });
+    return;
+  }
+  {
+    std::lock_guard lock(state->per_client_mutex);
+    ++state->per_client[address];
+  }
+  state->connections.fetch_add(1);
+  auto s = std::make_shared<session>(std::move(socket), client, listener, state, std::move(address), via);
+  asio::co_spawn(executor, session::run(s), [](std::exception_ptr e) { log_exception(e, "session"); });
+}
+
+// Reads exactly the PROXY header: its fixed part, then the length that
+// announces, never a byte more, so that what follows (EHLO, or a TLS
+// ClientHello on an implicit-TLS listener) stays in the socket for the
+// session. One deadline for the whole header: a proxy sends it at once, and a
+// peer trickling it must not hold the connection.
+awaitable<proxy_protocol::header> read_proxy_header(tcp::socket& socket, std::chrono::seconds timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  std::array<uint8_t, proxy_protocol::fixed_size + proxy_protocol::max_rest_size> bytes;
+  asio::steady_timer deadline(socket.get_executor(), timeout);
+  auto refused = [](std::string reason) {
+    proxy_protocol::header h;
+    h.reason = std::move(reason);
+    return h;
+  };
+  auto read_exactly = [&](size_t from, size_t n) {
+    return asio::async_read(socket, asio::buffer(bytes.data() + from, n), use_tuple) || deadline.async_wait(use_tuple);
+  };
+  auto why_not = [&](const auto& result) -> std::string {
+    if (result.index() != 0) return "no complete header within " + std::to_string(timeout.count()) + " s";
+    auto [ec, n] = std::get<0>(result);
+    if (ec == asio::error::eof) return "the connection closed after " + std::to_string(n) + " bytes of the header";
+    return ec ? ec.message() : std::string();
+  };
+  auto first = co_await read_exactly(0, proxy_protocol::fixed_size);
+  if (auto why = why_not(first); !why.empty()) co_return refused(why);
+  auto announced = proxy_protocol::read_fixed_part(std::span(bytes.data(), proxy_protocol::fixed_size));
+  if (!announced.ok()) co_return refused(announced.refusal);
+  if (announced.rest > 0) {
+    auto rest = co_await read_exactly(proxy_protocol::fixed_size, announced.rest);
+    if (auto why = why_not(rest); !why.empty()) co_return refused(why);
+  }
+  co_return proxy_protocol::parse(std::span(bytes.data(), proxy_protocol::fixed_size + announced.rest));
+}
+
+// A connection from a load balancer in proxy_from: nothing is said before
+// its header has named the client (SMTP is server-speaks-first, so a banner
+// sent early would go to a client the proxy has not yet vouched for).
+awaitable<void> admit_behind_proxy(tcp::socket socket, tcp::endpoint proxy, const listener_config& listener,
+                                   std::shared_ptr<server::shared_state> state, std::shared_ptr<listener_warnings> warn) {
+  struct pending_count {
+    std::atomic<size_t>& n;
+    ~pending_count() { --n; }
+  } counted{state->proxy_headers_pending};
+  const std::string proxy_address = client_address(proxy).to_string();
+  auto header = co_await read_proxy_header(socket, listener.proxy_timeout);
+  using kind = proxy_protocol::header::kind;
+  if (header.what == kind::refused) {
+    warn->proxy_header_refused("[" + proxy_address + "]: PROXY header refused on " + listener.name + ": " + header.reason +
+                               "; closed without a banner");
+    error_code ec;
+    socket.close(ec);
+    co_return;
+  }
+  if (header.what == kind::local) {
+    // The proxy's own connection (a health check): it is the client.
+    admit(std::move(socket), proxy, "", listener, state, *warn);
+    co_return;
+  }
+  admit(std::move(socket), tcp::endpoint(header.source.address, header.source.port), proxy_address, listener, state, *warn);
+}
+
 awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const listener_config& listener,
                             std::shared_ptr<server::shared_state> state, std::vector<asio::io_context*> loops) {
   size_t next_loop = 0;
@@ -751,20 +869,7 @@ awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const liste
   // the listen backlog meanwhile.
   std::chrono::milliseconds pause{0};
   asio::steady_timer backoff(acceptor->get_executor());
-  // What a flood of clients can make happen is logged at most once per 10 s
-  // each, with a count: logging every refusal would let them fill the disk.
-  struct rate_limited_warning {
-    std::chrono::steady_clock::time_point last{};
-    size_t unlogged = 0;
-    void operator()(const std::string& message) {
-      auto now = std::chrono::steady_clock::now();
-      ++unlogged;
-      if (now - last < std::chrono::seconds(10)) return;
-      log_warning(message + (unlogged > 1 ? " (" + std::to_string(unlogged) + " times since the last report)" : ""));
-      last = now;
-      unlogged = 0;
-    }
-  } accept_failed, over_limit, over_client_limit;
+  auto warn = std::make_shared<listener_warnings>();
   while (!state->stopping) {
     // Each connection gets its own strand (its session and watchdog never run
     // at once) on the next event loop in turn; accept(2) puts the socket there.
@@ -774,8 +879,8 @@ awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const liste
     auto [ec] = co_await acceptor->async_accept(socket, peer, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || state->stopping) break;
-      accept_failed("accept on " + listener.name + ": " + ec.message() +
-                    (out_of_resources(ec) ? "; pausing new connections until resources free up" : ""));
+      warn->accept_failed("accept on " + listener.name + ": " + ec.message() +
+                          (out_of_resources(ec) ? "; pausing new connections until resources free up" : ""));
       pause = std::clamp(pause * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
       backoff.expires_after(out_of_resources(ec) ? pause : std::chrono::milliseconds(1));
       co_await backoff.async_wait(use_tuple);
@@ -783,40 +888,29 @@ awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor, const liste
     }
     pause = std::chrono::milliseconds(0);
     socket.set_option(tcp::no_delay(true), ec);
-    const auto addr = client_address(peer);
-    std::string address = addr.to_string();
-    // One address may hold only so many of the slots (relay.networks are
-    // trusted applications and exempt, as Postfix exempts mynetworks).
-    if (size_t cap = state->cfg.limits.connections_per_client; cap > 0 && !in_relay_networks(state->cfg, addr)) {
-      size_t holds = 0;
-      {
-        std::lock_guard lock(state->per_client_mutex);
-        if (auto it = state->per_client.find(address); it != state->per_client.end()) holds = it->second;
-      }
-      if (holds >= cap) {
-        over_client_limit("[" + address + "]: connection limit per client (" + std::to_string(cap) +
-                          ") reached; refusing it on " + listener.name);
-        asio::co_spawn(strand,
-                       refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname +
-                                                     " Error: too many connections from your address\r\n"),
-                       [](std::exception_ptr e) { log_exception(e, "refuse"); });
-        continue;
-      }
-    }
-    if (state->connections.load() >= state->cfg.limits.connections && !evict_for(*state, address)) {
-      over_limit("connection limit (" + std::to_string(state->cfg.limits.connections) + ") reached; refusing clients on " +
-                 listener.name);
-      asio::co_spawn(strand, refuse(std::move(socket), "421 4.7.0 " + state->cfg.hostname + " Error: too many connections\r\n"),
-                     [](std::exception_ptr e) { log_exception(e, "refuse"); });
+    if (!listener.proxy_protocol) {
+      admit(std::move(socket), peer, "", listener, state, *warn);
       continue;
     }
-    {
-      std::lock_guard lock(state->per_client_mutex);
-      ++state->per_client[address];
+    // Behind a load balancer only the load balancers may connect: anyone
+    // else could write a header naming any client (a relay.networks address
+    // above all), so they get no header read and no banner.
+    const auto addr = client_address(peer);
+    if (!in_any(listener.proxy_from, addr)) {
+      warn->not_a_proxy("[" + addr.to_string() + "]: not in proxy_from of " + listener.name +
+                        " (a PROXY protocol listener); closed without a banner");
+      socket.close(ec);
+      continue;
     }
-    state->connections.fetch_add(1);
-    auto s = std::make_shared<session>(std::move(socket), peer, listener, state, std::move(address));
-    asio::co_spawn(strand, session::run(s), [](std::exception_ptr e) { log_exception(e, "session"); });
+    if (state->proxy_headers_pending.load() >= state->cfg.limits.connections) {
+      warn->over_limit("connection limit (" + std::to_string(state->cfg.limits.connections) +
+                       ") reached by connections still sending a PROXY header; closing new ones on " + listener.name);
+      socket.close(ec);
+      continue;
+    }
+    ++state->proxy_headers_pending;
+    asio::co_spawn(strand, admit_behind_proxy(std::move(socket), peer, listener, state, warn),
+                   [](std::exception_ptr e) { log_exception(e, "proxy header"); });
   }
 }
 

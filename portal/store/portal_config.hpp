@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "common/ip_network.hpp"
 #include "portal/store/store.hpp"
 
 namespace sealgate::portal {
@@ -50,6 +52,9 @@ struct portal_config {
   uint64_t reply_max_size = 10 * 1024 * 1024;
   unsigned requests_per_minute = 60;  // per client address, on POSTs and pages of a message
   unsigned threads = 2;
+  // Peers whose X-Forwarded-For names the client (a load balancer in http
+  // mode); empty: the TCP peer is the client, whatever the header says.
+  std::vector<ip_network> trusted_proxies;
 };
 
 }  // namespace sealgate::portal

@@ -14,6 +14,7 @@
 #include "common/text.hpp"
 #include "portal/store/vault.hpp"
 #include "portal/web/forms.hpp"
+#include "portal/web/forwarded.hpp"
 #include "portal/web/html.hpp"
 #include "portal/web/message_view.hpp"
 #include "portal/web/reply.hpp"
@@ -162,8 +163,15 @@ std::string hidden_csrf(const std::string& browser, const std::string& lookup) {
 
 }  // namespace
 
-http_response portal_app::handle(const http_request& req, const std::string& client, int64_t now) {
+http_response portal_app::handle(const http_request& req, const boost::asio::ip::address& peer, int64_t now) {
   const portal_config& cfg = config_;
+  std::vector<std::string_view> forwarded_for;
+  for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) forwarded_for.push_back(it->value());
+  const forwarded_client derived = client_of(peer, forwarded_for, cfg.trusted_proxies);
+  if (derived.malformed)
+    forwarded_malformed_("portal: [" + derived.address.to_string() + "]: X-Forwarded-For element '" + *derived.malformed +
+                         "' is not an address; the proxy is taken for the client");
+  const std::string client = derived.address.to_string();
   auto plain_page = [&](status s, std::string_view title, const std::string& text) {
     return answer(req, s, html_page(cfg, !logo_.empty(), title, "<div class=\"card\"><p>" + html_escape(text) + "</p></div>"),
                   "text/html; charset=utf-8");

@@ -15,6 +15,7 @@
 // first page); the store keeps only its hash. Codes are bound to it, sessions
 // are it, and every form carries a CSRF token derived from it.
 #pragma once
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/log.hpp"
 #include "portal/store/portal_config.hpp"
 #include "portal/store/store.hpp"
 
@@ -50,7 +52,9 @@ class rate_limiter {
 class portal_app {
  public:
   portal_app(portal_config config, std::unique_ptr<store> s);
-  http_response handle(const http_request& request, const std::string& client, int64_t now);
+  // peer: the TCP peer; the client is derived from it per request (a load
+  // balancer may carry several clients' requests on one connection).
+  http_response handle(const http_request& request, const boost::asio::ip::address& peer, int64_t now);
   // The largest request body a target may send (the reply form takes attachments).
   uint64_t body_limit(std::string_view target) const;
 
@@ -68,6 +72,7 @@ class portal_app {
   std::unique_ptr<store> store_;
   std::mutex store_mutex_;  // one SQLite handle, one thread at a time
   rate_limiter limiter_;
+  rate_limited_warning forwarded_malformed_;
   std::string logo_;
 };
 

@@ -53,8 +53,8 @@ struct connection_count {
 };
 
 asio::awaitable<http_response> handle_on_pool(asio::thread_pool& workers, portal_app& app, const http_request& req,
-                                              std::string client) {
-  std::function<http_response()> work = [&app, &req, client] { return app.handle(req, client, unix_now()); };
+                                              asio::ip::address peer) {
+  std::function<http_response()> work = [&app, &req, peer] { return app.handle(req, peer, unix_now()); };
   co_return co_await on_pool<http_response>(workers, work);
 }
 
@@ -62,7 +62,7 @@ asio::awaitable<void> serve(tcp::socket socket, std::shared_ptr<asio::ssl::conte
                             asio::thread_pool& workers, std::shared_ptr<std::atomic<size_t>> connections) {
   connection_count counted(connections);
   boost::system::error_code ec;
-  std::string client = socket.remote_endpoint(ec).address().to_string();
+  const asio::ip::address peer = socket.remote_endpoint(ec).address();
   beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
   stream.next_layer().expires_after(handshake_timeout);
   auto [hs] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
@@ -92,7 +92,7 @@ asio::awaitable<void> serve(tcp::socket socket, std::shared_ptr<asio::ssl::conte
       } else {
         http_request req = parser.release();
         try {
-          res = co_await handle_on_pool(workers, app, req, client);
+          res = co_await handle_on_pool(workers, app, req, peer);
         } catch (const std::exception& e) {
           log_error(std::string("portal: request failed: ") + e.what());
           res = plain_error(req.version(), http::status::internal_server_error,

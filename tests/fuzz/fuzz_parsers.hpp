@@ -31,6 +31,8 @@ struct parse_counts {
   size_t portal_html = 0, portal_replies = 0;            // HTML bodies made text / replies composed and read back
   size_t intake_accepted = 0, intake_refused = 0;        // header blocks the after-DATA checks passed / refused
   size_t intake_signed = 0;                              // messages the finisher signed
+  size_t proxy_local = 0, proxy_proxied = 0;             // PROXY v2 headers: socket endpoints kept / client named
+  size_t proxy_refused = 0;                              // PROXY v2 headers refused
 };
 
 // One per fuzz target (fuzz_<area> runs feed_<area>). Each must never crash,
@@ -46,6 +48,7 @@ void feed_config(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_policy(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_portal_web(const uint8_t* data, size_t size, parse_counts& counts);
 void feed_intake(const uint8_t* data, size_t size, parse_counts& counts);
+void feed_proxy_protocol(const uint8_t* data, size_t size, parse_counts& counts);
 
 // Writes bytes to a file of this name in a per-process scratch directory
 // (on tmpfs when there is one, removed at exit) and returns its path: the

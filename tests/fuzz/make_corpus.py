@@ -6,7 +6,7 @@ labels), MTA-STS records and policies, SMTP replies and DSN parameters,
 inbound SMTP conversations (STARTTLS, AUTH, relay tricks, smuggling), DATA
 streams, MIME messages, configurations and policies, and what the portal's
 web process reads (forms, uploads, cookies, messages, HTML) and composes (a
-reply). Deterministic: rerun it
+reply), and PROXY protocol v2 headers. Deterministic: rerun it
 after changing a seed and commit the result. The corpus replay unit test
 (tests/unit/fuzz_corpus_test.cpp) runs every file through its target's feed.
 Each target's input layout (the leading switch bytes) is described in its
@@ -514,6 +514,49 @@ def intake_seeds():
     return s
 
 
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    return c ^ 0xFFFFFFFF
+
+
+def proxy_protocol_seeds():
+    """fuzz_proxy_protocol: the bytes a load balancer sends before a client's
+    (PROXY protocol v2, HAProxy's doc/proxy-protocol.txt): what HAProxy's
+    send-proxy-v2 writes, and the refusals (see tests/fuzz/feed_proxy_protocol.cpp)."""
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+
+    def v2(ver_cmd, fam, rest, length=None):
+        return sig + bytes([ver_cmd, fam]) + struct.pack(">H", len(rest) if length is None else length) + rest
+
+    tcp4 = bytes([192, 0, 2, 7, 198, 51, 100, 1]) + struct.pack(">HH", 40000, 25)
+    tcp6 = (bytes.fromhex("20010db8000000000000000000000007") + bytes.fromhex("20010db8000000000000000000000001")
+            + struct.pack(">HH", 40000, 465))
+    s = {}
+    s["local"] = v2(0x20, 0x00, b"")
+    s["unspec"] = v2(0x21, 0x00, b"\x00" * 4)
+    s["tcp4"] = v2(0x21, 0x11, tcp4)
+    s["tcp6"] = v2(0x21, 0x21, tcp6)
+    s["tcp4-tlvs"] = v2(0x21, 0x11, tcp4 + b"\x01\x00\x02h2" + b"\x02\x00\x0bexample.org" + b"\x04\x00\x00")
+    with_crc = v2(0x21, 0x11, tcp4 + b"\x03\x00\x04\x00\x00\x00\x00")
+    good = with_crc[:-4] + struct.pack(">I", crc32c(with_crc))
+    s["tcp4-crc32c"] = good
+    s["tcp4-crc32c-bad"] = good[:-1] + bytes([good[-1] ^ 1])
+    s["tcp4-then-ehlo"] = v2(0x21, 0x11, tcp4) + b"EHLO client.example\r\n"
+    s["tcp6-then-clienthello"] = v2(0x21, 0x21, tcp6) + bytes.fromhex("160301020001000001fc0303")
+    s["v1-text"] = b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 25\r\n"
+    s["unix"] = v2(0x21, 0x31, b"\x00" * 216)
+    s["udp4"] = v2(0x21, 0x12, tcp4)
+    s["length-past-cap"] = v2(0x21, 0x11, tcp4 + b"\x20\x03\xf2" + b"\x00" * 1010)
+    s["truncated"] = v2(0x21, 0x11, tcp4[:6], 12)
+    s["tlv-past-end"] = v2(0x21, 0x11, tcp4 + b"\x05\x00\x20abc")
+    s["plain-smtp"] = b"EHLO client.example\r\n"
+    return s
+
+
 def corpora():
     dns, sts = {}, {}
     for name, data in dns_and_sts_seeds().items():
@@ -529,6 +572,7 @@ def corpora():
         "fuzz_policy": policy_seeds(),
         "fuzz_portal_web": portal_web_seeds(),
         "fuzz_intake": intake_seeds(),
+        "fuzz_proxy_protocol": proxy_protocol_seeds(),
     }
 
 

@@ -57,6 +57,19 @@ def _bindable(address, port):
             return False
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM to a peer we started (by its Popen, so by its PID), SIGKILL when
+    it has not exited within timeout seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def make_tempdir(testcase, prefix="sealgate-it-"):
     d = tempfile.mkdtemp(prefix=prefix)
     if KEEP_TMP:
@@ -146,7 +159,9 @@ class Gateway:
     """One sealgate process with its own temporary directory and ports.
 
     listeners:  list of dicts with name, tls, auth and optionally address
-                (default 127.0.0.1); ports are assigned here
+                (default 127.0.0.1) and extra (more keys of the listener as
+                YAML flow text: "proxy_protocol: true, proxy_from: [...]");
+                ports are assigned here
     networks:   relay.networks
     limits, timeouts: dicts of key -> YAML scalar text
     hostname:   the gateway's hostname (greeting, Received:)
@@ -200,8 +215,9 @@ class Gateway:
         text; start() does so with new ports when one was taken meanwhile."""
         lines = ["hostname: %s" % self.hostname, "listeners:"]
         for l in self.listeners:
-            lines.append("  - {name: %s, address: %s, port: %d, tls: %s, auth: %s}"
-                         % (l["name"], l.get("address", HOST), l["port"], l["tls"], l["auth"]))
+            lines.append("  - {name: %s, address: %s, port: %d, tls: %s, auth: %s%s}"
+                         % (l["name"], l.get("address", HOST), l["port"], l["tls"], l["auth"],
+                            ", " + l["extra"] if l.get("extra") else ""))
         lines += ["tls: {certificate: cert.pem, private_key: key.pem}",
                   "relay:", "  networks: [%s]" % ", ".join('"%s"' % n for n in self.networks), "  users_file: users",
                   *([self.relay_extra.rstrip("\n")] if self.relay_extra else []),

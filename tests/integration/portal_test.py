@@ -22,7 +22,7 @@ import urllib.request
 
 import probe_peers as peers
 from browser import Browser, spki_pin
-from harness import BIN, Gateway, free_port
+from harness import BIN, Gateway, free_port, stop_process
 
 A_PATIENT, A_OURS = "127.0.6.11", "127.0.6.12"
 MARKER = "PHI-MARKER-7c41"  # stands for content that must never be readable outside the portal
@@ -158,12 +158,7 @@ class Portal(peers.PeersTestCase, unittest.TestCase):
 
     @classmethod
     def stop_portal(cls):
-        cls.portal.terminate()
-        try:
-            cls.portal.wait(10)
-        except subprocess.TimeoutExpired:
-            cls.portal.kill()
-            cls.portal.wait()
+        stop_process(cls.portal)
         cls.portal_log.close()
 
     @classmethod

@@ -1277,8 +1277,8 @@ class Configuration(unittest.TestCase):
     def test_unknown_key(self):
         path, r = self.run_config({5: "    prot: 2525"})
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertEqual(r.stderr, "%s:5:5: listeners[0].prot: unknown key (valid: name, address, port, tls, auth)\n"
-                         % path)
+        self.assertEqual(r.stderr, "%s:5:5: listeners[0].prot: unknown key (valid: name, address, port, tls, auth, "
+                         "proxy_protocol, proxy_from, proxy_timeout)\n" % path)
 
     def test_bad_enum(self):
         path, r = self.run_config({6: "    tls: maybe"})
@@ -1297,7 +1297,8 @@ class Configuration(unittest.TestCase):
                                    10: "  networks: [10.0.0.1/33]"})
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertEqual(sorted(r.stderr.splitlines()), sorted([
-            "%s:5:5: listeners[0].prot: unknown key (valid: name, address, port, tls, auth)" % path,
+            "%s:5:5: listeners[0].prot: unknown key (valid: name, address, port, tls, auth, proxy_protocol, "
+            "proxy_from, proxy_timeout)" % path,
             "%s:6:10: listeners[0].tls: unknown value 'maybe' (valid: none, starttls, implicit)" % path,
             "%s:10:14: relay.networks[0]: '10.0.0.1/33' is not a CIDR network: bad prefix length" % path]))
 

@@ -90,7 +90,8 @@ TEST_F(ConfigTest, UnknownKeys) {
   EXPECT_EQ(error_of(std::string(minimal) + "spool_sync: sometimes\n"),
             "sealgate.yaml:3:13: spool_sync: unknown value 'sometimes' (valid: journal, file, filesystem)");
   EXPECT_EQ(error_of("listeners:\n  - {name: a, prot: 25, tls: none, auth: none}\n"),
-            "sealgate.yaml:2:15: listeners[0].prot: unknown key (valid: name, address, port, tls, auth)");
+            "sealgate.yaml:2:15: listeners[0].prot: unknown key (valid: name, address, port, tls, auth, "
+            "proxy_protocol, proxy_from, proxy_timeout)");
 }
 
 // The same guesses as the policy's (common/yaml_reader): a likely typo of a
@@ -428,6 +429,38 @@ TEST_F(ConfigTest, ADirectoryIsNotAnEmptyConfiguration) {
   }
 }
 
+// PROXY protocol v2 on a listener: only with the load balancers named, 5 s by default.
+TEST_F(ConfigTest, ProxyProtocolNeedsProxyFrom) {
+  auto c = load_config(write("listeners:\n  - {name: mx, tls: none, auth: none, proxy_protocol: true,\n"
+                             "     proxy_from: [10.0.0.5/32, 'fd00::/8']}\n  - {name: direct, tls: none, auth: none}\n"));
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_TRUE(c.listeners[0].proxy_protocol);
+  ASSERT_EQ(c.listeners[0].proxy_from.size(), 2u);
+  EXPECT_TRUE(sealgate::in_any(c.listeners[0].proxy_from, boost::asio::ip::make_address("10.0.0.5")));
+  EXPECT_FALSE(sealgate::in_any(c.listeners[0].proxy_from, boost::asio::ip::make_address("10.0.0.6")));
+  EXPECT_EQ(c.listeners[0].proxy_timeout, std::chrono::seconds(5));
+  EXPECT_FALSE(c.listeners[1].proxy_protocol);
+
+  EXPECT_EQ(error_of("listeners:\n  - {name: mx, tls: none, auth: none, proxy_protocol: true}\n"),
+            "sealgate.yaml:2:55: listeners[0].proxy_protocol: needs proxy_from: the load balancers' addresses (CIDR), "
+            "the only peers allowed to name the client");
+  EXPECT_EQ(error_of("listeners:\n  - {name: mx, tls: none, auth: none, proxy_protocol: true, proxy_from: []}\n"),
+            "sealgate.yaml:2:73: listeners[0].proxy_from: must name at least one network");
+  EXPECT_EQ(error_of("listeners:\n  - {name: mx, tls: none, auth: none, proxy_protocol: true, proxy_from: 10.0.0.5}\n"),
+            "sealgate.yaml:2:73: listeners[0].proxy_from: must be a list of CIDR networks");
+  EXPECT_EQ(error_of("listeners:\n  - {name: mx, tls: none, auth: none, proxy_protocol: true, proxy_from: [10.0.0.5/8]}\n"),
+            "sealgate.yaml:2:74: listeners[0].proxy_from[0]: '10.0.0.5/8' is not a CIDR network: host bits set below "
+            "the prefix length");
+  EXPECT_EQ(error_of("listeners:\n  - {name: mx, tls: none, auth: none, proxy_from: [10.0.0.5]}\n"),
+            "sealgate.yaml:2:51: listeners[0].proxy_from: has no effect without proxy_protocol: true");
+  EXPECT_EQ(error_of("listeners:\n  - {name: mx, tls: none, auth: none, proxy_protocol: yes, proxy_from: [10.0.0.5]}\n"),
+            "sealgate.yaml:2:55: listeners[0].proxy_protocol: must be true or false");
+  EXPECT_EQ(error_of("listeners:\n  - {name: mx, tls: none, auth: none, proxy_protocol: true, proxy_from: [10.0.0.5],"
+                     " proxy_timeout: 0}\n"),
+            "sealgate.yaml:2:100: listeners[0].proxy_timeout: must be a duration such as 30s, 5m, 1h or 2d (at least 1s, at "
+            "most 7 days)");
+}
+
 // portal: defaults where they belong, and every mistake in a template or a
 // value refused with its position before anything is sent.
 TEST_F(ConfigTest, PortalSectionGetsDefaultsBesideTheDatabaseAndSpool) {
@@ -462,4 +495,9 @@ TEST_F(ConfigTest, PortalMistakesAreRefusedWithTheirPosition) {
             "sealgate.yaml:3:9: portal: certificate and private_key are needed (the portal serves HTTPS only)");
   EXPECT_EQ(error_of("listeners:\n  - {name: portal, tls: none, auth: none}\n"),
             "sealgate.yaml:2:12: listeners[0].name: 'portal' is reserved for mail the gateway writes itself");
+  EXPECT_EQ(error_of(base + "portal: {base_url: \"https://p.example\", trusted_proxies: [10.0.0.5, 10.0.0.0/33]}\n"),
+            "sealgate.yaml:4:69: portal.trusted_proxies[1]: '10.0.0.0/33' is not a CIDR network: bad prefix length");
+  auto c = load_config(write(base + "portal: {base_url: \"https://p.example\", trusted_proxies: [10.0.0.5]}\n"));
+  ASSERT_EQ(c.portal.trusted_proxies.size(), 1u);
+  EXPECT_EQ(c.portal.trusted_proxies[0].to_string(), "10.0.0.5/32");
 }

@@ -123,6 +123,14 @@ TEST(FuzzCorpus, Intake) {
   EXPECT_GE(c.intake_signed, 2u);   // signed-by-us, no-body (From in example.org)
 }
 
+TEST(FuzzCorpus, ProxyProtocol) {
+  parse_counts c;
+  EXPECT_GE(replay("fuzz_proxy_protocol", sealgate::fuzz::feed_proxy_protocol, c), 10u);
+  EXPECT_GE(c.proxy_proxied, 4u);  // tcp4, tcp6, with TLVs, with a good CRC32C, header then client bytes
+  EXPECT_GE(c.proxy_local, 2u);    // LOCAL, UNSPEC
+  EXPECT_GE(c.proxy_refused, 6u);  // v1, bad CRC32C, UNIX, UDP, length past the cap, truncated
+}
+
 TEST(FuzzCorpus, HostileDnsSeedsAreRefused) {
   // Each must end as a refusal (parse error or temporary failure), never as records.
   for (const char* name : {"dns-pointer-to-itself", "dns-forward-pointer", "dns-pointer-loop",

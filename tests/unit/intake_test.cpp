@@ -55,7 +55,7 @@ relay_class m365_class() {
   relay_class c;
   c.name = "m365";
   c.match_network = true;
-  c.networks.push_back(*ip_network::parse("40.92.0.0/15"));
+  c.networks.push_back(*sealgate::ip_network::parse("40.92.0.0/15"));
   c.tenant_ids = {tenant};
   return c;
 }

@@ -74,7 +74,7 @@ class PortalApp : public ::testing::Test {
     if (!body.empty()) r.set(http::field::content_type, type);
     r.body() = body;
     r.prepare_payload();
-    auto res = app->handle(r, "192.0.2.7", now);
+    auto res = app->handle(r, boost::asio::ip::make_address("192.0.2.7"), now);
     auto set = res[http::field::set_cookie];
     std::smatch m;
     std::string header(set);
@@ -236,6 +236,28 @@ TEST_F(PortalApp, ClientsOverTheirMinuteGet429) {
   EXPECT_EQ(r[http::field::retry_after], "60");
   // The next minute is a new one.
   EXPECT_EQ(request(http::verb::get, "/m/" + token, "", "", t0 + 180).result(), http::status::ok);
+}
+
+// Behind a trusted load balancer the minute is the client's that
+// X-Forwarded-For names, not the balancer's; from anyone else the header is
+// ignored, so a client cannot buy fresh minutes by writing one.
+TEST_F(PortalApp, TheRateLimitIsKeyedByTheForwardedClient) {
+  config.requests_per_minute = 2;
+  config.trusted_proxies = {*ip_network::parse("10.0.0.5")};
+  app = std::make_unique<portal_app>(config, open_sqlite_store(config.store));
+  auto get = [&](const char* peer, const char* forwarded_for) {
+    http_request r{http::verb::get, "/m/" + token, 11};
+    if (forwarded_for) r.insert("X-Forwarded-For", forwarded_for);
+    return app->handle(r, boost::asio::ip::make_address(peer), t0 + 60).result();
+  };
+  EXPECT_EQ(get("10.0.0.5", "198.51.100.1"), http::status::ok);
+  EXPECT_EQ(get("10.0.0.5", "198.51.100.1"), http::status::ok);
+  EXPECT_EQ(get("10.0.0.5", "198.51.100.1"), http::status::too_many_requests);
+  EXPECT_EQ(get("10.0.0.5", "198.51.100.2"), http::status::ok);  // another client through the same balancer
+  EXPECT_EQ(get("192.0.2.9", "198.51.100.3"), http::status::ok);  // untrusted peer: its own minute
+  EXPECT_EQ(get("192.0.2.9", "198.51.100.4"), http::status::ok);
+  EXPECT_EQ(get("192.0.2.9", "198.51.100.5"), http::status::too_many_requests);
+  EXPECT_EQ(get("10.0.0.5", nullptr), http::status::ok);  // the balancer's own minute
 }
 
 }  // namespace

@@ -1,13 +1,15 @@
-// CIDR networks for relay authorization (relay.networks). IPv4-mapped IPv6
-// clients (::ffff:a.b.c.d) match IPv4 networks, so a dual-stack listener cannot
-// be used to slip past an IPv4 rule.
+// CIDR networks: relay.networks, the relay classes' networks, and the proxies
+// trusted to name the client (listeners[].proxy_from, portal.trusted_proxies).
+// IPv4-mapped IPv6 clients (::ffff:a.b.c.d) match IPv4 networks, so a
+// dual-stack listener cannot be used to slip past an IPv4 rule.
 #pragma once
 #include <boost/asio/ip/address.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
-namespace sealgate::gateway {
+namespace sealgate {
 
 class ip_network {
  public:
@@ -22,4 +24,7 @@ class ip_network {
   unsigned prefix_ = 0;
 };
 
-}  // namespace sealgate::gateway
+// Whether any of networks contains a.
+bool in_any(const std::vector<ip_network>& networks, const boost::asio::ip::address& a);
+
+}  // namespace sealgate

@@ -1,9 +1,10 @@
 // CIDR parsing and matching; see ip_network.hpp.
-#include "gateway/config/ip_network.hpp"
+#include "common/ip_network.hpp"
 
+#include <algorithm>
 #include <charconv>
 
-namespace sealgate::gateway {
+namespace sealgate {
 namespace ip = boost::asio::ip;
 
 namespace {
@@ -63,4 +64,8 @@ bool ip_network::contains(const ip::address& raw) const {
 
 std::string ip_network::to_string() const { return base_.to_string() + "/" + std::to_string(prefix_); }
 
-}  // namespace sealgate::gateway
+bool in_any(const std::vector<ip_network>& networks, const ip::address& a) {
+  return std::any_of(networks.begin(), networks.end(), [&](const ip_network& n) { return n.contains(a); });
+}
+
+}  // namespace sealgate
