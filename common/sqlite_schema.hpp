@@ -104,10 +104,28 @@ constexpr bool description_is_consistent(const schema_def& s) {
 // tables, the indexes it creates. Not the schema_version update.
 std::vector<std::string> migration_statements(const schema_def& s, int version);
 
-// INSERT INTO table(columns) VALUES(:column, ...); every column of the table
-// when columns is empty. verb is "INSERT" or "INSERT OR IGNORE". Throws
-// std::logic_error for a column the table does not have.
-std::string insert_statement(const table_def& table, std::string_view verb,
+// What an INSERT does with a row whose key (or another unique column) is
+// taken, in the syntax SQLite (3.24 and later) and PostgreSQL share:
+//   error       a plain INSERT: the statement fails;
+//   do_nothing  ON CONFLICT DO NOTHING: the row there is kept, changes() is 0
+//               (what SQLite's INSERT OR IGNORE did);
+//   update      ON CONFLICT (primary key) DO UPDATE SET c = excluded.c for
+//               every inserted column outside the key: the row there takes
+//               the new values (what INSERT OR REPLACE did for a table whose
+//               only unique columns are its key, when every column is given).
+enum class on_conflict { error, do_nothing, update };
+
+// The columns of the table's primary key, from the description: a column
+// whose type says PRIMARY KEY, or the table constraint PRIMARY KEY(a, b).
+// Throws std::logic_error for a table without one.
+std::vector<std::string> primary_key(const table_def& table);
+
+// INSERT INTO table(columns) VALUES(:column, ...), then the conflict clause;
+// every column of the table when columns is empty. Throws std::logic_error
+// for a column the table does not have (and for update, a table without a
+// primary key). Append " RETURNING <id> AS row_id" to read the id of the row
+// added (statement::run_returning), rather than a backend's last-row call.
+std::string insert_statement(const table_def& table, on_conflict conflict,
                              std::initializer_list<std::string_view> columns = {});
 // SELECT every column of the table (read them by name) FROM table, then rest
 // (a WHERE and ORDER BY clause, with :parameters).

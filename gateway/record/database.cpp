@@ -70,11 +70,12 @@ database::database(const std::filesystem::path& file) : file_(file) {
   sqlite::exec(db_.get(), "PRAGMA synchronous=NORMAL");
   upgrade_schema(db_.get(), file);
   auto* db = db_.get();
-  insert_message_ = sqlite::statement(db, insert_statement(schema::messages, "INSERT OR IGNORE"));
+  insert_message_ = sqlite::statement(db, insert_statement(schema::messages, on_conflict::do_nothing));
   insert_recipient_ = sqlite::statement(
-      db, insert_statement(schema::recipients, "INSERT OR IGNORE",
+      db, insert_statement(schema::recipients, on_conflict::do_nothing,
                            {"queue_id", "idx", "address", "domain", "status", "updated_at"}));
-  insert_attempt_ = sqlite::statement(db, insert_statement(schema::attempts, "INSERT"));
+  insert_attempt_ = sqlite::statement(db, insert_statement(schema::attempts, on_conflict::error) + " RETURNING " +
+                                              std::string(schema::attempt_id) + " AS row_id");
   update_recipient_ = sqlite::statement(db, update_recipient_statement());
   update_message_id_ = sqlite::statement(
       db, "UPDATE messages SET message_id = :message_id WHERE queue_id = :queue_id AND message_id IS NULL");
@@ -82,9 +83,9 @@ database::database(const std::filesystem::path& file) : file_(file) {
       db,
       "INSERT INTO tls_sessions (day, policy_domain, policy_type, mx_host, address, result_type, sessions) "
       "VALUES (:day, :policy_domain, :policy_type, :mx_host, :address, :result_type, 1) "
-      "ON CONFLICT (day, policy_domain, policy_type, mx_host, address, result_type) DO UPDATE SET sessions = sessions + 1");
+      "ON CONFLICT (day, policy_domain, policy_type, mx_host, address, result_type) DO UPDATE SET sessions = tls_sessions.sessions + 1");
   select_head_ = sqlite::statement(db, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
-  insert_event_ = sqlite::statement(db, insert_statement(schema::audit_events, "INSERT"));
+  insert_event_ = sqlite::statement(db, insert_statement(schema::audit_events, on_conflict::error));
   // IMMEDIATE: the write lock from the start, so that the chain's head read
   // first is still the head when this transaction appends to it (the CLI
   // writes from other processes).
@@ -236,8 +237,7 @@ void database::write_row(const attempt_row& r) {
     a.bind("at", r.at);
     a.bind("outcome", r.outcome);
     for (const auto& [column, field] : attempt_details) a.bind_or_null(column, r.*field);
-    a.run();
-    e.add("attempt", a.last_insert_id());  // the attempts row it describes
+    e.add("attempt", a.run_returning("row_id"));  // the attempts row it describes
   }
   append(*head_, e);
   auto update = [&] {
@@ -283,9 +283,8 @@ std::vector<std::pair<std::string, std::string>> database::tls_reports_done(cons
 void database::record_tls_report(const std::string& day, const std::string& policy_domain,
                                  const std::string& destination, const std::string& result, int64_t at) {
   std::lock_guard lock(mutex_);
-  sqlite::statement q(db_.get(),
-                      "INSERT OR REPLACE INTO tls_reports (day, policy_domain, destination, result, at) "
-                      "VALUES (:day, :policy_domain, :destination, :result, :at)");
+  // A report tried again replaces the row of its failure.
+  sqlite::statement q(db_.get(), insert_statement(schema::tls_reports, on_conflict::update));
   q.bind("day", day);
   q.bind("policy_domain", policy_domain);
   q.bind("destination", destination);
@@ -383,9 +382,7 @@ void database::record_events(const std::vector<audit::event>& events, const std:
   auto head = read_head();
   for (const auto& e : events) append(head, e);
   if (!cursor_name.empty()) {
-    sqlite::statement q(db_.get(),
-                        "INSERT INTO audit_cursors (name, value) VALUES (:name, :value) "
-                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    sqlite::statement q(db_.get(), insert_statement(schema::audit_cursors, on_conflict::update));
     q.bind("name", cursor_name);
     q.bind("value", cursor_value);
     q.run();
@@ -406,7 +403,7 @@ void database::record_policy(const std::string& sha256, const std::string& file,
                              const std::string& trigger, const std::string& actor) {
   std::lock_guard lock(mutex_);
   sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
-  sqlite::statement q(db_.get(), insert_statement(schema::policy_versions, "INSERT OR IGNORE"));
+  sqlite::statement q(db_.get(), insert_statement(schema::policy_versions, on_conflict::do_nothing));
   q.bind("sha256", sha256);
   q.bind("first_loaded", at);
   q.bind("file", file);
@@ -444,16 +441,16 @@ audit::checkpoint sign_checkpoint(sqlite3* db, const audit::ed25519_key& key, in
   c.key_id = key.key_id();
   c.statement = audit::checkpoint_statement(seq, head, now);
   c.signature = base64_encode(key.sign(c.statement));
-  sqlite::statement q(db, insert_statement(schema::audit_checkpoints, "INSERT",
-                                           {"seq", "head", "at", "key_id", "statement", "signature"}));
+  sqlite::statement q(db, insert_statement(schema::audit_checkpoints, on_conflict::error,
+                                           {"seq", "head", "at", "key_id", "statement", "signature"}) +
+                              " RETURNING id AS row_id");
   q.bind("seq", c.seq);
   q.bind("head", c.head);
   q.bind("at", c.at);
   q.bind("key_id", c.key_id);
   q.bind("statement", c.statement);
   q.bind("signature", c.signature);
-  q.run();
-  c.id = q.last_insert_id();
+  c.id = q.run_returning("row_id");
   return c;
 }
 }  // namespace
@@ -508,19 +505,20 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
   sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
   auto* db = db_.get();
   purge_result r;
-  // The records: messages older than the cutoff that nothing can change any more.
-  sqlite::exec(db,
-               "CREATE TEMP TABLE IF NOT EXISTS purged_messages (queue_id TEXT PRIMARY KEY); DELETE FROM purged_messages");
-  {
-    sqlite::statement q(db,
-                        "INSERT INTO purged_messages SELECT queue_id FROM messages m WHERE received_at < :cutoff "
-                        "AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id AND r.final_at IS NULL)");
+  // The records: messages older than the cutoff that nothing can change any
+  // more. The subquery finds the same set for each table: the transaction
+  // holds the write lock, and the deletes remove only final recipients, so no
+  // message gains or loses one that is not final. (No temporary table: a
+  // subquery is the SQL every backend shares.)
+  for (const char* table : {"attempts", "recipients", "messages"}) {
+    sqlite::statement q(db, std::string("DELETE FROM ") + table +
+                                " WHERE queue_id IN (SELECT m.queue_id FROM messages m WHERE m.received_at < :cutoff"
+                                " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id"
+                                " AND r.final_at IS NULL))");
     q.bind("cutoff", cutoff);
     q.run();
-    r.messages = q.changes();
+    r.messages = q.changes();  // the last, of messages: one row each
   }
-  for (const char* table : {"attempts", "recipients", "messages"})
-    sqlite::exec(db, std::string("DELETE FROM ") + table + " WHERE queue_id IN (SELECT queue_id FROM purged_messages)");
   // The chain: the entries before the first one at or after the cutoff,
   // anchored by a checkpoint at the last of them.
   int64_t first_kept = 0;
@@ -563,7 +561,6 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
                    .add("messages", r.messages)
                    .add_known("actor", actor));
   t.commit();
-  sqlite::exec(db, "DROP TABLE IF EXISTS temp.purged_messages");
   return r;
 }
 

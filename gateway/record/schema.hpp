@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/sqlite.hpp"
@@ -21,6 +22,7 @@ using sqlite::column_def;
 using sqlite::index_def;
 using sqlite::insert_statement;
 using sqlite::migration_def;
+using sqlite::on_conflict;
 using sqlite::select_statement;
 using sqlite::stored_schema_version;
 using sqlite::table_def;
@@ -95,6 +97,12 @@ inline constexpr column_def attempt_columns[] = {
     {"key_fingerprint", "TEXT", 5},
 };
 inline constexpr table_def attempts{"attempts", attempt_columns, "", 2};
+// The id of an attempts row (the audit entry of an attempt names it, and it
+// orders the attempts of one second), as SQL says it: attempts has no key
+// column, so in SQLite it is the rowid. Every query says attempt_id, never
+// rowid, so that a backend without rowids can give attempts an identity
+// column and name it here instead (issue 18).
+inline constexpr std::string_view attempt_id = "rowid";
 
 // Outbound TLS sessions per day as RFC 8460 (SMTP TLS Reporting) counts
 // them, for the daily reports to each recipient domain that asks for them
