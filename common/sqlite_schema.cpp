@@ -141,6 +141,7 @@ void upgrade_schema(sqlite3* db, const schema_def& s, const std::filesystem::pat
       transaction migration(db, transaction::mode::immediate);
       if (stored_schema_version(db) < m.version) {
         for (const auto& sql : migration_statements(s, m.version)) exec(db, sql);
+        if (!m.backfill.empty()) exec(db, m.backfill);
         record_version(db, m.version);
       }
       migration.commit();

@@ -49,9 +49,14 @@ struct index_def {
 };
 
 // A schema version: what the database holds once its migration has run.
+// backfill is SQL of its own for what the description cannot say, run after
+// the derived statements in the same transaction: filling columns it added
+// to rows written before it. It is SQLite's SQL, for files that have such
+// rows; a database another backend creates from nothing has none, and skips it.
 struct migration_def {
   int version;
   std::string_view what;
+  std::string_view backfill = {};
 };
 
 // The version a file's schema is at: one row. Every description lists it
@@ -61,8 +66,9 @@ inline constexpr table_def schema_version_table{"schema_version", schema_version
 
 // One database: its tables in the order a fresh file creates them, its
 // indexes, and its migrations, numbered from 1 with no gap (a database
-// records the last one it ran). A change the description cannot say (a
-// backfill, a table rebuilt to drop a constraint) would get SQL of its own.
+// records the last one it ran). A change the description cannot say gets
+// SQL of its own: a backfill (migration_def); a table rebuilt to drop a
+// constraint would need more.
 struct schema_def {
   std::span<const table_def> tables;
   std::span<const index_def> indexes;
@@ -101,7 +107,8 @@ constexpr bool description_is_consistent(const schema_def& s) {
 
 // The statements of one migration, derived from the description: the tables
 // it creates (with the columns they had then), the columns it adds to older
-// tables, the indexes it creates. Not the schema_version update.
+// tables, the indexes it creates. Not its backfill, nor the schema_version
+// update.
 std::vector<std::string> migration_statements(const schema_def& s, int version);
 
 // What an INSERT does with a row whose key (or another unique column) is
@@ -136,7 +143,8 @@ std::string select_statement(const table_def& table, std::string_view rest);
 int stored_schema_version(sqlite3* db);
 
 // Brings the database to s.newest_version(): each migration it has not run
-// yet, in order, in one transaction each (with its schema_version update),
+// yet, in order, in one transaction each (with its backfill and its
+// schema_version update),
 // so a crash leaves it at some version, never between two. A database newer
 // than this code is refused rather than written in a shape this code does
 // not know. Throws std::runtime_error naming file and the migration.

@@ -213,9 +213,18 @@ database::chain_head database::read_head() {
 void database::append(chain_head& head, const audit::event& e) {
   std::string text = e.text();
   std::string hash = audit::link_hash(head.hash, text);
+  // The lookup columns, read from the entry as verify_chain reads them.
+  auto fields = audit::entry_fields::parse(text);
+  if (!fields) throw std::logic_error("audit: an event that does not read back: " + text);
+  auto columns = audit::lookup_columns_of(*fields);
   auto& st = insert_event_;
   st.bind("seq", head.seq + 1);
-  st.bind_or_null("queue_id", e.queue_id());
+  st.bind_or_null("queue_id", columns.queue_id);
+  st.bind_or_null("kind", columns.kind);
+  for (auto [name, value] : {std::pair{"at", columns.at}, {"idx", columns.idx}, {"attempt", columns.attempt}}) {
+    if (value) st.bind(name, *value);
+    else st.bind_null(name);
+  }
   st.bind("entry", text);
   st.bind("prev", head.hash);
   st.bind("hash", hash);
@@ -419,10 +428,24 @@ void database::record_policy(const std::string& sha256, const std::string& file,
 }
 
 namespace {
-// The first entry the retention keeps: in seq order, so that the scan ends
-// at the first young entry instead of reading the whole chain.
-constexpr const char* first_kept_statement =
-    "SELECT seq FROM audit_events WHERE json_extract(entry, '$.at') >= :cutoff ORDER BY seq LIMIT 1";
+// The first entry the retention keeps, 0 when every entry is older than the
+// cutoff (or there is none). In seq order, stopping at the first young entry:
+// node clocks may disagree, so a later entry older than the cutoff stays too.
+// The scan reads only the old entries, which the daily purge keeps few;
+// "at + 0" keeps it from the at index, which would sort every young entry
+// first. The index answers the usual daily question, whether any is old.
+int64_t first_kept_seq(sqlite3* db, int64_t cutoff) {
+  sqlite::statement old(db, "SELECT seq FROM audit_events WHERE at < :cutoff LIMIT 1");
+  old.bind("cutoff", cutoff);
+  bool any_old = false;
+  while (old.next_row()) any_old = true;
+  sqlite::statement kept(db, any_old ? "SELECT seq FROM audit_events WHERE at + 0 >= :cutoff ORDER BY seq LIMIT 1"
+                                     : "SELECT seq FROM audit_events ORDER BY seq LIMIT 1");
+  if (any_old) kept.bind("cutoff", cutoff);
+  int64_t seq = 0;
+  while (kept.next_row()) seq = kept.integer("seq");
+  return seq;
+}
 
 // The newest checkpoint's entry, 0 for none.
 int64_t newest_checkpoint_seq(sqlite3* db) {
@@ -475,12 +498,10 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
   {
     std::lock_guard lock(mutex_);
     auto head = read_head();
-    int64_t first_seq = 0, first_kept = 0;
+    int64_t first_seq = 0;
     sqlite::statement first(db_.get(), "SELECT seq FROM audit_events ORDER BY seq LIMIT 1");
     while (first.next_row()) first_seq = first.integer("seq");
-    sqlite::statement kept(db_.get(), first_kept_statement);
-    kept.bind("cutoff", cutoff);
-    while (kept.next_row()) first_kept = kept.integer("seq");
+    int64_t first_kept = first_kept_seq(db_.get(), cutoff);
     verified_up_to = first_kept ? first_kept - 1 : head.seq;
     if (verified_up_to < first_seq) verified_up_to = 0;
     sqlite::statement old(db_.get(), "SELECT 1 AS old FROM messages WHERE received_at < :cutoff LIMIT 1");
@@ -521,12 +542,7 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
   }
   // The chain: the entries before the first one at or after the cutoff,
   // anchored by a checkpoint at the last of them.
-  int64_t first_kept = 0;
-  {
-    sqlite::statement q(db, first_kept_statement);
-    q.bind("cutoff", cutoff);
-    while (q.next_row()) first_kept = q.integer("seq");
-  }
+  int64_t first_kept = first_kept_seq(db, cutoff);
   auto head = read_head();
   // Never past what was verified (entries appended since are not old).
   r.up_to = std::min(first_kept ? first_kept - 1 : head.seq, verified_up_to);

@@ -195,8 +195,7 @@ std::vector<audit_entry_record> read_audit_entries(const std::filesystem::path& 
                                                    std::string_view queue_id) {
   auto db = open_record_read_only(database_file);
   sqlite::statement q(db.get(),
-                      "SELECT seq, json_extract(entry, '$.at') AS at, json_extract(entry, '$.kind') AS kind, hash, entry"
-                      " FROM audit_events WHERE queue_id = :queue_id ORDER BY seq");
+                      "SELECT seq, at, kind, hash, entry FROM audit_events WHERE queue_id = :queue_id ORDER BY seq");
   q.bind("queue_id", queue_id);
   std::vector<audit_entry_record> out;
   while (q.next_row())

@@ -16,6 +16,7 @@
 #include "gateway/record/audit_log.hpp"
 #include "gateway/record/database.hpp"
 #include "gateway/record/report.hpp"
+#include "gateway/record/schema.hpp"
 
 using namespace sealgate::gateway;
 namespace fs = std::filesystem;
@@ -76,6 +77,23 @@ class AuditLog : public ::testing::Test {
   }
 
   audit::verify_report verify(const audit::verify_options& o = {}) { return audit::verify_chain(file_, key_, o); }
+
+  // One value of the file, as text ("NULL" for NULL).
+  std::string scalar(const std::string& query, const fs::path& file = {}) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((file.empty() ? file_ : file).c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    std::string out = "<no row>";
+    if (sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << query << ": " << sqlite3_errmsg(db);
+    } else if (sqlite3_step(st) == SQLITE_ROW) {
+      auto* t = sqlite3_column_text(st, 0);
+      out = t ? reinterpret_cast<const char*>(t) : "NULL";
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
 
   static std::string problems(const audit::verify_report& r) {
     std::string s;
@@ -344,6 +362,128 @@ TEST_F(AuditLog, PolicyHistoryKeepsEveryVersion) {
   EXPECT_FALSE(read_policy_version(file_, "0123456789abcdef"));
   EXPECT_TRUE(verify().intact());
   EXPECT_EQ(verify().entries, 2);
+}
+
+// The lookup columns beside each entry (kind, at, idx, attempt, queue_id)
+// are not hashed: verify compares each with its entry, and names the one
+// edited while the entry and the chain stay as they were.
+TEST_F(AuditLog, AnEditedLookupColumnIsNamed) {
+  {
+    database db(file_);
+    write_history(db);
+  }
+  EXPECT_EQ(scalar("SELECT kind || ' ' || at || ' ' || idx || ' ' || attempt FROM audit_events WHERE seq = 3"),
+            "delivered 1800000110 0 2");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'accepted' AND idx IS NULL AND attempt IS NULL"), "3");
+  struct edit {
+    const char *column, *bogus, *as_written;
+  };
+  const edit edits[] = {{"kind", "'deferred'", "'delivered'"},
+                        {"at", "1700000000", "1800000110"},
+                        {"idx", "1", "0"},
+                        {"attempt", "5", "2"},
+                        {"queue_id", "'0000000000000012'", "'0000000000000010'"}};
+  for (const auto& e : edits) {
+    sql(std::string("UPDATE audit_events SET ") + e.column + " = " + e.bogus + " WHERE seq = 3");
+    auto r = verify();
+    ASSERT_FALSE(r.intact()) << e.column;
+    EXPECT_EQ(r.problems.front().seq, 3) << problems(r);
+    EXPECT_EQ(r.problems.front().what,
+              std::string("altered: the ") + e.column + " column of entry 3 does not match the entry")
+        << problems(r);
+    sql(std::string("UPDATE audit_events SET ") + e.column + " = " + e.as_written + " WHERE seq = 3");
+    EXPECT_TRUE(verify().intact()) << e.column << "\n" << problems(verify());
+  }
+  sql("UPDATE audit_events SET at = NULL WHERE seq = 1");
+  EXPECT_EQ(verify().problems.front().what, "altered: the at column of entry 1 does not match the entry");
+}
+
+// A record written at schema version 5 (no lookup columns) gets them filled
+// by migration 6, from its entries, and verifies as one written since.
+TEST_F(AuditLog, AVersion5RecordGetsItsLookupColumnsAndVerifies) {
+  {
+    database db(file_);
+    write_history(db);
+    ASSERT_TRUE(db.make_checkpoint(key_, 1'800'001'000));
+  }
+  // The same rows in a file made by migrations 1 to 5, as sealgate 5 made it.
+  const fs::path v5 = dir_ / "v5.db";
+  {
+    std::string ddl;
+    for (int v = 1; v <= 5; ++v)
+      for (const auto& statement : migration_statements(v)) ddl += statement + ";\n";
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(v5.c_str(), &db), SQLITE_OK);
+    ddl += "INSERT INTO schema_version(version) VALUES(5);"
+           "ATTACH '" + file_.string() + "' AS v6;"
+           "INSERT INTO messages SELECT * FROM v6.messages;"
+           "INSERT INTO recipients SELECT * FROM v6.recipients;"
+           "INSERT INTO attempts(rowid, queue_id, idx, at, outcome, method, rule, policy_sha256, mx_host, mx_address,"
+           " tls_protocol, tls_cipher, certificate, reply, classes, key_fingerprint)"
+           " SELECT rowid, queue_id, idx, at, outcome, method, rule, policy_sha256, mx_host, mx_address,"
+           " tls_protocol, tls_cipher, certificate, reply, classes, key_fingerprint FROM v6.attempts;"
+           "INSERT INTO audit_events(seq, queue_id, entry, prev, hash) SELECT seq, queue_id, entry, prev, hash FROM v6.audit_events;"
+           "INSERT INTO audit_checkpoints SELECT * FROM v6.audit_checkpoints;";
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, ddl.c_str(), nullptr, nullptr, &error);
+    std::string why = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << why;
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM pragma_table_info('audit_events')", v5), "5");
+  EXPECT_THROW(audit::verify_chain(v5, key_), std::runtime_error) << "a reader does not read an older schema";
+  { database upgrade(v5); }
+  EXPECT_EQ(scalar("SELECT version FROM schema_version", v5), std::to_string(schema::newest_version));
+  // Every column as append fills it in a file made at version 6.
+  const std::string columns = "SELECT group_concat(seq || ':' || COALESCE(queue_id, '-') || ':' || kind || ':' || at"
+                              " || ':' || COALESCE(idx, '-') || ':' || COALESCE(attempt, '-'), ' ') FROM"
+                              " (SELECT * FROM audit_events ORDER BY seq)";
+  EXPECT_EQ(scalar(columns, v5), scalar(columns));
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_events WHERE kind IS NULL OR at IS NULL", v5), "0");
+  auto r = audit::verify_chain(v5, key_);
+  EXPECT_TRUE(r.intact()) << problems(r);
+  EXPECT_EQ(r.entries, 9);
+  EXPECT_EQ(r.rows_checked, 3 + 6 + 3);
+}
+
+// Entries are read back in C++, exactly: json_string writes an octet >= 0x80
+// as \u00XX, and SQLite's json_extract read that as the code point U+00XX (two
+// octets in UTF-8), so a UTF-8 reply or HELO no longer matched its row.
+TEST_F(AuditLog, EntriesReadBackToTheBytesWritten) {
+  auto e = audit::entry_fields::parse(audit::event("delivered", 1800000000, "0000000000000010")
+                                          .add("idx", int64_t{-3})
+                                          .add("reply", std::string("250 d\xc3\xa9j\xc3\xa0 \"vu\"\\\n\0!", 19))
+                                          .add("recipients", std::vector<std::string>{"a@x", "b@y"})
+                                          .text());
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->text("kind"), "delivered");
+  EXPECT_EQ(e->integer("at"), 1800000000);
+  EXPECT_EQ(e->integer("idx"), -3);
+  EXPECT_EQ(e->text("idx"), "-3");
+  EXPECT_EQ(e->text("reply"), std::string("250 d\xc3\xa9j\xc3\xa0 \"vu\"\\\n\0!", 19));
+  EXPECT_EQ(e->array_size("recipients"), 2u);
+  EXPECT_FALSE(e->has("attempt"));
+  EXPECT_EQ(e->text("attempt"), "");
+  EXPECT_FALSE(e->integer("kind"));
+  for (const char* bad : {"", "{", "[]", "{\"a\":1", "{\"a\":1}x", "{\"a\":true}", "{\"a\":{\"b\":1}}", "{\"a\":\"\\q\"}",
+                          "{\"a\":12345678901234567890}", "{\"a\":\"unterminated}"})
+    EXPECT_FALSE(audit::entry_fields::parse(bad)) << bad;
+
+  {
+    database db(file_);
+    write_history(db);
+    attempt_row r;
+    r.queue_id = "0000000000000010";
+    r.address = "patient0@example.net";
+    r.at = 1'800'000'500;
+    r.outcome = "bounced";
+    r.method = "tls";
+    r.reply = "550 5.1.1 Empf\xc3\xa4nger unbekannt";
+    db.record_attempts({r});
+  }
+  auto v = verify();
+  EXPECT_TRUE(v.intact()) << problems(v);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ std::string ddl_of(const sqlite::schema_def& s) {
   for (const auto& m : s.migrations) {
     out += "-- migration " + std::to_string(m.version) + ": " + std::string(m.what) + "\n";
     for (const auto& sql : sqlite::migration_statements(s, m.version)) out += sql + ";\n";
+    if (!m.backfill.empty()) out += "-- backfill\n" + std::string(m.backfill) + ";\n";
   }
   char tmpl[] = "/tmp/sealgate-ddl-XXXXXX";
   fs::path dir = ::mkdtemp(tmpl);

@@ -98,8 +98,17 @@ CREATE TABLE audit_cursors(
     value INTEGER NOT NULL);
 CREATE INDEX audit_events_by_message ON audit_events(queue_id);
 CREATE INDEX messages_by_received ON messages(received_at);
+-- migration 6: the audit log's lookup columns: audit_events.kind, at, idx, attempt
+ALTER TABLE audit_events ADD COLUMN kind TEXT;
+ALTER TABLE audit_events ADD COLUMN at INTEGER;
+ALTER TABLE audit_events ADD COLUMN idx INTEGER;
+ALTER TABLE audit_events ADD COLUMN attempt INTEGER;
+CREATE INDEX audit_events_by_at ON audit_events(at);
+-- backfill
+UPDATE audit_events SET kind = json_extract(entry, '$.kind'), at = json_extract(entry, '$.at'), idx = json_extract(entry, '$.idx'), attempt = json_extract(entry, '$.attempt') WHERE json_valid(entry);
 -- sqlite_master of a new file
 index attempts_by_message: CREATE INDEX attempts_by_message ON attempts(queue_id, idx);
+index audit_events_by_at: CREATE INDEX audit_events_by_at ON audit_events(at);
 index audit_events_by_message: CREATE INDEX audit_events_by_message ON audit_events(queue_id);
 index messages_by_received: CREATE INDEX messages_by_received ON messages(received_at);
 index recipients_by_status: CREATE INDEX recipients_by_status ON recipients(status);
@@ -139,7 +148,7 @@ table audit_events: CREATE TABLE audit_events(
     queue_id TEXT,
     entry TEXT NOT NULL,
     prev TEXT NOT NULL,
-    hash TEXT NOT NULL);
+    hash TEXT NOT NULL, kind TEXT, at INTEGER, idx INTEGER, attempt INTEGER);
 table messages: CREATE TABLE messages(
     queue_id TEXT PRIMARY KEY,
     received_at INTEGER NOT NULL,
