@@ -42,17 +42,32 @@ static_assert(details_in_both_tables());
 
 // A recipient's row takes the attempt's outcome as its status and keeps, for
 // every detail the attempt did not know (a policy hold has no MX), what an
-// earlier attempt recorded. final_at is set once the status is final.
-std::string update_recipient_statement() {
-  std::string sql = "UPDATE recipients SET status = :outcome";
+// earlier attempt recorded. final_at is set once the status is final. The
+// row exists from acceptance; after a crash that lost the acceptance group's
+// rows it may not, and is created.
+//
+// A row derived again (close_pass re-derives the rows of recipients final
+// before its pass, for a crash between their status line and their record,
+// or between the commit and the unlink) changes nothing: a recipient whose
+// row is final with the same status is left alone, so changes() is 0 and no
+// entry is appended (write_row). An attempt always updates its row.
+std::string upsert_recipient_statement() {
+  std::string columns = "queue_id, idx, address, domain, status";
+  std::string values = ":queue_id, :idx, :address, :domain, :outcome";
+  std::string set = "status = excluded.status";
   for (const auto& [name, field] : attempt_details) {
     std::string column(name);
-    sql += ", " + column + " = COALESCE(:" + column + ", " + column + ")";
+    columns += ", " + column;
+    values += ", :" + column;
+    set += ", " + column + " = COALESCE(excluded." + column + ", recipients." + column + ")";
   }
-  return sql +
-         ", attempts = attempts + :attempted, updated_at = :at,"
-         " final_at = CASE WHEN :outcome IN ('delivered', 'bounced', 'expired', 'deleted') THEN :at ELSE NULL END"
-         " WHERE queue_id = :queue_id AND idx = :idx";
+  return "INSERT INTO recipients(" + columns + ", attempts, updated_at, final_at) VALUES(" + values +
+         ", :attempted, :at,"
+         " CASE WHEN :outcome IN ('delivered', 'bounced', 'expired', 'deleted') THEN :at ELSE NULL END)"
+         " ON CONFLICT (queue_id, idx) DO UPDATE SET " + set +
+         ", attempts = recipients.attempts + excluded.attempts, updated_at = excluded.updated_at,"
+         " final_at = excluded.final_at"
+         " WHERE excluded.attempts > 0 OR recipients.status <> excluded.status OR recipients.final_at IS NULL";
 }
 
 }  // namespace
@@ -76,7 +91,7 @@ database::database(const std::filesystem::path& file) : file_(file) {
                            {"queue_id", "idx", "address", "domain", "status", "updated_at"}));
   insert_attempt_ = sqlite::statement(db, insert_statement(schema::attempts, on_conflict::error) + " RETURNING " +
                                               std::string(schema::attempt_id) + " AS row_id");
-  update_recipient_ = sqlite::statement(db, update_recipient_statement());
+  upsert_recipient_ = sqlite::statement(db, upsert_recipient_statement());
   update_message_id_ = sqlite::statement(
       db, "UPDATE messages SET message_id = :message_id WHERE queue_id = :queue_id AND message_id IS NULL");
   count_tls_session_ = sqlite::statement(
@@ -232,7 +247,8 @@ void database::append(chain_head& head, const audit::event& e) {
   head = {head.seq + 1, std::move(hash)};
 }
 
-// One row: its attempt, then its recipient's current state. Called inside
+// One row: its attempt, then its recipient's current state, then its entry
+// unless the row changed nothing (a row derived again). Called inside
 // write()'s transaction, with mutex_ held.
 void database::write_row(const attempt_row& r) {
   audit::event e(r.outcome, r.at, r.queue_id);
@@ -248,23 +264,17 @@ void database::write_row(const attempt_row& r) {
     for (const auto& [column, field] : attempt_details) a.bind_or_null(column, r.*field);
     e.add("attempt", a.run_returning("row_id"));  // the attempts row it describes
   }
-  append(*head_, e);
-  auto update = [&] {
-    auto& u = update_recipient_;
-    u.bind("queue_id", r.queue_id);
-    u.bind("idx", static_cast<int64_t>(r.index));
-    u.bind("outcome", r.outcome);
-    for (const auto& [column, field] : attempt_details) u.bind_or_null(column, r.*field);
-    u.bind("attempted", int64_t{r.attempted ? 1 : 0});
-    u.bind("at", r.at);
-    u.run();
-    return u.changes() > 0;
-  };
-  if (update()) return;
-  // The recipient row exists from acceptance; after a crash that lost the
-  // acceptance group's rows it may not: create it, then update it.
-  write_recipient(r.queue_id, r.index, r.address, r.at);
-  update();
+  auto& u = upsert_recipient_;
+  u.bind("queue_id", r.queue_id);
+  u.bind("idx", static_cast<int64_t>(r.index));
+  u.bind("address", r.address);
+  u.bind("domain", domain_of(r.address));
+  u.bind("outcome", r.outcome);
+  for (const auto& [column, field] : attempt_details) u.bind_or_null(column, r.*field);
+  u.bind("attempted", int64_t{r.attempted ? 1 : 0});
+  u.bind("at", r.at);
+  u.run();
+  if (r.attempted || u.changes() > 0) append(*head_, e);
 }
 
 void database::set_message_id(const std::string& queue_id, const std::string& message_id) {

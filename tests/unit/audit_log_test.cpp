@@ -398,6 +398,81 @@ TEST_F(AuditLog, AnEditedLookupColumnIsNamed) {
   EXPECT_EQ(verify().problems.front().what, "altered: the at column of entry 1 does not match the entry");
 }
 
+// close_pass derives rows again for recipients that were final before its
+// pass: after a kill -9 between the commit of their rows and the unlink of
+// the message, and for every recipient finished in an earlier pass of a
+// message with several. Such a row changes nothing, so it adds no entry.
+TEST_F(AuditLog, ARowDerivedAgainAddsNoEntry) {
+  attempt_row delivered;
+  {
+    database db(file_);
+    spooled_envelope m;
+    m.queue_id = "0000000000000042";
+    m.received = 1'800'000'000;
+    m.listener = "submission";
+    m.client_address = "127.0.0.1";
+    m.helo = "app.example";
+    m.sender = "billing@example.org";
+    m.recipients.push_back({"pat@example.net", {}});
+    m.recipients.push_back({"sam@example.com", {}});
+    m.content_size = 100;
+    db.record_accepted({m});
+    // Pass 1: pat delivered, sam deferred.
+    delivered.queue_id = m.queue_id;
+    delivered.address = "pat@example.net";
+    delivered.at = m.received + 5;
+    delivered.outcome = "delivered";
+    delivered.method = "tls";
+    delivered.policy_sha256 = "ab";
+    delivered.tls_protocol = "TLSv1.3";
+    delivered.reply = "250 2.0.0 ok";
+    attempt_row deferred = delivered;
+    deferred.index = 1;
+    deferred.address = "sam@example.com";
+    deferred.outcome = "deferred";
+    deferred.reply = "451 4.3.0 later";
+    db.record_attempts({delivered, deferred});
+    EXPECT_EQ(scalar("SELECT MAX(seq) FROM audit_events"), "3");
+    // Pass 2: sam delivered, and pat's row derived again as close_pass does
+    // (no attempt, its status line's method and detail, no policy).
+    attempt_row sam = deferred;
+    sam.at += 600;
+    sam.outcome = "delivered";
+    sam.reply = "250 2.0.0 ok";
+    attempt_row pat_again = delivered;
+    pat_again.at = sam.at;
+    pat_again.attempted = false;
+    pat_again.policy_sha256.clear();
+    pat_again.tls_protocol.clear();
+    db.record_attempts({sam, pat_again});
+    EXPECT_EQ(scalar("SELECT MAX(seq) FROM audit_events"), "4") << "sam's delivery, nothing for pat";
+    // Killed after that commit, before the unlink: the next start's pass
+    // derives both rows again.
+    attempt_row sam_again = sam;
+    sam_again.attempted = false;
+    db.record_attempts({pat_again, sam_again});
+  }
+  EXPECT_EQ(scalar("SELECT MAX(seq) FROM audit_events"), "4");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'delivered'"), "2");
+  EXPECT_EQ(scalar("SELECT attempts || ' ' || updated_at FROM recipients WHERE idx = 0"), "1 1800000005")
+      << "pat's row as its delivery left it";
+  auto r = verify();
+  EXPECT_TRUE(r.intact()) << problems(r);
+  // A row that does change something is still an event: a recipient row lost
+  // in a crash is created by its row, with its entry.
+  sql("DELETE FROM recipients WHERE idx = 1");
+  {
+    database db(file_);
+    attempt_row lost = delivered;
+    lost.index = 1;
+    lost.address = "sam@example.com";
+    lost.attempted = false;
+    db.record_attempts({lost});
+  }
+  EXPECT_EQ(scalar("SELECT MAX(seq) FROM audit_events"), "5");
+  EXPECT_EQ(scalar("SELECT status FROM recipients WHERE idx = 1"), "delivered");
+}
+
 // A record written at schema version 5 (no lookup columns) gets them filled
 // by migration 6, from its entries, and verifies as one written since.
 TEST_F(AuditLog, AVersion5RecordGetsItsLookupColumnsAndVerifies) {
