@@ -65,9 +65,9 @@ class AuditLog : public ::testing::Test {
     }
   }
 
-  void sql(const std::string& statement) {
+  void sql(const std::string& statement, const fs::path& file = {}) {
     sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_open((file.empty() ? file_ : file).c_str(), &db), SQLITE_OK);
     char* error = nullptr;
     int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error);
     std::string why = error ? error : "";
@@ -487,8 +487,6 @@ TEST_F(AuditLog, AVersion5RecordGetsItsLookupColumnsAndVerifies) {
     std::string ddl;
     for (int v = 1; v <= 5; ++v)
       for (const auto& statement : migration_statements(v)) ddl += statement + ";\n";
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(v5.c_str(), &db), SQLITE_OK);
     ddl += "INSERT INTO schema_version(version) VALUES(5);"
            "ATTACH '" + file_.string() + "' AS v6;"
            "INSERT INTO messages SELECT * FROM v6.messages;"
@@ -499,12 +497,7 @@ TEST_F(AuditLog, AVersion5RecordGetsItsLookupColumnsAndVerifies) {
            " tls_protocol, tls_cipher, certificate, reply, classes, key_fingerprint FROM v6.attempts;"
            "INSERT INTO audit_events(seq, queue_id, entry, prev, hash) SELECT seq, queue_id, entry, prev, hash FROM v6.audit_events;"
            "INSERT INTO audit_checkpoints SELECT * FROM v6.audit_checkpoints;";
-    char* error = nullptr;
-    int rc = sqlite3_exec(db, ddl.c_str(), nullptr, nullptr, &error);
-    std::string why = error ? error : "";
-    sqlite3_free(error);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << why;
+    sql(ddl, v5);
   }
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM pragma_table_info('audit_events')", v5), "5");
   EXPECT_THROW(audit::verify_chain(v5, key_), std::runtime_error) << "a reader does not read an older schema";
