@@ -37,7 +37,7 @@ std::string link_hash(std::string_view prev, std::string_view entry) {
 
 // --- events ---
 
-event::event(std::string_view kind, int64_t at, std::string_view queue_id) : queue_id_(queue_id) {
+event::event(std::string_view kind, int64_t at, std::string_view queue_id) {
   text_ = "{\"kind\":" + json_string(kind) + ",\"at\":" + std::to_string(at);
   if (!queue_id.empty()) text_ += ",\"queue_id\":" + json_string(queue_id);
 }

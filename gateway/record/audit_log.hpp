@@ -41,11 +41,9 @@ class event {
   event& add(std::string_view name, const std::vector<std::string>& texts);  // a JSON array
   // Added only when not empty (a detail the event did not know).
   event& add_known(std::string_view name, std::string_view text);
-  const std::string& queue_id() const { return queue_id_; }
   std::string text() const { return text_ + "}"; }
 
  private:
-  std::string queue_id_;
   std::string text_;
 };
 
