@@ -116,7 +116,12 @@ bool statement::next_row() {
   if (rc == SQLITE_ROW) return true;
   stepping_ = false;
   bound_.assign(bound_.size(), false);
-  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_DONE) {
+    // Ready for the next bindings (an INSERT ... RETURNING is read to its
+    // end, then bound again; SQLite refuses bindings until a reset).
+    sqlite3_reset(handle_.get());
+    return false;
+  }
   std::string why = sqlite3_errmsg(db_);
   sqlite3_reset(handle_.get());
   throw std::runtime_error("database: " + why);
@@ -133,7 +138,13 @@ void statement::run() {
 
 int64_t statement::changes() const { return sqlite3_changes64(db_); }
 
-int64_t statement::last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
+int64_t statement::run_returning(std::string_view column) {
+  if (!next_row()) throw std::logic_error(std::string("database: no row returned by ") + sqlite3_sql(handle_.get()));
+  int64_t value = integer(column);
+  while (next_row()) {
+  }  // to its end: the statement is then ready for the next bindings
+  return value;
+}
 
 int statement::column_index(std::string_view name) const {
   auto it = std::find(columns_.begin(), columns_.end(), name);

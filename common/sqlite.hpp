@@ -38,7 +38,7 @@ void exec(sqlite3* db, std::string_view sql);
 // One prepared statement. Parameters are bound by name (":status" in the SQL
 // is bound as "status") and every one must be bound before each run, so a
 // column the SQL names but the caller forgot fails loudly instead of becoming
-// NULL (which INSERT OR IGNORE would turn into a silently dropped row).
+// NULL (which a nullable column would keep without a word).
 // Result columns are read by the name the SELECT gives them.
 class statement {
  public:
@@ -64,8 +64,11 @@ class statement {
   void run();
   // Rows changed by the last run().
   int64_t changes() const;
-  // The rowid (INTEGER PRIMARY KEY) of the row the last INSERT run() added.
-  int64_t last_insert_id() const;
+  // Runs a statement that returns one row, an INSERT ... RETURNING id AS
+  // row_id, and gives that row's integer column: the id of the row added,
+  // said in SQL both SQLite (3.35 and later) and PostgreSQL accept. Throws as
+  // run(), and std::logic_error when no row comes back.
+  int64_t run_returning(std::string_view column);
 
   // Columns of the current row; NULL reads as "" or nullopt. Throws
   // std::logic_error for a name the SELECT does not have.

@@ -2,6 +2,7 @@
 // see sqlite_schema.hpp.
 #include "common/sqlite_schema.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "common/sqlite.hpp"
@@ -29,7 +30,7 @@ const column_def& column_of(const table_def& t, std::string_view name) {
 
 // One row: the last migration run (migration 1 creates the table, empty).
 void record_version(sqlite3* db, int version) {
-  statement set(db, version == 1 ? insert_statement(schema_version_table, "INSERT")
+  statement set(db, version == 1 ? insert_statement(schema_version_table, on_conflict::error)
                                  : "UPDATE schema_version SET version = :version");
   set.bind("version", static_cast<int64_t>(version));
   set.run();
@@ -56,18 +57,59 @@ std::vector<std::string> migration_statements(const schema_def& s, int version) 
   return out;
 }
 
-std::string insert_statement(const table_def& table, std::string_view verb,
+std::vector<std::string> primary_key(const table_def& table) {
+  for (const auto& c : table.columns)
+    if (c.type.find("PRIMARY KEY") != std::string_view::npos) return {std::string(c.name)};
+  constexpr std::string_view constraint = "PRIMARY KEY(";
+  auto at = table.constraints.find(constraint);
+  if (at == std::string_view::npos)
+    throw std::logic_error("database: table " + std::string(table.name) + " has no primary key");
+  auto list = table.constraints.substr(at + constraint.size());
+  list = list.substr(0, list.find(')'));
+  std::vector<std::string> key;
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto name = list.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    key.emplace_back(column_of(table, name).name);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return key;
+}
+
+std::string insert_statement(const table_def& table, on_conflict conflict,
                              std::initializer_list<std::string_view> columns) {
+  std::vector<std::string_view> given;
+  if (columns.size() == 0)
+    for (const auto& c : table.columns) given.push_back(c.name);
+  for (auto name : columns) given.push_back(column_of(table, name).name);
   std::string names, values;
-  auto add = [&](std::string_view name) {
+  for (auto name : given) {
     const char* comma = names.empty() ? "" : ", ";
     names += comma + std::string(name);
     values += comma + (":" + std::string(name));
-  };
-  if (columns.size() == 0)
-    for (const auto& c : table.columns) add(c.name);
-  for (auto name : columns) add(column_of(table, name).name);
-  return std::string(verb) + " INTO " + std::string(table.name) + "(" + names + ") VALUES(" + values + ")";
+  }
+  std::string sql = "INSERT INTO " + std::string(table.name) + "(" + names + ") VALUES(" + values + ")";
+  switch (conflict) {
+    case on_conflict::error:
+      return sql;
+    case on_conflict::do_nothing:
+      return sql + " ON CONFLICT DO NOTHING";
+    case on_conflict::update: {
+      auto key = primary_key(table);
+      std::string target, set;
+      for (const auto& k : key) target += (target.empty() ? "" : ", ") + k;
+      for (auto name : given) {
+        if (std::find(key.begin(), key.end(), name) != key.end()) continue;
+        set += (set.empty() ? "" : ", ") + std::string(name) + " = excluded." + std::string(name);
+      }
+      // Every column is part of the key: nothing to update, the row there stays.
+      if (set.empty()) return sql + " ON CONFLICT (" + target + ") DO NOTHING";
+      return sql + " ON CONFLICT (" + target + ") DO UPDATE SET " + set;
+    }
+  }
+  throw std::logic_error("database: unknown on_conflict");
 }
 
 std::string select_statement(const table_def& table, std::string_view rest) {
@@ -99,6 +141,7 @@ void upgrade_schema(sqlite3* db, const schema_def& s, const std::filesystem::pat
       transaction migration(db, transaction::mode::immediate);
       if (stored_schema_version(db) < m.version) {
         for (const auto& sql : migration_statements(s, m.version)) exec(db, sql);
+        if (!m.backfill.empty()) exec(db, m.backfill);
         record_version(db, m.version);
       }
       migration.commit();

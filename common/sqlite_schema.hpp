@@ -49,9 +49,14 @@ struct index_def {
 };
 
 // A schema version: what the database holds once its migration has run.
+// backfill is SQL of its own for what the description cannot say, run after
+// the derived statements in the same transaction: filling columns it added
+// to rows written before it. It is SQLite's SQL, for files that have such
+// rows; a database another backend creates from nothing has none, and skips it.
 struct migration_def {
   int version;
   std::string_view what;
+  std::string_view backfill = {};
 };
 
 // The version a file's schema is at: one row. Every description lists it
@@ -61,8 +66,9 @@ inline constexpr table_def schema_version_table{"schema_version", schema_version
 
 // One database: its tables in the order a fresh file creates them, its
 // indexes, and its migrations, numbered from 1 with no gap (a database
-// records the last one it ran). A change the description cannot say (a
-// backfill, a table rebuilt to drop a constraint) would get SQL of its own.
+// records the last one it ran). A change the description cannot say gets
+// SQL of its own: a backfill (migration_def); a table rebuilt to drop a
+// constraint would need more.
 struct schema_def {
   std::span<const table_def> tables;
   std::span<const index_def> indexes;
@@ -101,13 +107,32 @@ constexpr bool description_is_consistent(const schema_def& s) {
 
 // The statements of one migration, derived from the description: the tables
 // it creates (with the columns they had then), the columns it adds to older
-// tables, the indexes it creates. Not the schema_version update.
+// tables, the indexes it creates. Not its backfill, nor the schema_version
+// update.
 std::vector<std::string> migration_statements(const schema_def& s, int version);
 
-// INSERT INTO table(columns) VALUES(:column, ...); every column of the table
-// when columns is empty. verb is "INSERT" or "INSERT OR IGNORE". Throws
-// std::logic_error for a column the table does not have.
-std::string insert_statement(const table_def& table, std::string_view verb,
+// What an INSERT does with a row whose key (or another unique column) is
+// taken, in the syntax SQLite (3.24 and later) and PostgreSQL share:
+//   error       a plain INSERT: the statement fails;
+//   do_nothing  ON CONFLICT DO NOTHING: the row there is kept, changes() is 0
+//               (what SQLite's INSERT OR IGNORE did);
+//   update      ON CONFLICT (primary key) DO UPDATE SET c = excluded.c for
+//               every inserted column outside the key: the row there takes
+//               the new values (what INSERT OR REPLACE did for a table whose
+//               only unique columns are its key, when every column is given).
+enum class on_conflict { error, do_nothing, update };
+
+// The columns of the table's primary key, from the description: a column
+// whose type says PRIMARY KEY, or the table constraint PRIMARY KEY(a, b).
+// Throws std::logic_error for a table without one.
+std::vector<std::string> primary_key(const table_def& table);
+
+// INSERT INTO table(columns) VALUES(:column, ...), then the conflict clause;
+// every column of the table when columns is empty. Throws std::logic_error
+// for a column the table does not have (and for update, a table without a
+// primary key). Append " RETURNING <id> AS row_id" to read the id of the row
+// added (statement::run_returning), rather than a backend's last-row call.
+std::string insert_statement(const table_def& table, on_conflict conflict,
                              std::initializer_list<std::string_view> columns = {});
 // SELECT every column of the table (read them by name) FROM table, then rest
 // (a WHERE and ORDER BY clause, with :parameters).
@@ -118,7 +143,8 @@ std::string select_statement(const table_def& table, std::string_view rest);
 int stored_schema_version(sqlite3* db);
 
 // Brings the database to s.newest_version(): each migration it has not run
-// yet, in order, in one transaction each (with its schema_version update),
+// yet, in order, in one transaction each (with its backfill and its
+// schema_version update),
 // so a crash leaves it at some version, never between two. A database newer
 // than this code is refused rather than written in a shape this code does
 // not know. Throws std::runtime_error naming file and the migration.

@@ -8,8 +8,11 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <iterator>
 #include <map>
 #include <stdexcept>
+#include <string_view>
+#include <vector>
 
 #include "common/file_io.hpp"
 #include "common/sqlite.hpp"
@@ -34,7 +37,7 @@ std::string link_hash(std::string_view prev, std::string_view entry) {
 
 // --- events ---
 
-event::event(std::string_view kind, int64_t at, std::string_view queue_id) : queue_id_(queue_id) {
+event::event(std::string_view kind, int64_t at, std::string_view queue_id) {
   text_ = "{\"kind\":" + json_string(kind) + ",\"at\":" + std::to_string(at);
   if (!queue_id.empty()) text_ += ",\"queue_id\":" + json_string(queue_id);
 }
@@ -58,6 +61,165 @@ event& event::add(std::string_view name, const std::vector<std::string>& texts) 
 
 event& event::add_known(std::string_view name, std::string_view text) {
   return text.empty() ? *this : add(name, text);
+}
+
+// --- reading entries back ---
+
+namespace {
+
+// Reads what event writes, and nothing more general: one object whose
+// members are texts, integers or arrays of them. A \u00XX escape is the
+// octet XX (json_string writes octets >= 0x80 so, one by one), so a text
+// reads back to exactly the bytes written, NUL included; a larger code point
+// (never written) becomes its UTF-8.
+class flat_json_reader {
+ public:
+  explicit flat_json_reader(std::string_view json) : in_(json) {}
+
+  bool object(std::map<std::string, entry_fields::value, std::less<>>& members) {
+    if (!take('{')) return false;
+    if (take('}')) return at_end();
+    do {
+      std::string name;
+      entry_fields::value v;
+      if (!text(name) || !take(':') || !value(v)) return false;
+      members.emplace(std::move(name), std::move(v));  // a name given twice (never written): the first
+    } while (take(','));
+    return take('}') && at_end();
+  }
+
+ private:
+  void skip_space() {
+    while (pos_ < in_.size() && (in_[pos_] == ' ' || in_[pos_] == '\t' || in_[pos_] == '\n' || in_[pos_] == '\r'))
+      ++pos_;
+  }
+  bool take(char c) {
+    skip_space();
+    if (pos_ >= in_.size() || in_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+  bool at_end() {
+    skip_space();
+    return pos_ == in_.size();
+  }
+  bool value(entry_fields::value& v) {
+    skip_space();
+    if (pos_ < in_.size() && in_[pos_] == '[') {
+      ++pos_;
+      v.type = entry_fields::value::is_array;
+      if (take(']')) return true;
+      do {
+        entry_fields::value item;
+        if (!scalar(item)) return false;
+        ++v.items;
+      } while (take(','));
+      return take(']');
+    }
+    return scalar(v);
+  }
+  bool scalar(entry_fields::value& v) {
+    skip_space();
+    if (pos_ < in_.size() && in_[pos_] == '"') {
+      v.type = entry_fields::value::is_text;
+      return text(v.text);
+    }
+    v.type = entry_fields::value::is_integer;
+    return integer(v.number);
+  }
+  bool integer(int64_t& n) {
+    size_t start = pos_;
+    if (pos_ < in_.size() && in_[pos_] == '-') ++pos_;
+    size_t digits = pos_;
+    while (pos_ < in_.size() && in_[pos_] >= '0' && in_[pos_] <= '9') ++pos_;
+    if (pos_ == digits || pos_ - digits > 18) return false;  // within int64_t, as every number written
+    n = std::stoll(std::string(in_.substr(start, pos_ - start)));
+    return true;
+  }
+  bool hex4(uint32_t& cp) {
+    if (in_.size() - pos_ < 4) return false;
+    cp = 0;
+    for (int i = 0; i < 4; ++i) {
+      char c = in_[pos_++];
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (d < 0) return false;
+      cp = cp * 16 + static_cast<uint32_t>(d);
+    }
+    return true;
+  }
+  bool text(std::string& out) {
+    if (!take('"')) return false;
+    while (pos_ < in_.size()) {
+      char c = in_[pos_++];
+      if (c == '"') return true;
+      if (static_cast<unsigned char>(c) < 0x20) return false;
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (pos_ >= in_.size()) return false;
+      switch (char e = in_[pos_++]) {
+        case '"': case '\\': case '/': out += e; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          uint32_t cp = 0;
+          if (!hex4(cp)) return false;
+          if (cp <= 0xff) {
+            out += static_cast<char>(cp);
+          } else if (cp < 0x800) {
+            out += static_cast<char>(0xc0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3f));
+          } else {  // surrogates are not paired here: never written
+            out += static_cast<char>(0xe0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+            out += static_cast<char>(0x80 | (cp & 0x3f));
+          }
+          break;
+        }
+        default: return false;
+      }
+    }
+    return false;
+  }
+
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+std::optional<entry_fields> entry_fields::parse(std::string_view json) {
+  entry_fields e;
+  if (!flat_json_reader(json).object(e.members_)) return std::nullopt;
+  return e;
+}
+
+std::string entry_fields::text(std::string_view name) const {
+  auto it = members_.find(name);
+  if (it == members_.end()) return "";
+  if (it->second.type == value::is_text) return it->second.text;
+  if (it->second.type == value::is_integer) return std::to_string(it->second.number);
+  return "";
+}
+
+std::optional<int64_t> entry_fields::integer(std::string_view name) const {
+  auto it = members_.find(name);
+  if (it == members_.end() || it->second.type != value::is_integer) return std::nullopt;
+  return it->second.number;
+}
+
+std::optional<size_t> entry_fields::array_size(std::string_view name) const {
+  auto it = members_.find(name);
+  if (it == members_.end() || it->second.type != value::is_array) return std::nullopt;
+  return it->second.items;
+}
+
+lookup_columns lookup_columns_of(const entry_fields& e) {
+  return {e.text("queue_id"), e.text("kind"), e.integer("at"), e.integer("idx"), e.integer("attempt")};
 }
 
 // --- the key ---
@@ -221,18 +383,30 @@ namespace {
 
 struct chain_row {
   int64_t seq = 0;
-  std::string queue_id, entry, prev, hash, entry_queue_id, kind;
-  int64_t up_to = 0;
+  std::string entry, prev, hash;
+  lookup_columns columns;               // as stored beside the entry
+  std::optional<entry_fields> fields;   // the entry read; nullopt when it is not ours
   bool content_ok() const { return link_hash(prev, entry) == hash; }
 };
+
+// The lookup columns that do not say what the entry says.
+std::vector<std::string_view> columns_unlike_entry(const chain_row& r) {
+  auto expected = lookup_columns_of(*r.fields);
+  std::vector<std::string_view> out;
+  if (r.columns.queue_id != expected.queue_id) out.push_back("queue_id");
+  if (r.columns.kind != expected.kind) out.push_back("kind");
+  if (r.columns.at != expected.at) out.push_back("at");
+  if (r.columns.idx != expected.idx) out.push_back("idx");
+  if (r.columns.attempt != expected.attempt) out.push_back("attempt");
+  return out;
+}
 
 // Reads the chain in order with one row of lookahead.
 class chain_reader {
  public:
   chain_reader(sqlite3* db, int64_t from)
       : rows_(db,
-              "SELECT seq, queue_id, entry, prev, hash, json_extract(entry, '$.queue_id') AS entry_queue_id,"
-              " json_extract(entry, '$.kind') AS kind, json_extract(entry, '$.up_to') AS up_to"
+              "SELECT seq, queue_id, kind, at, idx, attempt, entry, prev, hash"
               " FROM audit_events WHERE seq >= :from ORDER BY seq") {
     rows_.bind("from", from);
     advance();
@@ -253,13 +427,12 @@ class chain_reader {
     }
     chain_row r;
     r.seq = rows_.integer("seq");
-    r.queue_id = rows_.text("queue_id");
+    r.columns = {rows_.text("queue_id"), rows_.text("kind"), rows_.optional_integer("at"),
+                 rows_.optional_integer("idx"), rows_.optional_integer("attempt")};
     r.entry = rows_.blob("entry");
     r.prev = rows_.text("prev");
     r.hash = rows_.text("hash");
-    r.entry_queue_id = rows_.text("entry_queue_id");
-    r.kind = rows_.text("kind");
-    r.up_to = rows_.optional_integer("up_to").value_or(0);
+    r.fields = entry_fields::parse(r.entry);
     next_ = std::move(r);
   }
   sqlite::statement rows_;
@@ -279,31 +452,30 @@ constexpr const char* detail_columns[] = {"method",      "rule",       "policy_s
 
 // The rows of the record against their entries. A row is as trustworthy as
 // the entry it matches: the chain protects the entries, this ties the rows
-// (which reports and the evidence show) to them.
+// (which reports and the evidence show) to them. Entries are found by their
+// lookup columns and read here, in C++ (entry_fields), not with SQL's JSON
+// functions.
 void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, verify_report& report) {
   auto problem = [&](int64_t seq, std::string what) { report.problems.push_back({seq, std::move(what)}); };
-  auto differs = [&](const sqlite::statement& q, const std::string& column, const std::string& entry_field) {
-    return q.text(column) != q.text(entry_field);
+  auto entry_of = [](const sqlite::statement& q, std::string_view column) {
+    return entry_fields::parse(q.blob(column)).value_or(entry_fields{});
   };
   const std::string only = o.queue_id.empty() ? "" : " AND m.queue_id = :queue_id";
   auto bind = [&](sqlite::statement& q) {
     q.bind("since", o.since);
     if (!o.queue_id.empty()) q.bind("queue_id", o.queue_id);
   };
-  // Messages: each row equals its "accepted" entry.
+  // Messages: each row equals its "accepted" entry (the Message-ID read
+  // later: its first "message-id" entry).
   {
     static constexpr const char* fields[] = {"listener", "client_address", "helo", "auth_user", "relay_class",
                                              "tls_protocol", "tls_cipher", "sender"};
     std::string sql = "SELECT m.queue_id, m.received_at, m.size, m.recipients, m.message_id, e.seq AS seq,"
-                      " json_extract(e.entry, '$.at') AS e_at, json_extract(e.entry, '$.size') AS e_size,"
-                      " json_array_length(e.entry, '$.recipients') AS e_recipients,"
-                      " COALESCE(json_extract(e.entry, '$.message_id'), (SELECT json_extract(x.entry, '$.message_id')"
-                      "   FROM audit_events x WHERE x.queue_id = m.queue_id AND json_extract(x.entry, '$.kind') = 'message-id'"
-                      "   ORDER BY x.seq LIMIT 1)) AS e_message_id";
-    for (const char* f : fields)
-      sql += std::string(", m.") + f + ", json_extract(e.entry, '$." + f + "') AS e_" + f;
-    sql += " FROM messages m LEFT JOIN audit_events e ON e.queue_id = m.queue_id"
-           " AND json_extract(e.entry, '$.kind') = 'accepted' WHERE m.received_at >= :since" + only;
+                      " e.entry AS entry, (SELECT x.entry FROM audit_events x WHERE x.queue_id = m.queue_id"
+                      "   AND x.kind = 'message-id' ORDER BY x.seq LIMIT 1) AS message_id_entry";
+    for (const char* f : fields) sql += std::string(", m.") + f;
+    sql += " FROM messages m LEFT JOIN audit_events e ON e.queue_id = m.queue_id AND e.kind = 'accepted'"
+           " WHERE m.received_at >= :since" + only;
     sqlite::statement q(db, sql);
     bind(q);
     while (q.next_row()) {
@@ -315,13 +487,16 @@ void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, ver
       }
       ++report.rows_checked;
       int64_t seq = q.integer("seq");
+      auto e = entry_of(q, "entry");
+      std::string message_id = e.has("message_id") ? e.text("message_id") : entry_of(q, "message_id_entry").text("message_id");
       std::vector<std::string> changed;
       for (const char* f : fields)
-        if (differs(q, f, std::string("e_") + f)) changed.push_back(f);
-      if (q.integer("received_at") != q.integer("e_at")) changed.push_back("received_at");
-      if (q.integer("size") != q.integer("e_size")) changed.push_back("size");
-      if (q.integer("recipients") != q.integer("e_recipients")) changed.push_back("recipients");
-      if (!q.is_null("message_id") && q.text("message_id") != q.text("e_message_id")) changed.push_back("message_id");
+        if (q.text(f) != e.text(f)) changed.push_back(f);
+      if (q.integer("received_at") != e.integer("at").value_or(0)) changed.push_back("received_at");
+      if (q.integer("size") != e.integer("size").value_or(0)) changed.push_back("size");
+      if (q.integer("recipients") != static_cast<int64_t>(e.array_size("recipients").value_or(0)))
+        changed.push_back("recipients");
+      if (!q.is_null("message_id") && q.text("message_id") != message_id) changed.push_back("message_id");
       for (const auto& c : changed)
         problem(seq, "altered: the messages row of " + id + " says another " + c + " than its audit entry " +
                          std::to_string(seq));
@@ -329,13 +504,12 @@ void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, ver
   }
   // Attempts: each row equals the entry that names it.
   {
-    std::string sql = "SELECT a.rowid AS row_id, a.queue_id, a.idx, a.at, a.outcome, e.seq AS seq,"
-                      " json_extract(e.entry, '$.at') AS e_at, json_extract(e.entry, '$.idx') AS e_idx,"
-                      " json_extract(e.entry, '$.kind') AS e_outcome, m.received_at";
-    for (const char* c : detail_columns)
-      sql += std::string(", a.") + c + ", json_extract(e.entry, '$." + c + "') AS e_" + c;
+    const std::string row_id = "a." + std::string(schema::attempt_id);
+    std::string sql = "SELECT " + row_id + " AS row_id, a.queue_id, a.idx, a.at, a.outcome, e.seq AS seq,"
+                      " e.entry AS entry, m.received_at";
+    for (const char* c : detail_columns) sql += std::string(", a.") + c;
     sql += " FROM attempts a JOIN messages m ON m.queue_id = a.queue_id"
-           " LEFT JOIN audit_events e ON e.queue_id = a.queue_id AND json_extract(e.entry, '$.attempt') = a.rowid"
+           " LEFT JOIN audit_events e ON e.queue_id = a.queue_id AND e.attempt = " + row_id +
            " WHERE m.received_at >= :since" + only;
     sqlite::statement q(db, sql);
     bind(q);
@@ -348,48 +522,70 @@ void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, ver
       }
       ++report.rows_checked;
       int64_t seq = q.integer("seq");
+      auto e = entry_of(q, "entry");
       std::vector<std::string> changed;
       for (const char* c : detail_columns)
-        if (differs(q, c, std::string("e_") + c)) changed.push_back(c);
-      if (differs(q, "outcome", "e_outcome")) changed.push_back("outcome");
-      if (q.integer("at") != q.integer("e_at")) changed.push_back("at");
-      if (q.integer("idx") != q.integer("e_idx")) changed.push_back("idx");
+        if (q.text(c) != e.text(c)) changed.push_back(c);
+      if (q.text("outcome") != e.text("kind")) changed.push_back("outcome");
+      if (q.integer("at") != e.integer("at").value_or(0)) changed.push_back("at");
+      if (q.integer("idx") != e.integer("idx").value_or(0)) changed.push_back("idx");
       for (const auto& c : changed)
         problem(seq, "altered: " + where + " says another " + c + " than its audit entry " + std::to_string(seq));
     }
   }
   // Recipients: the state the entries leave behind (the newest entry's kind,
-  // and of each detail the newest entry that knew it).
+  // and of each detail the newest entry that knew it), folded in seq order.
   {
-    const std::string mine = "e.queue_id = r.queue_id AND json_extract(e.entry, '$.idx') = r.idx";
-    std::string sql = "SELECT r.queue_id, r.idx, r.status, m.received_at,"
-                      " (SELECT MAX(e.seq) FROM audit_events e WHERE " + mine + ") AS seq,"
-                      " (SELECT json_extract(e.entry, '$.kind') FROM audit_events e WHERE " + mine +
-                      " ORDER BY e.seq DESC LIMIT 1) AS e_status";
-    for (const char* c : detail_columns)
-      sql += std::string(", r.") + c + ", (SELECT json_extract(e.entry, '$." + c + "') FROM audit_events e WHERE " + mine +
-             " AND json_extract(e.entry, '$." + c + "') IS NOT NULL ORDER BY e.seq DESC LIMIT 1) AS e_" + c;
-    sql += " FROM recipients r JOIN messages m ON m.queue_id = r.queue_id WHERE m.received_at >= :since" + only;
-    sqlite::statement q(db, sql);
-    bind(q);
-    while (q.next_row()) {
-      std::string where = "the recipients row " + q.text("queue_id") + " #" + std::to_string(q.integer("idx"));
-      if (q.is_null("seq")) {
+    struct recipient {
+      std::string queue_id, status;
+      int64_t idx = 0, received_at = 0;
+      std::vector<std::string> row;  // detail_columns, as the row says them
+      int64_t seq = 0;               // the newest entry; 0 for none
+      std::string entry_status;
+      std::vector<std::string> entries;  // detail_columns, as the entries leave them
+    };
+    auto check = [&](const recipient& r) {
+      std::string where = "the recipients row " + r.queue_id + " #" + std::to_string(r.idx);
+      if (!r.seq) {
         // Nothing happened to it yet: it must still say so.
-        if (q.text("status") != "queued" && q.integer("received_at") >= log_start)
-          problem(0, "altered: " + where + " says " + q.text("status") + " but no audit entry says anything happened");
-        continue;
+        if (r.status != "queued" && r.received_at >= log_start)
+          problem(0, "altered: " + where + " says " + r.status + " but no audit entry says anything happened");
+        return;
       }
       ++report.rows_checked;
-      int64_t seq = q.integer("seq");
       std::vector<std::string> changed;
-      if (differs(q, "status", "e_status")) changed.push_back("status");
-      for (const char* c : detail_columns)
-        if (differs(q, c, std::string("e_") + c)) changed.push_back(c);
+      if (r.status != r.entry_status) changed.push_back("status");
+      for (size_t i = 0; i < std::size(detail_columns); ++i)
+        if (r.row[i] != r.entries[i]) changed.push_back(detail_columns[i]);
       for (const auto& c : changed)
-        problem(seq, "altered: " + where + " says another " + c + " than its audit entries (the newest is " +
-                         std::to_string(seq) + ")");
+        problem(r.seq, "altered: " + where + " says another " + c + " than its audit entries (the newest is " +
+                           std::to_string(r.seq) + ")");
+    };
+    std::string sql = "SELECT r.queue_id, r.idx, r.status, m.received_at, e.seq AS seq, e.entry AS entry";
+    for (const char* c : detail_columns) sql += std::string(", r.") + c;
+    sql += " FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
+           " LEFT JOIN audit_events e ON e.queue_id = r.queue_id AND e.idx = r.idx"
+           " WHERE m.received_at >= :since" + only + " ORDER BY r.queue_id, r.idx, e.seq";
+    sqlite::statement q(db, sql);
+    bind(q);
+    std::optional<recipient> current;
+    while (q.next_row()) {
+      std::string queue_id = q.text("queue_id");
+      int64_t idx = q.integer("idx");
+      if (!current || current->queue_id != queue_id || current->idx != idx) {
+        if (current) check(*current);
+        current = recipient{queue_id, q.text("status"), idx, q.integer("received_at"), {}, 0, {},
+                            std::vector<std::string>(std::size(detail_columns))};
+        for (const char* c : detail_columns) current->row.push_back(q.text(c));
+      }
+      if (q.is_null("seq")) continue;
+      auto e = entry_of(q, "entry");
+      current->seq = q.integer("seq");
+      current->entry_status = e.text("kind");
+      for (size_t i = 0; i < std::size(detail_columns); ++i)
+        if (e.has(detail_columns[i])) current->entries[i] = e.text(detail_columns[i]);
     }
+    if (current) check(*current);
   }
 }
 
@@ -477,6 +673,7 @@ verify_report verify_chain(const std::filesystem::path& database_file, const ed2
   std::string before_expected;  // the hash of the entry before the last good one
   int64_t last_seq = start - 1;
   bool purge_recorded = false;
+  std::vector<finding> column_problems;
   while (auto r = reader.take()) {
     const chain_row* next = reader.peek();
     bool content_ok = r->content_ok();
@@ -508,9 +705,19 @@ verify_report verify_chain(const std::filesystem::path& database_file, const ed2
       problem(r->seq, "renumbered: the sequence jumps from " + std::to_string(last_seq) + " to " +
                           std::to_string(r->seq) + " while the links hold");
     }
-    if (r->queue_id != r->entry_queue_id)
-      problem(r->seq, "altered: the queue_id column of entry " + std::to_string(r->seq) + " does not match the entry");
-    if (r->kind == "purged" && r->up_to == report.purged_up_to) purge_recorded = true;
+    // The lookup columns are not hashed: each must say what its entry says.
+    // Named after what the links say (a broken link says more).
+    if (!r->fields) {
+      if (content_ok)
+        column_problems.push_back(
+            {r->seq, "altered: entry " + std::to_string(r->seq) + " is not an event as sealgate writes them"});
+    } else {
+      for (auto column : columns_unlike_entry(*r))
+        column_problems.push_back({r->seq, "altered: the " + std::string(column) + " column of entry " +
+                                               std::to_string(r->seq) + " does not match the entry"});
+      if (r->fields->text("kind") == "purged" && r->fields->integer("up_to").value_or(0) == report.purged_up_to)
+        purge_recorded = true;
+    }
     auto [lo, hi] = by_seq.equal_range(r->seq);
     for (auto it = lo; it != hi; ++it) {
       if (it->second->head != r->hash) {
@@ -526,6 +733,7 @@ verify_report verify_chain(const std::filesystem::path& database_file, const ed2
     last_seq = r->seq;
     if (stop && r->seq >= stop) break;
   }
+  report.problems.insert(report.problems.end(), column_problems.begin(), column_problems.end());
   if (!stop) {
     for (const auto& c : valid)
       if (c.seq > last)
@@ -536,9 +744,11 @@ verify_report verify_chain(const std::filesystem::path& database_file, const ed2
   if (options.check_records) {
     // Rows of messages received before the first entry there is cannot be
     // compared: a record older than the audit log (or than a purge).
+    // From the entry, which is hashed, not from its at column.
     int64_t log_start = 0;
-    sqlite::statement q(db.get(), "SELECT json_extract(entry, '$.at') AS at FROM audit_events ORDER BY seq LIMIT 1");
-    while (q.next_row()) log_start = q.optional_integer("at").value_or(0);
+    sqlite::statement q(db.get(), "SELECT entry FROM audit_events ORDER BY seq LIMIT 1");
+    while (q.next_row())
+      if (auto first_entry = entry_fields::parse(q.blob("entry"))) log_start = first_entry->integer("at").value_or(0);
     verify_records(db.get(), options, log_start, report);
   }
   if (report.purged_up_to && !anchored && !purge_recorded && start == first)

@@ -12,6 +12,8 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,13 +41,44 @@ class event {
   event& add(std::string_view name, const std::vector<std::string>& texts);  // a JSON array
   // Added only when not empty (a detail the event did not know).
   event& add_known(std::string_view name, std::string_view text);
-  const std::string& queue_id() const { return queue_id_; }
   std::string text() const { return text_ + "}"; }
 
  private:
-  std::string queue_id_;
   std::string text_;
 };
+
+// An entry read back: the inverse of event, and only of what event writes
+// (one flat object of texts, integers and arrays of them), so that no query
+// needs a JSON function of its SQL dialect. A text reads back to exactly the
+// bytes event was given (json_string writes an octet >= 0x80 as \u00XX).
+class entry_fields {
+ public:
+  // nullopt for text that is not such an object.
+  static std::optional<entry_fields> parse(std::string_view json);
+  bool has(std::string_view name) const { return members_.find(name) != members_.end(); }
+  // A text member, or an integer's decimal digits; "" when absent.
+  std::string text(std::string_view name) const;
+  std::optional<int64_t> integer(std::string_view name) const;     // nullopt unless an integer
+  std::optional<size_t> array_size(std::string_view name) const;   // nullopt unless an array
+
+  struct value {
+    enum { is_text, is_integer, is_array } type = is_text;
+    std::string text;
+    int64_t number = 0;
+    size_t items = 0;  // of an array
+  };
+
+ private:
+  std::map<std::string, value, std::less<>> members_;
+};
+
+// The columns of audit_events that copy an entry's members for lookups
+// (schema.hpp): what append writes, and what verify_chain expects of each.
+struct lookup_columns {
+  std::string queue_id, kind;  // "" is stored as NULL
+  std::optional<int64_t> at, idx, attempt;
+};
+lookup_columns lookup_columns_of(const entry_fields& entry);
 
 // The gateway's checkpoint key: Ed25519, a private key (which can sign) or a
 // public one (which only verifies). Shared between threads read-only.

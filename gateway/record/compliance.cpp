@@ -13,6 +13,7 @@
 
 #include "common/text.hpp"
 #include "gateway/record/schema.hpp"
+#include "gateway/record/tlsrpt.hpp"
 
 namespace sealgate::gateway {
 
@@ -48,12 +49,14 @@ struct recipient_group {
 
 std::vector<recipient_group> read_groups(sqlite3* db, int64_t since, int64_t until) {
   // The deferrals of a recipient are counted by the attempts_by_message index.
+  // day is the day's number since 1970 (integer division in every SQL),
+  // named in C++; SUM is cast because PostgreSQL sums integers as numeric.
   sqlite::statement q(
       db,
-      "SELECT date(m.received_at, 'unixepoch') AS day, r.domain AS domain, COALESCE(r.method, '-') AS method,"
+      "SELECT m.received_at / 86400 AS day, r.domain AS domain, COALESCE(r.method, '-') AS method,"
       " r.status AS status, r.tls_protocol AS tls, r.certificate AS certificate, COUNT(*) AS recipients,"
-      " SUM((SELECT COUNT(*) FROM attempts a WHERE a.queue_id = r.queue_id AND a.idx = r.idx"
-      "      AND a.outcome IN ('deferred', 'method-failed'))) AS deferrals"
+      " CAST(SUM((SELECT COUNT(*) FROM attempts a WHERE a.queue_id = r.queue_id AND a.idx = r.idx"
+      "      AND a.outcome IN ('deferred', 'method-failed'))) AS BIGINT) AS deferrals"
       " FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
       " WHERE m.received_at >= :since AND m.received_at < :until"
       " GROUP BY day, domain, method, status, tls, certificate");
@@ -61,7 +64,7 @@ std::vector<recipient_group> read_groups(sqlite3* db, int64_t since, int64_t unt
   q.bind("until", until);
   std::vector<recipient_group> out;
   while (q.next_row())
-    out.push_back({q.text("day"), q.text("domain"), q.text("method"), q.text("status"), q.text("tls"),
+    out.push_back({utc_day(q.integer("day") * seconds_per_day), q.text("domain"), q.text("method"), q.text("status"), q.text("tls"),
                    q.is_null("certificate") ? "-" : q.text("certificate"), q.integer("recipients"),
                    q.integer("deferrals")});
   return out;

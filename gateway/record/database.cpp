@@ -42,17 +42,32 @@ static_assert(details_in_both_tables());
 
 // A recipient's row takes the attempt's outcome as its status and keeps, for
 // every detail the attempt did not know (a policy hold has no MX), what an
-// earlier attempt recorded. final_at is set once the status is final.
-std::string update_recipient_statement() {
-  std::string sql = "UPDATE recipients SET status = :outcome";
+// earlier attempt recorded. final_at is set once the status is final. The
+// row exists from acceptance; after a crash that lost the acceptance group's
+// rows it may not, and is created.
+//
+// A row derived again (close_pass re-derives the rows of recipients final
+// before its pass, for a crash between their status line and their record,
+// or between the commit and the unlink) changes nothing: a recipient whose
+// row is final with the same status is left alone, so changes() is 0 and no
+// entry is appended (write_row). An attempt always updates its row.
+std::string upsert_recipient_statement() {
+  std::string columns = "queue_id, idx, address, domain, status";
+  std::string values = ":queue_id, :idx, :address, :domain, :outcome";
+  std::string set = "status = excluded.status";
   for (const auto& [name, field] : attempt_details) {
     std::string column(name);
-    sql += ", " + column + " = COALESCE(:" + column + ", " + column + ")";
+    columns += ", " + column;
+    values += ", :" + column;
+    set += ", " + column + " = COALESCE(excluded." + column + ", recipients." + column + ")";
   }
-  return sql +
-         ", attempts = attempts + :attempted, updated_at = :at,"
-         " final_at = CASE WHEN :outcome IN ('delivered', 'bounced', 'expired', 'deleted') THEN :at ELSE NULL END"
-         " WHERE queue_id = :queue_id AND idx = :idx";
+  return "INSERT INTO recipients(" + columns + ", attempts, updated_at, final_at) VALUES(" + values +
+         ", :attempted, :at,"
+         " CASE WHEN :outcome IN ('delivered', 'bounced', 'expired', 'deleted') THEN :at ELSE NULL END)"
+         " ON CONFLICT (queue_id, idx) DO UPDATE SET " + set +
+         ", attempts = recipients.attempts + excluded.attempts, updated_at = excluded.updated_at,"
+         " final_at = excluded.final_at"
+         " WHERE excluded.attempts > 0 OR recipients.status <> excluded.status OR recipients.final_at IS NULL";
 }
 
 }  // namespace
@@ -70,21 +85,22 @@ database::database(const std::filesystem::path& file) : file_(file) {
   sqlite::exec(db_.get(), "PRAGMA synchronous=NORMAL");
   upgrade_schema(db_.get(), file);
   auto* db = db_.get();
-  insert_message_ = sqlite::statement(db, insert_statement(schema::messages, "INSERT OR IGNORE"));
+  insert_message_ = sqlite::statement(db, insert_statement(schema::messages, on_conflict::do_nothing));
   insert_recipient_ = sqlite::statement(
-      db, insert_statement(schema::recipients, "INSERT OR IGNORE",
+      db, insert_statement(schema::recipients, on_conflict::do_nothing,
                            {"queue_id", "idx", "address", "domain", "status", "updated_at"}));
-  insert_attempt_ = sqlite::statement(db, insert_statement(schema::attempts, "INSERT"));
-  update_recipient_ = sqlite::statement(db, update_recipient_statement());
+  insert_attempt_ = sqlite::statement(db, insert_statement(schema::attempts, on_conflict::error) + " RETURNING " +
+                                              std::string(schema::attempt_id) + " AS row_id");
+  upsert_recipient_ = sqlite::statement(db, upsert_recipient_statement());
   update_message_id_ = sqlite::statement(
       db, "UPDATE messages SET message_id = :message_id WHERE queue_id = :queue_id AND message_id IS NULL");
   count_tls_session_ = sqlite::statement(
       db,
       "INSERT INTO tls_sessions (day, policy_domain, policy_type, mx_host, address, result_type, sessions) "
       "VALUES (:day, :policy_domain, :policy_type, :mx_host, :address, :result_type, 1) "
-      "ON CONFLICT (day, policy_domain, policy_type, mx_host, address, result_type) DO UPDATE SET sessions = sessions + 1");
+      "ON CONFLICT (day, policy_domain, policy_type, mx_host, address, result_type) DO UPDATE SET sessions = tls_sessions.sessions + 1");
   select_head_ = sqlite::statement(db, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
-  insert_event_ = sqlite::statement(db, insert_statement(schema::audit_events, "INSERT"));
+  insert_event_ = sqlite::statement(db, insert_statement(schema::audit_events, on_conflict::error));
   // IMMEDIATE: the write lock from the start, so that the chain's head read
   // first is still the head when this transaction appends to it (the CLI
   // writes from other processes).
@@ -212,9 +228,18 @@ database::chain_head database::read_head() {
 void database::append(chain_head& head, const audit::event& e) {
   std::string text = e.text();
   std::string hash = audit::link_hash(head.hash, text);
+  // The lookup columns, read from the entry as verify_chain reads them.
+  auto fields = audit::entry_fields::parse(text);
+  if (!fields) throw std::logic_error("audit: an event that does not read back: " + text);
+  auto columns = audit::lookup_columns_of(*fields);
   auto& st = insert_event_;
   st.bind("seq", head.seq + 1);
-  st.bind_or_null("queue_id", e.queue_id());
+  st.bind_or_null("queue_id", columns.queue_id);
+  st.bind_or_null("kind", columns.kind);
+  for (auto [name, value] : {std::pair{"at", columns.at}, {"idx", columns.idx}, {"attempt", columns.attempt}}) {
+    if (value) st.bind(name, *value);
+    else st.bind_null(name);
+  }
   st.bind("entry", text);
   st.bind("prev", head.hash);
   st.bind("hash", hash);
@@ -222,7 +247,8 @@ void database::append(chain_head& head, const audit::event& e) {
   head = {head.seq + 1, std::move(hash)};
 }
 
-// One row: its attempt, then its recipient's current state. Called inside
+// One row: its attempt, then its recipient's current state, then its entry
+// unless the row changed nothing (a row derived again). Called inside
 // write()'s transaction, with mutex_ held.
 void database::write_row(const attempt_row& r) {
   audit::event e(r.outcome, r.at, r.queue_id);
@@ -236,26 +262,19 @@ void database::write_row(const attempt_row& r) {
     a.bind("at", r.at);
     a.bind("outcome", r.outcome);
     for (const auto& [column, field] : attempt_details) a.bind_or_null(column, r.*field);
-    a.run();
-    e.add("attempt", a.last_insert_id());  // the attempts row it describes
+    e.add("attempt", a.run_returning("row_id"));  // the attempts row it describes
   }
-  append(*head_, e);
-  auto update = [&] {
-    auto& u = update_recipient_;
-    u.bind("queue_id", r.queue_id);
-    u.bind("idx", static_cast<int64_t>(r.index));
-    u.bind("outcome", r.outcome);
-    for (const auto& [column, field] : attempt_details) u.bind_or_null(column, r.*field);
-    u.bind("attempted", int64_t{r.attempted ? 1 : 0});
-    u.bind("at", r.at);
-    u.run();
-    return u.changes() > 0;
-  };
-  if (update()) return;
-  // The recipient row exists from acceptance; after a crash that lost the
-  // acceptance group's rows it may not: create it, then update it.
-  write_recipient(r.queue_id, r.index, r.address, r.at);
-  update();
+  auto& u = upsert_recipient_;
+  u.bind("queue_id", r.queue_id);
+  u.bind("idx", static_cast<int64_t>(r.index));
+  u.bind("address", r.address);
+  u.bind("domain", domain_of(r.address));
+  u.bind("outcome", r.outcome);
+  for (const auto& [column, field] : attempt_details) u.bind_or_null(column, r.*field);
+  u.bind("attempted", int64_t{r.attempted ? 1 : 0});
+  u.bind("at", r.at);
+  u.run();
+  if (r.attempted || u.changes() > 0) append(*head_, e);
 }
 
 void database::set_message_id(const std::string& queue_id, const std::string& message_id) {
@@ -283,9 +302,8 @@ std::vector<std::pair<std::string, std::string>> database::tls_reports_done(cons
 void database::record_tls_report(const std::string& day, const std::string& policy_domain,
                                  const std::string& destination, const std::string& result, int64_t at) {
   std::lock_guard lock(mutex_);
-  sqlite::statement q(db_.get(),
-                      "INSERT OR REPLACE INTO tls_reports (day, policy_domain, destination, result, at) "
-                      "VALUES (:day, :policy_domain, :destination, :result, :at)");
+  // A report tried again replaces the row of its failure.
+  sqlite::statement q(db_.get(), insert_statement(schema::tls_reports, on_conflict::update));
   q.bind("day", day);
   q.bind("policy_domain", policy_domain);
   q.bind("destination", destination);
@@ -383,9 +401,7 @@ void database::record_events(const std::vector<audit::event>& events, const std:
   auto head = read_head();
   for (const auto& e : events) append(head, e);
   if (!cursor_name.empty()) {
-    sqlite::statement q(db_.get(),
-                        "INSERT INTO audit_cursors (name, value) VALUES (:name, :value) "
-                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    sqlite::statement q(db_.get(), insert_statement(schema::audit_cursors, on_conflict::update));
     q.bind("name", cursor_name);
     q.bind("value", cursor_value);
     q.run();
@@ -406,7 +422,7 @@ void database::record_policy(const std::string& sha256, const std::string& file,
                              const std::string& trigger, const std::string& actor) {
   std::lock_guard lock(mutex_);
   sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
-  sqlite::statement q(db_.get(), insert_statement(schema::policy_versions, "INSERT OR IGNORE"));
+  sqlite::statement q(db_.get(), insert_statement(schema::policy_versions, on_conflict::do_nothing));
   q.bind("sha256", sha256);
   q.bind("first_loaded", at);
   q.bind("file", file);
@@ -422,10 +438,24 @@ void database::record_policy(const std::string& sha256, const std::string& file,
 }
 
 namespace {
-// The first entry the retention keeps: in seq order, so that the scan ends
-// at the first young entry instead of reading the whole chain.
-constexpr const char* first_kept_statement =
-    "SELECT seq FROM audit_events WHERE json_extract(entry, '$.at') >= :cutoff ORDER BY seq LIMIT 1";
+// The first entry the retention keeps, 0 when every entry is older than the
+// cutoff (or there is none). In seq order, stopping at the first young entry:
+// node clocks may disagree, so a later entry older than the cutoff stays too.
+// The scan reads only the old entries, which the daily purge keeps few;
+// "at + 0" keeps it from the at index, which would sort every young entry
+// first. The index answers the usual daily question, whether any is old.
+int64_t first_kept_seq(sqlite3* db, int64_t cutoff) {
+  sqlite::statement old(db, "SELECT seq FROM audit_events WHERE at < :cutoff LIMIT 1");
+  old.bind("cutoff", cutoff);
+  bool any_old = false;
+  while (old.next_row()) any_old = true;
+  sqlite::statement kept(db, any_old ? "SELECT seq FROM audit_events WHERE at + 0 >= :cutoff ORDER BY seq LIMIT 1"
+                                     : "SELECT seq FROM audit_events ORDER BY seq LIMIT 1");
+  if (any_old) kept.bind("cutoff", cutoff);
+  int64_t seq = 0;
+  while (kept.next_row()) seq = kept.integer("seq");
+  return seq;
+}
 
 // The newest checkpoint's entry, 0 for none.
 int64_t newest_checkpoint_seq(sqlite3* db) {
@@ -444,16 +474,16 @@ audit::checkpoint sign_checkpoint(sqlite3* db, const audit::ed25519_key& key, in
   c.key_id = key.key_id();
   c.statement = audit::checkpoint_statement(seq, head, now);
   c.signature = base64_encode(key.sign(c.statement));
-  sqlite::statement q(db, insert_statement(schema::audit_checkpoints, "INSERT",
-                                           {"seq", "head", "at", "key_id", "statement", "signature"}));
+  sqlite::statement q(db, insert_statement(schema::audit_checkpoints, on_conflict::error,
+                                           {"seq", "head", "at", "key_id", "statement", "signature"}) +
+                              " RETURNING id AS row_id");
   q.bind("seq", c.seq);
   q.bind("head", c.head);
   q.bind("at", c.at);
   q.bind("key_id", c.key_id);
   q.bind("statement", c.statement);
   q.bind("signature", c.signature);
-  q.run();
-  c.id = q.last_insert_id();
+  c.id = q.run_returning("row_id");
   return c;
 }
 }  // namespace
@@ -478,12 +508,10 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
   {
     std::lock_guard lock(mutex_);
     auto head = read_head();
-    int64_t first_seq = 0, first_kept = 0;
+    int64_t first_seq = 0;
     sqlite::statement first(db_.get(), "SELECT seq FROM audit_events ORDER BY seq LIMIT 1");
     while (first.next_row()) first_seq = first.integer("seq");
-    sqlite::statement kept(db_.get(), first_kept_statement);
-    kept.bind("cutoff", cutoff);
-    while (kept.next_row()) first_kept = kept.integer("seq");
+    int64_t first_kept = first_kept_seq(db_.get(), cutoff);
     verified_up_to = first_kept ? first_kept - 1 : head.seq;
     if (verified_up_to < first_seq) verified_up_to = 0;
     sqlite::statement old(db_.get(), "SELECT 1 AS old FROM messages WHERE received_at < :cutoff LIMIT 1");
@@ -508,27 +536,23 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
   sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
   auto* db = db_.get();
   purge_result r;
-  // The records: messages older than the cutoff that nothing can change any more.
-  sqlite::exec(db,
-               "CREATE TEMP TABLE IF NOT EXISTS purged_messages (queue_id TEXT PRIMARY KEY); DELETE FROM purged_messages");
-  {
-    sqlite::statement q(db,
-                        "INSERT INTO purged_messages SELECT queue_id FROM messages m WHERE received_at < :cutoff "
-                        "AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id AND r.final_at IS NULL)");
+  // The records: messages older than the cutoff that nothing can change any
+  // more. The subquery finds the same set for each table: the transaction
+  // holds the write lock, and the deletes remove only final recipients, so no
+  // message gains or loses one that is not final. (No temporary table: a
+  // subquery is the SQL every backend shares.)
+  for (const char* table : {"attempts", "recipients", "messages"}) {
+    sqlite::statement q(db, std::string("DELETE FROM ") + table +
+                                " WHERE queue_id IN (SELECT m.queue_id FROM messages m WHERE m.received_at < :cutoff"
+                                " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id"
+                                " AND r.final_at IS NULL))");
     q.bind("cutoff", cutoff);
     q.run();
-    r.messages = q.changes();
+    r.messages = q.changes();  // the last, of messages: one row each
   }
-  for (const char* table : {"attempts", "recipients", "messages"})
-    sqlite::exec(db, std::string("DELETE FROM ") + table + " WHERE queue_id IN (SELECT queue_id FROM purged_messages)");
   // The chain: the entries before the first one at or after the cutoff,
   // anchored by a checkpoint at the last of them.
-  int64_t first_kept = 0;
-  {
-    sqlite::statement q(db, first_kept_statement);
-    q.bind("cutoff", cutoff);
-    while (q.next_row()) first_kept = q.integer("seq");
-  }
+  int64_t first_kept = first_kept_seq(db, cutoff);
   auto head = read_head();
   // Never past what was verified (entries appended since are not old).
   r.up_to = std::min(first_kept ? first_kept - 1 : head.seq, verified_up_to);
@@ -563,7 +587,6 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
                    .add("messages", r.messages)
                    .add_known("actor", actor));
   t.commit();
-  sqlite::exec(db, "DROP TABLE IF EXISTS temp.purged_messages");
   return r;
 }
 

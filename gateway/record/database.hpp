@@ -119,7 +119,7 @@ class database {
   std::filesystem::path file_;
   sqlite::connection db_;
   // Prepared once. Declared after db_, so destroyed before it is closed.
-  sqlite::statement insert_message_, insert_recipient_, insert_attempt_, update_recipient_, update_message_id_,
+  sqlite::statement insert_message_, insert_recipient_, insert_attempt_, upsert_recipient_, update_message_id_,
       count_tls_session_, select_head_, insert_event_;
   sqlite::statement begin_, commit_;  // the writer's BEGIN and COMMIT
   std::mutex mutex_;  // the connection and its statements

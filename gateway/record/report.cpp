@@ -3,8 +3,9 @@
 
 #include <stdexcept>
 
-#include "gateway/record/schema.hpp"
 #include "common/sqlite.hpp"
+#include "gateway/record/schema.hpp"
+#include "gateway/record/tlsrpt.hpp"
 
 namespace sealgate::gateway {
 
@@ -82,7 +83,8 @@ std::string_view grouping_key(report_grouping by) {
     case report_grouping::method: return "COALESCE(r.method, '-')";
     case report_grouping::recipient_domain: return "r.domain";
     case report_grouping::sender: return "m.sender";
-    case report_grouping::day: return "date(m.received_at, 'unixepoch')";
+    // The day's number since 1970 (integer division in every SQL), named in C++.
+    case report_grouping::day: return "m.received_at / 86400";
   }
   throw std::logic_error("report: unknown grouping");
 }
@@ -98,9 +100,9 @@ message_story read_message_story(const std::filesystem::path& database_file, std
   sqlite::statement recipients(db.get(), select_statement(schema::recipients, "WHERE queue_id = :queue_id ORDER BY idx"));
   recipients.bind("queue_id", queue_id);
   while (recipients.next_row()) story.recipients.push_back(recipient_from(recipients));
-  // rowid breaks ties: attempts of one pass share their second.
-  sqlite::statement attempts(db.get(),
-                             select_statement(schema::attempts, "WHERE queue_id = :queue_id ORDER BY at, rowid"));
+  // The row's id breaks ties: attempts of one pass share their second.
+  sqlite::statement attempts(db.get(), select_statement(schema::attempts, "WHERE queue_id = :queue_id ORDER BY at, " +
+                                                                              std::string(schema::attempt_id)));
   attempts.bind("queue_id", queue_id);
   while (attempts.next_row()) story.attempts.push_back(attempt_from(attempts));
   return story;
@@ -119,20 +121,20 @@ std::vector<delivery_counts> count_deliveries(const std::filesystem::path& datab
       db.get(),
       "SELECT " + std::string(grouping_key(by)) +
           " AS grouped_by, COUNT(*) AS total,"
-          " SUM(r.status = 'delivered') AS delivered,"
-          " SUM(r.status = 'delivered' AND (r.method IN ('pgp', 'smime', 'portal') OR r.tls_protocol IS NOT NULL))"
-          " AS secured,"
-          " SUM(r.status IN ('queued', 'held')) AS queued,"
-          " SUM(r.status IN ('deferred', 'method-failed')) AS deferred,"
-          " SUM(r.status IN ('bounced', 'expired')) AS bounced,"
-          " SUM(r.status = 'deleted') AS deleted"
+          " COUNT(*) FILTER (WHERE r.status = 'delivered') AS delivered,"
+          " COUNT(*) FILTER (WHERE r.status = 'delivered'"
+          "   AND (r.method IN ('pgp', 'smime', 'portal') OR r.tls_protocol IS NOT NULL)) AS secured,"
+          " COUNT(*) FILTER (WHERE r.status IN ('queued', 'held')) AS queued,"
+          " COUNT(*) FILTER (WHERE r.status IN ('deferred', 'method-failed')) AS deferred,"
+          " COUNT(*) FILTER (WHERE r.status IN ('bounced', 'expired')) AS bounced,"
+          " COUNT(*) FILTER (WHERE r.status = 'deleted') AS deleted"
           " FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
           " WHERE m.received_at >= :since GROUP BY grouped_by ORDER BY total DESC, grouped_by");
   counts.bind("since", since);
   std::vector<delivery_counts> out;
   while (counts.next_row()) {
     delivery_counts c;
-    c.key = counts.text("grouped_by");
+    c.key = by == report_grouping::day ? utc_day(counts.integer("grouped_by") * 86400) : counts.text("grouped_by");
     c.recipients = counts.integer("total");
     c.delivered = counts.integer("delivered");
     c.secured = counts.integer("secured");
@@ -150,7 +152,7 @@ std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& da
   auto db = open_record_read_only(database_file);
   sqlite::statement q(db.get(),
                       "SELECT policy_domain, policy_type, mx_host, address, result_type, sessions FROM tls_sessions "
-                      "WHERE day = :day AND (IFNULL(:domain, '') = '' OR policy_domain = :domain) "
+                      "WHERE day = :day AND (COALESCE(:domain, '') = '' OR policy_domain = :domain) "
                       "ORDER BY policy_domain, policy_type, result_type, mx_host, address");
   q.bind("day", day);
   q.bind("domain", policy_domain);
@@ -193,8 +195,7 @@ std::vector<audit_entry_record> read_audit_entries(const std::filesystem::path& 
                                                    std::string_view queue_id) {
   auto db = open_record_read_only(database_file);
   sqlite::statement q(db.get(),
-                      "SELECT seq, json_extract(entry, '$.at') AS at, json_extract(entry, '$.kind') AS kind, hash, entry"
-                      " FROM audit_events WHERE queue_id = :queue_id ORDER BY seq");
+                      "SELECT seq, at, kind, hash, entry FROM audit_events WHERE queue_id = :queue_id ORDER BY seq");
   q.bind("queue_id", queue_id);
   std::vector<audit_entry_record> out;
   while (q.next_row())

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/sqlite.hpp"
@@ -21,6 +22,7 @@ using sqlite::column_def;
 using sqlite::index_def;
 using sqlite::insert_statement;
 using sqlite::migration_def;
+using sqlite::on_conflict;
 using sqlite::select_statement;
 using sqlite::stored_schema_version;
 using sqlite::table_def;
@@ -95,6 +97,12 @@ inline constexpr column_def attempt_columns[] = {
     {"key_fingerprint", "TEXT", 5},
 };
 inline constexpr table_def attempts{"attempts", attempt_columns, "", 2};
+// The id of an attempts row (the audit entry of an attempt names it, and it
+// orders the attempts of one second), as SQL says it: attempts has no key
+// column, so in SQLite it is the rowid. Every query says attempt_id, never
+// rowid, so that a backend without rowids can give attempts an identity
+// column and name it here instead (issue 18).
+inline constexpr std::string_view attempt_id = "rowid";
 
 // Outbound TLS sessions per day as RFC 8460 (SMTP TLS Reporting) counts
 // them, for the daily reports to each recipient domain that asks for them
@@ -130,12 +138,22 @@ inline constexpr table_def tls_reports{"tls_reports", tls_report_columns,
 // 64 zeros for the first) followed by entry, in lower-case hex. seq orders
 // the entries but is not hashed: the links do. See audit_log.hpp and
 // docs/audit.md (how to check it with sqlite3 and openssl alone).
+//
+// The lookup columns (queue_id, kind, at, idx, attempt) copy members of the
+// entry so that queries find entries without reading JSON in SQL: filled
+// from the entry at append (audit::lookup_columns_of), never hashed, and
+// compared with their entry by verify_chain. NULL where the entry has no
+// such member.
 inline constexpr column_def audit_event_columns[] = {
     {"seq", "INTEGER PRIMARY KEY", 5},
-    {"queue_id", "TEXT", 5},  // a copy of the entry's queue_id, for lookups; NULL for other events
+    {"queue_id", "TEXT", 5},  // the entry's queue_id; NULL for events of no message
     {"entry", "TEXT NOT NULL", 5},
     {"prev", "TEXT NOT NULL", 5},
     {"hash", "TEXT NOT NULL", 5},
+    {"kind", "TEXT", 6},        // the entry's kind (every entry has one)
+    {"at", "INTEGER", 6},       // its time, unix seconds (the retention purge's range)
+    {"idx", "INTEGER", 6},      // the recipient's index, for events of one recipient
+    {"attempt", "INTEGER", 6},  // the attempts row it describes (schema::attempt_id)
 };
 inline constexpr table_def audit_events{"audit_events", audit_event_columns, "", 5};
 
@@ -183,11 +201,11 @@ inline constexpr index_def indexes[] = {
     {"recipients_by_status", "recipients", "status", 2},
     {"audit_events_by_message", "audit_events", "queue_id", 5},  // report --message
     {"messages_by_received", "messages", "received_at", 5},       // reports by period, the retention purge
+    {"audit_events_by_at", "audit_events", "at", 6},              // the retention purge
 };
 
 // Numbered from 1 with no gap; a database records the last one it ran. A
-// change the description cannot say (a backfill, a table rebuilt to drop a
-// constraint) would get SQL of its own here.
+// change the description cannot say gets SQL of its own here (a backfill).
 inline constexpr migration_def migrations[] = {
     {1, "accepted messages"},
     {2, "the delivery record: messages.message_id, recipients, attempts"},
@@ -195,6 +213,11 @@ inline constexpr migration_def migrations[] = {
     {4, "tls_sessions and tls_reports (RFC 8460)"},
     {5, "the audit log: audit_events (a hash chain), audit_checkpoints, policy_versions, audit_cursors; "
         "classes and key_fingerprint of recipients and attempts"},
+    {6, "the audit log's lookup columns: audit_events.kind, at, idx, attempt",
+     // The entries written before: their members, read by SQLite itself. An
+     // entry that is not valid JSON (altered) keeps NULLs, and verify names it.
+     "UPDATE audit_events SET kind = json_extract(entry, '$.kind'), at = json_extract(entry, '$.at'),"
+     " idx = json_extract(entry, '$.idx'), attempt = json_extract(entry, '$.attempt') WHERE json_valid(entry)"},
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 

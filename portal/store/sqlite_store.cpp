@@ -256,7 +256,7 @@ std::optional<entry> sqlite_store::entry_by_id(int64_t id) {
 
 void sqlite_store::insert_event(int64_t entry_id, const std::string& queue_id, const std::string& recipient,
                                 int64_t at, std::string_view kind, std::string_view detail) {
-  statement insert(db_.get(), sqlite::insert_statement(schema::events, "INSERT",
+  statement insert(db_.get(), sqlite::insert_statement(schema::events, sqlite::on_conflict::error,
                                                        {"entry_id", "queue_id", "recipient", "at", "kind", "detail"}));
   if (entry_id)
     insert.bind("entry_id", entry_id);
@@ -272,7 +272,7 @@ void sqlite_store::insert_event(int64_t entry_id, const std::string& queue_id, c
 
 void sqlite_store::insert_outbox(int64_t entry_id, std::string_view kind, std::string_view box, int64_t now) {
   statement insert(db_.get(),
-                   sqlite::insert_statement(schema::outbox, "INSERT", {"entry_id", "kind", "created", "box"}));
+                   sqlite::insert_statement(schema::outbox, sqlite::on_conflict::error, {"entry_id", "kind", "created", "box"}));
   insert.bind("entry_id", entry_id);
   insert.bind("kind", kind);
   insert.bind("created", now);
@@ -324,9 +324,10 @@ int64_t sqlite_store::insert_deposit(const deposit& d) {
   if (d.lookup.empty() || d.queue_id.empty() || d.recipient.empty() || d.sealed.body.empty() ||
       d.sealed.link_wrap.empty())
     throw std::invalid_argument("a deposit needs a lookup key, a queue id, a recipient and its sealed message");
-  statement insert(db_.get(), sqlite::insert_statement(schema::entries, "INSERT",
+  statement insert(db_.get(), sqlite::insert_statement(schema::entries, sqlite::on_conflict::error,
                                                        {"lookup", "queue_id", "recipient", "sender", "created",
-                                                        "expires", "size", "state"}));
+                                                        "expires", "size", "state"}) +
+                                  " RETURNING id AS row_id");
   insert.bind("lookup", d.lookup);
   insert.bind("queue_id", d.queue_id);
   insert.bind("recipient", d.recipient);
@@ -335,10 +336,9 @@ int64_t sqlite_store::insert_deposit(const deposit& d) {
   insert.bind("expires", d.expires);
   insert.bind("size", static_cast<int64_t>(d.size));
   insert.bind("state", to_string(entry_state::active));
-  insert.run();
-  int64_t id = insert.last_insert_id();
+  int64_t id = insert.run_returning("row_id");
 
-  statement ciphertext(db_.get(), sqlite::insert_statement(schema::sealed_messages, "INSERT"));
+  statement ciphertext(db_.get(), sqlite::insert_statement(schema::sealed_messages, sqlite::on_conflict::error));
   ciphertext.bind("entry_id", id);
   ciphertext.bind_blob("body", d.sealed.body);
   ciphertext.bind_blob("link_wrap", d.sealed.link_wrap);
@@ -518,12 +518,14 @@ deposit_counts sqlite_store::counts(int64_t since) {
     // entries: no per-entry search of the events (which have no index by entry).
     statement select(db_.get(),
                      "SELECT COUNT(*) AS deposits,"
-                     " COALESCE(SUM(v.opened > 0), 0) AS opened,"
-                     " COALESCE(SUM(v.downloads), 0) AS downloads,"
-                     " COALESCE(SUM(v.replies), 0) AS replies"
+                     " COUNT(*) FILTER (WHERE v.opened > 0) AS opened,"
+                     " CAST(COALESCE(SUM(v.downloads), 0) AS BIGINT) AS downloads,"
+                     " CAST(COALESCE(SUM(v.replies), 0) AS BIGINT) AS replies"
                      " FROM entries e LEFT JOIN"
-                     " (SELECT entry_id, SUM(kind = 'opened') AS opened, SUM(kind = 'downloaded') AS downloads,"
-                     " SUM(kind = 'replied') AS replies FROM events WHERE entry_id IS NOT NULL GROUP BY entry_id) v"
+                     " (SELECT entry_id, COUNT(*) FILTER (WHERE kind = 'opened') AS opened,"
+                     " COUNT(*) FILTER (WHERE kind = 'downloaded') AS downloads,"
+                     " COUNT(*) FILTER (WHERE kind = 'replied') AS replies"
+                     " FROM events WHERE entry_id IS NOT NULL GROUP BY entry_id) v"
                      " ON v.entry_id = e.id"
                      " WHERE e.created >= :since");
     select.bind("since", since);
@@ -660,7 +662,7 @@ void sqlite_store::add_session(const std::string& session_key, int64_t entry_id,
     if (session_key.empty()) throw std::invalid_argument("a session needs its key");
     transaction t(db_.get(), writer);
     // One entry per session: a browser that passes another link's code reads that one from then on.
-    statement insert(db_.get(), sqlite::insert_statement(schema::sessions, "INSERT OR REPLACE"));
+    statement insert(db_.get(), sqlite::insert_statement(schema::sessions, sqlite::on_conflict::update));
     insert.bind("session_key", session_key);
     insert.bind("entry_id", entry_id);
     insert.bind("expires", expires);
@@ -747,9 +749,7 @@ void sqlite_store::remove_outbox(int64_t id) {
 void sqlite_store::set_setting(const std::string& name, const std::string& value) {
   guarded("set_setting", [&] {
     transaction t(db_.get(), writer);
-    statement upsert(db_.get(),
-                     "INSERT INTO settings(name, value) VALUES(:name, :value)"
-                     " ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+    statement upsert(db_.get(), sqlite::insert_statement(schema::settings, sqlite::on_conflict::update));
     upsert.bind("name", name);
     upsert.bind_blob("value", value);
     upsert.run();

@@ -16,6 +16,7 @@
 #include "gateway/record/audit_log.hpp"
 #include "gateway/record/database.hpp"
 #include "gateway/record/report.hpp"
+#include "gateway/record/schema.hpp"
 
 using namespace sealgate::gateway;
 namespace fs = std::filesystem;
@@ -64,9 +65,9 @@ class AuditLog : public ::testing::Test {
     }
   }
 
-  void sql(const std::string& statement) {
+  void sql(const std::string& statement, const fs::path& file = {}) {
     sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(file_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_open((file.empty() ? file_ : file).c_str(), &db), SQLITE_OK);
     char* error = nullptr;
     int rc = sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error);
     std::string why = error ? error : "";
@@ -76,6 +77,23 @@ class AuditLog : public ::testing::Test {
   }
 
   audit::verify_report verify(const audit::verify_options& o = {}) { return audit::verify_chain(file_, key_, o); }
+
+  // One value of the file, as text ("NULL" for NULL).
+  std::string scalar(const std::string& query, const fs::path& file = {}) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((file.empty() ? file_ : file).c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    std::string out = "<no row>";
+    if (sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << query << ": " << sqlite3_errmsg(db);
+    } else if (sqlite3_step(st) == SQLITE_ROW) {
+      auto* t = sqlite3_column_text(st, 0);
+      out = t ? reinterpret_cast<const char*>(t) : "NULL";
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
 
   static std::string problems(const audit::verify_report& r) {
     std::string s;
@@ -344,6 +362,196 @@ TEST_F(AuditLog, PolicyHistoryKeepsEveryVersion) {
   EXPECT_FALSE(read_policy_version(file_, "0123456789abcdef"));
   EXPECT_TRUE(verify().intact());
   EXPECT_EQ(verify().entries, 2);
+}
+
+// The lookup columns beside each entry (kind, at, idx, attempt, queue_id)
+// are not hashed: verify compares each with its entry, and names the one
+// edited while the entry and the chain stay as they were.
+TEST_F(AuditLog, AnEditedLookupColumnIsNamed) {
+  {
+    database db(file_);
+    write_history(db);
+  }
+  EXPECT_EQ(scalar("SELECT kind || ' ' || at || ' ' || idx || ' ' || attempt FROM audit_events WHERE seq = 3"),
+            "delivered 1800000110 0 2");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'accepted' AND idx IS NULL AND attempt IS NULL"), "3");
+  struct edit {
+    const char *column, *bogus, *as_written;
+  };
+  const edit edits[] = {{"kind", "'deferred'", "'delivered'"},
+                        {"at", "1700000000", "1800000110"},
+                        {"idx", "1", "0"},
+                        {"attempt", "5", "2"},
+                        {"queue_id", "'0000000000000012'", "'0000000000000010'"}};
+  for (const auto& e : edits) {
+    sql(std::string("UPDATE audit_events SET ") + e.column + " = " + e.bogus + " WHERE seq = 3");
+    auto r = verify();
+    ASSERT_FALSE(r.intact()) << e.column;
+    EXPECT_EQ(r.problems.front().seq, 3) << problems(r);
+    EXPECT_EQ(r.problems.front().what,
+              std::string("altered: the ") + e.column + " column of entry 3 does not match the entry")
+        << problems(r);
+    sql(std::string("UPDATE audit_events SET ") + e.column + " = " + e.as_written + " WHERE seq = 3");
+    EXPECT_TRUE(verify().intact()) << e.column << "\n" << problems(verify());
+  }
+  sql("UPDATE audit_events SET at = NULL WHERE seq = 1");
+  EXPECT_EQ(verify().problems.front().what, "altered: the at column of entry 1 does not match the entry");
+}
+
+// close_pass derives rows again for recipients that were final before its
+// pass: after a kill -9 between the commit of their rows and the unlink of
+// the message, and for every recipient finished in an earlier pass of a
+// message with several. Such a row changes nothing, so it adds no entry.
+TEST_F(AuditLog, ARowDerivedAgainAddsNoEntry) {
+  attempt_row delivered;
+  {
+    database db(file_);
+    spooled_envelope m;
+    m.queue_id = "0000000000000042";
+    m.received = 1'800'000'000;
+    m.listener = "submission";
+    m.client_address = "127.0.0.1";
+    m.helo = "app.example";
+    m.sender = "billing@example.org";
+    m.recipients.push_back({"pat@example.net", {}});
+    m.recipients.push_back({"sam@example.com", {}});
+    m.content_size = 100;
+    db.record_accepted({m});
+    // Pass 1: pat delivered, sam deferred.
+    delivered.queue_id = m.queue_id;
+    delivered.address = "pat@example.net";
+    delivered.at = m.received + 5;
+    delivered.outcome = "delivered";
+    delivered.method = "tls";
+    delivered.policy_sha256 = "ab";
+    delivered.tls_protocol = "TLSv1.3";
+    delivered.reply = "250 2.0.0 ok";
+    attempt_row deferred = delivered;
+    deferred.index = 1;
+    deferred.address = "sam@example.com";
+    deferred.outcome = "deferred";
+    deferred.reply = "451 4.3.0 later";
+    db.record_attempts({delivered, deferred});
+    EXPECT_EQ(scalar("SELECT MAX(seq) FROM audit_events"), "3");
+    // Pass 2: sam delivered, and pat's row derived again as close_pass does
+    // (no attempt, its status line's method and detail, no policy).
+    attempt_row sam = deferred;
+    sam.at += 600;
+    sam.outcome = "delivered";
+    sam.reply = "250 2.0.0 ok";
+    attempt_row pat_again = delivered;
+    pat_again.at = sam.at;
+    pat_again.attempted = false;
+    pat_again.policy_sha256.clear();
+    pat_again.tls_protocol.clear();
+    db.record_attempts({sam, pat_again});
+    EXPECT_EQ(scalar("SELECT MAX(seq) FROM audit_events"), "4") << "sam's delivery, nothing for pat";
+    // Killed after that commit, before the unlink: the next start's pass
+    // derives both rows again.
+    attempt_row sam_again = sam;
+    sam_again.attempted = false;
+    db.record_attempts({pat_again, sam_again});
+  }
+  EXPECT_EQ(scalar("SELECT MAX(seq) FROM audit_events"), "4");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'delivered'"), "2");
+  EXPECT_EQ(scalar("SELECT attempts || ' ' || updated_at FROM recipients WHERE idx = 0"), "1 1800000005")
+      << "pat's row as its delivery left it";
+  auto r = verify();
+  EXPECT_TRUE(r.intact()) << problems(r);
+  // A row that does change something is still an event: a recipient row lost
+  // in a crash is created by its row, with its entry.
+  sql("DELETE FROM recipients WHERE idx = 1");
+  {
+    database db(file_);
+    attempt_row lost = delivered;
+    lost.index = 1;
+    lost.address = "sam@example.com";
+    lost.attempted = false;
+    db.record_attempts({lost});
+  }
+  EXPECT_EQ(scalar("SELECT MAX(seq) FROM audit_events"), "5");
+  EXPECT_EQ(scalar("SELECT status FROM recipients WHERE idx = 1"), "delivered");
+}
+
+// A record written at schema version 5 (no lookup columns) gets them filled
+// by migration 6, from its entries, and verifies as one written since.
+TEST_F(AuditLog, AVersion5RecordGetsItsLookupColumnsAndVerifies) {
+  {
+    database db(file_);
+    write_history(db);
+    ASSERT_TRUE(db.make_checkpoint(key_, 1'800'001'000));
+  }
+  // The same rows in a file made by migrations 1 to 5, as sealgate 5 made it.
+  const fs::path v5 = dir_ / "v5.db";
+  {
+    std::string ddl;
+    for (int v = 1; v <= 5; ++v)
+      for (const auto& statement : migration_statements(v)) ddl += statement + ";\n";
+    ddl += "INSERT INTO schema_version(version) VALUES(5);"
+           "ATTACH '" + file_.string() + "' AS v6;"
+           "INSERT INTO messages SELECT * FROM v6.messages;"
+           "INSERT INTO recipients SELECT * FROM v6.recipients;"
+           "INSERT INTO attempts(rowid, queue_id, idx, at, outcome, method, rule, policy_sha256, mx_host, mx_address,"
+           " tls_protocol, tls_cipher, certificate, reply, classes, key_fingerprint)"
+           " SELECT rowid, queue_id, idx, at, outcome, method, rule, policy_sha256, mx_host, mx_address,"
+           " tls_protocol, tls_cipher, certificate, reply, classes, key_fingerprint FROM v6.attempts;"
+           "INSERT INTO audit_events(seq, queue_id, entry, prev, hash) SELECT seq, queue_id, entry, prev, hash FROM v6.audit_events;"
+           "INSERT INTO audit_checkpoints SELECT * FROM v6.audit_checkpoints;";
+    sql(ddl, v5);
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM pragma_table_info('audit_events')", v5), "5");
+  EXPECT_THROW(audit::verify_chain(v5, key_), std::runtime_error) << "a reader does not read an older schema";
+  { database upgrade(v5); }
+  EXPECT_EQ(scalar("SELECT version FROM schema_version", v5), std::to_string(schema::newest_version));
+  // Every column as append fills it in a file made at version 6.
+  const std::string columns = "SELECT group_concat(seq || ':' || COALESCE(queue_id, '-') || ':' || kind || ':' || at"
+                              " || ':' || COALESCE(idx, '-') || ':' || COALESCE(attempt, '-'), ' ') FROM"
+                              " (SELECT * FROM audit_events ORDER BY seq)";
+  EXPECT_EQ(scalar(columns, v5), scalar(columns));
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_events WHERE kind IS NULL OR at IS NULL", v5), "0");
+  auto r = audit::verify_chain(v5, key_);
+  EXPECT_TRUE(r.intact()) << problems(r);
+  EXPECT_EQ(r.entries, 9);
+  EXPECT_EQ(r.rows_checked, 3 + 6 + 3);
+}
+
+// Entries are read back in C++, exactly: json_string writes an octet >= 0x80
+// as \u00XX, and SQLite's json_extract read that as the code point U+00XX (two
+// octets in UTF-8), so a UTF-8 reply or HELO no longer matched its row.
+TEST_F(AuditLog, EntriesReadBackToTheBytesWritten) {
+  auto e = audit::entry_fields::parse(audit::event("delivered", 1800000000, "0000000000000010")
+                                          .add("idx", int64_t{-3})
+                                          .add("reply", std::string("250 d\xc3\xa9j\xc3\xa0 \"vu\"\\\n\0!", 19))
+                                          .add("recipients", std::vector<std::string>{"a@x", "b@y"})
+                                          .text());
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->text("kind"), "delivered");
+  EXPECT_EQ(e->integer("at"), 1800000000);
+  EXPECT_EQ(e->integer("idx"), -3);
+  EXPECT_EQ(e->text("idx"), "-3");
+  EXPECT_EQ(e->text("reply"), std::string("250 d\xc3\xa9j\xc3\xa0 \"vu\"\\\n\0!", 19));
+  EXPECT_EQ(e->array_size("recipients"), 2u);
+  EXPECT_FALSE(e->has("attempt"));
+  EXPECT_EQ(e->text("attempt"), "");
+  EXPECT_FALSE(e->integer("kind"));
+  for (const char* bad : {"", "{", "[]", "{\"a\":1", "{\"a\":1}x", "{\"a\":true}", "{\"a\":{\"b\":1}}", "{\"a\":\"\\q\"}",
+                          "{\"a\":12345678901234567890}", "{\"a\":\"unterminated}"})
+    EXPECT_FALSE(audit::entry_fields::parse(bad)) << bad;
+
+  {
+    database db(file_);
+    write_history(db);
+    attempt_row r;
+    r.queue_id = "0000000000000010";
+    r.address = "patient0@example.net";
+    r.at = 1'800'000'500;
+    r.outcome = "bounced";
+    r.method = "tls";
+    r.reply = "550 5.1.1 Empf\xc3\xa4nger unbekannt";
+    db.record_attempts({r});
+  }
+  auto v = verify();
+  EXPECT_TRUE(v.intact()) << problems(v);
 }
 
 }  // namespace

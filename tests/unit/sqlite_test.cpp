@@ -93,7 +93,6 @@ TEST_F(SqliteTest, BlobsAndTextKeepEveryByte) {
   insert.bind("k", int64_t{4});
   insert.bind("v", std::string_view("t\0t", 3));
   insert.run();
-  EXPECT_EQ(insert.last_insert_id(), 4);
 
   statement read(db_.get(), "SELECT v, typeof(v) AS type FROM t ORDER BY k");
   ASSERT_TRUE(read.next_row());
@@ -107,6 +106,20 @@ TEST_F(SqliteTest, BlobsAndTextKeepEveryByte) {
   EXPECT_TRUE(read.is_null("v"));
   ASSERT_TRUE(read.next_row());
   EXPECT_EQ(read.text("v"), std::string("t\0t", 3)) << "text is read by its length, not to its first NUL";
+}
+
+TEST_F(SqliteTest, AnInsertReturnsTheIdOfItsRow) {
+  exec(db_.get(), "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT UNIQUE)");
+  statement insert(db_.get(), "INSERT INTO t(a) VALUES(:a) ON CONFLICT DO NOTHING RETURNING id AS row_id");
+  insert.bind("a", "x");
+  EXPECT_EQ(insert.run_returning("row_id"), 1);
+  insert.bind("a", "y");
+  EXPECT_EQ(insert.run_returning("row_id"), 2) << "ready for the next bindings";
+  insert.bind("a", "y");
+  EXPECT_THROW(insert.run_returning("row_id"), std::logic_error) << "a row kept by DO NOTHING returns nothing";
+  EXPECT_EQ(count("t"), 2);
+  insert.bind("a", "z");
+  EXPECT_EQ(insert.run_returning("row_id"), 3);
 }
 
 TEST_F(SqliteTest, ATransactionRollsBackUnlessCommitted) {
