@@ -98,7 +98,7 @@ int breakdown(const portal::portal_config& cfg, const std::shared_ptr<const gate
               int n, asio::thread_pool& pool) {
   std::vector<double> read_ms, token_ms, seal_ms, add_ms, compose_ms, hop_ms;
   // A store of its own beside the service's: same directory, same pragmas.
-  auto store = portal::open_sqlite_store(cfg.store.string() + ".breakdown");
+  auto store = portal::open_sqlite_store(cfg.store.file.string() + ".breakdown");
   for (int i = 0; i < n; ++i) {
     auto t0 = clock_type::now();
     std::string message;
@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   try {
     portal::portal_config cfg;
     cfg.configured = true;
-    cfg.store = store;
+    cfg.store = sql::location(std::filesystem::path(store));
     cfg.outbox_key = outbox_key;
     cfg.base_url = "https://portal.example.test";
     cfg.from = "secure@example.org";

@@ -168,6 +168,14 @@ void statement::run() {
   backend_->reset();
 }
 
+int64_t statement::run_returning(std::string_view column) {
+  if (!next_row()) throw std::logic_error("database: no row returned by " + backend_->sql());
+  int64_t value = integer(column);
+  while (next_row()) {
+  }  // to its end: the statement is then ready for the next bindings
+  return value;
+}
+
 int64_t statement::changes() const { return backend_->changes(); }
 
 size_t statement::column_index(std::string_view name) const {

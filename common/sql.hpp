@@ -27,6 +27,10 @@ enum class engine { sqlite, postgresql };
 // PostgreSQL connection string (a postgresql:// or postgres:// URI, or
 // "key=value ..." words) or, anything else, the path of a SQLite file.
 struct location {
+  location() = default;
+  // A path is a SQLite file (so that a test or a tool can say just the path).
+  location(std::filesystem::path sqlite_file) : file(std::move(sqlite_file)) {}  // NOLINT: implicit on purpose
+
   engine kind = engine::sqlite;
   std::filesystem::path file;  // SQLite
   std::string conninfo;        // PostgreSQL
@@ -34,6 +38,9 @@ struct location {
   static location parse(const std::string& text);
   static location sqlite_file(std::filesystem::path file);
   bool is_postgresql() const { return kind == engine::postgresql; }
+  // Whether there may be a database to read: a SQLite file that exists, or
+  // any PostgreSQL server (connecting says the rest).
+  bool present() const { return is_postgresql() || std::filesystem::exists(file); }
   // For logs and messages: the path, or the connection string without its
   // password.
   std::string describe() const;
@@ -155,6 +162,10 @@ class statement {
   // bindings. Throws on an error, and (std::logic_error) when a parameter was
   // left unbound.
   void run();
+  // Runs a statement that returns one row, an INSERT ... RETURNING id AS
+  // row_id, and gives that row's integer column: the id of the row added.
+  // Throws as run(), and std::logic_error when no row comes back.
+  int64_t run_returning(std::string_view column);
   // Rows changed by the last run().
   int64_t changes() const;
 

@@ -29,8 +29,8 @@ std::string state_text(const rcpt_status& s) {
 // exists; null otherwise (no deposits: a report never creates the store).
 // Throws portal::store_error when the file cannot be read.
 std::unique_ptr<portal::store> open_portal_store_for_report(const config& cfg) {
-  if (!cfg.portal.configured || !std::filesystem::exists(cfg.portal.store)) return nullptr;
-  return portal::open_sqlite_store(cfg.portal.store, portal::store_access::read_only);
+  if (!cfg.portal.configured || !cfg.portal.store.present()) return nullptr;
+  return portal::open_store(cfg.portal.store, portal::store_access::read_only);
 }
 
 // One deposit of a message and its events, for the story. Events of no
@@ -349,7 +349,7 @@ int show_message(const config& cfg, const std::string& id, std::string_view form
   evidence ev;
   ev.id = id;
   if (auto q = load_queued(cfg.spool, id)) ev.queued = std::move(*q);
-  bool have_record = std::filesystem::exists(cfg.database);
+  bool have_record = cfg.database.present();
   if (have_record) {
     ev.story = read_message_story(cfg.database, id);
     ev.entries = read_audit_entries(cfg.database, id);

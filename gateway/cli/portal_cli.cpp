@@ -125,7 +125,7 @@ int run_portal_command(const std::vector<std::string>& args) {
       return portal::run_portal(cfg->portal);
     }
     // list only reads: it never creates the store or changes it.
-    auto store = portal::open_sqlite_store(
+    auto store = portal::open_store(
         cfg->portal.store, sub == "list" ? portal::store_access::read_only : portal::store_access::read_write);
     if (sub == "list") {
       if (!o.positional.empty()) return usage_exit("portal list takes no arguments", portal_usage);

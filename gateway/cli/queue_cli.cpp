@@ -196,8 +196,8 @@ int cmd_find(const config& cfg, const options& o) {
   if (!since || !until) return usage("--since and --until take a date (2026-11-01), a date-time or a duration (24h, 7d)");
   q.since = *since;
   q.until = *until;
-  if (!std::filesystem::exists(cfg.database)) {
-    std::cerr << "sealgate: " << cfg.database.string() << ": no database yet\n";
+  if (!cfg.database.present()) {
+    std::cerr << "sealgate: " << cfg.database.describe() << ": no database yet\n";
     return 1;
   }
   auto found = find_messages(cfg.database, q);
@@ -241,8 +241,8 @@ int cmd_report(const config& cfg, const options& o, std::string_view version) {
   if (!by) return usage("--by must be method, recipient-domain, sender or day");
   auto since = parse_since(o.since);
   if (!since) return usage("--since must be a date (2026-11-01), a date-time (2026-11-01T08:00:00) or a duration (24h, 7d)");
-  if (!std::filesystem::exists(cfg.database)) {
-    std::cerr << "sealgate: " << cfg.database.string() << ": no database yet\n";
+  if (!cfg.database.present()) {
+    std::cerr << "sealgate: " << cfg.database.describe() << ": no database yet\n";
     return 1;
   }
   // The compliance report (html, and the json's "compliance" member) covers

@@ -156,13 +156,29 @@ void check_plain_address(yaml_reader& r, const YAML::Node& map, const char* key,
   }
 }
 
+// A database: a PostgreSQL connection string as written, or else a SQLite
+// file, relative to the configuration file as every path.
+void location_value(yaml_reader& r, const YAML::Node& parent, std::string_view name, const std::string& path,
+                    sql::location& out) {
+  std::string text;
+  r.string_value(parent, name, path, text);
+  if (text.empty()) return;
+  auto where = sql::location::parse(text);
+  if (!where.is_postgresql()) {
+    std::filesystem::path file;
+    r.path_value(parent, name, path, file);
+    where = sql::location::sqlite_file(file);
+  }
+  out = std::move(where);
+}
+
 void load_portal(yaml_reader& r, const YAML::Node& p, portal::portal_config& o) {
   if (!r.check_map(p, "portal", {"store", "base_url", "listen", "port", "certificate", "private_key", "from",
                                  "organisation", "logo", "expire", "master_key", "outbox_key", "notification", "code",
                                  "session_lifetime", "reply_max_size", "requests_per_minute", "threads", "trusted_proxies"}))
     return;
   o.configured = true;
-  r.path_value(p, "store", "portal", o.store);
+  location_value(r, p, "store", "portal", o.store);
   r.string_value(p, "base_url", "portal", o.base_url);
   if (auto n = p["base_url"]; n && n.IsScalar()) {
     const std::string& v = n.Scalar();
@@ -273,7 +289,7 @@ config load_config(const std::filesystem::path& file) {
   c.file = file;
   c.hostname = default_hostname();
   c.spool = "/var/spool/sealgate";
-  c.database = "/var/lib/sealgate/sealgate.db";
+  c.database = sql::location::sqlite_file("/var/lib/sealgate/sealgate.db");
   yaml_reader r(file);
   std::string bytes;
   {
@@ -304,7 +320,7 @@ config load_config(const std::filesystem::path& file) {
       r.error(id.Mark(), "node.id", "must be 1 to 32 of a-z, 0-9 and '-'");
   }
   r.enum_value(root, "spool_sync", "", c.spool_sync, {{"journal", sync_mode::journal}, {"file", sync_mode::file}, {"filesystem", sync_mode::filesystem}});
-  r.path_value(root, "database", "", c.database);
+  location_value(r, root, "database", "", c.database);
   r.path_value(root, "policy_file", "", c.policy_file);
   r.string_value(root, "user", "", c.user);
   r.integer_value(root, "threads", "", c.threads, 0, 64);
@@ -428,7 +444,8 @@ config load_config(const std::filesystem::path& file) {
 
   if (auto cr = root["crypto"]) load_crypto(r, cr, c.crypto);
   if (auto l = root["loop"]) load_loop(r, l, c);
-  if (c.loop.secret.empty() && c.loop.secret_file.empty()) c.loop.secret_file = c.spool / "loop.key";
+  const bool loop_secret_given = !c.loop.secret.empty() || !c.loop.secret_file.empty();
+  if (!loop_secret_given) c.loop.secret_file = c.spool / "loop.key";
   if (auto d = root["dkim"]) load_dkim(r, d, c);
   if (auto l = root["log"]; l && r.check_map(l, "log", {"format"}))
     r.enum_value(l, "format", "log", c.log_format, {{"text", log_format::text}, {"json", log_format::json}});
@@ -468,11 +485,30 @@ config load_config(const std::filesystem::path& file) {
   }
   if (auto rec = root["records"]; rec && r.check_map(rec, "records", {"retention"}))
     r.duration_value(rec, "retention", "records", c.audit.retention, 36500);
-  if (c.audit.signing_key.empty()) c.audit.signing_key = c.database.parent_path() / "audit.key";
-  if (c.audit.public_key.empty()) c.audit.public_key = c.database.parent_path() / "audit.pub";
+  if (c.database.is_postgresql()) {
+    // Several nodes share the record: what each one signs or seals must be
+    // under the same keys everywhere, so "beside the database" or "in the
+    // spool" cannot be the default. Each node is given the same files.
+    auto require = [&](bool given, const std::string& key, const std::string& why) {
+      if (!given) r.error(root["database"].Mark(), "database", "is PostgreSQL, so " + key + " must be set: " + why);
+    };
+    require(!c.audit.signing_key.empty(), "audit.signing_key",
+            "every node signs the shared audit chain with the same key");
+    require(!c.audit.public_key.empty(), "audit.public_key", "auditors check every node's checkpoints with it");
+    require(loop_secret_given, "loop.secret or loop.secret_file",
+            "a node must recognise the loop stamps of the others");
+  } else {
+    if (c.audit.signing_key.empty()) c.audit.signing_key = c.database.file.parent_path() / "audit.key";
+    if (c.audit.public_key.empty()) c.audit.public_key = c.database.file.parent_path() / "audit.pub";
+  }
   if (auto p = root["portal"]) {
     load_portal(r, p, c.portal);
-    if (c.portal.store.empty()) c.portal.store = c.database.parent_path() / "portal.db";
+    if (!p["store"])
+      c.portal.store = c.database.is_postgresql() ? c.database
+                                                   : sql::location::sqlite_file(c.database.file.parent_path() / "portal.db");
+    if (c.portal.outbox_key.empty() && c.database.is_postgresql())
+      r.error(root["database"].Mark(), "database",
+              "is PostgreSQL, so portal.outbox_key must be set: the portal seals codes to the one key every node opens");
     if (c.portal.outbox_key.empty()) c.portal.outbox_key = c.spool / "portal-outbox.key";
     if (c.portal.from.empty()) c.portal.from = "secure-mail@" + c.hostname;
   }

@@ -15,6 +15,7 @@
 #include "gateway/config/intake_options.hpp"
 #include "common/ip_network.hpp"
 #include "portal/store/portal_config.hpp"
+#include "common/sql.hpp"
 
 namespace sealgate::gateway {
 
@@ -131,7 +132,9 @@ struct config {
   // the one kept in the spool (spool/node-id), made once.
   std::string node_id;
   sync_mode spool_sync = sync_mode::journal;
-  std::filesystem::path database;
+  // The record: a SQLite file (the default), or a PostgreSQL connection
+  // string that several nodes share (sql::location::parse).
+  sql::location database;
   std::filesystem::path policy_file;  // delivery policy (policy/); empty = none loaded yet
   std::string user;  // drop to this user after binding, when started as root
   limits_config limits;

@@ -297,7 +297,7 @@ int run_gateway(config cfg, std::string_view version) {
         portal->notified(entry, id, rcpt, notice);
       };
       services.portal_sender = cfg.portal.from;
-      log_info("portal: store " + cfg.portal.store.string() + ", links to " + cfg.portal.base_url);
+      log_info("portal: store " + cfg.portal.store.describe() + ", links to " + cfg.portal.base_url);
     }
     // DKIM signing and the loop stamp: RSA signatures cost about a
     // millisecond each, on a pool of their own.

@@ -270,7 +270,7 @@ std::string compose_code_mail(const portal::portal_config& config, const std::st
 
 portal_service::portal_service(portal::portal_config config, std::string hostname, boost::asio::thread_pool& pool)
     : config_(std::move(config)), hostname_(std::move(hostname)), pool_(pool) {
-  store_ = portal::open_sqlite_store(config_.store);
+  store_ = portal::open_store(config_.store);
   outbox_private_ = read_or_make_outbox_key(config_.outbox_key);
   store_->set_setting("outbox_public_key", base64_encode(*portal::box_public_key(outbox_private_)));
   if (!config_.logo.empty()) {
@@ -297,7 +297,7 @@ bool portal_service::available() {
     } catch (const std::exception&) {
       writable_ = false;
     }
-    if (!writable_) log_warning("portal store " + config_.store.string() + " is not writable: portal unavailable");
+    if (!writable_) log_warning("portal store " + config_.store.describe() + " is not writable: portal unavailable");
   }
   return writable_;
 }

@@ -11,7 +11,7 @@
 
 namespace sealgate::gateway {
 
-deletion delete_queued_message(const std::filesystem::path& spool_dir, const std::filesystem::path& database_file,
+deletion delete_queued_message(const std::filesystem::path& spool_dir, const sql::location& database_location,
                                std::string_view id, const std::string& actor) {
   deletion done;
   auto lock = queue_lock::try_lock(spool_dir, id);
@@ -49,7 +49,7 @@ deletion delete_queued_message(const std::filesystem::path& spool_dir, const std
   // Status lines first: if the record cannot be written, the message is
   // still final in the spool and the gateway records it at its next pass.
   append_status(status_file(spool_dir, id), changes);
-  database(database_file).record_attempts(rows);
+  database(database_location).record_attempts(rows);
   remove_queued(spool_dir, id);
   done.outcome = deletion::result::deleted;
   done.recipients_deleted = changes.size();

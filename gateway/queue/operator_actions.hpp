@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <string_view>
 
+#include "common/sql.hpp"
+
 namespace sealgate::gateway {
 
 struct deletion {
@@ -23,7 +25,7 @@ struct deletion {
 // the message then stays in the queue, and if its status lines were written
 // the gateway records the deletion at its next pass.
 // actor (who asked, a Unix user name) goes into the audit chain's entries.
-deletion delete_queued_message(const std::filesystem::path& spool_dir, const std::filesystem::path& database_file,
+deletion delete_queued_message(const std::filesystem::path& spool_dir, const sql::location& database_location,
                                std::string_view id, const std::string& actor = {});
 
 }  // namespace sealgate::gateway

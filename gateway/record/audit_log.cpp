@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "common/file_io.hpp"
-#include "common/sqlite.hpp"
+#include "common/sql.hpp"
 #include "common/text.hpp"
 #include "common/unique_fd.hpp"
 #include "gateway/record/schema.hpp"
@@ -404,7 +404,7 @@ std::vector<std::string_view> columns_unlike_entry(const chain_row& r) {
 // Reads the chain in order with one row of lookahead.
 class chain_reader {
  public:
-  chain_reader(sqlite3* db, int64_t from)
+  chain_reader(sql::connection* db, int64_t from)
       : rows_(db,
               "SELECT seq, queue_id, kind, at, idx, attempt, entry, prev, hash"
               " FROM audit_events WHERE seq >= :from ORDER BY seq") {
@@ -435,7 +435,7 @@ class chain_reader {
     r.fields = entry_fields::parse(r.entry);
     next_ = std::move(r);
   }
-  sqlite::statement rows_;
+  sql::statement rows_;
   std::optional<chain_row> next_;
   bool done_ = false;
 };
@@ -455,13 +455,13 @@ constexpr const char* detail_columns[] = {"method",      "rule",       "policy_s
 // (which reports and the evidence show) to them. Entries are found by their
 // lookup columns and read here, in C++ (entry_fields), not with SQL's JSON
 // functions.
-void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, verify_report& report) {
+void verify_records(sql::connection* db, const verify_options& o, int64_t log_start, verify_report& report) {
   auto problem = [&](int64_t seq, std::string what) { report.problems.push_back({seq, std::move(what)}); };
-  auto entry_of = [](const sqlite::statement& q, std::string_view column) {
+  auto entry_of = [](const sql::statement& q, std::string_view column) {
     return entry_fields::parse(q.blob(column)).value_or(entry_fields{});
   };
   const std::string only = o.queue_id.empty() ? "" : " AND m.queue_id = :queue_id";
-  auto bind = [&](sqlite::statement& q) {
+  auto bind = [&](sql::statement& q) {
     q.bind("since", o.since);
     if (!o.queue_id.empty()) q.bind("queue_id", o.queue_id);
   };
@@ -476,7 +476,7 @@ void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, ver
     for (const char* f : fields) sql += std::string(", m.") + f;
     sql += " FROM messages m LEFT JOIN audit_events e ON e.queue_id = m.queue_id AND e.kind = 'accepted'"
            " WHERE m.received_at >= :since" + only;
-    sqlite::statement q(db, sql);
+    sql::statement q(db, sql);
     bind(q);
     while (q.next_row()) {
       std::string id = q.text("queue_id");
@@ -511,7 +511,7 @@ void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, ver
     sql += " FROM attempts a JOIN messages m ON m.queue_id = a.queue_id"
            " LEFT JOIN audit_events e ON e.queue_id = a.queue_id AND e.attempt = " + row_id +
            " WHERE m.received_at >= :since" + only;
-    sqlite::statement q(db, sql);
+    sql::statement q(db, sql);
     bind(q);
     while (q.next_row()) {
       std::string where = "the attempts row " + std::to_string(q.integer("row_id")) + " of " + q.text("queue_id");
@@ -566,7 +566,7 @@ void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, ver
     sql += " FROM recipients r JOIN messages m ON m.queue_id = r.queue_id"
            " LEFT JOIN audit_events e ON e.queue_id = r.queue_id AND e.idx = r.idx"
            " WHERE m.received_at >= :since" + only + " ORDER BY r.queue_id, r.idx, e.seq";
-    sqlite::statement q(db, sql);
+    sql::statement q(db, sql);
     bind(q);
     std::optional<recipient> current;
     while (q.next_row()) {
@@ -591,16 +591,16 @@ void verify_records(sqlite3* db, const verify_options& o, int64_t log_start, ver
 
 }  // namespace
 
-verify_report verify_chain(const std::filesystem::path& database_file, const ed25519_key& key,
+verify_report verify_chain(const sql::location& database, const ed25519_key& key,
                            const verify_options& options) {
-  auto db = open_record_read_only(database_file);
+  auto db = open_record_read_only(database);
   verify_report report;
   auto problem = [&](int64_t seq, std::string what) { report.problems.push_back({seq, std::move(what)}); };
 
   // The checkpoints: each must be signed by this key over its own fields.
   std::vector<checkpoint> valid;
   {
-    sqlite::statement q(db.get(), select_statement(schema::audit_checkpoints, "ORDER BY seq, id"));
+    sql::statement q(db.get(), select_statement(schema::audit_checkpoints, "ORDER BY seq, id"));
     const std::string our_key = key.key_id();
     while (q.next_row()) {
       checkpoint c{q.integer("id"), q.integer("seq"), q.text("head"), q.integer("at"),
@@ -624,7 +624,7 @@ verify_report verify_chain(const std::filesystem::path& database_file, const ed2
 
   int64_t first = 0, last = 0;
   {
-    sqlite::statement q(db.get(), "SELECT MIN(seq) AS first, MAX(seq) AS last FROM audit_events");
+    sql::statement q(db.get(), "SELECT MIN(seq) AS first, MAX(seq) AS last FROM audit_events");
     if (q.next_row()) {
       first = q.optional_integer("first").value_or(0);
       last = q.optional_integer("last").value_or(0);
@@ -746,7 +746,7 @@ verify_report verify_chain(const std::filesystem::path& database_file, const ed2
     // compared: a record older than the audit log (or than a purge).
     // From the entry, which is hashed, not from its at column.
     int64_t log_start = 0;
-    sqlite::statement q(db.get(), "SELECT entry FROM audit_events ORDER BY seq LIMIT 1");
+    sql::statement q(db.get(), "SELECT entry FROM audit_events ORDER BY seq LIMIT 1");
     while (q.next_row())
       if (auto first_entry = entry_fields::parse(q.blob("entry"))) log_start = first_entry->integer("at").value_or(0);
     verify_records(db.get(), options, log_start, report);

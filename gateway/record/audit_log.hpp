@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/sql.hpp"
+
 namespace sealgate::gateway::audit {
 
 // The prev of the first entry.
@@ -158,7 +160,7 @@ struct verify_options {
 // every entry's hash, every link, the sequence, every checkpoint's
 // signature and head, the witness copies, and a purge's anchor. Throws
 // std::runtime_error when the file cannot be read.
-verify_report verify_chain(const std::filesystem::path& database_file, const ed25519_key& key,
+verify_report verify_chain(const sql::location& database, const ed25519_key& key,
                            const verify_options& options = {});
 
 }  // namespace sealgate::gateway::audit

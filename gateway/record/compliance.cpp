@@ -47,11 +47,11 @@ struct recipient_group {
   std::string tls_version() const { return tls_protocol.empty() ? "none" : tls_protocol; }
 };
 
-std::vector<recipient_group> read_groups(sqlite3* db, int64_t since, int64_t until) {
+std::vector<recipient_group> read_groups(sql::connection* db, int64_t since, int64_t until) {
   // The deferrals of a recipient are counted by the attempts_by_message index.
   // day is the day's number since 1970 (integer division in every SQL),
   // named in C++; SUM is cast because PostgreSQL sums integers as numeric.
-  sqlite::statement q(
+  sql::statement q(
       db,
       "SELECT m.received_at / 86400 AS day, r.domain AS domain, COALESCE(r.method, '-') AS method,"
       " r.status AS status, r.tls_protocol AS tls, r.certificate AS certificate, COUNT(*) AS recipients,"
@@ -71,8 +71,8 @@ std::vector<recipient_group> read_groups(sqlite3* db, int64_t since, int64_t unt
 }
 
 // Messages of the period, and when the first of them arrived.
-std::pair<int64_t, int64_t> count_messages(sqlite3* db, int64_t since, int64_t until) {
-  sqlite::statement q(db,
+std::pair<int64_t, int64_t> count_messages(sql::connection* db, int64_t since, int64_t until) {
+  sql::statement q(db,
                       "SELECT COUNT(*) AS n, COALESCE(MIN(received_at), 0) AS first FROM messages"
                       " WHERE received_at >= :since AND received_at < :until");
   q.bind("since", since);
@@ -109,8 +109,8 @@ std::string percent_text(int64_t n, int64_t of) {
   return s.str();
 }
 
-compliance_summary summarize_compliance(const std::filesystem::path& database_file, int64_t since, int64_t until) {
-  auto db = open_record_read_only(database_file);
+compliance_summary summarize_compliance(const sql::location& database, int64_t since, int64_t until) {
+  auto db = open_record_read_only(database);
   compliance_summary s;
   s.since = since;
   s.until = until;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sql.hpp"
 #include "portal/store/store.hpp"
 
 namespace sealgate::gateway {
@@ -75,7 +76,7 @@ struct compliance_summary {
 };
 
 // Throws std::runtime_error as read_message_story (report.hpp).
-compliance_summary summarize_compliance(const std::filesystem::path& database_file, int64_t since, int64_t until);
+compliance_summary summarize_compliance(const sql::location& database, int64_t since, int64_t until);
 
 // n of of as a percentage with one decimal ("97.5"; "0.0" of nothing): the
 // one spelling the JSON and the HTML share.

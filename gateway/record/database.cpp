@@ -72,43 +72,48 @@ std::string upsert_recipient_statement() {
 
 }  // namespace
 
-database::database(const std::filesystem::path& file) : file_(file) {
-  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
-  // Create the file ourselves so that it is 0600 from its first byte.
-  unique_fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) throw std::runtime_error(file.string() + ": cannot create database file");
-  ::fchmod(fd.get(), 0600);
-  fd.reset();
-  db_ = sqlite::open_read_write(file);
-  sqlite::exec(db_.get(), "PRAGMA journal_mode=WAL");
-  // The spool holds the truth; the audit rows can be rebuilt, so NORMAL suffices.
-  sqlite::exec(db_.get(), "PRAGMA synchronous=NORMAL");
-  upgrade_schema(db_.get(), file);
+database::database(const sql::location& where) : where_(where), place_(where.describe()) {
+  if (where.is_postgresql()) {
+    // Shared by every node; each writer's transaction takes the schema's
+    // advisory lock first (sql.hpp, transaction_mode::immediate), so the
+    // chain has one head for the whole cluster.
+    db_ = sql::open(where, sql::access::read_write, schema::schema_name);
+  } else {
+    const auto& file = where.file;
+    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+    // Create the file ourselves so that it is 0600 from its first byte.
+    unique_fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) throw std::runtime_error(file.string() + ": cannot create database file");
+    ::fchmod(fd.get(), 0600);
+    fd.reset();
+    db_ = sql::open(where, sql::access::read_write, schema::schema_name);
+    sql::exec(db_.get(), "PRAGMA journal_mode=WAL");
+    // The spool holds the truth; the audit rows can be rebuilt, so NORMAL suffices.
+    sql::exec(db_.get(), "PRAGMA synchronous=NORMAL");
+  }
+  upgrade_schema(db_.get(), place_);
   auto* db = db_.get();
-  insert_message_ = sqlite::statement(db, insert_statement(schema::messages, on_conflict::do_nothing));
-  insert_recipient_ = sqlite::statement(
+  insert_message_ = sql::statement(db, insert_statement(schema::messages, on_conflict::do_nothing));
+  insert_recipient_ = sql::statement(
       db, insert_statement(schema::recipients, on_conflict::do_nothing,
                            {"queue_id", "idx", "address", "domain", "status", "updated_at"}));
-  insert_attempt_ = sqlite::statement(db, insert_statement(schema::attempts, on_conflict::error) + " RETURNING " +
+  insert_attempt_ = sql::statement(db, insert_statement(schema::attempts, on_conflict::error) + " RETURNING " +
                                               std::string(schema::attempt_id) + " AS row_id");
-  upsert_recipient_ = sqlite::statement(db, upsert_recipient_statement());
-  update_message_id_ = sqlite::statement(
+  upsert_recipient_ = sql::statement(db, upsert_recipient_statement());
+  update_message_id_ = sql::statement(
       db, "UPDATE messages SET message_id = :message_id WHERE queue_id = :queue_id AND message_id IS NULL");
-  count_tls_session_ = sqlite::statement(
+  count_tls_session_ = sql::statement(
       db,
       "INSERT INTO tls_sessions (day, policy_domain, policy_type, mx_host, address, result_type, sessions) "
       "VALUES (:day, :policy_domain, :policy_type, :mx_host, :address, :result_type, 1) "
       "ON CONFLICT (day, policy_domain, policy_type, mx_host, address, result_type) DO UPDATE SET sessions = tls_sessions.sessions + 1");
-  select_head_ = sqlite::statement(db, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
-  insert_event_ = sqlite::statement(db, insert_statement(schema::audit_events, on_conflict::error));
-  // IMMEDIATE: the write lock from the start, so that the chain's head read
-  // first is still the head when this transaction appends to it (the CLI
-  // writes from other processes).
-  begin_ = sqlite::statement(db, "BEGIN IMMEDIATE");
-  commit_ = sqlite::statement(db, "COMMIT");
-  for (const char* suffix : {"-wal", "-shm"}) {
-    auto side = file.string() + suffix;
-    ::chmod(side.c_str(), 0600);
+  select_head_ = sql::statement(db, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
+  insert_event_ = sql::statement(db, insert_statement(schema::audit_events, on_conflict::error));
+  if (!where.is_postgresql()) {
+    for (const char* suffix : {"-wal", "-shm"}) {
+      auto side = where.file.string() + suffix;
+      ::chmod(side.c_str(), 0600);
+    }
   }
 }
 
@@ -178,7 +183,9 @@ void database::write(const std::vector<spooled_envelope>& accepted,
                      const std::vector<std::pair<std::string, std::string>>& message_ids,
                      const std::vector<attempt_row>& rows, const std::vector<tls_session_row>& sessions) {
   std::lock_guard lock(mutex_);
-  begin_.run();
+  // Immediate: the head read first must still be the head when this
+  // transaction appends (CLI processes and other nodes write too).
+  db_->begin(sql::transaction_mode::immediate);
   try {
     head_ = read_head();
     for (const auto& m : accepted) write_accepted(m);
@@ -201,12 +208,12 @@ void database::write(const std::vector<spooled_envelope>& accepted,
       c.bind("result_type", t.result_type);
       c.run();
     }
-    commit_.run();
+    db_->exec("COMMIT");
     head_.reset();
   } catch (...) {
     head_.reset();
     try {
-      sqlite::exec(db_.get(), "ROLLBACK");
+      if (db_->in_transaction()) db_->exec("ROLLBACK");
     } catch (const std::exception&) {
       // A failed COMMIT may have ended the transaction already; the first
       // error is the one worth reporting.
@@ -291,7 +298,7 @@ void database::submit_tls_session(tls_session_row row) {
 
 std::vector<std::pair<std::string, std::string>> database::tls_reports_done(const std::string& day) {
   std::lock_guard lock(mutex_);
-  sqlite::statement q(db_.get(),
+  sql::statement q(db_.get(),
                       "SELECT policy_domain, destination FROM tls_reports WHERE day = :day AND result NOT LIKE 'failed%'");
   q.bind("day", day);
   std::vector<std::pair<std::string, std::string>> out;
@@ -303,7 +310,7 @@ void database::record_tls_report(const std::string& day, const std::string& poli
                                  const std::string& destination, const std::string& result, int64_t at) {
   std::lock_guard lock(mutex_);
   // A report tried again replaces the row of its failure.
-  sqlite::statement q(db_.get(), insert_statement(schema::tls_reports, on_conflict::update));
+  sql::statement q(db_.get(), insert_statement(schema::tls_reports, on_conflict::update));
   q.bind("day", day);
   q.bind("policy_domain", policy_domain);
   q.bind("destination", destination);
@@ -397,11 +404,11 @@ void database::run_writer() {
 void database::record_events(const std::vector<audit::event>& events, const std::string& cursor_name,
                              int64_t cursor_value) {
   std::lock_guard lock(mutex_);
-  sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
+  sql::transaction t(db_.get(), sql::transaction::mode::immediate);
   auto head = read_head();
   for (const auto& e : events) append(head, e);
   if (!cursor_name.empty()) {
-    sqlite::statement q(db_.get(), insert_statement(schema::audit_cursors, on_conflict::update));
+    sql::statement q(db_.get(), insert_statement(schema::audit_cursors, on_conflict::update));
     q.bind("name", cursor_name);
     q.bind("value", cursor_value);
     q.run();
@@ -411,7 +418,7 @@ void database::record_events(const std::vector<audit::event>& events, const std:
 
 int64_t database::cursor(const std::string& name) {
   std::lock_guard lock(mutex_);
-  sqlite::statement q(db_.get(), "SELECT value FROM audit_cursors WHERE name = :name");
+  sql::statement q(db_.get(), "SELECT value FROM audit_cursors WHERE name = :name");
   q.bind("name", name);
   int64_t v = 0;
   while (q.next_row()) v = q.integer("value");
@@ -421,8 +428,8 @@ int64_t database::cursor(const std::string& name) {
 void database::record_policy(const std::string& sha256, const std::string& file, const std::string& text, int64_t at,
                              const std::string& trigger, const std::string& actor) {
   std::lock_guard lock(mutex_);
-  sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
-  sqlite::statement q(db_.get(), insert_statement(schema::policy_versions, on_conflict::do_nothing));
+  sql::transaction t(db_.get(), sql::transaction::mode::immediate);
+  sql::statement q(db_.get(), insert_statement(schema::policy_versions, on_conflict::do_nothing));
   q.bind("sha256", sha256);
   q.bind("first_loaded", at);
   q.bind("file", file);
@@ -444,12 +451,12 @@ namespace {
 // The scan reads only the old entries, which the daily purge keeps few;
 // "at + 0" keeps it from the at index, which would sort every young entry
 // first. The index answers the usual daily question, whether any is old.
-int64_t first_kept_seq(sqlite3* db, int64_t cutoff) {
-  sqlite::statement old(db, "SELECT seq FROM audit_events WHERE at < :cutoff LIMIT 1");
+int64_t first_kept_seq(sql::connection* db, int64_t cutoff) {
+  sql::statement old(db, "SELECT seq FROM audit_events WHERE at < :cutoff LIMIT 1");
   old.bind("cutoff", cutoff);
   bool any_old = false;
   while (old.next_row()) any_old = true;
-  sqlite::statement kept(db, any_old ? "SELECT seq FROM audit_events WHERE at + 0 >= :cutoff ORDER BY seq LIMIT 1"
+  sql::statement kept(db, any_old ? "SELECT seq FROM audit_events WHERE at + 0 >= :cutoff ORDER BY seq LIMIT 1"
                                      : "SELECT seq FROM audit_events ORDER BY seq LIMIT 1");
   if (any_old) kept.bind("cutoff", cutoff);
   int64_t seq = 0;
@@ -458,14 +465,14 @@ int64_t first_kept_seq(sqlite3* db, int64_t cutoff) {
 }
 
 // The newest checkpoint's entry, 0 for none.
-int64_t newest_checkpoint_seq(sqlite3* db) {
-  sqlite::statement q(db, "SELECT MAX(seq) AS seq FROM audit_checkpoints");
+int64_t newest_checkpoint_seq(sql::connection* db) {
+  sql::statement q(db, "SELECT MAX(seq) AS seq FROM audit_checkpoints");
   int64_t seq = 0;
   while (q.next_row()) seq = q.optional_integer("seq").value_or(0);
   return seq;
 }
 
-audit::checkpoint sign_checkpoint(sqlite3* db, const audit::ed25519_key& key, int64_t seq, const std::string& head,
+audit::checkpoint sign_checkpoint(sql::connection* db, const audit::ed25519_key& key, int64_t seq, const std::string& head,
                                   int64_t now) {
   audit::checkpoint c;
   c.seq = seq;
@@ -474,7 +481,7 @@ audit::checkpoint sign_checkpoint(sqlite3* db, const audit::ed25519_key& key, in
   c.key_id = key.key_id();
   c.statement = audit::checkpoint_statement(seq, head, now);
   c.signature = base64_encode(key.sign(c.statement));
-  sqlite::statement q(db, insert_statement(schema::audit_checkpoints, on_conflict::error,
+  sql::statement q(db, insert_statement(schema::audit_checkpoints, on_conflict::error,
                                            {"seq", "head", "at", "key_id", "statement", "signature"}) +
                               " RETURNING id AS row_id");
   q.bind("seq", c.seq);
@@ -490,7 +497,7 @@ audit::checkpoint sign_checkpoint(sqlite3* db, const audit::ed25519_key& key, in
 
 std::optional<audit::checkpoint> database::make_checkpoint(const audit::ed25519_key& key, int64_t now) {
   std::lock_guard lock(mutex_);
-  sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
+  sql::transaction t(db_.get(), sql::transaction::mode::immediate);
   auto head = read_head();
   if (head.seq == 0 || newest_checkpoint_seq(db_.get()) >= head.seq) return std::nullopt;
   auto c = sign_checkpoint(db_.get(), key, head.seq, head.hash, now);
@@ -509,12 +516,12 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
     std::lock_guard lock(mutex_);
     auto head = read_head();
     int64_t first_seq = 0;
-    sqlite::statement first(db_.get(), "SELECT seq FROM audit_events ORDER BY seq LIMIT 1");
+    sql::statement first(db_.get(), "SELECT seq FROM audit_events ORDER BY seq LIMIT 1");
     while (first.next_row()) first_seq = first.integer("seq");
     int64_t first_kept = first_kept_seq(db_.get(), cutoff);
     verified_up_to = first_kept ? first_kept - 1 : head.seq;
     if (verified_up_to < first_seq) verified_up_to = 0;
-    sqlite::statement old(db_.get(), "SELECT 1 AS old FROM messages WHERE received_at < :cutoff LIMIT 1");
+    sql::statement old(db_.get(), "SELECT 1 AS old FROM messages WHERE received_at < :cutoff LIMIT 1");
     old.bind("cutoff", cutoff);
     bool old_messages = false;
     while (old.next_row()) old_messages = true;
@@ -526,14 +533,14 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
     audit::verify_options o;
     o.to_seq = verified_up_to;
     o.check_records = false;
-    auto checked = audit::verify_chain(file_, key, o);
+    auto checked = audit::verify_chain(where_, key, o);
     if (!checked.intact())
       throw std::runtime_error("purge refused: the audit chain does not verify (entry " +
                                std::to_string(checked.problems.front().seq) + ": " + checked.problems.front().what +
                                "); see sealgate audit verify");
   }
   std::lock_guard lock(mutex_);
-  sqlite::transaction t(db_.get(), sqlite::transaction::mode::immediate);
+  sql::transaction t(db_.get(), sql::transaction::mode::immediate);
   auto* db = db_.get();
   purge_result r;
   // The records: messages older than the cutoff that nothing can change any
@@ -542,7 +549,7 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
   // message gains or loses one that is not final. (No temporary table: a
   // subquery is the SQL every backend shares.)
   for (const char* table : {"attempts", "recipients", "messages"}) {
-    sqlite::statement q(db, std::string("DELETE FROM ") + table +
+    sql::statement q(db, std::string("DELETE FROM ") + table +
                                 " WHERE queue_id IN (SELECT m.queue_id FROM messages m WHERE m.received_at < :cutoff"
                                 " AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.queue_id = m.queue_id"
                                 " AND r.final_at IS NULL))");
@@ -556,23 +563,23 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
   auto head = read_head();
   // Never past what was verified (entries appended since are not old).
   r.up_to = std::min(first_kept ? first_kept - 1 : head.seq, verified_up_to);
-  sqlite::statement first(db, "SELECT MIN(seq) AS seq FROM audit_events");
+  sql::statement first(db, "SELECT MIN(seq) AS seq FROM audit_events");
   int64_t first_seq = 0;
   while (first.next_row()) first_seq = first.optional_integer("seq").value_or(0);
   if (r.up_to >= first_seq && first_seq > 0) {
     std::string anchor_hash;
     {
-      sqlite::statement q(db, "SELECT hash FROM audit_events WHERE seq = :seq");
+      sql::statement q(db, "SELECT hash FROM audit_events WHERE seq = :seq");
       q.bind("seq", r.up_to);
       while (q.next_row()) anchor_hash = q.text("hash");
     }
     sign_checkpoint(db, key, r.up_to, anchor_hash, now);
-    sqlite::statement del(db, "DELETE FROM audit_events WHERE seq <= :seq");
+    sql::statement del(db, "DELETE FROM audit_events WHERE seq <= :seq");
     del.bind("seq", r.up_to);
     del.run();
     r.entries = del.changes();
     // Checkpoints of removed entries verify nothing any more.
-    sqlite::statement old(db, "DELETE FROM audit_checkpoints WHERE seq < :seq");
+    sql::statement old(db, "DELETE FROM audit_checkpoints WHERE seq < :seq");
     old.bind("seq", r.up_to);
     old.run();
   }
@@ -592,7 +599,7 @@ database::purge_result database::purge(int64_t cutoff, const audit::ed25519_key&
 
 int64_t database::accepted_count() {
   std::lock_guard lock(mutex_);
-  sqlite::statement count(db_.get(), "SELECT COUNT(*) AS n FROM messages");
+  sql::statement count(db_.get(), "SELECT COUNT(*) AS n FROM messages");
   return count.next_row() ? count.integer("n") : -1;
 }
 
@@ -600,7 +607,7 @@ std::vector<std::string> database::unrecorded(const std::vector<std::string>& id
   std::set<std::string> known;
   {
     std::lock_guard lock(mutex_);
-    sqlite::statement all(db_.get(), "SELECT queue_id FROM messages");
+    sql::statement all(db_.get(), "SELECT queue_id FROM messages");
     while (all.next_row()) known.insert(all.text("queue_id"));
   }
   std::vector<std::string> missing;

@@ -19,7 +19,7 @@
 #include "gateway/mail/envelope.hpp"
 #include "gateway/record/audit_log.hpp"
 #include "gateway/record/record_rows.hpp"
-#include "common/sqlite.hpp"
+#include "common/sql.hpp"
 
 namespace sealgate::gateway {
 
@@ -27,7 +27,7 @@ class database {
  public:
   // Opens or creates the file (0600) and brings its schema to the newest
   // version (upgrade_schema). Throws std::runtime_error.
-  explicit database(const std::filesystem::path& file);
+  explicit database(const sql::location& where);
   ~database();
   database(const database&) = delete;
   database& operator=(const database&) = delete;
@@ -116,12 +116,12 @@ class database {
   std::optional<chain_head> head_;  // the head inside the current transaction
   void write_recipient(const std::string& queue_id, size_t index, const std::string& address, int64_t at);
   void write_row(const attempt_row& r);
-  std::filesystem::path file_;
-  sqlite::connection db_;
+  sql::location where_;
+  std::string place_;  // the file or the connection string (without its password), for errors
+  sql::connection_ptr db_;
   // Prepared once. Declared after db_, so destroyed before it is closed.
-  sqlite::statement insert_message_, insert_recipient_, insert_attempt_, upsert_recipient_, update_message_id_,
+  sql::statement insert_message_, insert_recipient_, insert_attempt_, upsert_recipient_, update_message_id_,
       count_tls_session_, select_head_, insert_event_;
-  sqlite::statement begin_, commit_;  // the writer's BEGIN and COMMIT
   std::mutex mutex_;  // the connection and its statements
 
   // The writer thread's queue. Transactions start at least this far apart.

@@ -3,7 +3,7 @@
 
 #include <stdexcept>
 
-#include "common/sqlite.hpp"
+#include "common/sql.hpp"
 #include "gateway/record/schema.hpp"
 #include "gateway/record/tlsrpt.hpp"
 
@@ -11,7 +11,7 @@ namespace sealgate::gateway {
 
 namespace {
 
-message_record message_from(const sqlite::statement& row) {
+message_record message_from(const sql::statement& row) {
   message_record m;
   m.queue_id = row.text("queue_id");
   m.received_at = row.integer("received_at");
@@ -29,7 +29,7 @@ message_record message_from(const sqlite::statement& row) {
   return m;
 }
 
-recipient_record recipient_from(const sqlite::statement& row) {
+recipient_record recipient_from(const sql::statement& row) {
   recipient_record r;
   r.index = static_cast<size_t>(row.integer("idx"));
   r.address = row.text("address");
@@ -52,7 +52,7 @@ recipient_record recipient_from(const sqlite::statement& row) {
   return r;
 }
 
-attempt_record attempt_from(const sqlite::statement& row) {
+attempt_record attempt_from(const sql::statement& row) {
   attempt_record a;
   a.index = static_cast<size_t>(row.integer("idx"));
   a.at = row.integer("at");
@@ -91,17 +91,17 @@ std::string_view grouping_key(report_grouping by) {
 
 }  // namespace
 
-message_story read_message_story(const std::filesystem::path& database_file, std::string_view queue_id) {
-  auto db = open_record_read_only(database_file);
+message_story read_message_story(const sql::location& database, std::string_view queue_id) {
+  auto db = open_record_read_only(database);
   message_story story;
-  sqlite::statement message(db.get(), select_statement(schema::messages, "WHERE queue_id = :queue_id"));
+  sql::statement message(db.get(), select_statement(schema::messages, "WHERE queue_id = :queue_id"));
   message.bind("queue_id", queue_id);
   if (message.next_row()) story.message = message_from(message);
-  sqlite::statement recipients(db.get(), select_statement(schema::recipients, "WHERE queue_id = :queue_id ORDER BY idx"));
+  sql::statement recipients(db.get(), select_statement(schema::recipients, "WHERE queue_id = :queue_id ORDER BY idx"));
   recipients.bind("queue_id", queue_id);
   while (recipients.next_row()) story.recipients.push_back(recipient_from(recipients));
   // The row's id breaks ties: attempts of one pass share their second.
-  sqlite::statement attempts(db.get(), select_statement(schema::attempts, "WHERE queue_id = :queue_id ORDER BY at, " +
+  sql::statement attempts(db.get(), select_statement(schema::attempts, "WHERE queue_id = :queue_id ORDER BY at, " +
                                                                               std::string(schema::attempt_id)));
   attempts.bind("queue_id", queue_id);
   while (attempts.next_row()) story.attempts.push_back(attempt_from(attempts));
@@ -114,10 +114,10 @@ std::optional<report_grouping> report_grouping_from(std::string_view name) {
   return std::nullopt;
 }
 
-std::vector<delivery_counts> count_deliveries(const std::filesystem::path& database_file, report_grouping by,
+std::vector<delivery_counts> count_deliveries(const sql::location& database, report_grouping by,
                                               int64_t since) {
-  auto db = open_record_read_only(database_file);
-  sqlite::statement counts(
+  auto db = open_record_read_only(database);
+  sql::statement counts(
       db.get(),
       "SELECT " + std::string(grouping_key(by)) +
           " AS grouped_by, COUNT(*) AS total,"
@@ -147,10 +147,10 @@ std::vector<delivery_counts> count_deliveries(const std::filesystem::path& datab
   return out;
 }
 
-std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& database_file, std::string_view day,
+std::vector<tls_session_count> read_tls_sessions(const sql::location& database, std::string_view day,
                                                  std::string_view policy_domain) {
-  auto db = open_record_read_only(database_file);
-  sqlite::statement q(db.get(),
+  auto db = open_record_read_only(database);
+  sql::statement q(db.get(),
                       "SELECT policy_domain, policy_type, mx_host, address, result_type, sessions FROM tls_sessions "
                       "WHERE day = :day AND (COALESCE(:domain, '') = '' OR policy_domain = :domain) "
                       "ORDER BY policy_domain, policy_type, result_type, mx_host, address");
@@ -163,9 +163,9 @@ std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& da
   return out;
 }
 
-std::vector<found_message> find_messages(const std::filesystem::path& database_file, const message_search& search) {
-  auto db = open_record_read_only(database_file);
-  sqlite::statement q(
+std::vector<found_message> find_messages(const sql::location& database, const message_search& search) {
+  auto db = open_record_read_only(database);
+  sql::statement q(
       db.get(),
       "SELECT m.queue_id, m.received_at, m.sender, m.message_id FROM messages m"
       " WHERE (:message_id = '' OR m.message_id = :message_id)"
@@ -183,7 +183,7 @@ std::vector<found_message> find_messages(const std::filesystem::path& database_f
   std::vector<found_message> out;
   while (q.next_row())
     out.push_back({q.text("queue_id"), q.text("sender"), q.text("message_id"), q.integer("received_at"), {}});
-  sqlite::statement r(db.get(), "SELECT address, status FROM recipients WHERE queue_id = :queue_id ORDER BY idx");
+  sql::statement r(db.get(), "SELECT address, status FROM recipients WHERE queue_id = :queue_id ORDER BY idx");
   for (auto& m : out) {
     r.bind("queue_id", m.queue_id);
     while (r.next_row()) m.recipients.emplace_back(r.text("address"), r.text("status"));
@@ -191,10 +191,10 @@ std::vector<found_message> find_messages(const std::filesystem::path& database_f
   return out;
 }
 
-std::vector<audit_entry_record> read_audit_entries(const std::filesystem::path& database_file,
+std::vector<audit_entry_record> read_audit_entries(const sql::location& database,
                                                    std::string_view queue_id) {
-  auto db = open_record_read_only(database_file);
-  sqlite::statement q(db.get(),
+  auto db = open_record_read_only(database);
+  sql::statement q(db.get(),
                       "SELECT seq, at, kind, hash, entry FROM audit_events WHERE queue_id = :queue_id ORDER BY seq");
   q.bind("queue_id", queue_id);
   std::vector<audit_entry_record> out;
@@ -203,11 +203,11 @@ std::vector<audit_entry_record> read_audit_entries(const std::filesystem::path& 
   return out;
 }
 
-std::optional<policy_version> read_policy_version(const std::filesystem::path& database_file,
+std::optional<policy_version> read_policy_version(const sql::location& database,
                                                  std::string_view sha256) {
-  auto db = open_record_read_only(database_file);
+  auto db = open_record_read_only(database);
   // A prefix, as git takes one: LIKE is safe here, the caller checked the hex.
-  sqlite::statement q(db.get(), select_statement(schema::policy_versions, "WHERE sha256 LIKE :prefix || '%' LIMIT 2"));
+  sql::statement q(db.get(), select_statement(schema::policy_versions, "WHERE sha256 LIKE :prefix || '%' LIMIT 2"));
   q.bind("prefix", sha256);
   std::vector<policy_version> found;
   while (q.next_row())

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/sql.hpp"
+
 namespace sealgate::gateway {
 
 // A row of `messages`. Text columns that are NULL read as "".
@@ -51,7 +53,7 @@ struct message_story {
 
 // Throws std::runtime_error when the file cannot be read or its schema is not
 // this sealgate's (an older one is upgraded by starting the gateway).
-message_story read_message_story(const std::filesystem::path& database_file, std::string_view queue_id);
+message_story read_message_story(const sql::location& database, std::string_view queue_id);
 
 // What `sealgate report` groups recipients by.
 enum class report_grouping { method, recipient_domain, sender, day };
@@ -69,7 +71,7 @@ struct delivery_counts {
 // Recipients of messages received at or after since (unix seconds), one
 // entry per group, the largest first (then by key). Throws as
 // read_message_story.
-std::vector<delivery_counts> count_deliveries(const std::filesystem::path& database_file, report_grouping by,
+std::vector<delivery_counts> count_deliveries(const sql::location& database, report_grouping by,
                                               int64_t since);
 
 // The TLS sessions of one UTC day (YYYY-MM-DD), every policy domain or one,
@@ -78,7 +80,7 @@ struct tls_session_count {
   std::string policy_domain, policy_type, mx_host, address, result_type;
   int64_t sessions = 0;
 };
-std::vector<tls_session_count> read_tls_sessions(const std::filesystem::path& database_file, std::string_view day,
+std::vector<tls_session_count> read_tls_sessions(const sql::location& database, std::string_view day,
                                                  std::string_view policy_domain = {});
 
 // `sealgate report --find`: messages by Message-ID, sender, recipient and
@@ -94,7 +96,7 @@ struct found_message {
   int64_t received_at = 0;
   std::vector<std::pair<std::string, std::string>> recipients;  // (address, status), in envelope order
 };
-std::vector<found_message> find_messages(const std::filesystem::path& database_file, const message_search& search);
+std::vector<found_message> find_messages(const sql::location& database, const message_search& search);
 
 // One entry of the audit chain (audit_events).
 struct audit_entry_record {
@@ -102,7 +104,7 @@ struct audit_entry_record {
   std::string kind, hash, entry;  // entry: the JSON text the hash covers
 };
 // A message's entries, in order.
-std::vector<audit_entry_record> read_audit_entries(const std::filesystem::path& database_file,
+std::vector<audit_entry_record> read_audit_entries(const sql::location& database,
                                                    std::string_view queue_id);
 
 // A policy the gateway loaded (policy_versions): its bytes as loaded.
@@ -113,6 +115,6 @@ struct policy_version {
 // By its hash or a prefix of it (8 hex digits or more) that names one
 // version; nullopt when none does. Throws std::runtime_error when the file
 // cannot be read, or the prefix names more than one.
-std::optional<policy_version> read_policy_version(const std::filesystem::path& database_file, std::string_view sha256);
+std::optional<policy_version> read_policy_version(const sql::location& database, std::string_view sha256);
 
 }  // namespace sealgate::gateway

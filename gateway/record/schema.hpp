@@ -9,25 +9,27 @@
 #include <string_view>
 #include <vector>
 
-#include "common/sqlite.hpp"
-#include "common/sqlite_schema.hpp"
+#include "common/sql.hpp"
+#include "common/sql_schema.hpp"
 
-struct sqlite3;
 
 namespace sealgate::gateway {
 
 // The description's vocabulary and the statements derived from it are
 // shared with the portal store (common/sqlite_schema.hpp).
-using sqlite::column_def;
-using sqlite::index_def;
-using sqlite::insert_statement;
-using sqlite::migration_def;
-using sqlite::on_conflict;
-using sqlite::select_statement;
-using sqlite::stored_schema_version;
-using sqlite::table_def;
+using sql::column_def;
+using sql::index_def;
+using sql::insert_statement;
+using sql::migration_def;
+using sql::on_conflict;
+using sql::select_statement;
+using sql::stored_schema_version;
+using sql::table_def;
 
 namespace schema {
+
+// The PostgreSQL schema the record's tables live in (SQLite: its own file).
+inline constexpr std::string_view schema_name = "record";
 
 // Each accepted message, written after its 250 (the spool is the truth; a
 // row lost in a crash is rebuilt from the spool at start).
@@ -49,7 +51,7 @@ inline constexpr column_def message_columns[] = {
 inline constexpr table_def messages{"messages", message_columns, "", 1};
 
 // The version this file's schema is at: one row.
-inline constexpr table_def schema_version = sqlite::schema_version_table;
+inline constexpr table_def schema_version = sql::schema_version_table;
 
 // One row per recipient of each message: its current state and how it left
 // (method, rule, MX, TLS, certificate, reply), so that an audit can answer
@@ -96,12 +98,12 @@ inline constexpr column_def attempt_columns[] = {
     {"classes", "TEXT", 5},
     {"key_fingerprint", "TEXT", 5},
 };
-inline constexpr table_def attempts{"attempts", attempt_columns, "", 2};
+inline constexpr table_def attempts{"attempts", attempt_columns, "", 2, true};
 // The id of an attempts row (the audit entry of an attempt names it, and it
 // orders the attempts of one second), as SQL says it: attempts has no key
-// column, so in SQLite it is the rowid. Every query says attempt_id, never
-// rowid, so that a backend without rowids can give attempts an identity
-// column and name it here instead (issue 18).
+// column, so in SQLite it is the rowid; PostgreSQL, which has no rowid, gets
+// an identity column of that name (table_def::rowid). Every query says
+// attempt_id, so that the name is in one place.
 inline constexpr std::string_view attempt_id = "rowid";
 
 // Outbound TLS sessions per day as RFC 8460 (SMTP TLS Reporting) counts
@@ -221,19 +223,20 @@ inline constexpr migration_def migrations[] = {
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 
-inline constexpr sqlite::schema_def description{tables, indexes, migrations};
+inline constexpr sql::schema_def description{tables, indexes, migrations};
 
 }  // namespace schema
 
-// The statements of one migration of the record (sqlite::migration_statements).
-std::vector<std::string> migration_statements(int version);
+// The statements of one migration of the record (sql::migration_statements).
+std::vector<std::string> migration_statements(int version, sql::engine e = sql::engine::sqlite);
 
 // Opens the record for reading. A reader never upgrades (it may run as a
 // user that cannot write the file, while the gateway has it open), so it
 // reads only the schema it was built for. Throws std::runtime_error.
-sqlite::connection open_record_read_only(const std::filesystem::path& file);
+sql::connection_ptr open_record_read_only(const sql::location& where);
 
-// Brings the record to schema::newest_version (sqlite::upgrade_schema).
-void upgrade_schema(sqlite3* db, const std::filesystem::path& file);
+// Brings the record to schema::newest_version (sql::upgrade_schema); place
+// names it in errors.
+void upgrade_schema(sql::connection* db, const std::string& place);
 
 }  // namespace sealgate::gateway

@@ -24,7 +24,9 @@ struct notice_template {
 
 struct portal_config {
   bool configured = false;
-  std::filesystem::path store;          // default: portal.db beside the database
+  // A SQLite file, default portal.db beside the record's; or a PostgreSQL
+  // connection string (default: the record's database, schema "portal").
+  sql::location store;
   std::string base_url;                 // https://portal.example.org (links are base_url + "/m/" + token)
   std::string listen_address = "127.0.0.1";
   uint16_t listen_port = 8443;

@@ -12,6 +12,7 @@
 // Calls block (disk): the gateway calls them from its worker pool, the portal
 // process from its own. Failures throw store_error.
 #pragma once
+#include "common/sql.hpp"
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -231,5 +232,11 @@ enum class store_access { read_write, read_only };
 // every call that writes throws store_error, and writable() is false.
 std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file,
                                          store_access access = store_access::read_write);
+
+// The store where `portal.store` says: that SQLite file (as above), or the
+// schema "portal" of a PostgreSQL database, created there with its tables
+// (and migrated under a lock, so several nodes starting at once run each
+// migration once). Nodes and portal processes on any machine share it.
+std::unique_ptr<store> open_store(const sql::location& where, store_access access = store_access::read_write);
 
 }  // namespace sealgate::portal

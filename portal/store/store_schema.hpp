@@ -9,14 +9,14 @@
 #pragma once
 #include <iterator>
 
-#include "common/sqlite_schema.hpp"
+#include "common/sql_schema.hpp"
 
 namespace sealgate::portal::schema {
 
-using sqlite::column_def;
-using sqlite::index_def;
-using sqlite::migration_def;
-using sqlite::table_def;
+using sql::column_def;
+using sql::index_def;
+using sql::migration_def;
+using sql::table_def;
 
 // One deposit for one recipient: what is known without its link. Times are
 // unix seconds, as everywhere below.
@@ -93,7 +93,7 @@ inline constexpr column_def setting_columns[] = {
 inline constexpr table_def settings{"settings", setting_columns, "", 1};
 
 // In the order a fresh store creates them (a table before those that reference it).
-inline constexpr table_def tables[] = {sqlite::schema_version_table, entries, sealed_messages, events, sessions,
+inline constexpr table_def tables[] = {sql::schema_version_table, entries, sealed_messages, events, sessions,
                                        outbox, settings};
 
 inline constexpr index_def indexes[] = {
@@ -110,6 +110,6 @@ inline constexpr migration_def migrations[] = {
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 
-inline constexpr sqlite::schema_def description{tables, indexes, migrations};
+inline constexpr sql::schema_def description{tables, indexes, migrations};
 
 }  // namespace sealgate::portal::schema

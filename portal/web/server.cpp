@@ -165,7 +165,7 @@ int run_portal(const portal_config& config) {
   try {
     asio::io_context io;
     asio::thread_pool workers(std::max(1u, config.threads));
-    portal_app app(config, open_sqlite_store(config.store));
+    portal_app app(config, open_store(config.store));
     portal_server server(io, config, app, workers);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -176,7 +176,7 @@ int run_portal(const portal_config& config) {
     });
     server.start();
     log_info("portal: listening on https://" + config.listen_address + ":" + std::to_string(server.port()) +
-             ", links " + config.base_url + ", store " + config.store.string());
+             ", links " + config.base_url + ", store " + config.store.describe());
     std::vector<std::thread> threads;
     unsigned n = std::max(1u, std::min(config.threads, std::thread::hardware_concurrency()));
     for (unsigned i = 1; i < n; ++i) threads.emplace_back([&io] { io.run(); });

@@ -61,7 +61,8 @@ TEST_F(ConfigTest, TheNodeIdNamesTheNodeInLettersDigitsAndDashes) {
 TEST_F(ConfigTest, RelativePathsAreRelativeToTheFile) {
   auto c = load_config(write(std::string(minimal) + "spool: ../var/spool\ndatabase: db.sqlite\n"));
   EXPECT_EQ(c.spool, (dir_.parent_path() / "var/spool").lexically_normal());
-  EXPECT_EQ(c.database, dir_ / "db.sqlite");
+  EXPECT_FALSE(c.database.is_postgresql());
+  EXPECT_EQ(c.database.file, dir_ / "db.sqlite");
 }
 
 TEST_F(ConfigTest, PolicyFileIsRelativeToTheFile) {
@@ -469,7 +470,7 @@ TEST_F(ConfigTest, PortalSectionGetsDefaultsBesideTheDatabaseAndSpool) {
                              "portal: {base_url: \"https://secure.example.org/\", expire: 90d}\n"));
   EXPECT_TRUE(c.portal.configured);
   EXPECT_EQ(c.portal.base_url, "https://secure.example.org");
-  EXPECT_EQ(c.portal.store, dir_ / "db" / "portal.db");
+  EXPECT_EQ(c.portal.store.file, dir_ / "db" / "portal.db");
   EXPECT_EQ(c.portal.outbox_key, dir_ / "sp" / "portal-outbox.key");
   EXPECT_EQ(c.portal.certificate, dir_ / "c.pem");
   EXPECT_EQ(c.portal.expire, std::chrono::seconds(90 * 86400));

@@ -49,7 +49,7 @@ class PortalApp : public ::testing::Test {
     config.base_url = "https://portal.example";
     config.requests_per_minute = 1000;
     keys = new_box_keys();
-    auto s = open_sqlite_store(config.store);
+    auto s = open_store(config.store);
     s->set_setting("outbox_public_key", base64_encode(keys.public_key));
     token = new_token();
     deposit d;
@@ -62,8 +62,8 @@ class PortalApp : public ::testing::Test {
     d.size = message.size();
     d.sealed = seal_message(message, token, d.lookup);
     entry_id = s->add(d);
-    app = std::make_unique<portal_app>(config, open_sqlite_store(config.store));
-    observer = open_sqlite_store(config.store);
+    app = std::make_unique<portal_app>(config, open_store(config.store));
+    observer = open_store(config.store);
   }
   void TearDown() override { fs::remove_all(dir); }
 
@@ -229,7 +229,7 @@ TEST_F(PortalApp, WrongMethodsAndPathsGet4xx) {
 
 TEST_F(PortalApp, ClientsOverTheirMinuteGet429) {
   config.requests_per_minute = 3;
-  app = std::make_unique<portal_app>(config, open_sqlite_store(config.store));
+  app = std::make_unique<portal_app>(config, open_store(config.store));
   for (int i = 0; i < 3; ++i) EXPECT_EQ(request(http::verb::get, "/m/" + token).result(), http::status::ok);
   auto r = request(http::verb::get, "/m/" + token);
   EXPECT_EQ(r.result(), http::status::too_many_requests);
@@ -244,7 +244,7 @@ TEST_F(PortalApp, ClientsOverTheirMinuteGet429) {
 TEST_F(PortalApp, TheRateLimitIsKeyedByTheForwardedClient) {
   config.requests_per_minute = 2;
   config.trusted_proxies = {*ip_network::parse("10.0.0.5")};
-  app = std::make_unique<portal_app>(config, open_sqlite_store(config.store));
+  app = std::make_unique<portal_app>(config, open_store(config.store));
   auto get = [&](const char* peer, const char* forwarded_for) {
     http_request r{http::verb::get, "/m/" + token, 11};
     if (forwarded_for) r.insert("X-Forwarded-For", forwarded_for);
@@ -408,7 +408,7 @@ TEST(PortalService, ConcurrentDepositsEachGetTheirEntry) {
     EXPECT_GT(ids.front(), 0);
     pool.join();
   }
-  auto s = portal::open_sqlite_store(c.store);
+  auto s = portal::open_store(c.store);
   EXPECT_EQ(s->list({}).size(), 40u);
   // The outbox key was made 0600 and its public half published for the portal process.
   EXPECT_EQ(fs::status(c.outbox_key).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);

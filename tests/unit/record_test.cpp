@@ -504,21 +504,21 @@ TEST(SchemaDescription, MigrationStatementsFollowTheDescription) {
   auto second = migration_statements(2);
   EXPECT_EQ(second.front(), "ALTER TABLE messages ADD COLUMN message_id TEXT");
   EXPECT_EQ(second.back(), "CREATE INDEX recipients_by_status ON recipients(status)");
-  EXPECT_EQ(insert_statement(schema::recipients, sealgate::sqlite::on_conflict::do_nothing, {"queue_id", "idx"}),
+  EXPECT_EQ(insert_statement(schema::recipients, sealgate::sql::on_conflict::do_nothing, {"queue_id", "idx"}),
             "INSERT INTO recipients(queue_id, idx) VALUES(:queue_id, :idx) ON CONFLICT DO NOTHING");
-  EXPECT_EQ(insert_statement(schema::audit_cursors, sealgate::sqlite::on_conflict::error),
+  EXPECT_EQ(insert_statement(schema::audit_cursors, sealgate::sql::on_conflict::error),
             "INSERT INTO audit_cursors(name, value) VALUES(:name, :value)");
   // The conflict target is the description's primary key, a column's or the table's.
-  EXPECT_EQ(insert_statement(schema::audit_cursors, sealgate::sqlite::on_conflict::update),
+  EXPECT_EQ(insert_statement(schema::audit_cursors, sealgate::sql::on_conflict::update),
             "INSERT INTO audit_cursors(name, value) VALUES(:name, :value)"
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value");
-  EXPECT_EQ(insert_statement(schema::tls_reports, sealgate::sqlite::on_conflict::update),
+  EXPECT_EQ(insert_statement(schema::tls_reports, sealgate::sql::on_conflict::update),
             "INSERT INTO tls_reports(day, policy_domain, destination, result, at)"
             " VALUES(:day, :policy_domain, :destination, :result, :at)"
             " ON CONFLICT (day, policy_domain, destination) DO UPDATE SET result = excluded.result, at = excluded.at");
-  EXPECT_THROW(insert_statement(schema::recipients, sealgate::sqlite::on_conflict::error, {"queue_id", "no_such_column"}),
+  EXPECT_THROW(insert_statement(schema::recipients, sealgate::sql::on_conflict::error, {"queue_id", "no_such_column"}),
                std::logic_error);
-  EXPECT_THROW(insert_statement(schema::attempts, sealgate::sqlite::on_conflict::update), std::logic_error)
+  EXPECT_THROW(insert_statement(schema::attempts, sealgate::sql::on_conflict::update), std::logic_error)
       << "attempts has no key to update by";
   EXPECT_EQ(select_statement(schema::schema_version, "LIMIT 1"), "SELECT version FROM schema_version LIMIT 1");
 }

@@ -14,8 +14,8 @@
 #include <iterator>
 #include <string>
 
-#include "common/sqlite.hpp"
-#include "common/sqlite_schema.hpp"
+#include "common/sql.hpp"
+#include "common/sql_schema.hpp"
 #include "gateway/record/schema.hpp"
 #include "portal/store/store_schema.hpp"
 
@@ -26,21 +26,21 @@ namespace fs = std::filesystem;
 
 const fs::path golden_dir = fs::path(SEALGATE_SOURCE_DIR) / "tests/unit/data/schema";
 
-std::string ddl_of(const sqlite::schema_def& s) {
+std::string ddl_of(const sql::schema_def& s) {
   std::string out;
   for (const auto& m : s.migrations) {
     out += "-- migration " + std::to_string(m.version) + ": " + std::string(m.what) + "\n";
-    for (const auto& sql : sqlite::migration_statements(s, m.version)) out += sql + ";\n";
+    for (const auto& sql : sql::migration_statements(s, m.version)) out += sql + ";\n";
     if (!m.backfill.empty()) out += "-- backfill\n" + std::string(m.backfill) + ";\n";
   }
   char tmpl[] = "/tmp/sealgate-ddl-XXXXXX";
   fs::path dir = ::mkdtemp(tmpl);
   {
     std::ofstream(dir / "db.sqlite");
-    auto db = sqlite::open_read_write(dir / "db.sqlite");
-    sqlite::upgrade_schema(db.get(), s, dir / "db.sqlite");
+    auto db = sql::open(dir / "db.sqlite", sql::access::read_write, "main");
+    sql::upgrade_schema(db.get(), s, (dir / "db.sqlite").string());
     out += "-- sqlite_master of a new file\n";
-    sqlite::statement q(db.get(), "SELECT type, name, sql FROM sqlite_master ORDER BY type, name");
+    sql::statement q(db.get(), "SELECT type, name, sql FROM sqlite_master ORDER BY type, name");
     while (q.next_row()) out += q.text("type") + " " + q.text("name") + ": " + q.text("sql") + ";\n";
   }
   fs::remove_all(dir);

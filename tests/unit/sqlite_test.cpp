@@ -2,7 +2,7 @@
 // (common/sqlite_schema.hpp) the record and the portal store share: named
 // parameters that must all be bound, BLOBs with every byte, transactions
 // that roll back unless committed, migrations run once.
-#include "common/sqlite.hpp"
+#include "common/sql.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,9 +11,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "common/sqlite_schema.hpp"
+#include "common/sql_schema.hpp"
 
-namespace sealgate::sqlite {
+namespace sealgate::sql {
 namespace {
 
 namespace fs = std::filesystem;
@@ -24,7 +24,7 @@ class SqliteTest : public ::testing::Test {
     char tmpl[] = "/tmp/sealgate-sqlite-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     std::ofstream(dir_ / "t.sqlite");
-    db_ = open_read_write(dir_ / "t.sqlite");
+    db_ = open(location(dir_ / "t.sqlite"), access::read_write, "main");
   }
   void TearDown() override {
     db_.reset();
@@ -35,7 +35,7 @@ class SqliteTest : public ::testing::Test {
     return st.next_row() ? st.integer("n") : -1;
   }
   fs::path dir_;
-  connection db_;
+  connection_ptr db_;
 };
 
 TEST_F(SqliteTest, AParameterLeftUnboundOrMisnamedIsAnErrorNotANull) {
@@ -187,4 +187,4 @@ TEST_F(SqliteTest, MigrationsRunOnceInOrderAndANewerFileIsRefused) {
 }
 
 }  // namespace
-}  // namespace sealgate::sqlite
+}  // namespace sealgate::sql

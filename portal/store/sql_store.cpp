@@ -1,5 +1,6 @@
-// The SQLite portal store (store.hpp): one file that the gateway and the
-// portal process open at once. Every call is one transaction on this
+// The portal store (store.hpp) on either engine: a SQLite file, or the
+// schema "portal" of a PostgreSQL database, that the gateway and the portal
+// processes (on one node or several) open at once. Every call is one transaction on this
 // process's one connection (writers take the write lock at BEGIN), so two
 // processes never see half of a call. Never puts ciphertext, a code, a hash
 // of one or a token in an error message or a log line.
@@ -17,8 +18,8 @@
 #include <string_view>
 
 #include "common/log.hpp"
-#include "common/sqlite.hpp"
-#include "common/sqlite_schema.hpp"
+#include "common/sql.hpp"
+#include "common/sql_schema.hpp"
 #include "common/unique_fd.hpp"
 #include "portal/store/store.hpp"
 #include "portal/store/store_schema.hpp"
@@ -28,10 +29,10 @@ namespace sealgate::portal {
 namespace {
 
 namespace fs = std::filesystem;
-using sqlite::statement;
-using sqlite::transaction;
+using sql::statement;
+using sql::transaction;
 
-static_assert(sqlite::description_is_consistent(schema::description),
+static_assert(sql::description_is_consistent(schema::description),
               "portal/store/store_schema.hpp: the schema description contradicts itself");
 
 // Writers take the write lock at BEGIN: a check_code that read the code
@@ -103,6 +104,9 @@ std::string octal_mode(mode_t mode) {
 // group) unless others may use it, which is refused. SQLite creates the -wal
 // and -shm files with the main file's mode (fchmod, whatever the umask:
 // unixOpen's findCreateFileMode), so they follow; one left behind by an
+// The PostgreSQL schema the store's tables live in (SQLite: its own file).
+constexpr std::string_view schema_name = "portal";
+
 // earlier run is checked like the main file.
 void prepare_file(const fs::path& file) {
   if (file.has_parent_path()) fs::create_directories(file.parent_path());
@@ -127,9 +131,9 @@ void refuse_if_others_may_use(const fs::path& file) {
                              ", which lets other users at the portal store: chmod o-rwx it");
 }
 
-class sqlite_store final : public store {
+class sql_store final : public store {
  public:
-  sqlite_store(const fs::path& file, store_access access);
+  sql_store(const sql::location& where, store_access access);
 
   int64_t add(const deposit& d) override;
   std::vector<int64_t> add_group(const std::vector<const deposit*>& group) override;
@@ -184,45 +188,67 @@ class sqlite_store final : public store {
   // After a commit that deleted ciphertext, outside any transaction, with mutex_ held.
   void truncate_wal() noexcept;
 
-  fs::path file_;
+  std::string place_;  // the file, or the connection string without its password
+  bool sqlite_ = true;
   bool read_only_ = false;
-  sqlite::connection db_;
+  sql::connection_ptr db_;
   std::mutex mutex_;
 };
+
+// The schema version a reader needs: exactly this sealgate's. A reader
+// never creates or upgrades; an older store is upgraded by starting the
+// gateway.
+void require_current_schema(sql::connection* db, const std::string& place) {
+  int version = sql::stored_schema_version(db);
+  if (version < schema::newest_version)
+    throw std::runtime_error(place + ": schema version " + std::to_string(version) + ", this sealgate reads " +
+                             std::to_string(schema::newest_version) + ": start the gateway once to upgrade it");
+  if (version > schema::newest_version)
+    throw std::runtime_error(place + ": schema version " + std::to_string(version) +
+                             " is newer than this sealgate knows (" + std::to_string(schema::newest_version) + ")");
+}
 
 // A reader (`sealgate report`) may run as a user that cannot write the file
 // while the gateway has it open: it never creates or upgrades it, so it reads
 // only the schema it was built for. query_only makes any write a caller
 // attempts fail here, whatever the file's permissions would allow.
-sqlite::connection open_for_reading(const fs::path& file) {
+sql::connection_ptr open_for_reading(const fs::path& file) {
   if (!fs::exists(file)) throw std::runtime_error(file.string() + ": no such file");
-  auto db = sqlite::open_read_only(file);
-  sqlite::exec(db.get(), "PRAGMA query_only=ON");
-  int version = sqlite::stored_schema_version(db.get());
-  if (version < schema::newest_version)
-    throw std::runtime_error(file.string() + ": schema version " + std::to_string(version) + ", this sealgate reads " +
-                             std::to_string(schema::newest_version) + ": start the gateway once to upgrade it");
-  if (version > schema::newest_version)
-    throw std::runtime_error(file.string() + ": schema version " + std::to_string(version) +
-                             " is newer than this sealgate knows (" + std::to_string(schema::newest_version) + ")");
+  auto db = sql::open(sql::location::sqlite_file(file), sql::access::read_only, schema_name);
+  sql::exec(db.get(), "PRAGMA query_only=ON");
+  require_current_schema(db.get(), file.string());
   return db;
 }
 
-sqlite_store::sqlite_store(const fs::path& file, store_access access)
-    : file_(file), read_only_(access == store_access::read_only) {
+sql_store::sql_store(const sql::location& where, store_access access)
+    : place_(where.describe()), sqlite_(!where.is_postgresql()), read_only_(access == store_access::read_only) {
+  if (!sqlite_) {
+    // PostgreSQL: the schema "portal" beside the record's, its own role if
+    // the operator gives it one. Ciphertext deleted there stays in dead rows
+    // until VACUUM, and in the WAL, replicas and backups: unreadable without
+    // the link (it is sealed under a key only the link gives), but not gone
+    // (docs/portal.md).
+    db_ = sql::open(where, read_only_ ? sql::access::read_only : sql::access::read_write, schema_name);
+    if (read_only_)
+      require_current_schema(db_.get(), place_);
+    else
+      sql::upgrade_schema(db_.get(), schema::description, place_);
+    return;
+  }
+  const fs::path& file = where.file;
   if (read_only_) {
     db_ = open_for_reading(file);
     return;
   }
   prepare_file(file);
   for (const char* suffix : {"", "-wal", "-shm"}) refuse_if_others_may_use(file.string() + suffix);
-  db_ = sqlite::open_read_write(file);
-  sqlite3* db = db_.get();
+  db_ = sql::open(where, sql::access::read_write, schema_name);
+  sql::connection* db = db_.get();
   // Per connection, so every process sets them: references hold (an event or
   // session for no entry is refused), and deleted rows are overwritten with
   // zeros rather than left in free pages where a copy of the file keeps them.
-  sqlite::exec(db, "PRAGMA foreign_keys=ON");
-  sqlite::exec(db, "PRAGMA secure_delete=ON");
+  sql::exec(db, "PRAGMA foreign_keys=ON");
+  sql::exec(db, "PRAGMA secure_delete=ON");
   // WAL: the portal reads while the gateway writes. FULL: a deposit the
   // gateway has reported (its notification names the link) survives a power loss.
   {
@@ -230,33 +256,33 @@ sqlite_store::sqlite_store(const fs::path& file, store_access access)
     std::string mode = wal.next_row() ? wal.text("journal_mode") : "";
     if (mode != "wal") throw std::runtime_error("cannot use WAL (journal mode is '" + mode + "')");
   }
-  sqlite::exec(db, "PRAGMA synchronous=FULL");
-  sqlite::upgrade_schema(db, schema::description, file);
+  sql::exec(db, "PRAGMA synchronous=FULL");
+  sql::upgrade_schema(db, schema::description, file.string());
 }
 
 template <class Call>
-auto sqlite_store::guarded(std::string_view call, Call&& run) -> decltype(run()) {
+auto sql_store::guarded(std::string_view call, Call&& run) -> decltype(run()) {
   std::lock_guard lock(mutex_);
   try {
     return run();
   } catch (const std::runtime_error& e) {
-    throw store_error("portal store " + file_.string() + ": " + std::string(call) + ": " + e.what());
+    throw store_error("portal store " + place_ + ": " + std::string(call) + ": " + e.what());
   } catch (const std::logic_error& e) {
-    throw store_error("portal store " + file_.string() + ": " + std::string(call) + ": " + e.what());
+    throw store_error("portal store " + place_ + ": " + std::string(call) + ": " + e.what());
   }
 }
 
-std::optional<entry> sqlite_store::entry_by_id(int64_t id) {
-  statement select(db_.get(), sqlite::select_statement(schema::entries, "WHERE id = :id"));
+std::optional<entry> sql_store::entry_by_id(int64_t id) {
+  statement select(db_.get(), sql::select_statement(schema::entries, "WHERE id = :id"));
   select.bind("id", id);
   if (!select.next_row()) return std::nullopt;
   entry e = entry_from(select);
   return e;
 }
 
-void sqlite_store::insert_event(int64_t entry_id, const std::string& queue_id, const std::string& recipient,
+void sql_store::insert_event(int64_t entry_id, const std::string& queue_id, const std::string& recipient,
                                 int64_t at, std::string_view kind, std::string_view detail) {
-  statement insert(db_.get(), sqlite::insert_statement(schema::events, sqlite::on_conflict::error,
+  statement insert(db_.get(), sql::insert_statement(schema::events, sql::on_conflict::error,
                                                        {"entry_id", "queue_id", "recipient", "at", "kind", "detail"}));
   if (entry_id)
     insert.bind("entry_id", entry_id);
@@ -270,9 +296,9 @@ void sqlite_store::insert_event(int64_t entry_id, const std::string& queue_id, c
   insert.run();
 }
 
-void sqlite_store::insert_outbox(int64_t entry_id, std::string_view kind, std::string_view box, int64_t now) {
+void sql_store::insert_outbox(int64_t entry_id, std::string_view kind, std::string_view box, int64_t now) {
   statement insert(db_.get(),
-                   sqlite::insert_statement(schema::outbox, sqlite::on_conflict::error, {"entry_id", "kind", "created", "box"}));
+                   sql::insert_statement(schema::outbox, sql::on_conflict::error, {"entry_id", "kind", "created", "box"}));
   insert.bind("entry_id", entry_id);
   insert.bind("kind", kind);
   insert.bind("created", now);
@@ -280,7 +306,7 @@ void sqlite_store::insert_outbox(int64_t entry_id, std::string_view kind, std::s
   insert.run();
 }
 
-size_t sqlite_store::end_entries(statement& select, entry_state to, int64_t now, std::string_view kind,
+size_t sql_store::end_entries(statement& select, entry_state to, int64_t now, std::string_view kind,
                                  std::string_view detail) {
   std::vector<entry> ending;
   while (select.next_row()) ending.push_back(entry_from(select));
@@ -308,23 +334,24 @@ size_t sqlite_store::end_entries(statement& select, entry_state to, int64_t now,
 // the next truncation: retract() tries at once, and every expire() (the
 // gateway's schedule) tries again, whichever process deleted. The deletion
 // has committed by then, so a failure here is logged, not thrown.
-void sqlite_store::truncate_wal() noexcept {
+void sql_store::truncate_wal() noexcept {
+  if (!sqlite_) return;  // PostgreSQL: see the constructor
   try {
     statement checkpoint(db_.get(), "PRAGMA wal_checkpoint(TRUNCATE)");
     if (checkpoint.next_row() && checkpoint.integer("busy") == 0) return;
-    log_warning("portal store " + file_.string() +
+    log_warning("portal store " + place_ +
                 ": the WAL could not be truncated now (another process was reading); deleted ciphertext stays in it "
                 "until the next expire()");
   } catch (const std::exception& e) {
-    log_warning("portal store " + file_.string() + ": truncating the WAL failed: " + e.what());
+    log_warning("portal store " + place_ + ": truncating the WAL failed: " + e.what());
   }
 }
 
-int64_t sqlite_store::insert_deposit(const deposit& d) {
+int64_t sql_store::insert_deposit(const deposit& d) {
   if (d.lookup.empty() || d.queue_id.empty() || d.recipient.empty() || d.sealed.body.empty() ||
       d.sealed.link_wrap.empty())
     throw std::invalid_argument("a deposit needs a lookup key, a queue id, a recipient and its sealed message");
-  statement insert(db_.get(), sqlite::insert_statement(schema::entries, sqlite::on_conflict::error,
+  statement insert(db_.get(), sql::insert_statement(schema::entries, sql::on_conflict::error,
                                                        {"lookup", "queue_id", "recipient", "sender", "created",
                                                         "expires", "size", "state"}) +
                                   " RETURNING id AS row_id");
@@ -338,7 +365,7 @@ int64_t sqlite_store::insert_deposit(const deposit& d) {
   insert.bind("state", to_string(entry_state::active));
   int64_t id = insert.run_returning("row_id");
 
-  statement ciphertext(db_.get(), sqlite::insert_statement(schema::sealed_messages, sqlite::on_conflict::error));
+  statement ciphertext(db_.get(), sql::insert_statement(schema::sealed_messages, sql::on_conflict::error));
   ciphertext.bind("entry_id", id);
   ciphertext.bind_blob("body", d.sealed.body);
   ciphertext.bind_blob("link_wrap", d.sealed.link_wrap);
@@ -352,7 +379,7 @@ int64_t sqlite_store::insert_deposit(const deposit& d) {
   return id;
 }
 
-int64_t sqlite_store::add(const deposit& d) {
+int64_t sql_store::add(const deposit& d) {
   return guarded("add", [&] {
     transaction t(db_.get(), writer);
     int64_t id = insert_deposit(d);
@@ -361,7 +388,7 @@ int64_t sqlite_store::add(const deposit& d) {
   });
 }
 
-std::vector<int64_t> sqlite_store::add_group(const std::vector<const deposit*>& group) {
+std::vector<int64_t> sql_store::add_group(const std::vector<const deposit*>& group) {
   return guarded("add_group", [&] {
     transaction t(db_.get(), writer);
     std::vector<int64_t> ids;
@@ -372,7 +399,7 @@ std::vector<int64_t> sqlite_store::add_group(const std::vector<const deposit*>& 
   });
 }
 
-void sqlite_store::set_notice(int64_t entry_id, const std::string& notice_queue_id) {
+void sql_store::set_notice(int64_t entry_id, const std::string& notice_queue_id) {
   guarded("set_notice", [&] {
     transaction t(db_.get(), writer);
     statement update(db_.get(), "UPDATE entries SET notice_queue_id = :notice_queue_id WHERE id = :id");
@@ -384,11 +411,11 @@ void sqlite_store::set_notice(int64_t entry_id, const std::string& notice_queue_
   });
 }
 
-size_t sqlite_store::expire(int64_t now) {
+size_t sql_store::expire(int64_t now) {
   size_t ended = guarded("expire", [&] {
     transaction t(db_.get(), writer);
     statement due(db_.get(),
-                  sqlite::select_statement(schema::entries, "WHERE state = 'active' AND expires <= :now ORDER BY id"));
+                  sql::select_statement(schema::entries, "WHERE state = 'active' AND expires <= :now ORDER BY id"));
     due.bind("now", now);
     size_t n = end_entries(due, entry_state::expired, now, "expired", "");
     // Sessions are swept here rather than by session_entry, which stays a read.
@@ -402,7 +429,7 @@ size_t sqlite_store::expire(int64_t now) {
   return ended;
 }
 
-bool sqlite_store::writable() {
+bool sql_store::writable() {
   if (read_only_) return false;
   std::lock_guard lock(mutex_);
   try {
@@ -415,7 +442,7 @@ bool sqlite_store::writable() {
   }
 }
 
-std::vector<entry> sqlite_store::list(const list_filter& f) {
+std::vector<entry> sql_store::list(const list_filter& f) {
   return guarded("list", [&] {
     std::string where;
     auto add_condition = [&](std::string_view condition) {
@@ -426,7 +453,7 @@ std::vector<entry> sqlite_store::list(const list_filter& f) {
     if (!f.queue_id.empty()) add_condition("queue_id = :queue_id");
     if (f.active_only) add_condition("state = 'active'");
     // Newest first: with a limit, an operator sees today's deposits, not the oldest ones.
-    statement select(db_.get(), sqlite::select_statement(schema::entries, where + " ORDER BY id DESC LIMIT :limit"));
+    statement select(db_.get(), sql::select_statement(schema::entries, where + " ORDER BY id DESC LIMIT :limit"));
     if (!f.recipient.empty()) select.bind("recipient", f.recipient);
     if (!f.queue_id.empty()) select.bind("queue_id", f.queue_id);
     select.bind("limit", as_limit(f.limit));
@@ -436,13 +463,13 @@ std::vector<entry> sqlite_store::list(const list_filter& f) {
   });
 }
 
-size_t sqlite_store::retract(const std::string& queue_id, const std::string& recipient, int64_t now,
+size_t sql_store::retract(const std::string& queue_id, const std::string& recipient, int64_t now,
                              const std::string& who) {
   size_t ended = guarded("retract", [&] {
     transaction t(db_.get(), writer);
     std::string where = "WHERE state = 'active' AND queue_id = :queue_id";
     if (!recipient.empty()) where += " AND recipient = :recipient";
-    statement matching(db_.get(), sqlite::select_statement(schema::entries, where + " ORDER BY id"));
+    statement matching(db_.get(), sql::select_statement(schema::entries, where + " ORDER BY id"));
     matching.bind("queue_id", queue_id);
     if (!recipient.empty()) matching.bind("recipient", recipient);
     size_t n = end_entries(matching, entry_state::retracted, now, "retracted", who);
@@ -453,7 +480,7 @@ size_t sqlite_store::retract(const std::string& queue_id, const std::string& rec
   return ended;
 }
 
-store::event_tally sqlite_store::count_events(int64_t after) {
+store::event_tally sql_store::count_events(int64_t after) {
   return guarded("count events", [&] {
     event_tally t;
     statement select(db_.get(), "SELECT kind, COUNT(*) AS n, MAX(id) AS last FROM events WHERE id > :after GROUP BY kind");
@@ -481,9 +508,9 @@ event event_from(const statement& select) {
 }
 }  // namespace
 
-std::vector<event> sqlite_store::events_after(int64_t after, size_t limit) {
+std::vector<event> sql_store::events_after(int64_t after, size_t limit) {
   return guarded("events", [&] {
-    statement select(db_.get(), sqlite::select_statement(schema::events, "WHERE id > :after ORDER BY id LIMIT :limit"));
+    statement select(db_.get(), sql::select_statement(schema::events, "WHERE id > :after ORDER BY id LIMIT :limit"));
     select.bind("after", after);
     select.bind("limit", static_cast<int64_t>(limit));
     std::vector<event> out;
@@ -492,10 +519,10 @@ std::vector<event> sqlite_store::events_after(int64_t after, size_t limit) {
   });
 }
 
-std::vector<event> sqlite_store::events(const std::string& queue_id) {
+std::vector<event> sql_store::events(const std::string& queue_id) {
   return guarded("events", [&] {
     statement select(db_.get(),
-                     sqlite::select_statement(schema::events, "WHERE queue_id = :queue_id ORDER BY at, id"));
+                     sql::select_statement(schema::events, "WHERE queue_id = :queue_id ORDER BY at, id"));
     select.bind("queue_id", queue_id);
     std::vector<event> out;
     while (select.next_row()) out.push_back(event_from(select));
@@ -503,7 +530,7 @@ std::vector<event> sqlite_store::events(const std::string& queue_id) {
   });
 }
 
-void sqlite_store::record(const event& e) {
+void sql_store::record(const event& e) {
   guarded("record", [&] {
     if (!known_event_kind(e.kind)) throw std::invalid_argument("unknown event kind '" + e.kind + "'");
     transaction t(db_.get(), writer);
@@ -512,7 +539,7 @@ void sqlite_store::record(const event& e) {
   });
 }
 
-deposit_counts sqlite_store::counts(int64_t since) {
+deposit_counts sql_store::counts(int64_t since) {
   return guarded("counts", [&] {
     // One pass over the events, summed per entry, joined to the window's
     // entries: no per-entry search of the events (which have no index by entry).
@@ -540,9 +567,9 @@ deposit_counts sqlite_store::counts(int64_t since) {
   });
 }
 
-std::optional<entry> sqlite_store::find(const std::string& lookup) {
+std::optional<entry> sql_store::find(const std::string& lookup) {
   return guarded("find", [&]() -> std::optional<entry> {
-    statement select(db_.get(), sqlite::select_statement(schema::entries, "WHERE lookup = :lookup"));
+    statement select(db_.get(), sql::select_statement(schema::entries, "WHERE lookup = :lookup"));
     select.bind("lookup", lookup);
     if (!select.next_row()) return std::nullopt;
     entry e = entry_from(select);
@@ -550,11 +577,11 @@ std::optional<entry> sqlite_store::find(const std::string& lookup) {
   });
 }
 
-std::optional<entry> sqlite_store::get(int64_t entry_id) {
+std::optional<entry> sql_store::get(int64_t entry_id) {
   return guarded("get", [&]() -> std::optional<entry> { return entry_by_id(entry_id); });
 }
 
-std::optional<sealed_message> sqlite_store::sealed(int64_t entry_id) {
+std::optional<sealed_message> sql_store::sealed(int64_t entry_id) {
   return guarded("sealed", [&]() -> std::optional<sealed_message> {
     statement select(db_.get(),
                      "SELECT s.body AS body, s.link_wrap AS link_wrap, s.master_wrap AS master_wrap"
@@ -570,7 +597,7 @@ std::optional<sealed_message> sqlite_store::sealed(int64_t entry_id) {
   });
 }
 
-code_request_result sqlite_store::request_code(int64_t entry_id, const std::string& session_key,
+code_request_result sql_store::request_code(int64_t entry_id, const std::string& session_key,
                                                const std::string& code_hash, const std::string& outbox_box, int64_t now,
                                                const code_rules& rules) {
   return guarded("request_code", [&] {
@@ -608,7 +635,7 @@ code_request_result sqlite_store::request_code(int64_t entry_id, const std::stri
   });
 }
 
-code_check_result sqlite_store::check_code(int64_t entry_id, const std::string& session_key,
+code_check_result sql_store::check_code(int64_t entry_id, const std::string& session_key,
                                            const std::string& candidate_hash, int64_t now, const code_rules& rules,
                                            const std::string& client) {
   return guarded("check_code", [&] {
@@ -657,12 +684,12 @@ code_check_result sqlite_store::check_code(int64_t entry_id, const std::string& 
   });
 }
 
-void sqlite_store::add_session(const std::string& session_key, int64_t entry_id, int64_t expires) {
+void sql_store::add_session(const std::string& session_key, int64_t entry_id, int64_t expires) {
   guarded("add_session", [&] {
     if (session_key.empty()) throw std::invalid_argument("a session needs its key");
     transaction t(db_.get(), writer);
     // One entry per session: a browser that passes another link's code reads that one from then on.
-    statement insert(db_.get(), sqlite::insert_statement(schema::sessions, sqlite::on_conflict::update));
+    statement insert(db_.get(), sql::insert_statement(schema::sessions, sql::on_conflict::update));
     insert.bind("session_key", session_key);
     insert.bind("entry_id", entry_id);
     insert.bind("expires", expires);
@@ -671,7 +698,7 @@ void sqlite_store::add_session(const std::string& session_key, int64_t entry_id,
   });
 }
 
-std::optional<int64_t> sqlite_store::session_entry(const std::string& session_key, int64_t now) {
+std::optional<int64_t> sql_store::session_entry(const std::string& session_key, int64_t now) {
   return guarded("session_entry", [&]() -> std::optional<int64_t> {
     statement select(db_.get(),
                      "SELECT entry_id FROM sessions WHERE session_key = :session_key AND expires > :now");
@@ -683,7 +710,7 @@ std::optional<int64_t> sqlite_store::session_entry(const std::string& session_ke
   });
 }
 
-bool sqlite_store::reissue(int64_t entry_id, const std::string& new_lookup, const sealed_message& sealed,
+bool sql_store::reissue(int64_t entry_id, const std::string& new_lookup, const sealed_message& sealed,
                            const std::string& notice_box, int64_t now, const std::string& who) {
   return guarded("reissue", [&] {
     transaction t(db_.get(), writer);
@@ -710,7 +737,7 @@ bool sqlite_store::reissue(int64_t entry_id, const std::string& new_lookup, cons
   });
 }
 
-void sqlite_store::put_outbox(int64_t entry_id, const std::string& kind, const std::string& box, int64_t now) {
+void sql_store::put_outbox(int64_t entry_id, const std::string& kind, const std::string& box, int64_t now) {
   guarded("put_outbox", [&] {
     transaction t(db_.get(), writer);
     insert_outbox(entry_id, kind, box, now);
@@ -718,9 +745,9 @@ void sqlite_store::put_outbox(int64_t entry_id, const std::string& kind, const s
   });
 }
 
-std::vector<outbox_item> sqlite_store::outbox(size_t limit) {
+std::vector<outbox_item> sql_store::outbox(size_t limit) {
   return guarded("outbox", [&] {
-    statement select(db_.get(), sqlite::select_statement(schema::outbox, "ORDER BY id LIMIT :limit"));
+    statement select(db_.get(), sql::select_statement(schema::outbox, "ORDER BY id LIMIT :limit"));
     select.bind("limit", as_limit(limit));
     std::vector<outbox_item> out;
     while (select.next_row()) {
@@ -736,7 +763,7 @@ std::vector<outbox_item> sqlite_store::outbox(size_t limit) {
   });
 }
 
-void sqlite_store::remove_outbox(int64_t id) {
+void sql_store::remove_outbox(int64_t id) {
   guarded("remove_outbox", [&] {
     transaction t(db_.get(), writer);
     statement remove(db_.get(), "DELETE FROM outbox WHERE id = :id");
@@ -746,10 +773,10 @@ void sqlite_store::remove_outbox(int64_t id) {
   });
 }
 
-void sqlite_store::set_setting(const std::string& name, const std::string& value) {
+void sql_store::set_setting(const std::string& name, const std::string& value) {
   guarded("set_setting", [&] {
     transaction t(db_.get(), writer);
-    statement upsert(db_.get(), sqlite::insert_statement(schema::settings, sqlite::on_conflict::update));
+    statement upsert(db_.get(), sql::insert_statement(schema::settings, sql::on_conflict::update));
     upsert.bind("name", name);
     upsert.bind_blob("value", value);
     upsert.run();
@@ -757,7 +784,7 @@ void sqlite_store::set_setting(const std::string& name, const std::string& value
   });
 }
 
-std::optional<std::string> sqlite_store::setting(const std::string& name) {
+std::optional<std::string> sql_store::setting(const std::string& name) {
   return guarded("setting", [&]() -> std::optional<std::string> {
     statement select(db_.get(), "SELECT value FROM settings WHERE name = :name");
     select.bind("name", name);
@@ -769,17 +796,22 @@ std::optional<std::string> sqlite_store::setting(const std::string& name) {
 
 }  // namespace
 
-std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file, store_access access) {
+std::unique_ptr<store> open_store(const sql::location& where, store_access access) {
+  std::string place = where.describe();
   try {
-    return std::make_unique<sqlite_store>(file, access);
+    return std::make_unique<sql_store>(where, access);
   } catch (const store_error&) {
     throw;
   } catch (const std::exception& e) {
     std::string why = e.what();
-    // sqlite::open, upgrade_schema and the mode check name the file (or its -wal, -shm) themselves.
-    if (why.rfind(file.string(), 0) == 0) throw store_error("portal store " + why);
-    throw store_error("portal store " + file.string() + ": " + why);
+    // sql::open, upgrade_schema and the mode check name the file (or its -wal, -shm) themselves.
+    if (why.rfind(place, 0) == 0) throw store_error("portal store " + why);
+    throw store_error("portal store " + place + ": " + why);
   }
+}
+
+std::unique_ptr<store> open_sqlite_store(const std::filesystem::path& file, store_access access) {
+  return open_store(sql::location::sqlite_file(file), access);
 }
 
 }  // namespace sealgate::portal

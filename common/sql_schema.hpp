@@ -12,14 +12,18 @@
 #include <string_view>
 #include <vector>
 
-struct sqlite3;
+#include "common/sql.hpp"
 
-namespace sealgate::sqlite {
+
+namespace sealgate::sql {
 
 struct column_def {
   std::string_view name;
-  std::string_view type;  // type and constraints, as CREATE TABLE has them
-  int since = 1;          // the migration that added the column
+  // Type and constraints as SQLite's CREATE TABLE has them. PostgreSQL's
+  // DDL maps them (postgresql_type): INTEGER is BIGINT, BLOB is BYTEA, and
+  // an INTEGER PRIMARY KEY an identity column.
+  std::string_view type;
+  int since = 1;  // the migration that added the column
 };
 
 struct table_def {
@@ -27,6 +31,10 @@ struct table_def {
   std::span<const column_def> columns;
   std::string_view constraints;  // table constraints after the columns, "" for none
   int since = 1;                 // the migration that created the table
+  // The table is read by SQLite's implicit rowid (it has no key column of
+  // its own): PostgreSQL, which has none, gets a column of that name, an
+  // identity, so that the same queries run on both.
+  bool rowid = false;
 
   constexpr const column_def* find(std::string_view column) const {
     for (const auto& c : columns)
@@ -109,7 +117,10 @@ constexpr bool description_is_consistent(const schema_def& s) {
 // it creates (with the columns they had then), the columns it adds to older
 // tables, the indexes it creates. Not its backfill, nor the schema_version
 // update.
-std::vector<std::string> migration_statements(const schema_def& s, int version);
+std::vector<std::string> migration_statements(const schema_def& s, int version, engine e = engine::sqlite);
+
+// A column's type and constraints as PostgreSQL's DDL says them.
+std::string postgresql_type(std::string_view sqlite_type);
 
 // What an INSERT does with a row whose key (or another unique column) is
 // taken, in the syntax SQLite (3.24 and later) and PostgreSQL share:
@@ -139,15 +150,19 @@ std::string insert_statement(const table_def& table, on_conflict conflict,
 std::string select_statement(const table_def& table, std::string_view rest);
 
 // The version the database's schema_version table holds; 0 for a database
-// without one (a new, empty file).
-int stored_schema_version(sqlite3* db);
+// without one (a new, empty file or PostgreSQL schema).
+int stored_schema_version(sql::connection* db);
 
 // Brings the database to s.newest_version(): each migration it has not run
 // yet, in order, in one transaction each (with its backfill and its
 // schema_version update),
 // so a crash leaves it at some version, never between two. A database newer
 // than this code is refused rather than written in a shape this code does
-// not know. Throws std::runtime_error naming file and the migration.
-void upgrade_schema(sqlite3* db, const schema_def& s, const std::filesystem::path& file);
+// not know. The transactions are immediate (sql.hpp): of several processes
+// or nodes opening an old database at once, one runs each migration and the
+// others find it done. Backfills are SQLite's own and run there only: a
+// PostgreSQL database is created at a version that has them already. Throws
+// std::runtime_error naming the database (place) and the migration.
+void upgrade_schema(sql::connection* db, const schema_def& s, const std::string& place);
 
-}  // namespace sealgate::sqlite
+}  // namespace sealgate::sql
