@@ -248,9 +248,9 @@ export_summary export_spool(const std::filesystem::path& spool_dir, const std::f
   // The file is durable: now the messages leave queue/, so that this node,
   // started again, can never deliver them.
   const auto exported = spool_dir / "exported";
-  make_dir(exported, owner);
   std::vector<std::string> moved;
   try {
+    make_dir(exported, owner);
     for (const auto& id : summary.ids) {
       if (::rename(queue_file(spool_dir, id).c_str(), (exported / id).c_str()) != 0)
         fail_errno(queue_file(spool_dir, id), "rename to exported/");
@@ -270,6 +270,10 @@ export_summary export_spool(const std::filesystem::path& spool_dir, const std::f
       ::rename((exported / id).c_str(), queue_file(spool_dir, id).c_str());
     }
     ::unlink(out.c_str());
+    for (const auto& d : {std::filesystem::absolute(out).parent_path(), spool_dir / "queue"}) {
+      unique_fd dir(::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (dir) ::fsync(dir.get());
+    }
     fail(std::string(e.what()) + "; nothing exported (" + out.string() + " removed, the messages stay in queue/)");
   }
   return summary;

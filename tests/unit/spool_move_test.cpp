@@ -213,3 +213,13 @@ TEST_F(SpoolMoveTest, ExportRefusesAMessageBeingDelivered) {
   EXPECT_FALSE(std::filesystem::exists(file_));
   EXPECT_EQ(list_queue(a_), std::vector<std::string>{id1});
 }
+
+TEST_F(SpoolMoveTest, AMoveThatFailsWithdrawsTheFile) {
+  queue(a_, id1, 1, "x\r\n");
+  std::ofstream(a_ / "exported") << "in the way";  // exported/ cannot be made
+  auto why = refusal([&] { export_spool(a_, file_, "gw-a"); });
+  EXPECT_NE(why.find("nothing exported"), std::string::npos) << why;
+  // Never both in a file and in queue/: the file is gone, the message stays.
+  EXPECT_FALSE(std::filesystem::exists(file_));
+  EXPECT_EQ(list_queue(a_), std::vector<std::string>{id1});
+}
