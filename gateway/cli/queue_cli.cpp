@@ -20,6 +20,7 @@
 #include "gateway/cli/bootstrap.hpp"
 #include "gateway/cli/cli_args.hpp"
 #include "gateway/cli/cli_text.hpp"
+#include "gateway/cli/queue_move_cli.hpp"
 #include "gateway/cli/evidence.hpp"
 #include "gateway/cli/compliance_report.hpp"
 #include "portal/store/store.hpp"
@@ -31,6 +32,12 @@ const char* const queue_usage_lines =
     "  queue show --config FILE ID [--json]   one message: envelope, recipients and every attempt\n"
     "  queue flush --config FILE [ID]         ask the running gateway to try again now\n"
     "  queue delete --config FILE ID          remove a message; its waiting recipients are recorded as deleted\n"
+    "  queue export [--config FILE] [--spool DIR] --out FILE [--json]\n"
+    "                               a stopped node's messages into FILE, with each recipient's state; they leave\n"
+    "                               its queue/ for exported/ (refused while a gateway runs on the spool)\n"
+    "  queue import [--config FILE] [--spool DIR] FILE [--json]\n"
+    "                               the messages of an export into this node's spool, each once; a running\n"
+    "                               gateway is asked to deliver them\n"
     "  report --config FILE [--since T] [--by method|recipient-domain|sender|day] [--format table|csv|json|html]\n"
     "  report --config FILE --message ID [--format text|json|html]\n"
     "  report --config FILE --find [--message-id ID] [--sender A] [--recipient A] [--since T] [--until T] [--json]\n"
@@ -357,9 +364,10 @@ int cmd_report(const config& cfg, const options& o, std::string_view version) {
 }  // namespace
 
 int run_queue_command(const std::vector<std::string>& args) {
-  if (args.empty()) return usage("queue needs list, show, flush or delete");
+  if (args.empty()) return usage("queue needs list, show, flush, delete, export or import");
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "export" || args[0] == "import") return run_queue_move_command(args[0], rest, queue_usage_lines);
   try {
-    std::vector<std::string> rest(args.begin() + 1, args.end());
     options o = parse(rest, false);
     auto loaded = load_config_or_report(o.config_file);
     if (!loaded) return exit_failure;

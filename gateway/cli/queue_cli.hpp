@@ -1,8 +1,9 @@
-// `sealgate queue list|show|flush|delete` and `sealgate report`: what is
-// waiting and why, and what happened to what was sent. They read the spool
-// and the database; flush asks the running gateway over its control socket;
-// delete takes the message's lock so it never races a delivery. None of them
-// ever prints message content.
+// `sealgate queue list|show|flush|delete` and `sealgate report` (export and
+// import are in queue_move_cli.hpp): what is waiting and why, and what
+// happened to what was sent. They read the spool and the database; flush
+// asks the running gateway over its control socket; delete takes the
+// message's lock so it never races a delivery. None of them ever prints
+// message content.
 #pragma once
 #include <string>
 #include <string_view>

@@ -151,19 +151,33 @@ void control_socket::on_tlsrpt(std::function<asio::awaitable<std::string>(std::s
   state_->tlsrpt = std::move(run);
 }
 
-std::string control_request(const std::filesystem::path& spool_dir, const std::string& command,
-                            std::chrono::seconds timeout) {
+namespace {
+// A connection to spool_dir/control; none when nothing listens there (no
+// socket file, or the one a killed gateway left: ECONNREFUSED).
+unique_fd connect_control(const std::filesystem::path& spool_dir, std::chrono::seconds timeout) {
   unique_fd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!socket) return "";
-  int fd = socket.get();
+  if (!socket) return socket;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::string path = (spool_dir / "control").string();
-  if (path.size() >= sizeof addr.sun_path) return "";
+  if (path.size() >= sizeof addr.sun_path) return unique_fd();
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   timeval tv{static_cast<time_t>(timeout.count()), 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "";
+  ::setsockopt(socket.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(socket.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return unique_fd();
+  return socket;
+}
+}  // namespace
+
+bool control_listening(const std::filesystem::path& spool_dir) {
+  return static_cast<bool>(connect_control(spool_dir, std::chrono::seconds(1)));
+}
+
+std::string control_request(const std::filesystem::path& spool_dir, const std::string& command,
+                            std::chrono::seconds timeout) {
+  unique_fd socket = connect_control(spool_dir, timeout);
+  if (!socket) return "";
+  int fd = socket.get();
   std::string line = command + "\n";
   if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return "";
   std::string reply;

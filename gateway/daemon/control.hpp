@@ -45,5 +45,8 @@ class control_socket {
 // Empty when no gateway is listening.
 std::string control_request(const std::filesystem::path& spool_dir, const std::string& command,
                             std::chrono::seconds timeout = std::chrono::seconds(5));
+// Whether a gateway listens on spool_dir/control (it accepts a connection),
+// whether or not it would answer: `queue export` must not touch a live spool.
+bool control_listening(const std::filesystem::path& spool_dir);
 
 }  // namespace sealgate::gateway

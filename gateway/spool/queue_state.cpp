@@ -57,7 +57,7 @@ std::string encode_status_record(size_t index, const rcpt_status& s) {
          dash_or_xtext(s.method) + " " + dash_or_xtext(s.detail) + "\n";
 }
 
-bool decode_status_record(std::string_view line, size_t& index, rcpt_status& out) {
+std::vector<std::string_view> split_fields(std::string_view line) {
   std::vector<std::string_view> f;
   for (size_t pos = 0; pos <= line.size();) {
     size_t sp = line.find(' ', pos);
@@ -65,6 +65,11 @@ bool decode_status_record(std::string_view line, size_t& index, rcpt_status& out
     f.push_back(line.substr(pos, sp - pos));
     pos = sp + 1;
   }
+  return f;
+}
+
+bool decode_status_record(std::string_view line, size_t& index, rcpt_status& out) {
+  auto f = split_fields(line);
   if (f.size() != 8) return false;
   rcpt_status s;
   auto state = rcpt_state_from(f[1]);

@@ -39,6 +39,9 @@ struct rcpt_status {
 std::string encode_status_record(size_t index, const rcpt_status& s);
 // False for a malformed line (a torn last write after a crash is ignored).
 bool decode_status_record(std::string_view line, size_t& index, rcpt_status& out);
+// The fields of a line of the spool's formats, split at each space (two
+// spaces make an empty field).
+std::vector<std::string_view> split_fields(std::string_view line);
 
 // Reads spool/status/ID for a message with `recipients` recipients; missing
 // file: all pending. Records for indexes out of range are ignored.

@@ -289,6 +289,8 @@ std::string spool_node_id(const std::filesystem::path& dir, const std::string& c
     }
   }
   // Written whole or not at all, and durable before the node accepts with it.
+  // A first start names the node before recover() has made the spool.
+  make_private_dir(dir);
   auto partial = dir / "node-id.new";
   unique_fd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd || !write_all(fd.get(), id + "\n") || ::fsync(fd.get()) != 0 || ::rename(partial.c_str(), file.c_str()) != 0)

@@ -222,8 +222,10 @@ TEST_F(SpoolTest, TheNodeIdIsKeptInTheSpoolAndAnotherNodesSpoolIsRefused) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("belongs to node " + made + ", not gw-b"), std::string::npos) << e.what();
   }
-  std::filesystem::create_directories(dir_ / "c");
+  // A first start: the spool does not exist yet (recover() makes it later).
   EXPECT_EQ(spool_node_id(dir_ / "c", "gw-a"), "gw-a");
+  EXPECT_EQ(std::filesystem::status(dir_ / "c").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_all);
   EXPECT_FALSE(valid_node_id("GW-A"));
   EXPECT_FALSE(valid_node_id(""));
   EXPECT_FALSE(valid_node_id(std::string(33, 'a')));
