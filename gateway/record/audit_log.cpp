@@ -24,6 +24,18 @@ namespace sealgate::gateway::audit {
 
 namespace {
 
+// A row's text against the value its entry holds: the same bytes, or what
+// PostgreSQL stores for them (sql::storable_text: TEXT there is valid UTF-8
+// without NUL, so a remote reply's odd byte is U+FFFD in the row, while the
+// entry keeps the byte).
+bool same_text(const std::string& row, const std::string& entry) {
+  return row == entry || row == sql::storable_text(entry);
+}
+
+}  // namespace
+
+namespace {
+
 std::string time_text(int64_t t) { return utc_time(t, "%Y-%m-%d %H:%M:%S UTC"); }
 
 }  // namespace
@@ -491,12 +503,12 @@ void verify_records(sql::connection* db, const verify_options& o, int64_t log_st
       std::string message_id = e.has("message_id") ? e.text("message_id") : entry_of(q, "message_id_entry").text("message_id");
       std::vector<std::string> changed;
       for (const char* f : fields)
-        if (q.text(f) != e.text(f)) changed.push_back(f);
+        if (!same_text(q.text(f), e.text(f))) changed.push_back(f);
       if (q.integer("received_at") != e.integer("at").value_or(0)) changed.push_back("received_at");
       if (q.integer("size") != e.integer("size").value_or(0)) changed.push_back("size");
       if (q.integer("recipients") != static_cast<int64_t>(e.array_size("recipients").value_or(0)))
         changed.push_back("recipients");
-      if (!q.is_null("message_id") && q.text("message_id") != message_id) changed.push_back("message_id");
+      if (!q.is_null("message_id") && !same_text(q.text("message_id"), message_id)) changed.push_back("message_id");
       for (const auto& c : changed)
         problem(seq, "altered: the messages row of " + id + " says another " + c + " than its audit entry " +
                          std::to_string(seq));
@@ -525,7 +537,7 @@ void verify_records(sql::connection* db, const verify_options& o, int64_t log_st
       auto e = entry_of(q, "entry");
       std::vector<std::string> changed;
       for (const char* c : detail_columns)
-        if (q.text(c) != e.text(c)) changed.push_back(c);
+        if (!same_text(q.text(c), e.text(c))) changed.push_back(c);
       if (q.text("outcome") != e.text("kind")) changed.push_back("outcome");
       if (q.integer("at") != e.integer("at").value_or(0)) changed.push_back("at");
       if (q.integer("idx") != e.integer("idx").value_or(0)) changed.push_back("idx");
@@ -556,7 +568,7 @@ void verify_records(sql::connection* db, const verify_options& o, int64_t log_st
       std::vector<std::string> changed;
       if (r.status != r.entry_status) changed.push_back("status");
       for (size_t i = 0; i < std::size(detail_columns); ++i)
-        if (r.row[i] != r.entries[i]) changed.push_back(detail_columns[i]);
+        if (!same_text(r.row[i], r.entries[i])) changed.push_back(detail_columns[i]);
       for (const auto& c : changed)
         problem(r.seq, "altered: " + where + " says another " + c + " than its audit entries (the newest is " +
                            std::to_string(r.seq) + ")");

@@ -1321,7 +1321,7 @@ class Configuration(unittest.TestCase):
         self.assertRegex(r.stderr.splitlines()[0],
                          r"^cfg\.yaml:2:1: listener: unknown key; did you mean 'listeners'\? \(valid: hostname, "
                          r"listeners, tls, relay, spool, "
-                         r"spool_sync, database, .*limits, timeouts, dns, .*threads, loop, dkim, metrics, log, tlsrpt, audit, records\)$")
+                         r"spool_sync, database, .*limits, timeouts, dns, .*threads, loop, dkim, metrics, log, tlsrpt, audit, records, node\)$")
 
 
 class CommandLine(unittest.TestCase):
