@@ -230,7 +230,9 @@ int run_gateway(config cfg, std::string_view version) {
     if (auto replayed = spooler.stats().replayed)
       log(log_level::warning, "", std::to_string(replayed) + " queue files restored from the spool journal (the machine restarted)");
     for (const auto& id : spooler.corrupt()) log(log_level::error, id, "damaged spool file moved to corrupt/");
-    database db(cfg.database);
+    // Records the database cannot take wait in the spool (spool/records/),
+    // which is this node's own disk, until it can.
+    database db(cfg.database, cfg.spool / "records");
     ready->database_open = true;
     if (auto missing = db.unrecorded(waiting); !missing.empty()) {
       std::vector<spooled_envelope> restored;

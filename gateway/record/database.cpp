@@ -72,7 +72,8 @@ std::string upsert_recipient_statement() {
 
 }  // namespace
 
-database::database(const sql::location& where) : where_(where), place_(where.describe()) {
+database::database(const sql::location& where, const std::filesystem::path& journal_dir)
+    : where_(where), place_(where.describe()) {
   if (where.is_postgresql()) {
     // Shared by every node; each writer's transaction takes the schema's
     // advisory lock first (sql.hpp, transaction_mode::immediate), so the
@@ -109,10 +110,27 @@ database::database(const sql::location& where) : where_(where), place_(where.des
       "ON CONFLICT (day, policy_domain, policy_type, mx_host, address, result_type) DO UPDATE SET sessions = tls_sessions.sessions + 1");
   select_head_ = sql::statement(db, "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
   insert_event_ = sql::statement(db, insert_statement(schema::audit_events, on_conflict::error));
+  claim_batch_ = sql::statement(db, insert_statement(schema::record_batches, on_conflict::do_nothing) +
+                                        " RETURNING batch_id");
   if (!where.is_postgresql()) {
     for (const char* suffix : {"-wal", "-shm"}) {
       auto side = where.file.string() + suffix;
       ::chmod(side.c_str(), 0600);
+    }
+  }
+  if (!journal_dir.empty()) {
+    journal_ = std::make_unique<record_journal>(journal_dir);
+    if (!journal_->empty()) {
+      // Left by an earlier run (the database was away when it stopped):
+      // written now, before anything new; what the database still refuses
+      // waits for the writer's next try.
+      journal_waiting_ = true;
+      log_info("database: " + std::to_string(journal_->waiting().size()) + " batches of records wait in " +
+               journal_dir.string() + "; replaying them");
+      if (!replay_journal()) {
+        std::lock_guard lock(queue_mutex_);
+        writer_ = std::thread([this] { run_writer(); });
+      }
     }
   }
 }
@@ -126,7 +144,12 @@ database::~database() {
   if (writer_.joinable()) writer_.join();
 }
 
-void database::record_accepted(const std::vector<spooled_envelope>& messages) { write(messages, {}, {}, {}); }
+void database::record_accepted(const std::vector<spooled_envelope>& messages) {
+  record_batch b;
+  b.id = new_batch_id();
+  b.accepted = messages;
+  write(b);
+}
 
 // One accepted message: its row and one row per recipient. Called inside
 // write()'s transaction, with mutex_ held.
@@ -177,19 +200,32 @@ void database::write_recipient(const std::string& queue_id, size_t index, const 
   st.run();
 }
 
-void database::record_attempts(const std::vector<attempt_row>& rows) { write({}, {}, rows, {}); }
+void database::record_attempts(const std::vector<attempt_row>& rows) {
+  record_batch b;
+  b.id = new_batch_id();
+  b.rows = rows;
+  write(b);
+}
 
-void database::write(const std::vector<spooled_envelope>& accepted,
-                     const std::vector<std::pair<std::string, std::string>>& message_ids,
-                     const std::vector<attempt_row>& rows, const std::vector<tls_session_row>& sessions) {
+bool database::write(const record_batch& b) {
   std::lock_guard lock(mutex_);
   // Immediate: the head read first must still be the head when this
   // transaction appends (CLI processes and other nodes write too).
   db_->begin(sql::transaction_mode::immediate);
   try {
+    claim_batch_.bind("batch_id", b.id);
+    claim_batch_.bind("at", static_cast<int64_t>(std::time(nullptr)));
+    bool first_time = false;
+    while (claim_batch_.next_row()) first_time = true;
+    if (!first_time) {
+      // Recorded before: a replay of a batch whose COMMIT did reach the
+      // database although its reply did not.
+      db_->exec("ROLLBACK");
+      return false;
+    }
     head_ = read_head();
-    for (const auto& m : accepted) write_accepted(m);
-    for (const auto& [queue_id, message_id] : message_ids) {
+    for (const auto& m : b.accepted) write_accepted(m);
+    for (const auto& [queue_id, message_id] : b.message_ids) {
       update_message_id_.bind("message_id", message_id);
       update_message_id_.bind("queue_id", queue_id);
       update_message_id_.run();
@@ -197,8 +233,8 @@ void database::write(const std::vector<spooled_envelope>& accepted,
         append(*head_, audit::event("message-id", static_cast<int64_t>(std::time(nullptr)), queue_id)
                            .add("message_id", message_id));
     }
-    for (const auto& r : rows) write_row(r);
-    for (const auto& t : sessions) {
+    for (const auto& r : b.rows) write_row(r);
+    for (const auto& t : b.tls_sessions) {
       auto& c = count_tls_session_;
       c.bind("day", t.day);
       c.bind("policy_domain", t.policy_domain);
@@ -210,6 +246,7 @@ void database::write(const std::vector<spooled_envelope>& accepted,
     }
     db_->exec("COMMIT");
     head_.reset();
+    return true;
   } catch (...) {
     head_.reset();
     try {
@@ -358,37 +395,38 @@ void database::run_writer() {
     {
       std::unique_lock lock(queue_mutex_);
       writer_idle_ = true;
-      queue_wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      auto have_work = [&] { return stopping_ || !queue_.empty(); };
+      // With batches in the journal, the writer also wakes to replay them
+      // when the database may be back, whether or not new work came.
+      if (journal_waiting_)
+        queue_wake_.wait_until(lock, next_replay_, have_work);
+      else
+        queue_wake_.wait(lock, have_work);
       writer_idle_ = false;
       // Under load, what arrives within transaction_gap of the last commit
       // waits for it and joins one transaction: each transaction rewrites its
       // pages in the WAL, so a few large ones cost far less than many small ones.
-      queue_wake_.wait_until(lock, last_commit + transaction_gap, [&] { return stopping_; });
-      if (queue_.empty()) return;  // stopping, and nothing left to write
+      if (!queue_.empty()) queue_wake_.wait_until(lock, last_commit + transaction_gap, [&] { return stopping_; });
+      if (queue_.empty() && stopping_) return;  // nothing left to write
       work.swap(queue_);
       writing_ = true;
     }
-    std::vector<attempt_row> rows;
-    std::vector<std::pair<std::string, std::string>> message_ids;
-    std::vector<spooled_envelope> accepted;
-    std::vector<tls_session_row> sessions;
+    record_batch current;
     for (auto& b : work) {
-      sessions.insert(sessions.end(), std::make_move_iterator(b.tls_sessions.begin()),
-                      std::make_move_iterator(b.tls_sessions.end()));
-      accepted.insert(accepted.end(), std::make_move_iterator(b.accepted.begin()),
-                      std::make_move_iterator(b.accepted.end()));
-      if (!b.message_id.first.empty()) message_ids.push_back(std::move(b.message_id));
-      rows.insert(rows.end(), std::make_move_iterator(b.rows.begin()), std::make_move_iterator(b.rows.end()));
+      current.tls_sessions.insert(current.tls_sessions.end(), std::make_move_iterator(b.tls_sessions.begin()),
+                                  std::make_move_iterator(b.tls_sessions.end()));
+      current.accepted.insert(current.accepted.end(), std::make_move_iterator(b.accepted.begin()),
+                              std::make_move_iterator(b.accepted.end()));
+      if (!b.message_id.first.empty()) current.message_ids.push_back(std::move(b.message_id));
+      current.rows.insert(current.rows.end(), std::make_move_iterator(b.rows.begin()),
+                          std::make_move_iterator(b.rows.end()));
     }
     bool ok = true;
-    try {
-      write(accepted, message_ids, rows, sessions);
-    } catch (const std::exception& e) {
-      // The spool and the status files hold the truth: callers keep their
-      // files when told the rows are not written, and the next start writes
-      // them again (restore_from_spool for accepted messages).
-      ok = false;
-      log_error(std::string("database: records not written: ") + e.what());
+    if (current.empty()) {
+      replay_journal();  // woken for it
+    } else {
+      current.id = new_batch_id();
+      ok = commit_or_journal(current);
     }
     last_commit = std::chrono::steady_clock::now();
     for (auto& b : work)
@@ -399,6 +437,70 @@ void database::run_writer() {
     }
     queue_idle_.notify_all();
   }
+}
+
+bool database::commit_or_journal(const record_batch& b) {
+  // Older batches first, so that an acceptance is recorded before its
+  // attempts: while the journal cannot be emptied, new batches join it.
+  if (journal_waiting_ && !replay_journal()) return keep_in_journal(b);
+  try {
+    write(b);
+    return true;
+  } catch (const std::exception& e) {
+    log_error(std::string("database: records not written: ") + e.what());
+    // Without a journal (or when it refuses too) the caller keeps its files
+    // (the spool and the status files hold the truth) and the next start
+    // writes the accepted rows again (restore_from_spool).
+    if (!journal_) return false;
+    {
+      std::lock_guard lock(queue_mutex_);
+      next_replay_ = std::chrono::steady_clock::now() + replay_backoff_;
+    }
+    return keep_in_journal(b);
+  }
+}
+
+bool database::keep_in_journal(const record_batch& b) {
+  if (auto ec = journal_->append(b)) {
+    log_error("database: record journal " + journal_->directory().string() + ": " + ec.message() +
+              "; the records stay with their spool files until the database takes them");
+    return false;
+  }
+  std::lock_guard lock(queue_mutex_);
+  if (!journal_waiting_)
+    log_warning("database: " + place_ + " does not take records; they are kept in " +
+                journal_->directory().string() + " and written when it does");
+  journal_waiting_ = true;
+  return true;
+}
+
+bool database::replay_journal() {
+  if (!journal_ || !journal_waiting_) return true;
+  if (std::chrono::steady_clock::now() < next_replay_) return false;
+  size_t replayed = 0, skipped = 0;
+  for (const auto& file : journal_->waiting()) {
+    auto b = journal_->read(file);  // a damaged one is set aside and logged
+    if (!b) continue;
+    try {
+      if (write(*b))
+        ++replayed;
+      else
+        ++skipped;
+    } catch (const std::exception& e) {
+      std::lock_guard lock(queue_mutex_);
+      replay_backoff_ = std::min(replay_backoff_ * 2, std::chrono::milliseconds(30000));
+      next_replay_ = std::chrono::steady_clock::now() + replay_backoff_;
+      return false;
+    }
+    journal_->remove(file);
+  }
+  std::lock_guard lock(queue_mutex_);
+  journal_waiting_ = false;
+  replay_backoff_ = std::chrono::milliseconds(500);
+  log_info("database: " + place_ + " takes records again; " + std::to_string(replayed) +
+           " batches replayed from the journal" +
+           (skipped ? ", " + std::to_string(skipped) + " already recorded" : std::string()));
+  return true;
 }
 
 void database::record_events(const std::vector<audit::event>& events, const std::string& cursor_name,

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include "gateway/mail/envelope.hpp"
 #include "gateway/record/audit_log.hpp"
+#include "gateway/record/record_journal.hpp"
 #include "gateway/record/record_rows.hpp"
 #include "common/sql.hpp"
 
@@ -25,9 +27,17 @@ namespace sealgate::gateway {
 
 class database {
  public:
-  // Opens or creates the file (0600) and brings its schema to the newest
-  // version (upgrade_schema). Throws std::runtime_error.
-  explicit database(const sql::location& where);
+  // Opens or creates the file (0600), or connects to PostgreSQL, and brings
+  // the schema to the newest version (upgrade_schema). Throws
+  // std::runtime_error.
+  //
+  // journal_dir (the gateway: spool/records/): where the writer keeps the
+  // batches the database does not take (unreachable, a lock held past its
+  // timeout, a full disk), each then reported committed, and from where it
+  // writes them, oldest first, when the database takes records again
+  // (record_journal.hpp). Without one, a failed batch is reported not
+  // written and its callers keep their files.
+  explicit database(const sql::location& where, const std::filesystem::path& journal_dir = {});
   ~database();
   database(const database&) = delete;
   database& operator=(const database&) = delete;
@@ -98,12 +108,16 @@ class database {
 
  private:
   void run_writer();
-  // One transaction: accepted messages, message ids, then rows (in that
-  // order: a row updates the recipient its message's acceptance created).
-  // Throws std::runtime_error.
-  void write(const std::vector<spooled_envelope>& accepted,
-             const std::vector<std::pair<std::string, std::string>>& message_ids, const std::vector<attempt_row>& rows,
-             const std::vector<tls_session_row>& sessions);
+  // One transaction: the batch's id (record_batches), accepted messages,
+  // message ids, then rows (in that order: a row updates the recipient its
+  // message's acceptance created). False when the batch's id was recorded
+  // before (nothing is written again). Throws std::runtime_error.
+  bool write(const record_batch& b);
+  // The writer thread's: b durable in the database or in the journal.
+  bool commit_or_journal(const record_batch& b);
+  bool keep_in_journal(const record_batch& b);
+  // Writes the journal's batches; true when it is empty afterwards.
+  bool replay_journal();
   void write_accepted(const spooled_envelope& m);
   // The chain's newest entry, read inside each transaction (another process,
   // `sealgate queue delete`, may have appended since), then advanced by append.
@@ -121,7 +135,7 @@ class database {
   sql::connection_ptr db_;
   // Prepared once. Declared after db_, so destroyed before it is closed.
   sql::statement insert_message_, insert_recipient_, insert_attempt_, upsert_recipient_, update_message_id_,
-      count_tls_session_, select_head_, insert_event_;
+      count_tls_session_, select_head_, insert_event_, claim_batch_;
   std::mutex mutex_;  // the connection and its statements
 
   // The writer thread's queue. Transactions start at least this far apart.
@@ -140,6 +154,13 @@ class database {
   bool writing_ = false, stopping_ = false;
   bool writer_idle_ = false;  // the writer waits for work (not for its transaction gap)
   std::thread writer_;
+
+  // The journal of batches the database did not take (writer thread; the
+  // flags under queue_mutex_).
+  std::unique_ptr<record_journal> journal_;
+  bool journal_waiting_ = false;
+  std::chrono::steady_clock::time_point next_replay_{};
+  std::chrono::milliseconds replay_backoff_{500};
 };
 
 }  // namespace sealgate::gateway

@@ -193,10 +193,20 @@ inline constexpr column_def audit_cursor_columns[] = {
 };
 inline constexpr table_def audit_cursors{"audit_cursors", audit_cursor_columns, "", 5};
 
+// The writer's transactions, by the random id each carries
+// (record_journal.hpp): a batch replayed from the local journal whose
+// transaction had committed after all (its COMMIT's reply was lost) finds its
+// id here and is skipped, so nothing is recorded twice.
+inline constexpr column_def record_batch_columns[] = {
+    {"batch_id", "TEXT PRIMARY KEY", 7},
+    {"at", "INTEGER NOT NULL", 7},
+};
+inline constexpr table_def record_batches{"record_batches", record_batch_columns, "", 7};
+
 // In the order a fresh database creates them.
 inline constexpr table_def tables[] = {messages,         schema_version,    recipients,      attempts,
                                        tls_sessions,     tls_reports,       audit_events,    audit_checkpoints,
-                                       policy_versions,  audit_cursors};
+                                       policy_versions,  audit_cursors,     record_batches};
 
 inline constexpr index_def indexes[] = {
     {"attempts_by_message", "attempts", "queue_id, idx", 2},  // queue show, report --message
@@ -220,6 +230,7 @@ inline constexpr migration_def migrations[] = {
      // entry that is not valid JSON (altered) keeps NULLs, and verify names it.
      "UPDATE audit_events SET kind = json_extract(entry, '$.kind'), at = json_extract(entry, '$.at'),"
      " idx = json_extract(entry, '$.idx'), attempt = json_extract(entry, '$.attempt') WHERE json_valid(entry)"},
+    {7, "record_batches: the ids of the writer's transactions, for replays of the local journal"},
 };
 inline constexpr int newest_version = static_cast<int>(std::size(migrations));
 

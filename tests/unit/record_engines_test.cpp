@@ -3,11 +3,16 @@
 // (two nodes) appending to one chain at once without forking it.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "gateway/record/audit_log.hpp"
 #include "gateway/record/compliance.hpp"
 #include "gateway/record/database.hpp"
+#include "gateway/record/record_journal.hpp"
 #include "gateway/record/report.hpp"
 #include "gateway/record/schema.hpp"
 #include "tests/unit/test_databases.hpp"
@@ -135,6 +140,78 @@ TEST_P(RecordEngines, TwoWritersAppendToOneChainWithoutForkingIt) {
   auto report = audit::verify_chain(database_.where(), key);
   EXPECT_TRUE(report.intact()) << (report.problems.empty() ? "" : report.problems.front().what);
   EXPECT_EQ(report.entries, 160);
+}
+
+int64_t count(const sql::location& where, const std::string& table) {
+  auto db = sql::open(where, sql::access::read_only, schema::schema_name);
+  sql::statement q(db.get(), "SELECT COUNT(*) AS n FROM " + table);
+  return q.next_row() ? q.integer("n") : -1;
+}
+
+TEST_P(RecordEngines, ABatchLeftInTheJournalIsWrittenAtStartAndOnlyOnce) {
+  char tmpl[] = "/tmp/sealgate-recj-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(tmpl);
+  record_batch b;
+  b.id = new_batch_id();
+  b.accepted = {accepted("00000000000000C1", 1796540000)};
+  b.rows = {attempt("00000000000000C1", 0, "delivered", 1796540001)};
+  { database create(database_.where()); }
+  ASSERT_FALSE(record_journal(dir).append(b));
+  { database db(database_.where(), dir); }
+  EXPECT_TRUE(record_journal(dir).empty());
+  EXPECT_EQ(count(database_.where(), "messages"), 1);
+  EXPECT_EQ(count(database_.where(), "attempts"), 1);
+  const auto entries = count(database_.where(), "audit_events");
+  // Its COMMIT had reached the database, its reply had not: journaled again.
+  ASSERT_FALSE(record_journal(dir).append(b));
+  { database db(database_.where(), dir); }
+  EXPECT_TRUE(record_journal(dir).empty());
+  EXPECT_EQ(count(database_.where(), "attempts"), 1) << "recorded once";
+  EXPECT_EQ(count(database_.where(), "audit_events"), entries);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RecordPostgreSql, RecordsTheServerRefusesWaitInTheJournalAndAreWrittenWhenItTakesThemAgain) {
+  test_database pg(sql::engine::postgresql);
+  char tmpl[] = "/tmp/sealgate-recj-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(tmpl);
+  auto key = audit::ed25519_key::generate();
+  {
+    database db(pg.where(), dir);
+    db.submit_accepted({accepted("00000000000000D1", 1796540000)});
+    db.flush();
+    // The server drops every connection of the gateway (a restart, a failover).
+    {
+      auto admin = sql::open(pg.where(), sql::access::read_write, "public");
+      sql::statement end(admin.get(),
+                         "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity"
+                         " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+      while (end.next_row()) {
+      }
+    }
+    bool committed = false;
+    db.submit({attempt("00000000000000D1", 0, "delivered", 1796540001)}, [&](bool ok) { committed = ok; });
+    db.flush();
+    EXPECT_TRUE(committed) << "durable in the journal: the caller may remove its files";
+    EXPECT_EQ(record_journal(dir).waiting().size(), 1u);
+    // Within the back-off the next batch joins the journal, after the first.
+    db.submit({attempt("00000000000000D1", 1, "deferred", 1796540002)}, nullptr);
+    db.flush();
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    db.submit_accepted({accepted("00000000000000D2", 1796540003)});
+    db.flush();
+    EXPECT_TRUE(record_journal(dir).empty());
+    ASSERT_TRUE(db.make_checkpoint(key, 1796600000));
+  }
+  EXPECT_EQ(count(pg.where(), "messages"), 2);
+  EXPECT_EQ(count(pg.where(), "attempts"), 2);
+  auto story = read_message_story(pg.where(), "00000000000000D1");
+  ASSERT_EQ(story.recipients.size(), 2u);
+  EXPECT_EQ(story.recipients[0].status, "delivered");
+  EXPECT_EQ(story.recipients[1].status, "deferred");
+  auto report = audit::verify_chain(pg.where(), key);
+  EXPECT_TRUE(report.intact()) << (report.problems.empty() ? "" : report.problems.front().what);
+  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, RecordEngines, ::testing::Values(sql::engine::sqlite, sql::engine::postgresql),

@@ -106,6 +106,10 @@ ALTER TABLE audit_events ADD COLUMN attempt INTEGER;
 CREATE INDEX audit_events_by_at ON audit_events(at);
 -- backfill
 UPDATE audit_events SET kind = json_extract(entry, '$.kind'), at = json_extract(entry, '$.at'), idx = json_extract(entry, '$.idx'), attempt = json_extract(entry, '$.attempt') WHERE json_valid(entry);
+-- migration 7: record_batches: the ids of the writer's transactions, for replays of the local journal
+CREATE TABLE record_batches(
+    batch_id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL);
 -- sqlite_master of a new file
 index attempts_by_message: CREATE INDEX attempts_by_message ON attempts(queue_id, idx);
 index audit_events_by_at: CREATE INDEX audit_events_by_at ON audit_events(at);
@@ -116,6 +120,7 @@ index sqlite_autoindex_audit_cursors_1: ;
 index sqlite_autoindex_messages_1: ;
 index sqlite_autoindex_policy_versions_1: ;
 index sqlite_autoindex_recipients_1: ;
+index sqlite_autoindex_record_batches_1: ;
 index sqlite_autoindex_tls_reports_1: ;
 index sqlite_autoindex_tls_sessions_1: ;
 table attempts: CREATE TABLE attempts(
@@ -185,6 +190,9 @@ table recipients: CREATE TABLE recipients(
     updated_at INTEGER NOT NULL,
     final_at INTEGER, classes TEXT, key_fingerprint TEXT,
     PRIMARY KEY(queue_id, idx));
+table record_batches: CREATE TABLE record_batches(
+    batch_id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL);
 table schema_version: CREATE TABLE schema_version(
     version INTEGER NOT NULL);
 table tls_reports: CREATE TABLE tls_reports(
