@@ -23,6 +23,7 @@
 #include "portal/store/store.hpp"
 #include "portal/store/store_schema.hpp"
 #include "portal/store/vault.hpp"
+#include "tests/unit/test_databases.hpp"
 
 namespace sealgate::portal {
 namespace {
@@ -999,6 +1000,51 @@ TEST(PortalStoreNames, StatesAndSessionKeys) {
   EXPECT_EQ(session_key(token), hex(sha256(token)));
   EXPECT_EQ(session_key(token).size(), 64u);
   EXPECT_NE(session_key(token), session_key(new_token()));
+}
+
+
+// The store in the schema "portal" of a PostgreSQL database that several
+// gateway nodes and portal processes share: a deposit made through one
+// connection is found, opened, coded and retracted through another, as the
+// gateway and the portal process do.
+TEST(PortalStorePostgreSql, TheStoreWorksInTheSchemaOfASharedDatabase) {
+  sealgate::testing::test_database pg(sql::engine::postgresql);
+  auto gateway = open_store(pg.where());
+  auto portal = open_store(pg.where());
+  auto a = make_deposit("Q1", "pat@example.org", std::string("Your results\0 are ready \xff.", 27));
+  int64_t id = gateway->add(a.d);
+  auto e = portal->find(a.d.lookup);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->id, id);
+  EXPECT_EQ(e->size, a.message.size());
+  auto sealed_back = portal->sealed(id);
+  ASSERT_TRUE(sealed_back);
+  EXPECT_EQ(open_message(*sealed_back, a.token, e->lookup), a.message) << "every byte of the ciphertext";
+
+  browser b;
+  std::string code;
+  ASSERT_EQ(ask(*portal, id, b, code, t0 + 100), code_request_result::issued);
+  auto items = gateway->outbox(10);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(box_open(gateway_keys().private_key, items[0].box), code);
+  gateway->remove_outbox(items[0].id);
+  EXPECT_EQ(check(*portal, id, b, code, t0 + 130), code_check_result::accepted);
+  portal->add_session(b.key, id, t0 + 3600);
+  EXPECT_EQ(portal->session_entry(b.key, t0 + 200), id);
+
+  gateway->set_setting("outbox_public_key", std::string("\x00\x01\xfe", 3));
+  EXPECT_EQ(portal->setting("outbox_public_key"), std::string("\x00\x01\xfe", 3));
+
+  EXPECT_EQ(gateway->retract("Q1", "pat@example.org", t0 + 300, "operator"), 1u);
+  EXPECT_FALSE(portal->sealed(id)) << "the ciphertext is deleted";
+  auto events = portal->events_after(0, 100);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.front().kind, "deposited");
+  EXPECT_EQ(events.back().kind, "retracted");
+
+  auto reader = open_store(pg.where(), store_access::read_only);
+  EXPECT_EQ(reader->list(filter("pat@example.org", "")).size(), 1u);
+  EXPECT_FALSE(reader->writable());
 }
 
 }  // namespace
