@@ -164,6 +164,16 @@ int stored_schema_version(sql::connection* db) {
   return version.next_row() ? static_cast<int>(version.integer("version")) : 0;
 }
 
+void require_newest_schema(sql::connection* db, const schema_def& s, const std::string& place) {
+  int version = stored_schema_version(db);
+  if (version < s.newest_version())
+    throw std::runtime_error(place + ": schema version " + std::to_string(version) + ", this sealgate reads " +
+                             std::to_string(s.newest_version()) + ": start the gateway once to upgrade it");
+  if (version > s.newest_version())
+    throw std::runtime_error(place + ": schema version " + std::to_string(version) +
+                             " is newer than this sealgate knows (" + std::to_string(s.newest_version()) + ")");
+}
+
 void upgrade_schema(sql::connection* db, const schema_def& s, const std::string& place) {
   int found = stored_schema_version(db);
   if (found > s.newest_version())

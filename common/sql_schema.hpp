@@ -153,6 +153,12 @@ std::string select_statement(const table_def& table, std::string_view rest);
 // without one (a new, empty file or PostgreSQL schema).
 int stored_schema_version(sql::connection* db);
 
+// For a reader, which never creates or upgrades (it may run as a user that
+// cannot write, while the gateway has the database open): throws
+// std::runtime_error naming place unless the schema is at exactly
+// s.newest_version() (an older one is upgraded by starting the gateway).
+void require_newest_schema(sql::connection* db, const schema_def& s, const std::string& place);
+
 // Brings the database to s.newest_version(): each migration it has not run
 // yet, in order, in one transaction each (with its backfill and its
 // schema_version update),

@@ -14,14 +14,7 @@ std::vector<std::string> migration_statements(int version, sql::engine e) {
 
 sql::connection_ptr open_record_read_only(const sql::location& where) {
   auto db = sql::open(where, sql::access::read_only, schema::schema_name);
-  const std::string place = where.describe();
-  int version = stored_schema_version(db.get());
-  if (version < schema::newest_version)
-    throw std::runtime_error(place + ": schema version " + std::to_string(version) + ", this sealgate reads " +
-                             std::to_string(schema::newest_version) + ": start the gateway once to upgrade it");
-  if (version > schema::newest_version)
-    throw std::runtime_error(place + ": schema version " + std::to_string(version) +
-                             " is newer than this sealgate knows (" + std::to_string(schema::newest_version) + ")");
+  sql::require_newest_schema(db.get(), schema::description, where.describe());
   return db;
 }
 

@@ -195,19 +195,6 @@ class sql_store final : public store {
   std::mutex mutex_;
 };
 
-// The schema version a reader needs: exactly this sealgate's. A reader
-// never creates or upgrades; an older store is upgraded by starting the
-// gateway.
-void require_current_schema(sql::connection* db, const std::string& place) {
-  int version = sql::stored_schema_version(db);
-  if (version < schema::newest_version)
-    throw std::runtime_error(place + ": schema version " + std::to_string(version) + ", this sealgate reads " +
-                             std::to_string(schema::newest_version) + ": start the gateway once to upgrade it");
-  if (version > schema::newest_version)
-    throw std::runtime_error(place + ": schema version " + std::to_string(version) +
-                             " is newer than this sealgate knows (" + std::to_string(schema::newest_version) + ")");
-}
-
 // A reader (`sealgate report`) may run as a user that cannot write the file
 // while the gateway has it open: it never creates or upgrades it, so it reads
 // only the schema it was built for. query_only makes any write a caller
@@ -216,7 +203,7 @@ sql::connection_ptr open_for_reading(const fs::path& file) {
   if (!fs::exists(file)) throw std::runtime_error(file.string() + ": no such file");
   auto db = sql::open(sql::location::sqlite_file(file), sql::access::read_only, schema_name);
   sql::exec(db.get(), "PRAGMA query_only=ON");
-  require_current_schema(db.get(), file.string());
+  sql::require_newest_schema(db.get(), schema::description, file.string());
   return db;
 }
 
@@ -230,7 +217,7 @@ sql_store::sql_store(const sql::location& where, store_access access)
     // (docs/portal.md).
     db_ = sql::open(where, read_only_ ? sql::access::read_only : sql::access::read_write, schema_name);
     if (read_only_)
-      require_current_schema(db_.get(), place_);
+      sql::require_newest_schema(db_.get(), schema::description, place_);
     else
       sql::upgrade_schema(db_.get(), schema::description, place_);
     return;
