@@ -503,7 +503,9 @@ config load_config(const std::filesystem::path& file) {
   }
   if (auto p = root["portal"]) {
     load_portal(r, p, c.portal);
-    if (!p["store"])
+    // Not given (portal: may also be a scalar, an error already reported,
+    // where p["store"] would throw).
+    if (!c.portal.store.is_postgresql() && c.portal.store.file.empty())
       c.portal.store = c.database.is_postgresql() ? c.database
                                                    : sql::location::sqlite_file(c.database.file.parent_path() / "portal.db");
     if (c.portal.outbox_key.empty() && c.database.is_postgresql())
