@@ -1,5 +1,5 @@
 // Statements derived from a schema description, and the migration runner;
-// see sqlite_schema.hpp.
+// see sql_schema.hpp.
 #include "common/sql_schema.hpp"
 
 #include <algorithm>

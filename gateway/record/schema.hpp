@@ -1,5 +1,5 @@
 // The record's tables, each described once: its columns in order, with the
-// numbered migration that added each (common/sqlite_schema.hpp derives the
+// numbered migration that added each (common/sql_schema.hpp derives the
 // statements). Columns are never renamed or dropped: operators and the
 // integration tests read them by name with sqlite3.
 #pragma once
@@ -16,7 +16,7 @@
 namespace sealgate::gateway {
 
 // The description's vocabulary and the statements derived from it are
-// shared with the portal store (common/sqlite_schema.hpp).
+// shared with the portal store (common/sql_schema.hpp).
 using sql::column_def;
 using sql::index_def;
 using sql::insert_statement;

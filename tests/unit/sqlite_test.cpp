@@ -1,5 +1,5 @@
-// The SQLite wrapper (common/sqlite.hpp) and the schema description
-// (common/sqlite_schema.hpp) the record and the portal store share: named
+// The SQL layer on SQLite (common/sql.hpp) and the schema description
+// (common/sql_schema.hpp) the record and the portal store share: named
 // parameters that must all be bound, BLOBs with every byte, transactions
 // that roll back unless committed, migrations run once.
 #include "common/sql.hpp"
